@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Lifecycle.Cli.Commands;
+
+/// <summary>Every top-level command, one file each under Commands/.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> Create()
+    {
+        yield break;
+    }
+}

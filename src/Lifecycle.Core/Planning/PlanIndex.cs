@@ -29,8 +29,32 @@ internal sealed class OwnedSnapshot
 
     public bool IsStandard => Info.Tier == StorageTier.Standard;
 
-    // The decision, filled in by the planner.
-    public List<string> KeepReasons { get; } = [];
+    // The decision, filled in by the planner. Reasons are allocated only when there is one (most of a million
+    // snapshots have one or two).
+    private List<string>? keepReasons;
+
+    public IReadOnlyList<string> KeepReasons => (IReadOnlyList<string>?)keepReasons ?? [];
+
+    public bool IsKeptByAnyRule => keepReasons is { Count: > 0 };
+
+    public void AddKeepReason(string reason) => (keepReasons ??= new List<string>(2)).Add(reason);
+
+    public void AddKeepReasons(List<string>? reasons, string prefix)
+    {
+        if (reasons is null)
+        {
+            return;
+        }
+
+        foreach (var reason in reasons)
+        {
+            AddKeepReason(prefix.Length == 0 ? reason : prefix + reason);
+        }
+    }
+
+    public Lifecycle.Core.Planning.SnapshotVerdict Verdict { get; set; }
+
+    public System.Collections.Immutable.ImmutableArray<string> DecisionReasons { get; set; }
 
     public SnapshotOutcome Outcome { get; set; }
 

@@ -41,8 +41,8 @@ public sealed class SnapshotPlanner
                 $"{count} snapshot(s) carry lifecycle:policy={owner}, a policy not in this set; they are left alone")));
         }
 
+        // Decisions come out in their final order (policy, region, volume, newest first); only actions need sorting.
         actions.Sort(CompareActions);
-        decisions.Sort(CompareDecisions);
         return new Plan(now, [.. actions], [.. decisions],
             [.. notes.Select((n, i) => (n, i)).OrderBy(x => x.n.Policy, StringComparer.Ordinal).ThenBy(x => x.i).Select(x => x.n)]);
     }
@@ -56,16 +56,6 @@ public sealed class SnapshotPlanner
         if (c == 0) c = string.CompareOrdinal(a.SnapshotId, b.SnapshotId);
         if (c == 0) c = Nullable.Compare(a.FireTime, b.FireTime);
         if (c == 0) c = string.CompareOrdinal(a.Token, b.Token);
-        return c;
-    }
-
-    private static int CompareDecisions(SnapshotDecision a, SnapshotDecision b)
-    {
-        var c = string.CompareOrdinal(a.Policy, b.Policy);
-        if (c == 0) c = string.CompareOrdinal(a.Region, b.Region);
-        if (c == 0) c = string.CompareOrdinal(a.VolumeId, b.VolumeId);
-        if (c == 0) c = b.StartTime.CompareTo(a.StartTime); // newest first
-        if (c == 0) c = string.CompareOrdinal(a.SnapshotId, b.SnapshotId);
         return c;
     }
 
@@ -83,26 +73,31 @@ public sealed class SnapshotPlanner
 
         public void Run()
         {
+            var groups = owned
+                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
+                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
+                .Select(g =>
+                {
+                    var members = g.ToList();
+                    members.Sort(NewestFirst);
+                    return (g.Key, Members: members);
+                })
+                .ToList();
+
             if (!policy.Enabled)
             {
                 notes.Add(new PlanNote(policy.Name, "policy is disabled: nothing is created, copied, archived or deleted"));
                 foreach (var snapshot in owned)
                 {
-                    snapshot.Outcome = SnapshotOutcome.Kept;
-                    snapshot.KeepReasons.Add("policy disabled");
-                    AddDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasons);
+                    snapshot.Verdict = SnapshotVerdict.Kept;
+                    snapshot.DecisionReasons = ["policy disabled"];
                 }
 
+                EmitDecisions(groups);
                 return;
             }
 
             PlanCreates();
-
-            var groups = owned
-                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
-                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
-                .Select(g => (g.Key, Members: g.OrderByDescending(o => o.Info.StartTime).ThenBy(o => o.Info.Id, StringComparer.Ordinal).ToList()))
-                .ToList();
 
             foreach (var (key, members) in groups)
             {
@@ -128,6 +123,67 @@ public sealed class SnapshotPlanner
             }
 
             PlanArchivesAndDeletes();
+            EmitDecisions(groups);
+        }
+
+        private static int NewestFirst(OwnedSnapshot a, OwnedSnapshot b)
+        {
+            var c = b.Info.StartTime.CompareTo(a.Info.StartTime);
+            return c != 0 ? c : string.CompareOrdinal(a.Info.Id, b.Info.Id);
+        }
+
+        /// <summary>Decisions in plan order: region, volume, newest first (a volume's copies and sources interleave by time).</summary>
+        private void EmitDecisions(List<((string Region, string VolumeId, bool IsCopy) Key, List<OwnedSnapshot> Members)> groups)
+        {
+            for (var i = 0; i < groups.Count; i++)
+            {
+                var members = groups[i].Members;
+                if (i + 1 < groups.Count && groups[i + 1].Key.Region == groups[i].Key.Region && groups[i + 1].Key.VolumeId == groups[i].Key.VolumeId)
+                {
+                    members = [.. members, .. groups[++i].Members];
+                    members.Sort(NewestFirst);
+                }
+
+                foreach (var snapshot in members)
+                {
+                    decisions.Add(new SnapshotDecision(
+                        policy.Name,
+                        snapshot.Info.Id,
+                        snapshot.Info.Region,
+                        snapshot.Info.VolumeId,
+                        snapshot.Schedules.FirstOrDefault(),
+                        snapshot.Info.StartTime,
+                        snapshot.Verdict,
+                        snapshot.DecisionReasons));
+                }
+            }
+        }
+
+        private bool CarriesKnownSchedule(OwnedSnapshot snapshot)
+        {
+            foreach (var name in snapshot.Schedules)
+            {
+                if (schedules.ContainsKey(name))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private List<Schedule> CarriedSchedules(OwnedSnapshot snapshot)
+        {
+            var carried = new List<Schedule>(snapshot.Schedules.Length);
+            foreach (var name in snapshot.Schedules)
+            {
+                if (schedules.TryGetValue(name, out var schedule))
+                {
+                    carried.Add(schedule);
+                }
+            }
+
+            return carried;
         }
 
         // ---------------------------------------------------------------------------------------------- creates
@@ -268,8 +324,21 @@ public sealed class SnapshotPlanner
 
         // ---------------------------------------------------------------------------------------------- retention
 
-        private string Prefix(OwnedSnapshot snapshot, Schedule schedule) =>
-            snapshot.Schedules.Count(schedules.ContainsKey) > 1 ? schedule.Name + ": " : string.Empty;
+        private string Prefix(OwnedSnapshot snapshot, Schedule schedule)
+        {
+            if (snapshot.Schedules.Length < 2)
+            {
+                return string.Empty;
+            }
+
+            var known = 0;
+            foreach (var name in snapshot.Schedules)
+            {
+                known += schedules.ContainsKey(name) ? 1 : 0;
+            }
+
+            return known > 1 ? schedule.Name + ": " : string.Empty;
+        }
 
         private void EvaluateSources(List<OwnedSnapshot> members)
         {
@@ -277,16 +346,16 @@ public sealed class SnapshotPlanner
             {
                 if (snapshot.Info.State == SnapshotState.Pending)
                 {
-                    snapshot.KeepReasons.Add("pending (not yet complete)");
+                    snapshot.AddKeepReason("pending (not yet complete)");
                 }
                 else if (snapshot.Info.State == SnapshotState.Error)
                 {
                     snapshot.Outcome = SnapshotOutcome.Released;
                     snapshot.OutcomeReason = "released: creation failed (state error)";
                 }
-                else if (!snapshot.Schedules.Any(schedules.ContainsKey))
+                else if (!CarriesKnownSchedule(snapshot))
                 {
-                    snapshot.KeepReasons.Add(snapshot.Schedules.Length == 0
+                    snapshot.AddKeepReason(snapshot.Schedules.Length == 0
                         ? "no lifecycle:schedule tag (kept; the rules cannot judge it)"
                         : $"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
                 }
@@ -298,8 +367,7 @@ public sealed class SnapshotPlanner
                 var reasons = RetentionEvaluator.Evaluate(schedule.Retain, [.. standard.Select(o => o.Info.StartTime)], now);
                 for (var i = 0; i < standard.Count; i++)
                 {
-                    var prefix = Prefix(standard[i], schedule);
-                    standard[i].KeepReasons.AddRange(reasons[i].Select(r => prefix + r));
+                    standard[i].AddKeepReasons(reasons[i], Prefix(standard[i], schedule));
                     if (schedule.Archive?.After is { } after && standard[i].ArchiveBy is null)
                     {
                         if (after.Count is { } n && i >= n)
@@ -319,15 +387,14 @@ public sealed class SnapshotPlanner
                     var archiveReasons = RetentionEvaluator.Evaluate(archive.Retain, [.. archived.Select(o => o.Info.StartTime)], now);
                     for (var i = 0; i < archived.Count; i++)
                     {
-                        var prefix = Prefix(archived[i], schedule);
-                        archived[i].KeepReasons.AddRange(archiveReasons[i].Select(r => prefix + "archive " + r));
+                        archived[i].AddKeepReasons(archiveReasons[i], Prefix(archived[i], schedule) + "archive ");
                     }
                 }
                 else
                 {
                     foreach (var snapshot in archived)
                     {
-                        snapshot.KeepReasons.Add($"archived; schedule {schedule.Name} has no archive rule (kept)");
+                        snapshot.AddKeepReason($"archived; schedule {schedule.Name} has no archive rule (kept)");
                     }
                 }
             }
@@ -336,17 +403,17 @@ public sealed class SnapshotPlanner
 
             foreach (var snapshot in members.Where(o => o.IsCompleted))
             {
-                var carried = snapshot.Schedules.Where(schedules.ContainsKey).Select(n => schedules[n]).ToList();
+                var carried = CarriedSchedules(snapshot);
                 if (!snapshot.IsStandard)
                 {
-                    if (snapshot.KeepReasons.Count > 0)
+                    if (snapshot.IsKeptByAnyRule)
                     {
                         snapshot.Outcome = SnapshotOutcome.Kept;
                     }
                     else if (snapshot.Info.ArchivedAt is not { } archivedAt || archivedAt + ArchiveMinimum > now)
                     {
                         snapshot.Outcome = SnapshotOutcome.Kept;
-                        snapshot.KeepReasons.Add(snapshot.Info.ArchivedAt is { } at
+                        snapshot.AddKeepReason(snapshot.Info.ArchivedAt is { } at
                             ? $"archived (90-day minimum until {OwnershipTags.FormatFireTime(at + ArchiveMinimum)})"
                             : "archived (archive date unknown, 90-day minimum assumed)");
                     }
@@ -361,7 +428,7 @@ public sealed class SnapshotPlanner
                     snapshot.Outcome = SnapshotOutcome.Archive;
                     snapshot.OutcomeReason = snapshot.ArchiveBy;
                 }
-                else if (snapshot.KeepReasons.Count > 0)
+                else if (snapshot.IsKeptByAnyRule)
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                 }
@@ -394,16 +461,16 @@ public sealed class SnapshotPlanner
             {
                 if (snapshot.Info.State == SnapshotState.Pending)
                 {
-                    snapshot.KeepReasons.Add("pending (not yet complete)");
+                    snapshot.AddKeepReason("pending (not yet complete)");
                 }
                 else if (snapshot.Info.State == SnapshotState.Error)
                 {
                     snapshot.Outcome = SnapshotOutcome.Released;
                     snapshot.OutcomeReason = "released: copy failed (state error)";
                 }
-                else if (!snapshot.Schedules.Any(schedules.ContainsKey))
+                else if (!CarriesKnownSchedule(snapshot))
                 {
-                    snapshot.KeepReasons.Add($"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
+                    snapshot.AddKeepReason($"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
                 }
             }
 
@@ -415,7 +482,7 @@ public sealed class SnapshotPlanner
                 {
                     foreach (var snapshot in completed)
                     {
-                        snapshot.KeepReasons.Add($"no copy rule of schedule {schedule.Name} targets {region} (kept)");
+                        snapshot.AddKeepReason($"no copy rule of schedule {schedule.Name} targets {region} (kept)");
                     }
 
                     continue;
@@ -424,21 +491,20 @@ public sealed class SnapshotPlanner
                 var reasons = RetentionEvaluator.Evaluate(rule.Retain, [.. completed.Select(o => o.Info.StartTime)], now);
                 for (var i = 0; i < completed.Count; i++)
                 {
-                    var prefix = Prefix(completed[i], schedule);
-                    completed[i].KeepReasons.AddRange(reasons[i].Select(r => prefix + r));
+                    completed[i].AddKeepReasons(reasons[i], Prefix(completed[i], schedule));
                 }
             }
 
             ApplyKeepLatest(members);
             foreach (var snapshot in members.Where(o => o.Outcome == SnapshotOutcome.Undecided))
             {
-                if (snapshot.KeepReasons.Count > 0)
+                if (snapshot.IsKeptByAnyRule)
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                 }
                 else
                 {
-                    var carried = snapshot.Schedules.Where(schedules.ContainsKey).Select(n => schedules[n]).ToList();
+                    var carried = CarriedSchedules(snapshot);
                     snapshot.Outcome = SnapshotOutcome.Released;
                     snapshot.OutcomeReason = ReleaseText($"copy rule for {region}", carried, s => CopyRuleFor(s, region)?.Retain);
                 }
@@ -451,6 +517,19 @@ public sealed class SnapshotPlanner
                     ApplyMinimum(members.Where(o => o.IsCompleted && o.Carries(schedule.Name)), minimum);
                 }
             }
+        }
+
+        private string? FirstScheduleCopyingTo(OwnedSnapshot source, string region)
+        {
+            foreach (var name in source.Schedules)
+            {
+                if (schedules.TryGetValue(name, out var schedule) && CopyRuleFor(schedule, region) is not null)
+                {
+                    return name;
+                }
+            }
+
+            return null;
         }
 
         private static CopyRule? CopyRuleFor(Schedule schedule, string region) =>
@@ -467,7 +546,7 @@ public sealed class SnapshotPlanner
             foreach (var snapshot in members.Where(o => o.IsCompleted).Take(latest))
             {
                 snapshot.ProtectedAsLatest = true;
-                snapshot.KeepReasons.Add(string.Create(CultureInfo.InvariantCulture, $"keepLatest {latest}"));
+                snapshot.AddKeepReason(string.Create(CultureInfo.InvariantCulture, $"keepLatest {latest}"));
             }
         }
 
@@ -486,7 +565,7 @@ public sealed class SnapshotPlanner
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                     snapshot.OutcomeReason = null;
-                    snapshot.KeepReasons.Add(RetentionEvaluator.MinimumReason(minimum));
+                    snapshot.AddKeepReason(RetentionEvaluator.MinimumReason(minimum));
                     kept++;
                 }
             }
@@ -519,13 +598,13 @@ public sealed class SnapshotPlanner
                     for (var i = 0; i < standard.Count; i++)
                     {
                         var source = standard[i];
-                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i].Count == 0)
+                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i] is null)
                         {
                             continue;
                         }
 
                         // With simultaneous schedules, the first schedule with a rule for the region copies it.
-                        if (source.Schedules.First(n => schedules.TryGetValue(n, out var s) && CopyRuleFor(s, rule.Region) is not null) != schedule.Name)
+                        if (FirstScheduleCopyingTo(source, rule.Region) != schedule.Name)
                         {
                             continue;
                         }
@@ -536,7 +615,7 @@ public sealed class SnapshotPlanner
                             continue;
                         }
 
-                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i][0]));
+                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i]![0]));
                     }
                 }
             }
@@ -684,13 +763,13 @@ public sealed class SnapshotPlanner
                             VolumeIds = [snapshot.Info.VolumeId],
                             Reason = snapshot.OutcomeReason!,
                         });
-                        AddDecision(snapshot, SnapshotVerdict.Kept, ["moving to archive: " + snapshot.OutcomeReason]);
+                        SetDecision(snapshot, SnapshotVerdict.Kept, ["moving to archive: " + snapshot.OutcomeReason]);
                         break;
                     case SnapshotOutcome.Released:
                         released.Add(snapshot);
                         break;
                     default:
-                        AddDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasons);
+                        SetDecision(snapshot, SnapshotVerdict.Kept, [.. snapshot.KeepReasons]);
                         break;
                 }
             }
@@ -720,11 +799,11 @@ public sealed class SnapshotPlanner
                         VolumeIds = [snapshot.Info.VolumeId],
                         Reason = snapshot.OutcomeReason!,
                     });
-                    AddDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
+                    SetDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
                 }
                 else
                 {
-                    AddDecision(snapshot, SnapshotVerdict.Deferred,
+                    SetDecision(snapshot, SnapshotVerdict.Deferred,
                         [snapshot.OutcomeReason!, $"deferred: maxDeletesPerRun {policy.Safety.MaxDeletesPerRun}"]);
                 }
             }
@@ -736,15 +815,10 @@ public sealed class SnapshotPlanner
             }
         }
 
-        private void AddDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, IEnumerable<string> reasons) =>
-            decisions.Add(new SnapshotDecision(
-                policy.Name,
-                snapshot.Info.Id,
-                snapshot.Info.Region,
-                snapshot.Info.VolumeId,
-                snapshot.Schedules.FirstOrDefault(),
-                snapshot.Info.StartTime,
-                verdict,
-                [.. reasons]));
+        private static void SetDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, ImmutableArray<string> reasons)
+        {
+            snapshot.Verdict = verdict;
+            snapshot.DecisionReasons = reasons;
+        }
     }
 }

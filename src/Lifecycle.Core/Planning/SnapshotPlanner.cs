@@ -420,7 +420,8 @@ public sealed class SnapshotPlanner
                     else
                     {
                         snapshot.Outcome = SnapshotOutcome.Released;
-                        snapshot.OutcomeReason = ReleaseText("archive rule", carried, s => s.Archive?.Retain);
+                        snapshot.OutcomeReason = ReleaseText("archive rule", carried, s => s.Archive?.Retain)
+                            + $"; its 90 days in the archive ended {OwnershipTags.FormatFireTime(archivedAt + ArchiveMinimum)}";
                     }
                 }
                 else if (snapshot.ArchiveBy is not null && !snapshot.ProtectedAsLatest)
@@ -506,7 +507,7 @@ public sealed class SnapshotPlanner
                 {
                     var carried = CarriedSchedules(snapshot);
                     snapshot.Outcome = SnapshotOutcome.Released;
-                    snapshot.OutcomeReason = ReleaseText($"copy rule for {region}", carried, s => CopyRuleFor(s, region)?.Retain);
+                    snapshot.OutcomeReason = ReleaseText($"{region} copy rule", carried, s => CopyRuleFor(s, region)?.Retain);
                 }
             }
 
@@ -810,8 +811,10 @@ public sealed class SnapshotPlanner
 
             if (limit < released.Count)
             {
+                var limitRule = policy.Safety.MaxDeletesPerRun!;
+                var allowance = limitRule.IsPercent ? $"{limitRule} of {owned.Count} owned = {limit}" : limitRule.ToString();
                 notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
-                    $"maxDeletesPerRun {policy.Safety.MaxDeletesPerRun} allows {limit} deletion(s) of {owned.Count} owned snapshot(s): {released.Count - limit} of {released.Count} deferred to a later run (the oldest go first)")));
+                    $"maxDeletesPerRun {allowance}: {limit} of {released.Count} released snapshot(s) deleted in this run (the oldest first), {released.Count - limit} deferred to a later run")));
             }
         }
 

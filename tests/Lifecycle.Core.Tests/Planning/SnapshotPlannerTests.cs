@@ -108,7 +108,7 @@ public class SnapshotPlannerTests
         Assert.Equal(["snap-vol-1-20261114", "snap-vol-1-20261115"],
             plan.Actions.Where(a => a.Kind == ActionKind.Delete).Select(a => a.SnapshotId!).ToArray());
         Assert.Equal(3, plan.Decisions.Count(d => d.Verdict == SnapshotVerdict.Deferred));
-        Assert.Contains(plan.Notes, n => n.Message.Contains("3 of 5 deferred", StringComparison.Ordinal));
+        Assert.Contains(plan.Notes, n => n.Message.Contains("2 of 5 released snapshot(s) deleted in this run (the oldest first), 3 deferred", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -21,11 +21,43 @@ public sealed class SnapshotPlanner
 {
     private static readonly TimeSpan ArchiveMinimum = TimeSpan.FromDays(90);
 
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? ownershipCache;
+
+    /// <summary>A planner.</summary>
+    /// <param name="cacheOwnershipTags">
+    /// Remember each snapshot's parsed ownership tags per <see cref="SnapshotInfo"/> instance (records are immutable).
+    /// For callers that plan mostly the same snapshot objects again and again (simulate, a reconcile loop); a single
+    /// plan of a large inventory is faster without it.
+    /// </param>
+    public SnapshotPlanner(bool cacheOwnershipTags = false)
+    {
+        ownershipCache = cacheOwnershipTags ? new() : null;
+    }
+
+    /// <summary>
+    /// Only the creates due at <paramref name="now"/> (what a fired schedule runs first); the same creates
+    /// <see cref="Plan"/> would list, without the retention work.
+    /// </summary>
+    public ImmutableArray<PlannedAction> DueCreates(PolicySet policies, Inventory.Inventory inventory, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(inventory);
+        var index = new PlanIndex(inventory, ownershipCache);
+        var actions = new List<PlannedAction>();
+        foreach (var policy in policies.Policies.Where(p => p.Enabled).OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            new PolicyRun(policy, index, now, actions, [], []).PlanCreatesOnly();
+        }
+
+        actions.Sort(CompareActions);
+        return [.. actions];
+    }
+
     public Plan Plan(PolicySet policies, Inventory.Inventory inventory, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(inventory);
-        var index = new PlanIndex(inventory);
+        var index = new PlanIndex(inventory, ownershipCache);
         var actions = new List<PlannedAction>();
         var decisions = new List<SnapshotDecision>();
         var notes = new List<PlanNote>();
@@ -187,6 +219,8 @@ public sealed class SnapshotPlanner
         }
 
         // ---------------------------------------------------------------------------------------------- creates
+
+        public void PlanCreatesOnly() => PlanCreates();
 
         private void PlanCreates()
         {

@@ -28,7 +28,7 @@ public sealed class SnapshotSimulator
 {
     private const double HoursPerMonth = 730;
 
-    private readonly SnapshotPlanner planner = new();
+    private readonly SnapshotPlanner planner = new(cacheOwnershipTags: true);
 
     public SimulationReport Run(PolicySet policies, Inventory.Inventory inventory, SimulationOptions options)
     {
@@ -41,6 +41,8 @@ public sealed class SnapshotSimulator
     private sealed class SimulationRun(SnapshotPlanner planner, PolicySet policies, Inventory.Inventory inventory, SimulationOptions options)
     {
         private readonly Dictionary<string, SnapshotInfo> live = inventory.Snapshots.ToDictionary(s => s.Id, StringComparer.Ordinal);
+        private readonly Dictionary<string, string?> owners = inventory.Snapshots.ToDictionary(
+            s => s.Id, s => s.Tags.GetValueOrDefault(OwnershipTags.Policy), StringComparer.Ordinal);
         private readonly Dictionary<string, VolumeInfo> volumes = inventory.Volumes.ToDictionary(v => v.Id, StringComparer.Ordinal);
         private readonly Dictionary<(string Policy, string Region), Accumulator> totals = [];
         private readonly List<TimelineSample> timeline = [];
@@ -76,8 +78,7 @@ public sealed class SnapshotSimulator
                 }
 
                 var active = new PolicySet([.. policies.Policies.Where(p => firing is null || firing.Contains(p.Name))]);
-                var creates = planner.Plan(active, Snapshot(), at).Actions.Where(a => a.Kind == ActionKind.Create).ToList();
-                foreach (var create in creates)
+                foreach (var create in planner.DueCreates(active, Snapshot(), at))
                 {
                     ApplyCreate(create, at);
                 }
@@ -219,6 +220,7 @@ public sealed class SnapshotSimulator
                     Tags = tags,
                 };
                 live[snapshot.Id] = snapshot;
+                owners[snapshot.Id] = create.Policy;
                 Totals(create.Policy, volume.Region).Created++;
             }
         }
@@ -241,6 +243,7 @@ public sealed class SnapshotSimulator
                         FastRestore = ImmutableSortedDictionary<string, FastRestoreState>.Empty,
                     };
                     live[copy.Id] = copy;
+                    owners[copy.Id] = action.Policy;
                     Totals(action.Policy, action.Region).Copied++;
                     break;
                 case ActionKind.Archive when live.TryGetValue(action.SnapshotId!, out var standard):
@@ -286,7 +289,7 @@ public sealed class SnapshotSimulator
                     continue;
                 }
 
-                var owner = snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy);
+                var owner = owners[snapshot.Id];
                 if (snapshot.Tier == StorageTier.Archive)
                 {
                     if (owner is not null && policyNames.Contains(owner))
@@ -312,7 +315,7 @@ public sealed class SnapshotSimulator
                 for (var i = 0; i < chain.Count; i++)
                 {
                     var snapshot = chain[i];
-                    var owner = snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy);
+                    var owner = owners[snapshot.Id];
                     if (owner is null || !policyNames.Contains(owner))
                     {
                         continue;

@@ -90,7 +90,7 @@ internal sealed class OwnershipInfo
 
     public bool IsCopy { get; private init; }
 
-    public static OwnershipInfo Read(SnapshotInfo snapshot)
+    public static OwnershipInfo Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists)
     {
         string? policy = null, schedule = null, schedules = null, fireTime = null, token = null;
         var isCopy = snapshot.SourceSnapshotId is not null;
@@ -112,12 +112,17 @@ internal sealed class OwnershipInfo
             }
         }
 
-        string[] names = schedules is not null
-            ? schedules.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            : schedule is not null ? [schedule] : [];
-        if (names.Length > 1)
+        var list = schedules ?? schedule;
+        string[] names;
+        if (list is null)
         {
+            names = [];
+        }
+        else if (parsedLists is null || !parsedLists.TryGetValue(list, out names!))
+        {
+            names = schedules is null ? [list] : list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             Array.Sort(names, StringComparer.Ordinal);
+            parsedLists?.Add(list, names);
         }
 
         return new OwnershipInfo { Policy = policy, Schedules = names, FireTime = fireTime, Token = token, IsCopy = isCopy };
@@ -132,6 +137,9 @@ internal sealed class PlanIndex
 {
     private readonly Dictionary<string, List<OwnedSnapshot>> ownedByPolicy = new(StringComparer.Ordinal);
     private readonly HashSet<(string Region, string Token)> liveCopyTokens = [];
+
+    // Parsed lifecycle:schedules values, shared: a million snapshots carry a handful of distinct values.
+    private readonly Dictionary<string, string[]> scheduleLists = new(StringComparer.Ordinal);
 
     public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? cache = null)
     {
@@ -148,7 +156,7 @@ internal sealed class PlanIndex
                 continue; // in the recycle bin: not a live snapshot
             }
 
-            var ownership = cache is null ? OwnershipInfo.Read(snapshot) : cache.GetValue(snapshot, OwnershipInfo.Read);
+            var ownership = cache is null ? OwnershipInfo.Read(snapshot, scheduleLists) : cache.GetValue(snapshot, s => OwnershipInfo.Read(s, null));
             if (ownership.IsCopy && ownership.Token is not null && snapshot.State != SnapshotState.Error)
             {
                 liveCopyTokens.Add((snapshot.Region, ownership.Token));

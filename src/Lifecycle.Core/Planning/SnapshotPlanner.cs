@@ -102,6 +102,7 @@ public sealed class SnapshotPlanner
     {
         private readonly Dictionary<string, Schedule> schedules = policy.Schedules.ToDictionary(s => s.Name, StringComparer.Ordinal);
         private readonly List<OwnedSnapshot> owned = index.OwnedBy(policy.Name);
+        private readonly string keepLatestReason = string.Create(CultureInfo.InvariantCulture, $"keepLatest {policy.Safety.KeepLatest}");
 
         public void Run()
         {
@@ -437,7 +438,6 @@ public sealed class SnapshotPlanner
 
             foreach (var snapshot in members.Where(o => o.IsCompleted))
             {
-                var carried = CarriedSchedules(snapshot);
                 if (!snapshot.IsStandard)
                 {
                     if (snapshot.IsKeptByAnyRule)
@@ -454,7 +454,7 @@ public sealed class SnapshotPlanner
                     else
                     {
                         snapshot.Outcome = SnapshotOutcome.Released;
-                        snapshot.OutcomeReason = ReleaseText("archive rule", carried, s => s.Archive?.Retain)
+                        snapshot.OutcomeReason = ReleaseText("archive rule", CarriedSchedules(snapshot), s => s.Archive?.Retain)
                             + $"; its 90 days in the archive ended {OwnershipTags.FormatFireTime(archivedAt + ArchiveMinimum)}";
                     }
                 }
@@ -467,7 +467,7 @@ public sealed class SnapshotPlanner
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                 }
-                else if (carried.FirstOrDefault(s => s.Archive is { After: null }) is { } archiving)
+                else if (CarriedSchedules(snapshot).FirstOrDefault(s => s.Archive is { After: null }) is { } archiving)
                 {
                     snapshot.Outcome = SnapshotOutcome.Archive;
                     snapshot.OutcomeReason = $"archive on leaving standard retention ({RetentionEvaluator.Describe(archiving.Retain)})";
@@ -475,7 +475,7 @@ public sealed class SnapshotPlanner
                 else
                 {
                     snapshot.Outcome = SnapshotOutcome.Released;
-                    snapshot.OutcomeReason = ReleaseText("rule", carried, s => s.Retain);
+                    snapshot.OutcomeReason = ReleaseText("rule", CarriedSchedules(snapshot), s => s.Retain);
                 }
             }
 
@@ -581,7 +581,7 @@ public sealed class SnapshotPlanner
             foreach (var snapshot in members.Where(o => o.IsCompleted).Take(latest))
             {
                 snapshot.ProtectedAsLatest = true;
-                snapshot.AddKeepReason(string.Create(CultureInfo.InvariantCulture, $"keepLatest {latest}"));
+                snapshot.AddKeepReason(keepLatestReason);
             }
         }
 
@@ -712,12 +712,6 @@ public sealed class SnapshotPlanner
                 for (var i = 0; i < standard.Count; i++)
                 {
                     var snapshot = standard[i];
-                    if (!listed.TryGetValue(snapshot, out var zones))
-                    {
-                        listed[snapshot] = zones = new SortedSet<string>(StringComparer.Ordinal);
-                    }
-
-                    zones.UnionWith(rule.Zones);
                     string? reason = null;
                     if (rule.Count is { } n && i < n)
                     {
@@ -726,6 +720,17 @@ public sealed class SnapshotPlanner
                     else if (rule.Age is { } age && age.AddTo(snapshot.Info.StartTime) > now)
                     {
                         reason = $"fast restore while younger than {age} (until {OwnershipTags.FormatFireTime(age.AddTo(snapshot.Info.StartTime))})";
+                    }
+
+                    // Only snapshots with fast restore on somewhere, or wanted, need a look (most have none).
+                    if (snapshot.Info.FastRestore.Count > 0 || reason is not null)
+                    {
+                        if (!listed.TryGetValue(snapshot, out var zones))
+                        {
+                            listed[snapshot] = zones = new SortedSet<string>(StringComparer.Ordinal);
+                        }
+
+                        zones.UnionWith(rule.Zones);
                     }
 
                     if (reason is not null && snapshot.Outcome == SnapshotOutcome.Kept)

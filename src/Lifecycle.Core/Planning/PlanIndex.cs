@@ -33,7 +33,7 @@ internal sealed class OwnedSnapshot
     // snapshots have one or two).
     private List<string>? keepReasons;
 
-    public IReadOnlyList<string> KeepReasons => (IReadOnlyList<string>?)keepReasons ?? [];
+    public List<string> KeepReasons => keepReasons ?? [];
 
     public bool IsKeptByAnyRule => keepReasons is { Count: > 0 };
 

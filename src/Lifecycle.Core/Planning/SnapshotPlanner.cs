@@ -237,9 +237,11 @@ public sealed class SnapshotPlanner
 
             // Which (volume, fire time) pairs already have a live snapshot, and for which schedules.
             var existing = new Dictionary<(string Volume, string Fire), List<OwnedSnapshot>>();
+            var fireTexts = fires.Select(f => f.FireText).ToHashSet(StringComparer.Ordinal);
             foreach (var snapshot in owned)
             {
-                if (!snapshot.IsCopy && snapshot.FireTime is not null && snapshot.Info.State != SnapshotState.Error)
+                // Only snapshots taken for one of the current fire times matter.
+                if (!snapshot.IsCopy && snapshot.FireTime is not null && fireTexts.Contains(snapshot.FireTime) && snapshot.Info.State != SnapshotState.Error)
                 {
                     var key = (snapshot.Info.VolumeId, snapshot.FireTime);
                     if (!existing.TryGetValue(key, out var list))
@@ -266,7 +268,8 @@ public sealed class SnapshotPlanner
 
         private IEnumerable<(string TargetId, string? InstanceId, List<VolumeInfo> Volumes)> Targets()
         {
-            var matching = index.Volumes.Where(v => TargetMatcher.Matches(policy, v));
+            var selector = TargetMatcher.Compile(policy);
+            var matching = index.Volumes.Where(selector.Matches);
             if (policy.Targets.Resource == ResourceKind.Volume)
             {
                 foreach (var volume in matching.OrderBy(v => v.Id, StringComparer.Ordinal))
@@ -606,7 +609,21 @@ public sealed class SnapshotPlanner
             }
         }
 
-        private static string ReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
+        private readonly Dictionary<(string What, string Schedules), string> releaseTexts = [];
+
+        /// <summary>The release message; the same for every snapshot of a schedule, so it is built once.</summary>
+        private string ReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
+        {
+            var key = (what, carried.Count == 1 ? carried[0].Name : string.Join(",", carried.Select(s => s.Name)));
+            if (!releaseTexts.TryGetValue(key, out var text))
+            {
+                releaseTexts[key] = text = BuildReleaseText(what, carried, rule);
+            }
+
+            return text;
+        }
+
+        private static string BuildReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
         {
             if (carried.Count == 1)
             {
@@ -809,7 +826,7 @@ public sealed class SnapshotPlanner
                         released.Add(snapshot);
                         break;
                     default:
-                        SetDecision(snapshot, SnapshotVerdict.Kept, [.. snapshot.KeepReasons]);
+                        SetDecision(snapshot, SnapshotVerdict.Kept, ImmutableArray.CreateRange(snapshot.KeepReasons));
                         break;
                 }
             }

@@ -61,11 +61,17 @@ public static class RetentionEvaluator
         if (rule.Buckets is { IsEmpty: false } buckets)
         {
             var zone = FindZone(buckets.TimeZone);
-            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Daily, buckets.Daily, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, zone, startTimesNewestFirst, reasons);
+            var local = new DateTime[count]; // converted once for all bucket kinds
+            for (var i = 0; i < count; i++)
+            {
+                local[i] = zone == TimeZoneInfo.Utc ? startTimesNewestFirst[i].UtcDateTime : TimeZoneInfo.ConvertTime(startTimesNewestFirst[i], zone).DateTime;
+            }
+
+            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, local, reasons);
+            ApplyBuckets(BucketKind.Daily, buckets.Daily, local, reasons);
+            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, local, reasons);
+            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, local, reasons);
+            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, local, reasons);
         }
 
         return reasons;
@@ -160,7 +166,7 @@ public static class RetentionEvaluator
 
     private static readonly ConcurrentDictionary<(BucketKind Kind, long Key), string> BucketTexts = new();
 
-    private static void ApplyBuckets(BucketKind kind, int periods, TimeZoneInfo zone, IReadOnlyList<DateTimeOffset> times, List<string>?[] reasons)
+    private static void ApplyBuckets(BucketKind kind, int periods, DateTime[] localTimes, List<string>?[] reasons)
     {
         if (periods <= 0)
         {
@@ -169,9 +175,9 @@ public static class RetentionEvaluator
 
         var counted = 0;
         long lastKey = long.MinValue;
-        for (var i = 0; i < times.Count && counted < periods; i++)
+        for (var i = 0; i < localTimes.Length && counted < periods; i++)
         {
-            var local = zone == TimeZoneInfo.Utc ? times[i].UtcDateTime : TimeZoneInfo.ConvertTime(times[i], zone).DateTime;
+            var local = localTimes[i];
             var key = PeriodKey(kind, local);
             if (key == lastKey)
             {

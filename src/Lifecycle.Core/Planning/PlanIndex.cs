@@ -31,13 +31,41 @@ internal sealed class OwnedSnapshot
 
     // The decision, filled in by the planner. Reasons are allocated only when there is one (most of a million
     // snapshots have one or two).
-    private List<string>? keepReasons;
+    // The first reason inline, more in a list: most kept snapshots have one or two.
+    private string? firstReason;
+    private List<string>? moreReasons;
 
-    public List<string> KeepReasons => keepReasons ?? [];
+    public bool IsKeptByAnyRule => firstReason is not null;
 
-    public bool IsKeptByAnyRule => keepReasons is { Count: > 0 };
+    public System.Collections.Immutable.ImmutableArray<string> KeepReasonArray()
+    {
+        if (firstReason is null)
+        {
+            return [];
+        }
 
-    public void AddKeepReason(string reason) => (keepReasons ??= new List<string>(2)).Add(reason);
+        if (moreReasons is null)
+        {
+            return [firstReason];
+        }
+
+        var builder = System.Collections.Immutable.ImmutableArray.CreateBuilder<string>(1 + moreReasons.Count);
+        builder.Add(firstReason);
+        builder.AddRange(moreReasons);
+        return builder.MoveToImmutable();
+    }
+
+    public void AddKeepReason(string reason)
+    {
+        if (firstReason is null)
+        {
+            firstReason = reason;
+        }
+        else
+        {
+            (moreReasons ??= new List<string>(2)).Add(reason);
+        }
+    }
 
     public void AddKeepReasons(List<string>? reasons, string prefix)
     {

@@ -106,16 +106,29 @@ public sealed class SnapshotPlanner
 
         public void Run()
         {
-            var groups = owned
-                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
-                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
-                .Select(g =>
+            var byKey = new Dictionary<(string Region, string VolumeId, bool IsCopy), List<OwnedSnapshot>>();
+            foreach (var snapshot in owned)
+            {
+                var key = (snapshot.Info.Region, snapshot.Info.VolumeId, snapshot.IsCopy);
+                if (!byKey.TryGetValue(key, out var list))
                 {
-                    var members = g.ToList();
-                    members.Sort(NewestFirst);
-                    return (g.Key, Members: members);
-                })
-                .ToList();
+                    byKey[key] = list = [];
+                }
+
+                list.Add(snapshot);
+            }
+
+            var groups = byKey.Select(g => (g.Key, Members: g.Value)).ToList();
+            groups.Sort((a, b) =>
+            {
+                var c = string.CompareOrdinal(a.Key.Region, b.Key.Region);
+                if (c == 0) c = string.CompareOrdinal(a.Key.VolumeId, b.Key.VolumeId);
+                return c != 0 ? c : a.Key.IsCopy.CompareTo(b.Key.IsCopy);
+            });
+            foreach (var (_, members) in groups)
+            {
+                SortNewestFirst(members);
+            }
 
             if (!policy.Enabled)
             {
@@ -159,6 +172,35 @@ public sealed class SnapshotPlanner
             EmitDecisions(groups);
         }
 
+        /// <summary>Sorts by start time descending, then id: by a primitive key first (a million snapshots per plan).</summary>
+        private static void SortNewestFirst(List<OwnedSnapshot> members)
+        {
+            if (members.Count < 2)
+            {
+                return;
+            }
+
+            var keys = new long[members.Count];
+            var items = members.ToArray();
+            for (var i = 0; i < items.Length; i++)
+            {
+                keys[i] = -items[i].Info.StartTime.UtcTicks;
+            }
+
+            Array.Sort(keys, items);
+            for (var i = 1; i < items.Length; i++)
+            {
+                if (keys[i] == keys[i - 1])
+                {
+                    Array.Sort(items, NewestFirst); // equal start times: fall back to the full order
+                    break;
+                }
+            }
+
+            members.Clear();
+            members.AddRange(items);
+        }
+
         private static int NewestFirst(OwnedSnapshot a, OwnedSnapshot b)
         {
             var c = b.Info.StartTime.CompareTo(a.Info.StartTime);
@@ -174,7 +216,7 @@ public sealed class SnapshotPlanner
                 if (i + 1 < groups.Count && groups[i + 1].Key.Region == groups[i].Key.Region && groups[i + 1].Key.VolumeId == groups[i].Key.VolumeId)
                 {
                     members = [.. members, .. groups[++i].Members];
-                    members.Sort(NewestFirst);
+                    SortNewestFirst(members);
                 }
 
                 foreach (var snapshot in members)
@@ -826,7 +868,7 @@ public sealed class SnapshotPlanner
                         released.Add(snapshot);
                         break;
                     default:
-                        SetDecision(snapshot, SnapshotVerdict.Kept, ImmutableArray.CreateRange(snapshot.KeepReasons));
+                        SetDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasonArray());
                         break;
                 }
             }

@@ -118,7 +118,10 @@ internal sealed class OwnershipInfo
 
     public bool IsCopy { get; private init; }
 
-    public static OwnershipInfo Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists)
+    private static readonly OwnershipInfo None = new();
+
+    /// <summary>Parses the tags; with <paramref name="ownedOnly"/>, a snapshot without a policy tag that is not a copy gives null.</summary>
+    public static OwnershipInfo? Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists, bool ownedOnly)
     {
         string? policy = null, schedule = null, schedules = null, fireTime = null, token = null;
         var isCopy = snapshot.SourceSnapshotId is not null;
@@ -138,6 +141,11 @@ internal sealed class OwnershipInfo
                 case OwnershipTags.Token: token = value; break;
                 case OwnershipTags.SourceSnapshot: isCopy = true; break;
             }
+        }
+
+        if (policy is null && !isCopy)
+        {
+            return ownedOnly ? null : None;
         }
 
         var list = schedules ?? schedule;
@@ -184,7 +192,12 @@ internal sealed class PlanIndex
                 continue; // in the recycle bin: not a live snapshot
             }
 
-            var ownership = cache is null ? OwnershipInfo.Read(snapshot, scheduleLists) : cache.GetValue(snapshot, s => OwnershipInfo.Read(s, null));
+            var ownership = cache is null ? OwnershipInfo.Read(snapshot, scheduleLists, ownedOnly: true) : cache.GetValue(snapshot, s => OwnershipInfo.Read(s, null, ownedOnly: false)!);
+            if (ownership is null)
+            {
+                continue; // neither owned nor a copy: nothing to index
+            }
+
             if (ownership.IsCopy && ownership.Token is not null && snapshot.State != SnapshotState.Error)
             {
                 liveCopyTokens.Add((snapshot.Region, ownership.Token));

@@ -404,6 +404,39 @@ public sealed class SnapshotPlanner
 
         // ---------------------------------------------------------------------------------------------- retention
 
+        /// <summary>The completed snapshots of one schedule in one tier, newest first (members are sorted so).</summary>
+        private static List<OwnedSnapshot> Series(List<OwnedSnapshot> members, string schedule, bool standardTier)
+        {
+            var series = new List<OwnedSnapshot>(members.Count);
+            foreach (var o in members)
+            {
+                if (o.IsCompleted && o.IsStandard == standardTier && o.Carries(schedule))
+                {
+                    series.Add(o);
+                }
+            }
+
+            return series;
+        }
+
+        private readonly List<DateTimeOffset> times = [];
+
+        /// <summary>Applies a retention rule to a series, adding the reasons to each snapshot it keeps.</summary>
+        private void KeepBy(RetentionRule rule, List<OwnedSnapshot> series, Schedule schedule, string extraPrefix)
+        {
+            times.Clear();
+            foreach (var o in series)
+            {
+                times.Add(o.Info.StartTime);
+            }
+
+            RetentionEvaluator.Evaluate(rule, times, now, (i, reason) =>
+            {
+                var prefix = Prefix(series[i], schedule);
+                series[i].AddKeepReason(prefix.Length == 0 && extraPrefix.Length == 0 ? reason : string.Concat(prefix, extraPrefix, reason));
+            });
+        }
+
         private string Prefix(OwnedSnapshot snapshot, Schedule schedule)
         {
             if (snapshot.Schedules.Length < 2)
@@ -443,11 +476,10 @@ public sealed class SnapshotPlanner
 
             foreach (var schedule in policy.Schedules)
             {
-                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
-                var reasons = RetentionEvaluator.Evaluate(schedule.Retain, [.. standard.Select(o => o.Info.StartTime)], now);
+                var standard = Series(members, schedule.Name, standardTier: true);
+                KeepBy(schedule.Retain, standard, schedule, string.Empty);
                 for (var i = 0; i < standard.Count; i++)
                 {
-                    standard[i].AddKeepReasons(reasons[i], Prefix(standard[i], schedule));
                     if (schedule.Archive?.After is { } after && standard[i].ArchiveBy is null)
                     {
                         if (after.Count is { } n && i >= n)
@@ -461,14 +493,10 @@ public sealed class SnapshotPlanner
                     }
                 }
 
-                var archived = members.Where(o => o.IsCompleted && !o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var archived = Series(members, schedule.Name, standardTier: false);
                 if (schedule.Archive is { } archive)
                 {
-                    var archiveReasons = RetentionEvaluator.Evaluate(archive.Retain, [.. archived.Select(o => o.Info.StartTime)], now);
-                    for (var i = 0; i < archived.Count; i++)
-                    {
-                        archived[i].AddKeepReasons(archiveReasons[i], Prefix(archived[i], schedule) + "archive ");
-                    }
+                    KeepBy(archive.Retain, archived, schedule, "archive ");
                 }
                 else
                 {
@@ -568,11 +596,7 @@ public sealed class SnapshotPlanner
                     continue;
                 }
 
-                var reasons = RetentionEvaluator.Evaluate(rule.Retain, [.. completed.Select(o => o.Info.StartTime)], now);
-                for (var i = 0; i < completed.Count; i++)
-                {
-                    completed[i].AddKeepReasons(reasons[i], Prefix(completed[i], schedule));
-                }
+                KeepBy(rule.Retain, completed, schedule, string.Empty);
             }
 
             ApplyKeepLatest(members);

@@ -27,17 +27,29 @@ public static class RetentionEvaluator
     /// </summary>
     public static List<string>?[] Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(startTimesNewestFirst);
+        var reasons = new List<string>?[startTimesNewestFirst.Count];
+        Evaluate(rule, startTimesNewestFirst, now, (i, reason) => Add(reasons, i, reason));
+        return reasons;
+    }
+
+    /// <summary>
+    /// The same evaluation, reporting each (index, reason) to <paramref name="keep"/> in rule order (count, age,
+    /// buckets) instead of building lists: the planner calls it for every series of a million snapshots.
+    /// </summary>
+    public static void Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now, Action<int, string> keep)
+    {
         ArgumentNullException.ThrowIfNull(rule);
         ArgumentNullException.ThrowIfNull(startTimesNewestFirst);
+        ArgumentNullException.ThrowIfNull(keep);
         var count = startTimesNewestFirst.Count;
-        var reasons = new List<string>?[count];
         if (rule.Count is { } keepCount)
         {
             var texts = CountTexts.GetOrAdd(keepCount, static n =>
                 [.. Enumerable.Range(1, Math.Min(n, 100_000)).Select(i => string.Create(CultureInfo.InvariantCulture, $"count {i} of {n}"))]);
             for (var i = 0; i < Math.Min(keepCount, count); i++)
             {
-                Add(reasons, i, i < texts.Length ? texts[i] : string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
+                keep(i, i < texts.Length ? texts[i] : string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
             }
         }
 
@@ -49,7 +61,7 @@ public static class RetentionEvaluator
                 var until = age.AddTo(startTimesNewestFirst[i]);
                 if (until > now)
                 {
-                    Add(reasons, i, string.Concat(prefix, InstantText(until), ")"));
+                    keep(i, string.Concat(prefix, InstantText(until), ")"));
                 }
                 else
                 {
@@ -67,14 +79,12 @@ public static class RetentionEvaluator
                 local[i] = zone == TimeZoneInfo.Utc ? startTimesNewestFirst[i].UtcDateTime : TimeZoneInfo.ConvertTime(startTimesNewestFirst[i], zone).DateTime;
             }
 
-            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, local, reasons);
-            ApplyBuckets(BucketKind.Daily, buckets.Daily, local, reasons);
-            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, local, reasons);
-            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, local, reasons);
-            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, local, reasons);
+            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, local, keep);
+            ApplyBuckets(BucketKind.Daily, buckets.Daily, local, keep);
+            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, local, keep);
+            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, local, keep);
+            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, local, keep);
         }
-
-        return reasons;
     }
 
     /// <summary>The reason text of the minimum floor.</summary>
@@ -166,7 +176,7 @@ public static class RetentionEvaluator
 
     private static readonly ConcurrentDictionary<(BucketKind Kind, long Key), string> BucketTexts = new();
 
-    private static void ApplyBuckets(BucketKind kind, int periods, DateTime[] localTimes, List<string>?[] reasons)
+    private static void ApplyBuckets(BucketKind kind, int periods, DateTime[] localTimes, Action<int, string> keep)
     {
         if (periods <= 0)
         {
@@ -186,7 +196,7 @@ public static class RetentionEvaluator
 
             lastKey = key;
             counted++;
-            Add(reasons, i, BucketTexts.GetOrAdd((kind, key), static (k, local) => $"{Name(k.Kind)} bucket {Label(k.Kind, local)}", local));
+            keep(i, BucketTexts.GetOrAdd((kind, key), static (k, local) => $"{Name(k.Kind)} bucket {Label(k.Kind, local)}", local));
         }
     }
 

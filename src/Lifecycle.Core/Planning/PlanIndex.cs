@@ -105,23 +105,10 @@ internal enum SnapshotOutcome
 }
 
 /// <summary>A snapshot's ownership tags, parsed once (immutable: it may be cached per <see cref="SnapshotInfo"/> instance).</summary>
-internal sealed class OwnershipInfo
+internal readonly record struct OwnershipInfo(string? Policy, string[] Schedules, string? FireTime, string? Token, bool IsCopy)
 {
-    public string? Policy { get; private init; }
-
-    /// <summary>Sorted; never modified after parsing.</summary>
-    public string[] Schedules { get; private init; } = [];
-
-    public string? FireTime { get; private init; }
-
-    public string? Token { get; private init; }
-
-    public bool IsCopy { get; private init; }
-
-    private static readonly OwnershipInfo None = new();
-
-    /// <summary>Parses the tags; with <paramref name="ownedOnly"/>, a snapshot without a policy tag that is not a copy gives null.</summary>
-    public static OwnershipInfo? Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists, bool ownedOnly)
+    /// <summary>Parses the tags; <paramref name="parsedLists"/> shares the parsed lifecycle:schedules arrays (never modified).</summary>
+    public static OwnershipInfo Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists)
     {
         string? policy = null, schedule = null, schedules = null, fireTime = null, token = null;
         var isCopy = snapshot.SourceSnapshotId is not null;
@@ -145,7 +132,7 @@ internal sealed class OwnershipInfo
 
         if (policy is null && !isCopy)
         {
-            return ownedOnly ? null : None;
+            return default;
         }
 
         var list = schedules ?? schedule;
@@ -161,8 +148,14 @@ internal sealed class OwnershipInfo
             parsedLists?.Add(list, names);
         }
 
-        return new OwnershipInfo { Policy = policy, Schedules = names, FireTime = fireTime, Token = token, IsCopy = isCopy };
+        return new OwnershipInfo(policy, names, fireTime, token, isCopy);
     }
+}
+
+/// <summary>The cached form of <see cref="OwnershipInfo"/> (a class, for ConditionalWeakTable).</summary>
+internal sealed class OwnershipBox(OwnershipInfo value)
+{
+    public OwnershipInfo Value { get; } = value;
 }
 
 /// <summary>
@@ -177,7 +170,7 @@ internal sealed class PlanIndex
     // Parsed lifecycle:schedules values, shared: a million snapshots carry a handful of distinct values.
     private readonly Dictionary<string, string[]> scheduleLists = new(StringComparer.Ordinal);
 
-    public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? cache = null)
+    public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipBox>? cache = null)
     {
         foreach (var volume in inventory.Volumes)
         {
@@ -192,18 +185,16 @@ internal sealed class PlanIndex
                 continue; // in the recycle bin: not a live snapshot
             }
 
-            var ownership = cache is null ? OwnershipInfo.Read(snapshot, scheduleLists, ownedOnly: true) : cache.GetValue(snapshot, s => OwnershipInfo.Read(s, null, ownedOnly: false)!);
-            if (ownership is null)
-            {
-                continue; // neither owned nor a copy: nothing to index
-            }
+            var ownership = cache is null
+                ? OwnershipInfo.Read(snapshot, scheduleLists)
+                : cache.GetValue(snapshot, s => new OwnershipBox(OwnershipInfo.Read(s, null))).Value;
 
             if (ownership.IsCopy && ownership.Token is not null && snapshot.State != SnapshotState.Error)
             {
                 liveCopyTokens.Add((snapshot.Region, ownership.Token));
             }
 
-            if (ownership.Policy is not { } policy)
+            if (ownership.Policy is not { } policy || ownership.Schedules is null)
             {
                 continue;
             }

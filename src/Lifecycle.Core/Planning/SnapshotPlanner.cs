@@ -21,7 +21,7 @@ public sealed class SnapshotPlanner
 {
     private static readonly TimeSpan ArchiveMinimum = TimeSpan.FromDays(90);
 
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? ownershipCache;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipBox>? ownershipCache;
 
     /// <summary>A planner.</summary>
     /// <param name="cacheOwnershipTags">
@@ -405,12 +405,12 @@ public sealed class SnapshotPlanner
         // ---------------------------------------------------------------------------------------------- retention
 
         /// <summary>The completed snapshots of one schedule in one tier, newest first (members are sorted so).</summary>
-        private static List<OwnedSnapshot> Series(List<OwnedSnapshot> members, string schedule, bool standardTier)
+        private static List<OwnedSnapshot> Series(List<OwnedSnapshot> members, string schedule, bool? standardTier, List<OwnedSnapshot> series)
         {
-            var series = new List<OwnedSnapshot>(members.Count);
+            series.Clear();
             foreach (var o in members)
             {
-                if (o.IsCompleted && o.IsStandard == standardTier && o.Carries(schedule))
+                if (o.IsCompleted && (standardTier is null || o.IsStandard == standardTier) && o.Carries(schedule))
                 {
                     series.Add(o);
                 }
@@ -420,6 +420,10 @@ public sealed class SnapshotPlanner
         }
 
         private readonly List<DateTimeOffset> times = [];
+
+        // Scratch lists for one series at a time (a list is filled, used, and dropped before the next fill).
+        private readonly List<OwnedSnapshot> seriesA = [];
+        private readonly List<OwnedSnapshot> seriesB = [];
 
         /// <summary>Applies a retention rule to a series, adding the reasons to each snapshot it keeps.</summary>
         private void KeepBy(RetentionRule rule, List<OwnedSnapshot> series, Schedule schedule, string extraPrefix)
@@ -476,7 +480,7 @@ public sealed class SnapshotPlanner
 
             foreach (var schedule in policy.Schedules)
             {
-                var standard = Series(members, schedule.Name, standardTier: true);
+                var standard = Series(members, schedule.Name, standardTier: true, seriesA);
                 KeepBy(schedule.Retain, standard, schedule, string.Empty);
                 for (var i = 0; i < standard.Count; i++)
                 {
@@ -493,7 +497,7 @@ public sealed class SnapshotPlanner
                     }
                 }
 
-                var archived = Series(members, schedule.Name, standardTier: false);
+                var archived = Series(members, schedule.Name, standardTier: false, seriesB);
                 if (schedule.Archive is { } archive)
                 {
                     KeepBy(archive.Retain, archived, schedule, "archive ");
@@ -584,7 +588,7 @@ public sealed class SnapshotPlanner
 
             foreach (var schedule in policy.Schedules)
             {
-                var completed = members.Where(o => o.IsCompleted && o.Carries(schedule.Name)).ToList();
+                var completed = Series(members, schedule.Name, standardTier: null, seriesA);
                 var rule = CopyRuleFor(schedule, region);
                 if (rule is null)
                 {
@@ -707,7 +711,7 @@ public sealed class SnapshotPlanner
         {
             foreach (var schedule in policy.Schedules.Where(s => !s.Copies.IsEmpty))
             {
-                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var standard = Series(members, schedule.Name, standardTier: true, seriesA);
                 var times = standard.Select(o => o.Info.StartTime).ToList();
                 foreach (var rule in schedule.Copies.Where(c => !string.Equals(c.Region, sourceRegion, StringComparison.Ordinal)))
                 {
@@ -791,7 +795,7 @@ public sealed class SnapshotPlanner
             foreach (var schedule in policy.Schedules.Where(s => s.FastRestore is not null))
             {
                 var rule = schedule.FastRestore!;
-                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var standard = Series(members, schedule.Name, standardTier: true, seriesA);
                 for (var i = 0; i < standard.Count; i++)
                 {
                     var snapshot = standard[i];

@@ -37,6 +37,10 @@ internal sealed class OwnedSnapshot
 
     public bool IsKeptByAnyRule => firstReason is not null;
 
+    public bool HasOneReason => firstReason is not null && moreReasons is null;
+
+    public string? FirstReason => firstReason;
+
     public System.Collections.Immutable.ImmutableArray<string> KeepReasonArray()
     {
         if (firstReason is null)

@@ -896,7 +896,7 @@ public sealed class SnapshotPlanner
                         released.Add(snapshot);
                         break;
                     default:
-                        SetDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasonArray());
+                        SetDecision(snapshot, SnapshotVerdict.Kept, snapshot.HasOneReason ? Single(snapshot.FirstReason!) : snapshot.KeepReasonArray());
                         break;
                 }
             }
@@ -926,7 +926,7 @@ public sealed class SnapshotPlanner
                         VolumeIds = [snapshot.Info.VolumeId],
                         Reason = snapshot.OutcomeReason!,
                     });
-                    SetDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
+                    SetDecision(snapshot, SnapshotVerdict.Released, Single(snapshot.OutcomeReason!));
                 }
                 else
                 {
@@ -942,6 +942,19 @@ public sealed class SnapshotPlanner
                 notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
                     $"maxDeletesPerRun {allowance}: {limit} of {released.Count} released snapshot(s) deleted in this run (the oldest first), {released.Count - limit} deferred to a later run")));
             }
+        }
+
+        // One shared array per single-reason text ("count 2 of 30", a release message): most decisions have one reason.
+        private readonly Dictionary<string, ImmutableArray<string>> singleReasons = new(StringComparer.Ordinal);
+
+        private ImmutableArray<string> Single(string reason)
+        {
+            if (!singleReasons.TryGetValue(reason, out var array))
+            {
+                singleReasons[reason] = array = [reason];
+            }
+
+            return array;
         }
 
         private static void SetDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, ImmutableArray<string> reasons)

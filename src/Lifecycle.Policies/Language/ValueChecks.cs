@@ -40,7 +40,8 @@ internal static class ValueChecks
             return null;
         }
 
-        return TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone) && zone.HasIanaId && id.Contains('/', StringComparison.Ordinal)
+        // The planner's zone lookup, plus: an IANA id (Region/City), not a Windows name the runtime would also accept.
+        return CronSchedule.TryFindZone(id, out var zone, out _) && zone!.HasIanaId && id.Contains('/', StringComparison.Ordinal)
             ? null
             : $"'{id}' is not an IANA time zone id (such as UTC, Europe/Berlin or America/New_York)";
     }

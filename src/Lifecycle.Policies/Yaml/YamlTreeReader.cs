@@ -159,7 +159,7 @@ internal static partial class YamlTreeReader
             }
 
             diagnostics.Error(Locate(at), CurrentPath(),
-                $"the document expands to more than {MaxNodesPerDocument} nodes (aliases counted in full); an alias bomb is rejected");
+                $"the document expands to more than {MaxNodesPerDocument} YAML nodes, counting each alias at its full size (an alias bomb?); a policy has a few hundred");
             return false;
         }
 

@@ -79,8 +79,8 @@ public class PolicyCompilerTests
                   volumeIds: [vol-1, vol-2]
                   bootVolume: true
               schedules:
-                - name: hourly
-                  every: 4h
+                - name: four-weekly
+                  every: 4w
                   startAt: "01:30"
                   retain:
                     count: 6
@@ -126,7 +126,7 @@ public class PolicyCompilerTests
         Assert.True(policy.Targets.ExcludeBootVolume);
 
         var hourly = policy.Schedules[0];
-        Assert.Equal(new IntervalTrigger(PolicyDuration.Hours(4), new TimeOnly(1, 30)), hourly.Trigger);
+        Assert.Equal(new IntervalTrigger(new PolicyDuration(4, DurationUnit.Weeks), new TimeOnly(1, 30)), hourly.Trigger);
         Assert.Equal(new RetentionRule
         {
             Count = 6,

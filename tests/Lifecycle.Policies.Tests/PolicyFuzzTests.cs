@@ -71,6 +71,18 @@ public class PolicyFuzzTests(ITestOutputHelper output)
                 Assert.False(result.Policies.Policies.IsEmpty, $"no error and no policy\n--- input ---\n{input}");
                 valid++;
             }
+
+            // Whatever got through satisfies the model's invariants.
+            foreach (var policy in result.Policies.Policies)
+            {
+                AssertInvariants(policy, input);
+            }
+
+            // Deterministic: the same text gives the same diagnostics (checked on every 10th text document).
+            if (total % 10 == 0 && file != "bytes.yaml")
+            {
+                Assert.Equal(result.Diagnostics.Select(d => d.ToString()), PolicyLoader.LoadText(input, file).Diagnostics.Select(d => d.ToString()));
+            }
         }
 
         for (var i = 0; i < MutatedDocuments; i++)
@@ -102,6 +114,29 @@ public class PolicyFuzzTests(ITestOutputHelper output)
         output.WriteLine($"fuzz: {total} documents ({withErrors} with errors, {valid} valid) in {stopwatch.Elapsed.TotalSeconds:F2} s, seed {Seed}");
         Assert.Equal(MutatedDocuments + GeneratedDocuments + MutatedByteDocuments, total);
         Assert.True(withErrors > 0 && valid > 0, "the generator must produce both valid and invalid documents");
+    }
+
+    private static void AssertInvariants(Lifecycle.Core.Policies.SnapshotPolicy policy, string input)
+    {
+        var context = $"policy {policy.Name}\n--- input ---\n{input}";
+        Assert.Matches("^[a-z][a-z0-9-]{0,62}$", policy.Name);
+        Assert.False(policy.Regions.IsEmpty, context);
+        Assert.NotEmpty(policy.Targets.Tags);
+        Assert.InRange(policy.Schedules.Length, 1, 8);
+        Assert.Equal(policy.Schedules.Length, policy.Schedules.Select(s => s.Name).Distinct().Count());
+        Assert.InRange(policy.Safety.KeepLatest, 0, 1000);
+        foreach (var schedule in policy.Schedules)
+        {
+            Assert.False(schedule.Retain.IsEmpty, context);
+            Assert.True(schedule.Copies.Length <= 5, context);
+            Assert.All(schedule.Copies, c => Assert.DoesNotContain(c.Region, policy.Regions));
+            Assert.Equal(schedule.Copies.Length, schedule.Copies.Select(c => c.Region).Distinct().Count());
+            Assert.All(policy.Tags.Keys.Concat(schedule.Tags.Keys), k => Assert.False(k.StartsWith("lifecycle:", StringComparison.OrdinalIgnoreCase), context));
+            if (schedule.Archive?.Retain.Age is { } archiveAge)
+            {
+                Assert.True(archiveAge.Approximate >= TimeSpan.FromDays(90), context);
+            }
+        }
     }
 
     private static PolicyLoadResult Load(string text, string file)

@@ -85,4 +85,12 @@ public class PolicyWarningsTests
             "w.yaml:7:66: warning: spec.schedules[0].retain.buckets: every bucket count is 0, so buckets keep nothing",
             Warnings(Targets + "  schedules: [{ name: d, every: 1d, retain: { count: 3, buckets: { daily: 0 } } }]\n"));
     }
+
+    [Fact]
+    public void ArchivingAFrequentIntervalSchedule_Warns()
+    {
+        Assert.Equal(
+            "w.yaml:7:68: warning: spec.schedules[0].archive: archiving a schedule that runs every 1d fills the archive tier with snapshots billed 90 days each; archive a monthly schedule instead (Amazon DLM requires 28 days or more)",
+            Warnings(Targets + "  schedules: [{ name: d, every: 1d, retain: { count: 3 }, archive: { retain: { age: 1y } } }]\n"));
+    }
 }

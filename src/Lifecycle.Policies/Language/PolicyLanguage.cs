@@ -25,6 +25,9 @@ internal static class PolicyLanguage
     /// <summary>Archived snapshots are billed (and kept by the engines) for at least this long.</summary>
     public const int ArchiveMinimumDays = 90;
 
+    /// <summary>Schedules archived should run at most this often (DLM's rule); more often is a warning.</summary>
+    public const int MinArchiveIntervalDays = 28;
+
     /// <summary>Longest hook timeout.</summary>
     public static readonly TimeSpan MaxHookTimeout = TimeSpan.FromHours(1);
 

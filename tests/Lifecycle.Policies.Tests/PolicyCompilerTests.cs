@@ -304,4 +304,19 @@ public class PolicyCompilerTests
         Assert.Equal("123", policy.Tags["build"]);
         Assert.Equal("true", policy.Tags["flag"]);
     }
+
+    [Fact]
+    public void LoadTexts_LoadsAWholeSetInOrder_AndReportsADuplicateNameAtTheSecondFile()
+    {
+        var result = PolicyLoader.LoadTexts(
+        [
+            new("b.yaml", Minimal.Replace("minimal", "bravo", StringComparison.Ordinal)),
+            new("a.yaml", Minimal.Replace("minimal", "alpha", StringComparison.Ordinal)),
+            new("c.yaml", Minimal.Replace("minimal", "bravo", StringComparison.Ordinal)),
+        ]);
+
+        Assert.Equal(["bravo", "alpha"], result.Policies.Policies.Select(p => p.Name));
+        Assert.Equal(["c.yaml:4:9: error: metadata.name: policy name 'bravo' is already defined at b.yaml:4:9; policy names must be unique"],
+            result.Diagnostics.Select(d => d.ToString()));
+    }
 }

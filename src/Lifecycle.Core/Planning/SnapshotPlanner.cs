@@ -1,0 +1,750 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Policies;
+using Lifecycle.Core.Retention;
+using Lifecycle.Core.Scheduling;
+
+namespace Lifecycle.Core.Planning;
+
+/// <summary>
+/// The planner: a pure function of the policies, the inventory and <c>now</c>. It decides what to create, copy,
+/// archive, fast-restore-enable/disable and delete, and explains every owned snapshot's fate. No I/O, no clock reads;
+/// the same inputs always give the same plan (see <see cref="Planning.Plan"/> for the order).
+/// </summary>
+/// <remarks>
+/// Only snapshots tagged <c>lifecycle:policy</c> = a policy of the set are ever considered for deletion, and only by
+/// that policy. Anything the rules cannot judge (a schedule or copy rule no longer in the policy, an archived snapshot
+/// without an archive rule) is kept, with a reason saying so.
+/// </remarks>
+public sealed class SnapshotPlanner
+{
+    private static readonly TimeSpan ArchiveMinimum = TimeSpan.FromDays(90);
+
+    public Plan Plan(PolicySet policies, Inventory.Inventory inventory, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(inventory);
+        var index = new PlanIndex(inventory);
+        var actions = new List<PlannedAction>();
+        var decisions = new List<SnapshotDecision>();
+        var notes = new List<PlanNote>();
+        foreach (var policy in policies.Policies.OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            new PolicyRun(policy, index, now, actions, decisions, notes).Run();
+        }
+
+        foreach (var owner in index.OwningPolicies.Where(name => policies.Find(name) is null).Order(StringComparer.Ordinal))
+        {
+            var count = index.OwnedBy(owner).Count;
+            notes.Add(new PlanNote(owner, string.Create(CultureInfo.InvariantCulture,
+                $"{count} snapshot(s) carry lifecycle:policy={owner}, a policy not in this set; they are left alone")));
+        }
+
+        actions.Sort(CompareActions);
+        decisions.Sort(CompareDecisions);
+        return new Plan(now, [.. actions], [.. decisions],
+            [.. notes.Select((n, i) => (n, i)).OrderBy(x => x.n.Policy, StringComparer.Ordinal).ThenBy(x => x.i).Select(x => x.n)]);
+    }
+
+    private static int CompareActions(PlannedAction a, PlannedAction b)
+    {
+        var c = string.CompareOrdinal(a.Policy, b.Policy);
+        if (c == 0) c = a.Kind.CompareTo(b.Kind);
+        if (c == 0) c = string.CompareOrdinal(a.Region, b.Region);
+        if (c == 0) c = string.CompareOrdinal(a.InstanceId ?? a.VolumeIds.FirstOrDefault(), b.InstanceId ?? b.VolumeIds.FirstOrDefault());
+        if (c == 0) c = string.CompareOrdinal(a.SnapshotId, b.SnapshotId);
+        if (c == 0) c = Nullable.Compare(a.FireTime, b.FireTime);
+        if (c == 0) c = string.CompareOrdinal(a.Token, b.Token);
+        return c;
+    }
+
+    private static int CompareDecisions(SnapshotDecision a, SnapshotDecision b)
+    {
+        var c = string.CompareOrdinal(a.Policy, b.Policy);
+        if (c == 0) c = string.CompareOrdinal(a.Region, b.Region);
+        if (c == 0) c = string.CompareOrdinal(a.VolumeId, b.VolumeId);
+        if (c == 0) c = b.StartTime.CompareTo(a.StartTime); // newest first
+        if (c == 0) c = string.CompareOrdinal(a.SnapshotId, b.SnapshotId);
+        return c;
+    }
+
+    /// <summary>The planning of one policy.</summary>
+    private sealed class PolicyRun(
+        SnapshotPolicy policy,
+        PlanIndex index,
+        DateTimeOffset now,
+        List<PlannedAction> actions,
+        List<SnapshotDecision> decisions,
+        List<PlanNote> notes)
+    {
+        private readonly Dictionary<string, Schedule> schedules = policy.Schedules.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        private readonly List<OwnedSnapshot> owned = index.OwnedBy(policy.Name);
+
+        public void Run()
+        {
+            if (!policy.Enabled)
+            {
+                notes.Add(new PlanNote(policy.Name, "policy is disabled: nothing is created, copied, archived or deleted"));
+                foreach (var snapshot in owned)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Kept;
+                    snapshot.KeepReasons.Add("policy disabled");
+                    AddDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasons);
+                }
+
+                return;
+            }
+
+            PlanCreates();
+
+            var groups = owned
+                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
+                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
+                .Select(g => (g.Key, Members: g.OrderByDescending(o => o.Info.StartTime).ThenBy(o => o.Info.Id, StringComparer.Ordinal).ToList()))
+                .ToList();
+
+            foreach (var (key, members) in groups)
+            {
+                if (key.IsCopy)
+                {
+                    EvaluateCopies(key.Region, members);
+                }
+                else
+                {
+                    EvaluateSources(members);
+                    if (!index.VolumesById.TryGetValue(key.VolumeId, out var volume) || volume.State is VolumeState.Deleted)
+                    {
+                        notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
+                            $"volume {key.VolumeId} ({key.Region}) no longer exists: its {members.Count} snapshot(s) stay under the retention rules; nothing new is created for it")));
+                    }
+                }
+            }
+
+            foreach (var (key, members) in groups.Where(g => !g.Key.IsCopy))
+            {
+                PlanCopies(key.Region, members);
+                PlanFastRestore(key.Region, members);
+            }
+
+            PlanArchivesAndDeletes();
+        }
+
+        // ---------------------------------------------------------------------------------------------- creates
+
+        private void PlanCreates()
+        {
+            var fires = policy.Schedules
+                .Select(s => (Schedule: s, Fire: ScheduleCalendar.For(s.Trigger).LatestAtOrBefore(now)))
+                .Where(x => x.Fire is not null)
+                .Select(x => (x.Schedule, Fire: x.Fire!.Value, FireText: OwnershipTags.FormatFireTime(x.Fire!.Value)))
+                .ToList();
+            if (fires.Count == 0)
+            {
+                return;
+            }
+
+            // Which (volume, fire time) pairs already have a live snapshot, and for which schedules.
+            var existing = new Dictionary<(string Volume, string Fire), List<OwnedSnapshot>>();
+            foreach (var snapshot in owned)
+            {
+                if (!snapshot.IsCopy && snapshot.FireTime is not null && snapshot.Info.State != SnapshotState.Error)
+                {
+                    var key = (snapshot.Info.VolumeId, snapshot.FireTime);
+                    if (!existing.TryGetValue(key, out var list))
+                    {
+                        existing[key] = list = [];
+                    }
+
+                    list.Add(snapshot);
+                }
+            }
+
+            foreach (var (targetId, instanceId, volumes) in Targets())
+            {
+                var due = fires
+                    .Where(f => !volumes.Any(v => existing.TryGetValue((v.Id, f.FireText), out var list) && list.Any(o => o.Carries(f.Schedule.Name))))
+                    .GroupBy(f => f.Fire);
+                foreach (var simultaneous in due)
+                {
+                    var merged = simultaneous.Select(f => f.Schedule).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+                    actions.Add(BuildCreate(targetId, instanceId, volumes, merged, simultaneous.Key));
+                }
+            }
+        }
+
+        private IEnumerable<(string TargetId, string? InstanceId, List<VolumeInfo> Volumes)> Targets()
+        {
+            var matching = index.Volumes.Where(v => TargetMatcher.Matches(policy, v));
+            if (policy.Targets.Resource == ResourceKind.Volume)
+            {
+                foreach (var volume in matching.OrderBy(v => v.Id, StringComparer.Ordinal))
+                {
+                    yield return (volume.Id, null, [volume]);
+                }
+
+                yield break;
+            }
+
+            foreach (var instance in matching.Where(v => v.InstanceId is not null).GroupBy(v => v.InstanceId!).OrderBy(g => g.Key, StringComparer.Ordinal))
+            {
+                var volumes = instance
+                    .Where(v => !(policy.Targets.ExcludeBootVolume && v.IsBoot))
+                    .OrderBy(v => v.Id, StringComparer.Ordinal)
+                    .ToList();
+                if (volumes.Count > 0)
+                {
+                    yield return (instance.Key, instance.Key, volumes);
+                }
+            }
+        }
+
+        private PlannedAction BuildCreate(string targetId, string? instanceId, List<VolumeInfo> volumes, List<Schedule> merged, DateTimeOffset fire)
+        {
+            var first = merged[0].Name;
+            var names = string.Join(',', merged.Select(s => s.Name));
+            var token = CreationToken.ForCreate(policy.Name, first, fire, targetId);
+            var fireText = OwnershipTags.FormatFireTime(fire);
+            var single = volumes.Count == 1 && instanceId is null ? volumes[0] : null;
+            var tags = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+            if (policy.CopyVolumeTags && single is not null)
+            {
+                foreach (var (key, value) in single.Tags)
+                {
+                    if (!key.StartsWith("aws:", StringComparison.Ordinal) && !key.StartsWith(OwnershipTags.Prefix, StringComparison.Ordinal))
+                    {
+                        tags[key] = value;
+                    }
+                }
+            }
+
+            // $(volume-id) of an instance set is per volume: the executor expands it when it tags each snapshot.
+            string Expand(string value) => value
+                .Replace("$(policy)", policy.Name, StringComparison.Ordinal)
+                .Replace("$(schedule)", first, StringComparison.Ordinal)
+                .Replace("$(timestamp)", fireText, StringComparison.Ordinal)
+                .Replace("$(instance-id)", instanceId ?? single?.InstanceId ?? string.Empty, StringComparison.Ordinal)
+                .Replace("$(volume-id)", single?.Id ?? "$(volume-id)", StringComparison.Ordinal);
+
+            foreach (var (key, value) in policy.Tags)
+            {
+                tags[key] = Expand(value);
+            }
+
+            foreach (var schedule in merged)
+            {
+                foreach (var (key, value) in schedule.Tags)
+                {
+                    tags[key] = Expand(value);
+                }
+            }
+
+            tags[OwnershipTags.Policy] = policy.Name;
+            tags[OwnershipTags.Schedule] = first;
+            tags[OwnershipTags.Schedules] = names;
+            tags[OwnershipTags.FireTime] = fireText;
+            tags[OwnershipTags.Token] = token;
+            if (instanceId is not null)
+            {
+                tags[OwnershipTags.Instance] = instanceId;
+            }
+
+            var what = merged.Count == 1 ? $"schedule {first} fired" : $"schedules {string.Join(", ", merged.Select(s => s.Name))} fired together";
+            return new PlannedAction
+            {
+                Kind = ActionKind.Create,
+                Policy = policy.Name,
+                Schedule = first,
+                Schedules = [.. merged.Select(s => s.Name)],
+                Region = volumes[0].Region,
+                VolumeIds = [.. volumes.Select(v => v.Id)],
+                InstanceId = instanceId,
+                FireTime = fire,
+                Token = token,
+                Tags = tags.ToImmutable(),
+                Reason = $"{what} at {fireText}; no snapshot for it yet",
+            };
+        }
+
+        // ---------------------------------------------------------------------------------------------- retention
+
+        private string Prefix(OwnedSnapshot snapshot, Schedule schedule) =>
+            snapshot.Schedules.Count(schedules.ContainsKey) > 1 ? schedule.Name + ": " : string.Empty;
+
+        private void EvaluateSources(List<OwnedSnapshot> members)
+        {
+            foreach (var snapshot in members)
+            {
+                if (snapshot.Info.State == SnapshotState.Pending)
+                {
+                    snapshot.KeepReasons.Add("pending (not yet complete)");
+                }
+                else if (snapshot.Info.State == SnapshotState.Error)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Released;
+                    snapshot.OutcomeReason = "released: creation failed (state error)";
+                }
+                else if (!snapshot.Schedules.Any(schedules.ContainsKey))
+                {
+                    snapshot.KeepReasons.Add(snapshot.Schedules.Length == 0
+                        ? "no lifecycle:schedule tag (kept; the rules cannot judge it)"
+                        : $"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
+                }
+            }
+
+            foreach (var schedule in policy.Schedules)
+            {
+                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var reasons = RetentionEvaluator.Evaluate(schedule.Retain, [.. standard.Select(o => o.Info.StartTime)], now);
+                for (var i = 0; i < standard.Count; i++)
+                {
+                    var prefix = Prefix(standard[i], schedule);
+                    standard[i].KeepReasons.AddRange(reasons[i].Select(r => prefix + r));
+                    if (schedule.Archive?.After is { } after && standard[i].ArchiveBy is null)
+                    {
+                        if (after.Count is { } n && i >= n)
+                        {
+                            standard[i].ArchiveBy = string.Create(CultureInfo.InvariantCulture, $"archive after count {n} (number {i + 1})");
+                        }
+                        else if (after.Age is { } age && age.AddTo(standard[i].Info.StartTime) <= now)
+                        {
+                            standard[i].ArchiveBy = $"archive after age {age}";
+                        }
+                    }
+                }
+
+                var archived = members.Where(o => o.IsCompleted && !o.IsStandard && o.Carries(schedule.Name)).ToList();
+                if (schedule.Archive is { } archive)
+                {
+                    var archiveReasons = RetentionEvaluator.Evaluate(archive.Retain, [.. archived.Select(o => o.Info.StartTime)], now);
+                    for (var i = 0; i < archived.Count; i++)
+                    {
+                        var prefix = Prefix(archived[i], schedule);
+                        archived[i].KeepReasons.AddRange(archiveReasons[i].Select(r => prefix + "archive " + r));
+                    }
+                }
+                else
+                {
+                    foreach (var snapshot in archived)
+                    {
+                        snapshot.KeepReasons.Add($"archived; schedule {schedule.Name} has no archive rule (kept)");
+                    }
+                }
+            }
+
+            ApplyKeepLatest(members);
+
+            foreach (var snapshot in members.Where(o => o.IsCompleted))
+            {
+                var carried = snapshot.Schedules.Where(schedules.ContainsKey).Select(n => schedules[n]).ToList();
+                if (!snapshot.IsStandard)
+                {
+                    if (snapshot.KeepReasons.Count > 0)
+                    {
+                        snapshot.Outcome = SnapshotOutcome.Kept;
+                    }
+                    else if (snapshot.Info.ArchivedAt is not { } archivedAt || archivedAt + ArchiveMinimum > now)
+                    {
+                        snapshot.Outcome = SnapshotOutcome.Kept;
+                        snapshot.KeepReasons.Add(snapshot.Info.ArchivedAt is { } at
+                            ? $"archived (90-day minimum until {OwnershipTags.FormatFireTime(at + ArchiveMinimum)})"
+                            : "archived (archive date unknown, 90-day minimum assumed)");
+                    }
+                    else
+                    {
+                        snapshot.Outcome = SnapshotOutcome.Released;
+                        snapshot.OutcomeReason = ReleaseText("archive rule", carried, s => s.Archive?.Retain);
+                    }
+                }
+                else if (snapshot.ArchiveBy is not null && !snapshot.ProtectedAsLatest)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Archive;
+                    snapshot.OutcomeReason = snapshot.ArchiveBy;
+                }
+                else if (snapshot.KeepReasons.Count > 0)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Kept;
+                }
+                else if (carried.FirstOrDefault(s => s.Archive is { After: null }) is { } archiving)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Archive;
+                    snapshot.OutcomeReason = $"archive on leaving standard retention ({RetentionEvaluator.Describe(archiving.Retain)})";
+                }
+                else
+                {
+                    snapshot.Outcome = SnapshotOutcome.Released;
+                    snapshot.OutcomeReason = ReleaseText("rule", carried, s => s.Retain);
+                }
+            }
+
+            foreach (var snapshot in members.Where(o => o.Outcome == SnapshotOutcome.Undecided))
+            {
+                snapshot.Outcome = SnapshotOutcome.Kept; // pending
+            }
+
+            foreach (var schedule in policy.Schedules.Where(s => s.Retain.Minimum is > 0))
+            {
+                ApplyMinimum(members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)), schedule.Retain.Minimum!.Value);
+            }
+        }
+
+        private void EvaluateCopies(string region, List<OwnedSnapshot> members)
+        {
+            foreach (var snapshot in members)
+            {
+                if (snapshot.Info.State == SnapshotState.Pending)
+                {
+                    snapshot.KeepReasons.Add("pending (not yet complete)");
+                }
+                else if (snapshot.Info.State == SnapshotState.Error)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Released;
+                    snapshot.OutcomeReason = "released: copy failed (state error)";
+                }
+                else if (!snapshot.Schedules.Any(schedules.ContainsKey))
+                {
+                    snapshot.KeepReasons.Add($"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
+                }
+            }
+
+            foreach (var schedule in policy.Schedules)
+            {
+                var completed = members.Where(o => o.IsCompleted && o.Carries(schedule.Name)).ToList();
+                var rule = CopyRuleFor(schedule, region);
+                if (rule is null)
+                {
+                    foreach (var snapshot in completed)
+                    {
+                        snapshot.KeepReasons.Add($"no copy rule of schedule {schedule.Name} targets {region} (kept)");
+                    }
+
+                    continue;
+                }
+
+                var reasons = RetentionEvaluator.Evaluate(rule.Retain, [.. completed.Select(o => o.Info.StartTime)], now);
+                for (var i = 0; i < completed.Count; i++)
+                {
+                    var prefix = Prefix(completed[i], schedule);
+                    completed[i].KeepReasons.AddRange(reasons[i].Select(r => prefix + r));
+                }
+            }
+
+            ApplyKeepLatest(members);
+            foreach (var snapshot in members.Where(o => o.Outcome == SnapshotOutcome.Undecided))
+            {
+                if (snapshot.KeepReasons.Count > 0)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Kept;
+                }
+                else
+                {
+                    var carried = snapshot.Schedules.Where(schedules.ContainsKey).Select(n => schedules[n]).ToList();
+                    snapshot.Outcome = SnapshotOutcome.Released;
+                    snapshot.OutcomeReason = ReleaseText($"copy rule for {region}", carried, s => CopyRuleFor(s, region)?.Retain);
+                }
+            }
+
+            foreach (var schedule in policy.Schedules)
+            {
+                if (CopyRuleFor(schedule, region)?.Retain.Minimum is > 0 and var minimum)
+                {
+                    ApplyMinimum(members.Where(o => o.IsCompleted && o.Carries(schedule.Name)), minimum);
+                }
+            }
+        }
+
+        private static CopyRule? CopyRuleFor(Schedule schedule, string region) =>
+            schedule.Copies.FirstOrDefault(c => string.Equals(c.Region, region, StringComparison.Ordinal));
+
+        private void ApplyKeepLatest(List<OwnedSnapshot> members)
+        {
+            var latest = policy.Safety.KeepLatest;
+            if (latest <= 0)
+            {
+                return;
+            }
+
+            foreach (var snapshot in members.Where(o => o.IsCompleted).Take(latest))
+            {
+                snapshot.ProtectedAsLatest = true;
+                snapshot.KeepReasons.Add(string.Create(CultureInfo.InvariantCulture, $"keepLatest {latest}"));
+            }
+        }
+
+        private static void ApplyMinimum(IEnumerable<OwnedSnapshot> seriesNewestFirst, int minimum)
+        {
+            var series = seriesNewestFirst.ToList();
+            var kept = series.Count(o => o.Outcome == SnapshotOutcome.Kept);
+            foreach (var snapshot in series)
+            {
+                if (kept >= minimum)
+                {
+                    break;
+                }
+
+                if (snapshot.Outcome == SnapshotOutcome.Released)
+                {
+                    snapshot.Outcome = SnapshotOutcome.Kept;
+                    snapshot.OutcomeReason = null;
+                    snapshot.KeepReasons.Add(RetentionEvaluator.MinimumReason(minimum));
+                    kept++;
+                }
+            }
+        }
+
+        private static string ReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
+        {
+            if (carried.Count == 1)
+            {
+                var r = rule(carried[0]);
+                return $"released: no {what} of schedule {carried[0].Name} keeps it ({(r is null ? "none" : RetentionEvaluator.Describe(r))})";
+            }
+
+            var parts = carried.Select(s => $"{s.Name}: {(rule(s) is { } r ? RetentionEvaluator.Describe(r) : "none")}");
+            return $"released: no {what} of schedules {string.Join(", ", carried.Select(s => s.Name))} keeps it ({string.Join("; ", parts)})";
+        }
+
+        // ---------------------------------------------------------------------------------------------- copies
+
+        private void PlanCopies(string sourceRegion, List<OwnedSnapshot> members)
+        {
+            foreach (var schedule in policy.Schedules.Where(s => !s.Copies.IsEmpty))
+            {
+                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var times = standard.Select(o => o.Info.StartTime).ToList();
+                foreach (var rule in schedule.Copies.Where(c => !string.Equals(c.Region, sourceRegion, StringComparison.Ordinal)))
+                {
+                    // Copy only what the copy retention would keep at once in the target.
+                    var wouldKeep = RetentionEvaluator.Evaluate(rule.Retain, times, now);
+                    for (var i = 0; i < standard.Count; i++)
+                    {
+                        var source = standard[i];
+                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i].Count == 0)
+                        {
+                            continue;
+                        }
+
+                        // With simultaneous schedules, the first schedule with a rule for the region copies it.
+                        if (source.Schedules.First(n => schedules.TryGetValue(n, out var s) && CopyRuleFor(s, rule.Region) is not null) != schedule.Name)
+                        {
+                            continue;
+                        }
+
+                        var token = CreationToken.ForCopy(source.Token, rule.Region);
+                        if (index.HasCopy(rule.Region, token))
+                        {
+                            continue;
+                        }
+
+                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i][0]));
+                    }
+                }
+            }
+        }
+
+        private PlannedAction BuildCopy(OwnedSnapshot source, Schedule schedule, CopyRule rule, string token, string keptBy)
+        {
+            var tags = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+            foreach (var (key, value) in source.Info.Tags)
+            {
+                if (rule.CopyTags && !key.StartsWith(OwnershipTags.Prefix, StringComparison.Ordinal) && !key.StartsWith("aws:", StringComparison.Ordinal))
+                {
+                    tags[key] = value;
+                }
+            }
+
+            tags[OwnershipTags.Policy] = policy.Name;
+            tags[OwnershipTags.Schedule] = source.Schedules.FirstOrDefault() ?? schedule.Name;
+            tags[OwnershipTags.Schedules] = string.Join(',', source.Schedules);
+            if (source.FireTime is not null)
+            {
+                tags[OwnershipTags.FireTime] = source.FireTime;
+            }
+
+            tags[OwnershipTags.Token] = token;
+            tags[OwnershipTags.SourceSnapshot] = source.Info.Id;
+            tags[OwnershipTags.SourceRegion] = source.Info.Region;
+            DateTimeOffset? fire = OwnershipTags.TryParseFireTime(source.FireTime, out var f) ? f : null;
+            return new PlannedAction
+            {
+                Kind = ActionKind.Copy,
+                Policy = policy.Name,
+                Schedule = schedule.Name,
+                Region = rule.Region,
+                SourceRegion = source.Info.Region,
+                SnapshotId = source.Info.Id,
+                VolumeIds = [source.Info.VolumeId],
+                FireTime = fire,
+                Token = token,
+                Tags = tags.ToImmutable(),
+                Encrypted = rule.Encrypted || source.Info.Encrypted,
+                KeyId = rule.Key,
+                Reason = $"copy to {rule.Region} (kept there by {keptBy})",
+            };
+        }
+
+        // ---------------------------------------------------------------------------------------------- fast restore
+
+        private static bool IsOn(FastRestoreState state) => state is FastRestoreState.Enabling or FastRestoreState.Optimizing or FastRestoreState.Enabled;
+
+        private void PlanFastRestore(string region, List<OwnedSnapshot> members)
+        {
+            var wanted = new Dictionary<OwnedSnapshot, (SortedSet<string> Zones, string Reason)>();
+            var listed = new Dictionary<OwnedSnapshot, SortedSet<string>>();
+            foreach (var schedule in policy.Schedules.Where(s => s.FastRestore is not null))
+            {
+                var rule = schedule.FastRestore!;
+                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                for (var i = 0; i < standard.Count; i++)
+                {
+                    var snapshot = standard[i];
+                    if (!listed.TryGetValue(snapshot, out var zones))
+                    {
+                        listed[snapshot] = zones = new SortedSet<string>(StringComparer.Ordinal);
+                    }
+
+                    zones.UnionWith(rule.Zones);
+                    string? reason = null;
+                    if (rule.Count is { } n && i < n)
+                    {
+                        reason = string.Create(CultureInfo.InvariantCulture, $"fast restore for the newest {n} (number {i + 1})");
+                    }
+                    else if (rule.Age is { } age && age.AddTo(snapshot.Info.StartTime) > now)
+                    {
+                        reason = $"fast restore while younger than {age} (until {OwnershipTags.FormatFireTime(age.AddTo(snapshot.Info.StartTime))})";
+                    }
+
+                    if (reason is not null && snapshot.Outcome == SnapshotOutcome.Kept)
+                    {
+                        if (!wanted.TryGetValue(snapshot, out var entry))
+                        {
+                            wanted[snapshot] = entry = (new SortedSet<string>(StringComparer.Ordinal), reason);
+                        }
+
+                        entry.Zones.UnionWith(rule.Zones);
+                    }
+                }
+            }
+
+            foreach (var (snapshot, zones) in listed)
+            {
+                var on = snapshot.Info.FastRestore.Where(z => IsOn(z.Value)).Select(z => z.Key).ToHashSet(StringComparer.Ordinal);
+                if (wanted.TryGetValue(snapshot, out var entry))
+                {
+                    var enable = entry.Zones.Where(z => !on.Contains(z)).ToList();
+                    if (enable.Count > 0)
+                    {
+                        actions.Add(FastRestoreAction(ActionKind.EnableFastRestore, region, snapshot, enable, entry.Reason));
+                    }
+                }
+
+                var disable = zones.Where(z => on.Contains(z) && !(wanted.TryGetValue(snapshot, out var w) && w.Zones.Contains(z))).ToList();
+                if (disable.Count > 0)
+                {
+                    var why = snapshot.Outcome switch
+                    {
+                        SnapshotOutcome.Released => "fast restore off before deletion",
+                        SnapshotOutcome.Archive => "fast restore off before archiving",
+                        _ => "fast restore no longer wanted: fell out of the fast-restore rule",
+                    };
+                    actions.Add(FastRestoreAction(ActionKind.DisableFastRestore, region, snapshot, disable, why));
+                }
+            }
+        }
+
+        private PlannedAction FastRestoreAction(ActionKind kind, string region, OwnedSnapshot snapshot, List<string> zones, string reason) => new()
+        {
+            Kind = kind,
+            Policy = policy.Name,
+            Schedule = snapshot.Schedules.FirstOrDefault(),
+            Region = region,
+            SnapshotId = snapshot.Info.Id,
+            VolumeIds = [snapshot.Info.VolumeId],
+            Zones = [.. zones],
+            Reason = reason,
+        };
+
+        // ---------------------------------------------------------------------------------------------- archive, delete
+
+        private void PlanArchivesAndDeletes()
+        {
+            var released = new List<OwnedSnapshot>();
+            foreach (var snapshot in owned)
+            {
+                switch (snapshot.Outcome)
+                {
+                    case SnapshotOutcome.Archive:
+                        actions.Add(new PlannedAction
+                        {
+                            Kind = ActionKind.Archive,
+                            Policy = policy.Name,
+                            Schedule = snapshot.Schedules.FirstOrDefault(),
+                            Region = snapshot.Info.Region,
+                            SnapshotId = snapshot.Info.Id,
+                            VolumeIds = [snapshot.Info.VolumeId],
+                            Reason = snapshot.OutcomeReason!,
+                        });
+                        AddDecision(snapshot, SnapshotVerdict.Kept, ["moving to archive: " + snapshot.OutcomeReason]);
+                        break;
+                    case SnapshotOutcome.Released:
+                        released.Add(snapshot);
+                        break;
+                    default:
+                        AddDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasons);
+                        break;
+                }
+            }
+
+            released.Sort((a, b) => a.Info.StartTime != b.Info.StartTime
+                ? a.Info.StartTime.CompareTo(b.Info.StartTime)
+                : string.CompareOrdinal(a.Info.Id, b.Info.Id));
+            var limit = released.Count;
+            if (policy.Safety.MaxDeletesPerRun is { } cap)
+            {
+                // A percentage never rounds down to zero: that would stop retention for good on a small policy.
+                limit = Math.Min(limit, cap.IsPercent ? Math.Max(1, cap.Resolve(owned.Count)) : cap.Value);
+            }
+
+            for (var i = 0; i < released.Count; i++)
+            {
+                var snapshot = released[i];
+                if (i < limit)
+                {
+                    actions.Add(new PlannedAction
+                    {
+                        Kind = ActionKind.Delete,
+                        Policy = policy.Name,
+                        Schedule = snapshot.Schedules.FirstOrDefault(),
+                        Region = snapshot.Info.Region,
+                        SnapshotId = snapshot.Info.Id,
+                        VolumeIds = [snapshot.Info.VolumeId],
+                        Reason = snapshot.OutcomeReason!,
+                    });
+                    AddDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
+                }
+                else
+                {
+                    AddDecision(snapshot, SnapshotVerdict.Deferred,
+                        [snapshot.OutcomeReason!, $"deferred: maxDeletesPerRun {policy.Safety.MaxDeletesPerRun}"]);
+                }
+            }
+
+            if (limit < released.Count)
+            {
+                notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
+                    $"maxDeletesPerRun {policy.Safety.MaxDeletesPerRun} allows {limit} deletion(s) of {owned.Count} owned snapshot(s): {released.Count - limit} of {released.Count} deferred to a later run (the oldest go first)")));
+            }
+        }
+
+        private void AddDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, IEnumerable<string> reasons) =>
+            decisions.Add(new SnapshotDecision(
+                policy.Name,
+                snapshot.Info.Id,
+                snapshot.Info.Region,
+                snapshot.Info.VolumeId,
+                snapshot.Schedules.FirstOrDefault(),
+                snapshot.Info.StartTime,
+                verdict,
+                [.. reasons]));
+    }
+}

@@ -1,0 +1,181 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Lifecycle.Core.Planning;
+using Lifecycle.Core.Policies;
+using Lifecycle.Core.Time;
+
+namespace Lifecycle.Core.Retention;
+
+/// <summary>
+/// Applies one <see cref="RetentionRule"/> to a series of snapshots (one volume, one schedule, one region) and says
+/// which rules keep each of them. Pure: <c>now</c> is passed in.
+/// </summary>
+/// <remarks>
+/// Buckets follow restic's <c>forget</c>: walking from the newest snapshot back, the newest snapshot of each period
+/// is kept until N periods <em>that have snapshots</em> are counted. A sparse stretch (a volume that was off for a
+/// month) therefore never loses its only snapshot, unlike "the last N calendar periods", which would drop it.
+/// Periods are counted in the bucket time zone; weeks are ISO 8601 weeks starting Monday.
+/// </remarks>
+public static class RetentionEvaluator
+{
+    private static readonly ConcurrentDictionary<string, TimeZoneInfo> Zones = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The reasons each snapshot is kept, by index into <paramref name="startTimesNewestFirst"/> (completed snapshots
+    /// only, newest first); an empty list means no rule keeps it. <see cref="RetentionRule.Minimum"/> is not applied
+    /// here (it depends on what other schedules keep; see <see cref="MinimumReason"/>).
+    /// </summary>
+    public static List<string>[] Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        ArgumentNullException.ThrowIfNull(startTimesNewestFirst);
+        var count = startTimesNewestFirst.Count;
+        var reasons = new List<string>[count];
+        for (var i = 0; i < count; i++)
+        {
+            reasons[i] = [];
+        }
+
+        if (rule.Count is { } keepCount)
+        {
+            for (var i = 0; i < Math.Min(keepCount, count); i++)
+            {
+                reasons[i].Add(string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
+            }
+        }
+
+        if (rule.Age is { } age)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var until = age.AddTo(startTimesNewestFirst[i]);
+                if (until > now)
+                {
+                    reasons[i].Add($"age {age} (until {OwnershipTags.FormatFireTime(until)})");
+                }
+                else
+                {
+                    break; // newest first: every older one is older still
+                }
+            }
+        }
+
+        if (rule.Buckets is { IsEmpty: false } buckets)
+        {
+            var zone = FindZone(buckets.TimeZone);
+            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, zone, startTimesNewestFirst, reasons);
+            ApplyBuckets(BucketKind.Daily, buckets.Daily, zone, startTimesNewestFirst, reasons);
+            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, zone, startTimesNewestFirst, reasons);
+            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, zone, startTimesNewestFirst, reasons);
+            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, zone, startTimesNewestFirst, reasons);
+        }
+
+        return reasons;
+    }
+
+    /// <summary>The reason text of the minimum floor.</summary>
+    public static string MinimumReason(int minimum) => string.Create(CultureInfo.InvariantCulture, $"minimum {minimum}");
+
+    /// <summary>A short description of a rule for release messages: "count 7, age 7d, daily 7".</summary>
+    public static string Describe(RetentionRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        var parts = new List<string>();
+        if (rule.Count is { } c)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"count {c}"));
+        }
+
+        if (rule.Age is { } a)
+        {
+            parts.Add($"age {a}");
+        }
+
+        if (rule.Buckets is { } b)
+        {
+            void Add(string name, int n)
+            {
+                if (n > 0)
+                {
+                    parts.Add(string.Create(CultureInfo.InvariantCulture, $"{name} {n}"));
+                }
+            }
+
+            Add("hourly", b.Hourly);
+            Add("daily", b.Daily);
+            Add("weekly", b.Weekly);
+            Add("monthly", b.Monthly);
+            Add("yearly", b.Yearly);
+        }
+
+        if (rule.Minimum is { } m)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"minimum {m}"));
+        }
+
+        return parts.Count == 0 ? "no rules" : string.Join(", ", parts);
+    }
+
+    internal static TimeZoneInfo FindZone(string id) =>
+        Zones.GetOrAdd(id, static z => CronSchedule.TryFindZone(z, out var zone, out var error) ? zone! : throw new ArgumentException(error));
+
+    private enum BucketKind
+    {
+        Hourly,
+        Daily,
+        Weekly,
+        Monthly,
+        Yearly,
+    }
+
+    private static void ApplyBuckets(BucketKind kind, int periods, TimeZoneInfo zone, IReadOnlyList<DateTimeOffset> times, List<string>[] reasons)
+    {
+        if (periods <= 0)
+        {
+            return;
+        }
+
+        var counted = 0;
+        long lastKey = long.MinValue;
+        for (var i = 0; i < times.Count && counted < periods; i++)
+        {
+            var local = zone == TimeZoneInfo.Utc ? times[i].UtcDateTime : TimeZoneInfo.ConvertTime(times[i], zone).DateTime;
+            var key = PeriodKey(kind, local);
+            if (key == lastKey)
+            {
+                continue;
+            }
+
+            lastKey = key;
+            counted++;
+            reasons[i].Add($"{Name(kind)} bucket {Label(kind, local)}");
+        }
+    }
+
+    private static long PeriodKey(BucketKind kind, DateTime local) => kind switch
+    {
+        BucketKind.Hourly => local.Ticks / TimeSpan.TicksPerHour,
+        BucketKind.Daily => local.Ticks / TimeSpan.TicksPerDay,
+        BucketKind.Weekly => (ISOWeek.GetYear(local) * 100L) + ISOWeek.GetWeekOfYear(local),
+        BucketKind.Monthly => (local.Year * 12L) + local.Month,
+        _ => local.Year,
+    };
+
+    private static string Name(BucketKind kind) => kind switch
+    {
+        BucketKind.Hourly => "hourly",
+        BucketKind.Daily => "daily",
+        BucketKind.Weekly => "weekly",
+        BucketKind.Monthly => "monthly",
+        _ => "yearly",
+    };
+
+    private static string Label(BucketKind kind, DateTime local) => kind switch
+    {
+        BucketKind.Hourly => local.ToString("yyyy-MM-dd'T'HH':00'", CultureInfo.InvariantCulture),
+        BucketKind.Daily => local.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        BucketKind.Weekly => string.Create(CultureInfo.InvariantCulture, $"{ISOWeek.GetYear(local)}-W{ISOWeek.GetWeekOfYear(local):00}"),
+        BucketKind.Monthly => local.ToString("yyyy-MM", CultureInfo.InvariantCulture),
+        _ => local.ToString("yyyy", CultureInfo.InvariantCulture),
+    };
+}

@@ -9,5 +9,8 @@ internal static class CommandCatalog
     {
         yield return ValidateCommand.Create();
         yield return SchemaCommand.Create();
+        yield return PlanCommand.Create();
+        yield return SimulateCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

@@ -17,7 +17,8 @@ public static class PlanTextWriter
         ArgumentNullException.ThrowIfNull(plan);
         var text = new StringBuilder();
         var policies = new SortedSet<string>(StringComparer.Ordinal);
-        policies.UnionWith(policyNames ?? []);
+        var known = new HashSet<string>(policyNames ?? [], StringComparer.Ordinal);
+        policies.UnionWith(known);
         policies.UnionWith(plan.Actions.Select(a => a.Policy));
         policies.UnionWith(plan.Decisions.Select(d => d.Policy));
         policies.UnionWith(plan.Notes.Select(n => n.Policy));
@@ -32,6 +33,17 @@ public static class PlanTextWriter
             var actions = plan.Actions.Where(a => a.Policy == policy).ToList();
             var decisions = plan.Decisions.Where(d => d.Policy == policy).ToList();
             var notes = plan.Notes.Where(n => n.Policy == policy).ToList();
+            if (policyNames is not null && !known.Contains(policy))
+            {
+                text.Append(CultureInfo.InvariantCulture, $"\nPolicy {policy}: not in this policy set\n");
+                foreach (var note in notes)
+                {
+                    text.Append("    - ").Append(note.Message).Append('\n');
+                }
+
+                continue;
+            }
+
             text.Append(CultureInfo.InvariantCulture,
                 $"\nPolicy {policy}: {actions.Count} action(s); {decisions.Count} owned snapshot(s): {decisions.Count(d => d.Verdict == SnapshotVerdict.Kept)} kept, {decisions.Count(d => d.Verdict == SnapshotVerdict.Released)} released, {decisions.Count(d => d.Verdict == SnapshotVerdict.Deferred)} deferred\n");
 

@@ -92,7 +92,7 @@ internal static class Build
         }
     }
 
-    public static Inventory.Inventory Inventory(IEnumerable<VolumeInfo> volumes, IEnumerable<SnapshotInfo> snapshots) =>
+    public static Inventory.Inventory InventoryOf(IEnumerable<VolumeInfo> volumes, IEnumerable<SnapshotInfo> snapshots) =>
         new() { Volumes = [.. volumes], Snapshots = [.. snapshots] };
 
     public static PolicySet Set(params SnapshotPolicy[] policies) => new([.. policies]);

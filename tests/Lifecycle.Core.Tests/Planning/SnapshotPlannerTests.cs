@@ -11,7 +11,7 @@ public class SnapshotPlannerTests
     private static readonly SnapshotPlanner Planner = new();
 
     private static Plan PlanFor(SnapshotPolicy policy, IEnumerable<SnapshotInfo> snapshots, string now, params VolumeInfo[] volumes) =>
-        Planner.Plan(Set(policy), Build.Inventory(volumes.Length == 0 ? [Volume()] : volumes, snapshots), At(now));
+        Planner.Plan(Set(policy), InventoryOf(volumes.Length == 0 ? [Volume()] : volumes, snapshots), At(now));
 
     [Fact]
     public void Plan_CreatesOneSnapshot_ForTheLatestMissedFireTime_NotABurst()
@@ -108,7 +108,7 @@ public class SnapshotPlannerTests
         Assert.Equal(["snap-vol-1-20261114", "snap-vol-1-20261115"],
             plan.Actions.Where(a => a.Kind == ActionKind.Delete).Select(a => a.SnapshotId!).ToArray());
         Assert.Equal(3, plan.Decisions.Count(d => d.Verdict == SnapshotVerdict.Deferred));
-        Assert.Contains(plan.Notes, n => n.Message.Contains("3 of 5 deferred", StringComparison.Ordinal));
+        Assert.Contains(plan.Notes, n => n.Message.Contains("2 of 5 released snapshot(s) deleted in this run (the oldest first), 3 deferred", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -137,7 +137,7 @@ public class SnapshotPlannerTests
     [Fact]
     public void Plan_KeepsRetainingSnapshotsOfADeletedVolume_WithoutCreating()
     {
-        var plan = Planner.Plan(Set(Policy()), Build.Inventory([], DailySeries("2026-11-10", 5, volume: "vol-gone")), At("2026-11-21T12:00:00Z"));
+        var plan = Planner.Plan(Set(Policy()), InventoryOf([], DailySeries("2026-11-10", 5, volume: "vol-gone")), At("2026-11-21T12:00:00Z"));
         Assert.DoesNotContain(plan.Actions, a => a.Kind == ActionKind.Create);
         Assert.Equal(2, plan.Actions.Count(a => a.Kind == ActionKind.Delete));
         Assert.Contains(plan.Notes, n => n.Message.StartsWith("volume vol-gone", StringComparison.Ordinal));

@@ -10,7 +10,7 @@ public class RetentionEvaluatorTests
     private static string[] Kept(RetentionRule rule, string now, params string[] newestFirst)
     {
         var reasons = RetentionEvaluator.Evaluate(rule, [.. newestFirst.Select(At)], At(now));
-        return [.. reasons.Select((r, i) => r.Count == 0 ? "-" : string.Join(" + ", r))];
+        return [.. reasons.Select((r, i) => r is null ? "-" : string.Join(" + ", r))];
     }
 
     public static TheoryData<string, RetentionRule, string, string[], string[]> Cases => new()

@@ -11,8 +11,8 @@ internal static class PolicyLanguage
 
     public const string NamePattern = "^[a-z][a-z0-9-]{0,62}$";
     public const string NameHint = "1 to 63 lowercase letters, digits and hyphens, starting with a letter";
-    public const string DurationPattern = "^[0-9]{1,6}(s|m|h|d|w|mo|y)$";
-    public const string EveryPattern = "^(([1-9]|1[0-2])h|[0-9]{1,3}[dw])$";
+    public const string DurationPattern = "^[1-9][0-9]{0,5}(s|m|h|d|w|mo|y)$";
+    public const string EveryPattern = "^((1|2|3|4|6|8|12)h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d|([1-9]|[1-4][0-9]|5[0-2])w)$";
     public const string TimeOfDayPattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
     public const string PercentPattern = "^([1-9][0-9]?|100)%$";
 

@@ -89,3 +89,41 @@ public class JsonSchemaTests
         Assert.Equal(PolicySchema.Generate(), PolicySchema.Generate());
     }
 }
+
+public class SchemaPatternAgreementTests
+{
+    [Fact]
+    public void EveryPattern_InTheSchema_AcceptsExactlyWhatTheValidatorAccepts()
+    {
+        var pattern = new System.Text.RegularExpressions.Regex(Lifecycle.Policies.Language.PolicyLanguage.EveryPattern);
+        var disagreements = new List<string>();
+        foreach (var unit in new[] { "s", "m", "h", "d", "w", "mo", "y" })
+        {
+            for (var n = 0; n <= 400; n++)
+            {
+                var text = n + unit;
+                var validatorAccepts = Lifecycle.Policies.Language.ValueChecks.Every(text) is null;
+                if (validatorAccepts != pattern.IsMatch(text))
+                {
+                    disagreements.Add(text);
+                }
+            }
+        }
+
+        Assert.Empty(disagreements);
+    }
+
+    [Fact]
+    public void DurationPattern_InTheSchema_AcceptsWhatTheDurationParserAccepts_WithoutLeadingZeros()
+    {
+        var pattern = new System.Text.RegularExpressions.Regex(Lifecycle.Policies.Language.PolicyLanguage.DurationPattern);
+        foreach (var unit in new[] { "s", "m", "h", "d", "w", "mo", "y" })
+        {
+            for (var n = 0; n <= 1000; n += 7)
+            {
+                var text = n + unit;
+                Assert.Equal(Lifecycle.Core.Time.PolicyDuration.TryParse(text, out _, out _), pattern.IsMatch(text));
+            }
+        }
+    }
+}

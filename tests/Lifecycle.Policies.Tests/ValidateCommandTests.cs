@@ -115,6 +115,9 @@ public sealed class ValidateCommandTests : IDisposable
         Assert.Equal(2, RunProcess("validate").ExitCode);
         Assert.Equal(2, RunProcess("validate", Path.Combine(directory, "nope.yaml")).ExitCode);
         Assert.Equal(2, RunProcess("validate", good, "--bogus").ExitCode);
+        Assert.Equal(2, RunProcess("validate", good, "--output").ExitCode);
+        Assert.Equal(2, RunProcess("validate", good, "--output", "yaml").ExitCode);
+        Assert.Equal(1, RunProcess("validate", good, bad, "--output", "json").ExitCode);
     }
 
     [Fact]

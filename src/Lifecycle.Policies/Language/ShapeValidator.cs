@@ -239,7 +239,8 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
     {
         if (node is not YamlSequence sequence)
         {
-            Reject(node, path, $"expected a sequence, got {node.Describe()}");
+            var hint = node is YamlScalar { IsNull: false } && shape.ScalarHint is { } scalarHint ? "; " + scalarHint : "";
+            Reject(node, path, $"expected a sequence, got {node.Describe()}{hint}");
             return;
         }
 

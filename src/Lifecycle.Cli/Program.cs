@@ -7,4 +7,17 @@ foreach (var command in CommandCatalog.Create())
     root.Subcommands.Add(command);
 }
 
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // Usage errors exit 2 for every command, so a pipeline can tell "you called it wrong" from "the policy is invalid".
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"error: {error.Message}");
+    }
+
+    Console.Error.WriteLine($"Try '{parsed.CommandResult.Command.Name} --help'.");
+    return 2;
+}
+
+return await parsed.InvokeAsync();

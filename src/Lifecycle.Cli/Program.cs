@@ -16,7 +16,8 @@ if (parsed.Errors.Count > 0)
         Console.Error.WriteLine($"error: {error.Message}");
     }
 
-    Console.Error.WriteLine($"Try '{parsed.CommandResult.Command.Name} --help'.");
+    var name = parsed.CommandResult.Command == root ? "lifecycle" : $"lifecycle {parsed.CommandResult.Command.Name}";
+    Console.Error.WriteLine($"Try '{name} --help'.");
     return 2;
 }
 

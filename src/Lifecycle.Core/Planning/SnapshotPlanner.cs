@@ -731,7 +731,7 @@ public sealed class SnapshotPlanner
                             continue;
                         }
 
-                        var token = CreationToken.ForCopy(source.Token, rule.Region);
+                        var token = CreationToken.ForCopy(CopySourceKey(source), rule.Region);
                         if (index.HasCopy(rule.Region, token))
                         {
                             continue;
@@ -742,6 +742,13 @@ public sealed class SnapshotPlanner
                 }
             }
         }
+
+        /// <summary>
+        /// What a copy token derives from: the source's creation token, plus the volume for a snapshot of an instance
+        /// set (all volumes of a set share one creation token, and each needs its own copy).
+        /// </summary>
+        internal static string CopySourceKey(OwnedSnapshot source) =>
+            source.Info.Tags.ContainsKey(OwnershipTags.Instance) ? $"{source.Token}/{source.Info.VolumeId}" : source.Token!;
 
         private PlannedAction BuildCopy(OwnedSnapshot source, Schedule schedule, CopyRule rule, string token, string keptBy)
         {

@@ -199,3 +199,32 @@ public class SnapshotPlannerTests
         Assert.Equal(a.Decisions.Select(x => x.SnapshotId), b.Decisions.Select(x => x.SnapshotId));
     }
 }
+
+public class SnapshotPlannerCopyTests
+{
+    [Fact]
+    public void Plan_CopiesEveryVolumeOfAnInstanceSet_WithDistinctTokens()
+    {
+        var schedule = Build.Daily("daily", new RetentionRule { Count = 3 }) with
+        {
+            Copies = [new CopyRule { Region = "eu-central-1", Retain = new RetentionRule { Count = 3 } }],
+        };
+        var policy = Build.Policy("db", schedule) with { Targets = Build.Policy().Targets with { Resource = ResourceKind.Instance } };
+        var fire = Build.At("2026-11-21T02:00:00Z");
+        var token = CreationToken.ForCreate("db", "daily", fire, "i-1");
+        SnapshotInfo SetMember(string id, string volume) => Build.Owned(id, "2026-11-21T02:00:00Z", policy: "db", volume: volume) with
+        {
+            Tags = Build.Owned(id, "2026-11-21T02:00:00Z", policy: "db", volume: volume).Tags
+                .SetItem(OwnershipTags.Token, token).SetItem(OwnershipTags.Instance, "i-1"),
+        };
+
+        var plan = new SnapshotPlanner().Plan(Build.Set(policy),
+            Build.InventoryOf([Build.Volume("vol-a") with { InstanceId = "i-1" }, Build.Volume("vol-b") with { InstanceId = "i-1" }],
+                [SetMember("snap-a", "vol-a"), SetMember("snap-b", "vol-b")]),
+            Build.At("2026-11-21T12:00:00Z"));
+
+        var copies = plan.Actions.Where(a => a.Kind == ActionKind.Copy).ToList();
+        Assert.Equal(["snap-a", "snap-b"], copies.Select(c => c.SnapshotId!).ToArray());
+        Assert.Equal(2, copies.Select(c => c.Token).Distinct().Count());
+    }
+}

@@ -884,6 +884,16 @@ public sealed class SnapshotPlanner
             var released = new List<OwnedSnapshot>();
             foreach (var snapshot in owned)
             {
+                // The archive's 90-day minimum holds whatever released the snapshot (a copy rule, a failed state).
+                if (snapshot.Outcome == SnapshotOutcome.Released && !snapshot.IsStandard
+                    && (snapshot.Info.ArchivedAt is not { } archivedAt || archivedAt + ArchiveMinimum > now))
+                {
+                    snapshot.Outcome = SnapshotOutcome.Kept;
+                    snapshot.AddKeepReason(snapshot.Info.ArchivedAt is { } at
+                        ? $"archived (90-day minimum until {OwnershipTags.FormatFireTime(at + ArchiveMinimum)})"
+                        : "archived (archive date unknown, 90-day minimum assumed)");
+                }
+
                 switch (snapshot.Outcome)
                 {
                     case SnapshotOutcome.Archive:

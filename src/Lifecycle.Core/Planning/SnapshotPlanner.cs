@@ -961,14 +961,22 @@ public sealed class SnapshotPlanner
             }
         }
 
-        // One shared array per single-reason text ("count 2 of 30", a release message): most decisions have one reason.
-        private readonly Dictionary<string, ImmutableArray<string>> singleReasons = new(StringComparer.Ordinal);
+        // One shared array per single-reason text: most decisions have one reason, and most reason texts are shared
+        // instances ("count 2 of 30", a bucket label, a release message), so the lookup is by reference (cheap); texts
+        // made per snapshot (an age's end) are not remembered.
+        private readonly Dictionary<string, ImmutableArray<string>> singleReasons = new(ReferenceEqualityComparer.Instance);
 
         private ImmutableArray<string> Single(string reason)
         {
-            if (!singleReasons.TryGetValue(reason, out var array))
+            if (singleReasons.TryGetValue(reason, out var array))
             {
-                singleReasons[reason] = array = [reason];
+                return array;
+            }
+
+            array = [reason];
+            if (singleReasons.Count < 100_000 && !reason.StartsWith("age ", StringComparison.Ordinal))
+            {
+                singleReasons[reason] = array;
             }
 
             return array;

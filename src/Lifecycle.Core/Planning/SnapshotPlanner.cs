@@ -715,12 +715,16 @@ public sealed class SnapshotPlanner
                 var times = standard.Select(o => o.Info.StartTime).ToList();
                 foreach (var rule in schedule.Copies.Where(c => !string.Equals(c.Region, sourceRegion, StringComparison.Ordinal)))
                 {
-                    // Copy only what the copy retention would keep at once in the target.
+                    // Copy only what the copy retention would keep at once in the target, and not for a calendar
+                    // bucket that is still open: the newest snapshot of this month is replaced by every later one,
+                    // so a monthly copy waits for the month to end instead of copying (and deleting) each of them.
                     var wouldKeep = RetentionEvaluator.Evaluate(rule.Retain, times, now);
+                    var open = RetentionEvaluator.OpenPeriodReasons(rule.Retain.Buckets, now);
                     for (var i = 0; i < standard.Count; i++)
                     {
                         var source = standard[i];
-                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i] is null)
+                        var keptBy = wouldKeep[i]?.FirstOrDefault(r => !open.Contains(r));
+                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || keptBy is null)
                         {
                             continue;
                         }
@@ -737,7 +741,7 @@ public sealed class SnapshotPlanner
                             continue;
                         }
 
-                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i]![0]));
+                        actions.Add(BuildCopy(source, schedule, rule, token, keptBy));
                     }
                 }
             }

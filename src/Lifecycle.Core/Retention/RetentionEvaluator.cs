@@ -87,6 +87,31 @@ public static class RetentionEvaluator
         }
     }
 
+    /// <summary>
+    /// The bucket reasons that name the periods still open at <paramref name="now"/> ("daily bucket 2026-11-21",
+    /// "monthly bucket 2026-11"): the newest snapshot of an open period may still be replaced by a newer one.
+    /// </summary>
+    public static IReadOnlySet<string> OpenPeriodReasons(RetentionBuckets? buckets, DateTimeOffset now)
+    {
+        var open = new HashSet<string>(StringComparer.Ordinal);
+        if (buckets is null || buckets.IsEmpty)
+        {
+            return open;
+        }
+
+        var zone = FindZone(buckets.TimeZone);
+        var local = zone == TimeZoneInfo.Utc ? now.UtcDateTime : TimeZoneInfo.ConvertTime(now, zone).DateTime;
+        foreach (var (kind, periods) in new[] { (BucketKind.Hourly, buckets.Hourly), (BucketKind.Daily, buckets.Daily), (BucketKind.Weekly, buckets.Weekly), (BucketKind.Monthly, buckets.Monthly), (BucketKind.Yearly, buckets.Yearly) })
+        {
+            if (periods > 0)
+            {
+                open.Add($"{Name(kind)} bucket {Label(kind, local)}");
+            }
+        }
+
+        return open;
+    }
+
     /// <summary>The reason text of the minimum floor.</summary>
     public static string MinimumReason(int minimum) => string.Create(CultureInfo.InvariantCulture, $"minimum {minimum}");
 

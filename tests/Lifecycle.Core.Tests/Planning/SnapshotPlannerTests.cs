@@ -228,3 +228,23 @@ public class SnapshotPlannerCopyTests
         Assert.Equal(2, copies.Select(c => c.Token).Distinct().Count());
     }
 }
+
+public class SnapshotPlannerBucketCopyTests
+{
+    [Fact]
+    public void Plan_CopiesForAMonthlyBucket_OnlyOnceTheMonthHasEnded()
+    {
+        // Copies kept by "monthly 12": November's newest (11-30) is copied; December's newest (12-02) is not yet,
+        // because a later December snapshot would replace it.
+        var schedule = Build.Daily("daily", new RetentionRule { Count = 5 }) with
+        {
+            Copies = [new CopyRule { Region = "eu-central-1", Retain = new RetentionRule { Buckets = new RetentionBuckets { Monthly = 12 } } }],
+        };
+        var plan = new SnapshotPlanner().Plan(Build.Set(Build.Policy("prod", schedule)),
+            Build.InventoryOf([Build.Volume()], Build.DailySeries("2026-12-02", 4)),
+            Build.At("2026-12-02T12:00:00Z"));
+        var copy = Assert.Single(plan.Actions, a => a.Kind == ActionKind.Copy);
+        Assert.Equal("snap-vol-1-20261130", copy.SnapshotId);
+        Assert.Equal("copy to eu-central-1 (kept there by monthly bucket 2026-11)", copy.Reason);
+    }
+}

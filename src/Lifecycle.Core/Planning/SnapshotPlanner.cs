@@ -221,15 +221,22 @@ public sealed class SnapshotPlanner
 
                 foreach (var snapshot in members)
                 {
+                    var reasons = snapshot.DecisionReasons;
+                    if (reasons.IsDefault)
+                    {
+                        // Kept (the verdict's default): its own reasons.
+                        reasons = snapshot.HasOneReason ? Single(snapshot.FirstReason!) : snapshot.KeepReasonArray();
+                    }
+
                     decisions.Add(new SnapshotDecision(
                         policy.Name,
                         snapshot.Info.Id,
                         snapshot.Info.Region,
                         snapshot.Info.VolumeId,
-                        snapshot.Schedules.FirstOrDefault(),
+                        snapshot.Schedules.Length > 0 ? snapshot.Schedules[0] : null,
                         snapshot.Info.StartTime,
                         snapshot.Verdict,
-                        snapshot.DecisionReasons));
+                        reasons));
                 }
             }
         }
@@ -917,8 +924,7 @@ public sealed class SnapshotPlanner
                         released.Add(snapshot);
                         break;
                     default:
-                        SetDecision(snapshot, SnapshotVerdict.Kept, snapshot.HasOneReason ? Single(snapshot.FirstReason!) : snapshot.KeepReasonArray());
-                        break;
+                        break; // kept: its decision is built as it is emitted
                 }
             }
 

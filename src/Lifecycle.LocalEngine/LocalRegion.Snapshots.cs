@@ -157,6 +157,11 @@ public sealed partial class LocalRegion
         {
             try
             {
+                if (Options.BeforeSnapshotBuild is { } hook)
+                {
+                    await hook(started.Row.Id).ConfigureAwait(false);
+                }
+
                 await BuildAsync(started).ConfigureAwait(false);
             }
             finally
@@ -200,6 +205,7 @@ public sealed partial class LocalRegion
                     }
 
                     _progress[row.Id] = (int)(99L * Interlocked.Increment(ref done) / Math.Max(1, indexes.Count));
+                    _blocksRead.AddOrUpdate(row.Id, 1, (_, n) => n + 1);
                 }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
 
                 var fullSize = (long)manifest.NonZero.Count() * BlockSize;
@@ -253,6 +259,11 @@ public sealed partial class LocalRegion
             volume.Gate.Release();
         }
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _blocksRead = new(StringComparer.Ordinal);
+
+    /// <summary>How many volume blocks the snapshot's build read in this process (incrementals read only changed blocks).</summary>
+    public int BlocksReadBy(string snapshotId) => _blocksRead.GetValueOrDefault(snapshotId);
 
     private static Manifest Extend(Manifest? source, int count)
     {

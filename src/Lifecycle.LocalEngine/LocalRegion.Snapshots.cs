@@ -153,7 +153,7 @@ public sealed partial class LocalRegion
     private void StartBuild(StartedSnapshot started)
     {
         var lease = AcquireSnapshotLease(started.Row.Id);
-        _background[started.Row.Id] = Task.Run(async () =>
+        TrackBackground(started.Row.Id, Task.Run(async () =>
         {
             try
             {
@@ -169,7 +169,7 @@ public sealed partial class LocalRegion
                 lease.Dispose();
                 _progress.TryRemove(started.Row.Id, out _);
             }
-        });
+        }));
     }
 
     /// <summary>Reads the blocks the snapshot needs (captured originals first), stores new ones, commits the manifest.</summary>
@@ -315,7 +315,7 @@ public sealed partial class LocalRegion
             });
             _progress[row.Id] = 0;
             var ownLease = AcquireSnapshotLease(row.Id);
-            _background[row.Id] = Task.Run(async () =>
+            TrackBackground(row.Id, Task.Run(async () =>
             {
                 try
                 {
@@ -327,7 +327,7 @@ public sealed partial class LocalRegion
                     ownLease.Dispose();
                     _progress.TryRemove(row.Id, out _);
                 }
-            }, CancellationToken.None);
+            }, CancellationToken.None));
             return Task.FromResult(Describe(row.Id));
         }
         catch

@@ -7,6 +7,12 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> Create()
     {
-        yield break;
+        yield return VolumeCommand.Create();
+        yield return SnapshotCommand.Create();
+        yield return FastRestoreCommand.Create();
+        yield return RecycleBinCommand.Create();
+        yield return GcCommand.Create();
+        yield return VerifyCommand.Create();
+        yield return InventoryCommand.Create();
     }
 }

@@ -14,5 +14,6 @@ internal static class CommandCatalog
         yield return GcCommand.Create();
         yield return VerifyCommand.Create();
         yield return InventoryCommand.Create();
+        yield return new Command("bench", "Benchmarks") { BenchEngineCommand.Create() };
     }
 }

@@ -357,7 +357,7 @@ public sealed partial class LocalRegion
                         if (ingest.Claim(distinct[i]))
                         {
                             var (location, length) = source._store.ReadPayload(distinct[i], payload);
-                            ingest.AddClaimedEncoded(distinct[i], location.Encoding, payload.AsSpan(0, length));
+                            ingest.AddClaimedEncoded(distinct[i], location.Encoding, location.KeyId, payload.AsSpan(0, length));
                         }
 
                         _progress[row.Id] = (int)(99L * (i + 1) / Math.Max(1, distinct.Count));

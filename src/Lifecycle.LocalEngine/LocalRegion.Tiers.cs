@@ -120,7 +120,7 @@ public sealed partial class LocalRegion
                 {
                     var location = new BlockLocation(block.PackId, block.Offset, block.Length, (BlockEncoding)block.Encoding, block.KeyId);
                     PackFile.ReadPayload(ArchiveDirectory, location, payload);
-                    ingest.AddClaimedEncoded(id, location.Encoding, payload.AsSpan(0, location.Length));
+                    ingest.AddClaimedEncoded(id, location.Encoding, location.KeyId, payload.AsSpan(0, location.Length));
                 }
             }
         }

@@ -328,6 +328,24 @@ public sealed class EngineBehaviourTests
     }
 
     [Fact]
+    public async Task EncryptedSnapshot_RestoredFromTheArchive_StaysEncryptedAndVerifies()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 4L * Block, LocalProviderFixture.NoTags, encrypted: true);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(4 * Block, 34));
+        var snapshot = await SnapshotAsync(region, volume.Id);
+        var content = await ReadSnapshotAsync(region, snapshot.Id, 4L * Block);
+        await region.ArchiveSnapshotAsync(snapshot.Id);
+        await region.CollectGarbageAsync();
+
+        await region.RestoreSnapshotTierAsync(snapshot.Id, 1);
+        var report = await region.VerifyAsync();
+        Assert.True(report.Ok, string.Join("\n", report.Errors));
+        Assert.Equal(content, await ReadSnapshotAsync(region, snapshot.Id, 4L * Block));
+    }
+
+    [Fact]
     public async Task DescribeSnapshots_AfterReopen_ShowsTheSameSnapshots()
     {
         await using var f = new LocalProviderFixture();

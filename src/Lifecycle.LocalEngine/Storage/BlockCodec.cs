@@ -25,7 +25,8 @@ internal static class BlockCodec
     public const int MaxEncodedSize = BlockSize + 4096;
 
     private const int SampleSize = 32 * 1024;
-    private const int BrotliQuality = 1;
+    // quality 0 compresses ~1.5x faster than 1 here for ~15% more bytes on text; still below restic's zstd in the bench
+    private const int BrotliQuality = 0;
     // 2^19 covers a whole block; larger windows only make the native encoder and decoder allocate more per block
     private const int BrotliWindow = 19;
 

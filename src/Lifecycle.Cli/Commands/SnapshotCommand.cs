@@ -156,15 +156,36 @@ internal static class SnapshotCommand
         return command;
     }
 
+    /// <summary>Waits for pending snapshots or copies, with a progress bar per snapshot when stdout is a terminal.</summary>
     private static async Task<ImmutableArray<SnapshotInfo>> WaitAllAsync(LocalRegion region, ImmutableArray<SnapshotInfo> started, CancellationToken ct)
     {
-        var results = ImmutableArray.CreateBuilder<SnapshotInfo>();
-        foreach (var snapshot in started)
+        var waits = started.Select(s => region.WaitForSnapshotAsync(s.Id, ct)).ToList();
+        var all = Task.WhenAll(waits);
+        if (!Console.IsOutputRedirected)
         {
-            results.Add(await region.WaitForSnapshotAsync(snapshot.Id, ct));
+            await AnsiConsole.Progress().AutoClear(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(async context =>
+                {
+                    var bars = started.ToDictionary(s => s.Id, s => context.AddTask(s.Id, maxValue: 100));
+                    while (!all.IsCompleted)
+                    {
+                        await Task.WhenAny(all, Task.Delay(200, ct));
+                        var query = new SnapshotQuery { SnapshotIds = [.. bars.Keys] };
+                        foreach (var snapshot in await region.DescribeSnapshotsAsync(query, ct))
+                        {
+                            bars[snapshot.Id].Value = snapshot.Progress;
+                        }
+                    }
+
+                    foreach (var bar in bars.Values)
+                    {
+                        bar.Value = 100;
+                    }
+                });
         }
 
-        return results.ToImmutable();
+        return [.. await all];
     }
 
     internal static void Show(IReadOnlyList<SnapshotInfo> snapshots)

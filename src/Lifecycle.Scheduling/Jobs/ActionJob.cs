@@ -67,7 +67,7 @@ public sealed class ActionJob : IJob
         await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
             outcome.State == ActionStates.Succeeded ? outcome.Note : error, CancellationToken.None).ConfigureAwait(false);
         logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
-            "action {Action}: {State} {Snapshot} {Error}", actionId, outcome.State, outcome.ResultSnapshotId, error);
+            "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
 
         if (action.Kind is ActionKind.Create or ActionKind.Copy && outcome.State == ActionStates.Succeeded)
         {

@@ -4,6 +4,7 @@ using System.Text;
 using Lifecycle.Core.Planning;
 using Lifecycle.Core.Policies;
 using Lifecycle.Scheduling.Execution;
+using Lifecycle.Scheduling.Jobs;
 using Lifecycle.Scheduling.Storage;
 using Quartz;
 
@@ -122,6 +123,16 @@ public sealed class PolicyApplier
 
             var now = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
             await PolicyScheduler.SyncAsync(scheduler, now.Policies, cancellationToken).ConfigureAwait(false);
+
+            // A new or changed policy catches up its latest fire time at once (at most one create per schedule and volume).
+            foreach (var name in evaluated.Diff.Added.Concat(evaluated.Diff.Changed))
+            {
+                if (now.Policies.Find(name) is { Enabled: true })
+                {
+                    await scheduler.TriggerJob(JobKeys.Policy(name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
             return evaluated with { Status = ApplyResult.Applied, Seq = seq };
         }
         finally
@@ -194,10 +205,10 @@ public sealed class PolicyApplier
 
     private static Dictionary<string, string> Fingerprints(PolicySet set, ImmutableArray<PolicySource> sources)
     {
-        var byPath = sources.ToDictionary(s => Path.GetFileName(s.Path), s => s.Text, StringComparer.Ordinal);
+        var byPath = sources.GroupBy(s => s.Path, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Text, StringComparer.Ordinal);
         return set.Policies.ToDictionary(p => p.Name, p =>
         {
-            var text = byPath.GetValueOrDefault(Path.GetFileName(p.Source.File)) ?? "";
+            var text = byPath.GetValueOrDefault(p.Source.File) ?? "";
             return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(p.Name + "\n" + text)));
         }, StringComparer.Ordinal);
     }

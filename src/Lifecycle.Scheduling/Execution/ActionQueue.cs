@@ -44,35 +44,48 @@ public sealed class ActionQueue
         return queued;
     }
 
-    /// <summary>Makes sure an unfinished action has a job with a trigger (after a crash between row and job, or a shutdown).</summary>
+    /// <summary>
+    /// Makes sure an unfinished action has a job with a trigger (after a crash between row and job, or a shutdown).
+    /// Action jobs are stored in the job store (recoverable) but not durable: Quartz removes a job with its last
+    /// trigger, atomically, so a re-enqueue never races with a manual delete.
+    /// </summary>
     public static async Task EnsureScheduledAsync(IScheduler scheduler, string actionId, CancellationToken cancellationToken = default)
     {
         var key = JobKeys.Action(actionId);
-        var trigger = TriggerBuilder.Create(scheduler.TimeProvider)
-            .WithIdentity(actionId, JobKeys.ActionGroup)
-            .ForJob(key)
-            .StartNow()
-            .Build();
-        try
+        for (var attempt = 0; ; attempt++)
         {
-            if (!await scheduler.Exists(key, cancellationToken).ConfigureAwait(false))
+            var trigger = TriggerBuilder.Create(scheduler.TimeProvider)
+                .WithIdentity(actionId + "/" + Guid.NewGuid().ToString("N")[..8], JobKeys.ActionGroup)
+                .ForJob(key)
+                .StartNow()
+                .Build();
+            try
             {
-                var job = JobBuilder.Create<ActionJob>()
-                    .WithIdentity(key)
-                    .StoreDurably(true)
-                    .RequestRecovery(true)
-                    .UsingJobData(JobKeys.ActionId, actionId)
-                    .Build();
-                await scheduler.ScheduleJob(job, trigger, default, cancellationToken).ConfigureAwait(false);
+                if (!await scheduler.Exists(key, cancellationToken).ConfigureAwait(false))
+                {
+                    var job = JobBuilder.Create<ActionJob>()
+                        .WithIdentity(key)
+                        .StoreDurably(false)
+                        .RequestRecovery(true)
+                        .UsingJobData(JobKeys.ActionId, actionId)
+                        .Build();
+                    await scheduler.ScheduleJob(job, trigger, default, cancellationToken).ConfigureAwait(false);
+                }
+                else if ((await scheduler.GetTriggersOfJob(key, cancellationToken).ConfigureAwait(false)).Count == 0)
+                {
+                    await scheduler.ScheduleJob(trigger, default, cancellationToken).ConfigureAwait(false);
+                }
+
+                return;
             }
-            else if ((await scheduler.GetTriggersOfJob(key, cancellationToken).ConfigureAwait(false)).Count == 0)
+            catch (ObjectAlreadyExistsException)
             {
-                await scheduler.ScheduleJob(trigger, default, cancellationToken).ConfigureAwait(false);
+                return; // another node (or run) scheduled it a moment ago: it runs once
             }
-        }
-        catch (ObjectAlreadyExistsException)
-        {
-            // another node (or run) scheduled it a moment ago: it runs once
+            catch (JobPersistenceException) when (attempt < 3)
+            {
+                // the job finished and was removed between our check and our trigger: schedule it afresh
+            }
         }
     }
 }

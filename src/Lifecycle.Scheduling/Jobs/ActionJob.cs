@@ -40,7 +40,6 @@ public sealed class ActionJob : IJob
         var record = await store.GetActionAsync(actionId, cancellationToken).ConfigureAwait(false);
         if (record is null || ActionStates.IsFinished(record.State))
         {
-            await DeleteJobAsync(context, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -73,8 +72,6 @@ public sealed class ActionJob : IJob
         {
             await FollowUpAsync(context, record.RunId, action.Policy, CancellationToken.None).ConfigureAwait(false);
         }
-
-        await DeleteJobAsync(context, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>Once the last create of a run finished, wake the policy for its copies, archive moves, fast restore and deletions.</summary>
@@ -94,18 +91,6 @@ public sealed class ActionJob : IJob
         catch (SchedulerException e)
         {
             logger.LogWarning("cannot trigger follow-up of policy {Policy}: {Error}; the reconcile pass will catch up", policy, e.Message);
-        }
-    }
-
-    private static async Task DeleteJobAsync(IJobExecutionContext context, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await context.Scheduler.DeleteJob(context.JobDetail.Key, cancellationToken).ConfigureAwait(false);
-        }
-        catch (SchedulerException)
-        {
-            // already gone
         }
     }
 }

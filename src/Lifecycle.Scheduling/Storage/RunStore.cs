@@ -13,6 +13,9 @@ namespace Lifecycle.Scheduling.Storage;
 public sealed class RunStore
 {
     private const int MaxErrorLength = 4000;
+
+    /// <summary>A finished non-create action is re-run by the planner only after this long.</summary>
+    public static readonly TimeSpan RequeueQuietPeriod = TimeSpan.FromMinutes(5);
     private readonly LifecycleDatabase database;
     private readonly TimeProvider timeProvider;
 
@@ -108,12 +111,14 @@ public sealed class RunStore
             return true;
         }
 
+        // Level-triggered re-runs: a failed action is tried again; a finished one only after a quiet period, so a state
+        // that takes a while to show (fast restore enabling, archiving) does not repeat the call at every run.
         var states = requeueFinished
-            ? "state IN ('failed', 'skipped', 'succeeded')"
+            ? "(state = 'failed' OR (state IN ('skipped', 'succeeded') AND finished_at < @QuietBefore))"
             : "state = 'never'";
         var updated = await connection.ExecuteAsync(new CommandDefinition(
             $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL WHERE id = @Id AND {states}",
-            new { action.Id, action.RunId, action.Payload, Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            new { action.Id, action.RunId, action.Payload, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return updated > 0;
     }
 

@@ -152,6 +152,10 @@ public sealed class ActionExecutor
             {
                 outcome = ActionOutcome.Failed($"create failed: {e.Code}: {e.Message}");
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                outcome = ActionOutcome.Failed($"create failed: {e.GetType().Name}: {e.Message}");
+            }
         }
 
         // Post hooks run whenever pre hooks ran, whatever happened to the snapshot (thaw what was frozen).

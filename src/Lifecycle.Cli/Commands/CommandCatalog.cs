@@ -10,5 +10,7 @@ internal static class CommandCatalog
         yield return ValidateCommand.Create();
         yield return SchemaCommand.Create();
         yield return ServeCommand.Create();
+        yield return ApplyCommand.Create();
+        yield return RunsCommand.Create();
     }
 }

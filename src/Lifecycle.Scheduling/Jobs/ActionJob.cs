@@ -68,17 +68,18 @@ public sealed class ActionJob : IJob
         logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
             "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
 
-        if (action.Kind is ActionKind.Create or ActionKind.Copy && outcome.State == ActionStates.Succeeded)
-        {
-            await FollowUpAsync(context, record.RunId, action.Policy, CancellationToken.None).ConfigureAwait(false);
-        }
+        await FollowUpAsync(context, record.RunId, action.Policy, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>Once the last create of a run finished, wake the policy for its copies, archive moves, fast restore and deletions.</summary>
     private async Task FollowUpAsync(IJobExecutionContext context, string runId, string policy, CancellationToken cancellationToken)
     {
-        var runActions = await store.ListActionsAsync(new ActionFilter { RunId = runId }, cancellationToken).ConfigureAwait(false);
-        if (runActions.Any(a => !ActionStates.IsFinished(a.State)))
+        // The last action of a run to finish (whatever its kind) wakes the policy, if the run created or copied
+        // something: new snapshots change what to copy, archive, fast-restore and delete. A run of only deletions
+        // and fast-restore changes does not, so follow-ups converge.
+        var runActions = await store.ListActionsAsync(new ActionFilter { RunId = runId, Limit = 100_000 }, cancellationToken).ConfigureAwait(false);
+        if (runActions.Any(a => !ActionStates.IsFinished(a.State))
+            || !runActions.Any(a => a.Kind is "create" or "copy" && a.State == ActionStates.Succeeded))
         {
             return;
         }

@@ -76,6 +76,10 @@ public static class LifecycleServer
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
         RunEndpoints.Map(api);
+        if (engine.Local is not null)
+        {
+            EngineEndpoints.Map(app);
+        }
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

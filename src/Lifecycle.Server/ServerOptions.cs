@@ -5,8 +5,11 @@ public sealed record ServerOptions
 {
     public const string DefaultUrl = "http://127.0.0.1:5080";
 
-    /// <summary>local (the bundled block engine) or aws.</summary>
+    /// <summary>local (the bundled block engine), remote (another server's local engine) or aws.</summary>
     public string Engine { get; init; } = "local";
+
+    /// <summary>With <c>--engine remote</c>: the server whose local engine this node uses (its /engine/v1 endpoints).</summary>
+    public string? EngineUrl { get; init; }
 
     /// <summary>A directory of policy files to apply on start and on every change (through the apply path).</summary>
     public string? PoliciesDirectory { get; init; }

@@ -12,7 +12,8 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var engine = new Option<string>("--engine") { Description = "local (the bundled block engine) or aws", DefaultValueFactory = _ => "local" };
+        var engine = new Option<string>("--engine") { Description = "local (the bundled block engine), remote (another server's local engine) or aws", DefaultValueFactory = _ => "local" };
+        var engineUrl = new Option<string?>("--engine-url") { Description = "With --engine remote: the server hosting the local engine" };
         var policies = new Option<string?>("--policies") { Description = "Directory of policy files, applied on start and on every change" };
         var data = new Option<string>("--data") { Description = "Data directory: the SQLite store and the local engine", DefaultValueFactory = _ => "./.lifecycle" };
         var engineData = new Option<string?>("--engine-data") { Description = "The local engine's directory (default: DATA/engine)" };
@@ -23,7 +24,7 @@ public static class ServeCommand
         var concurrency = new Option<int>("--max-concurrency") { Description = "Jobs this node runs at once", DefaultValueFactory = _ => 16 };
         var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default)")
         {
-            engine, policies, data, engineData, database, urls, demo, node, concurrency,
+            engine, engineUrl, policies, data, engineData, database, urls, demo, node, concurrency,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -31,6 +32,7 @@ public static class ServeCommand
             var options = new ServerOptions
             {
                 Engine = parseResult.GetValue(engine) ?? "local",
+                EngineUrl = parseResult.GetValue(engineUrl),
                 PoliciesDirectory = parseResult.GetValue(policies),
                 DataDirectory = parseResult.GetValue(data) ?? "./.lifecycle",
                 EngineDirectory = parseResult.GetValue(engineData),
@@ -40,9 +42,9 @@ public static class ServeCommand
                 NodeName = parseResult.GetValue(node),
                 MaxConcurrency = parseResult.GetValue(concurrency),
             };
-            if (options.Engine is not ("local" or "aws"))
+            if (options.Engine is not ("local" or "remote" or "aws"))
             {
-                await error.WriteLineAsync($"error: --engine must be local or aws, not '{options.Engine}'").ConfigureAwait(false);
+                await error.WriteLineAsync($"error: --engine must be local, remote or aws, not '{options.Engine}'").ConfigureAwait(false);
                 return 2;
             }
 

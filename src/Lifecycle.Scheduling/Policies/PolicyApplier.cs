@@ -90,21 +90,22 @@ public sealed class PolicyApplier
     }
 
     /// <summary>Validates, diffs and plans without changing anything.</summary>
-    public Task<ApplyResult> PlanAsync(ApplyRequest request, CancellationToken cancellationToken = default) =>
-        EvaluateAsync(request, cancellationToken);
+    public async Task<ApplyResult> PlanAsync(ApplyRequest request, CancellationToken cancellationToken = default) =>
+        await EvaluateAsync(request, await applied.GetAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
     public async Task<ApplyResult> ApplyAsync(IScheduler scheduler, ApplyRequest request, CancellationToken cancellationToken = default)
     {
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var evaluated = await EvaluateAsync(request, cancellationToken).ConfigureAwait(false);
+            // The diff and the optimistic append use the same revision, so a concurrent apply elsewhere is a conflict.
+            var current = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
+            var evaluated = await EvaluateAsync(request, current, cancellationToken).ConfigureAwait(false);
             if (evaluated.Status != ApplyResult.Valid)
             {
                 return evaluated;
             }
 
-            var current = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
             var parsed = parser.Parse(request.Sources);
             if (evaluated.Diff!.IsEmpty && current.Seq > 0)
             {
@@ -141,7 +142,7 @@ public sealed class PolicyApplier
         }
     }
 
-    private async Task<ApplyResult> EvaluateAsync(ApplyRequest request, CancellationToken cancellationToken)
+    private async Task<ApplyResult> EvaluateAsync(ApplyRequest request, AppliedPolicySet current, CancellationToken cancellationToken)
     {
         var parsed = parser.Parse(request.Sources);
         var diagnostics = parsed.Diagnostics.Select(d => d.ToString()).ToImmutableArray();
@@ -150,7 +151,6 @@ public sealed class PolicyApplier
             return new ApplyResult { Status = ApplyResult.Invalid, Diagnostics = diagnostics, Refusal = "the policy set has errors" };
         }
 
-        var current = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         var diff = Diff(current, parsed.Policies, request.Sources);
         var set = parsed.Policies;
         var plan = new SnapshotPlanner().Plan(set, await inventory.ReadAsync(set, cancellationToken).ConfigureAwait(false), timeProvider.GetUtcNow());

@@ -40,10 +40,18 @@ public sealed class EngineHost : IDisposable
                     FastRestoreDisablingTime = TimeSpan.FromSeconds(5),
                 });
                 return new EngineHost(engine, $"local engine at {directory}", engine, engine);
+            case "remote":
+                if (options.EngineUrl is null)
+                {
+                    throw new ArgumentException("--engine remote needs --engine-url (the URL of the server that hosts the local engine)");
+                }
+
+                var remote = new RemoteProviderRegistry(new Uri(options.EngineUrl));
+                return new EngineHost(remote, $"remote engine at {options.EngineUrl}", null, remote);
             case "aws":
                 throw new NotSupportedException("--engine aws needs the AWS provider (Lifecycle.Aws), which is not part of this build yet");
             default:
-                throw new ArgumentException($"unknown engine '{options.Engine}'; use local or aws");
+                throw new ArgumentException($"unknown engine '{options.Engine}'; use local, remote or aws");
         }
     }
 

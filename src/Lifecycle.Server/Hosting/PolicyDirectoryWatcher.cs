@@ -99,6 +99,9 @@ internal sealed class PolicyDirectoryWatcher(
                 logger.LogInformation("policies unchanged (revision {Seq})", result.Seq);
                 appliedFingerprint = fingerprint;
                 break;
+            case ApplyResult.Conflict:
+                logger.LogInformation("another node applied a revision at the same moment; trying again at the next poll");
+                break;
             default:
                 logger.LogError("policies not applied ({Status}): {Refusal}\n{Diagnostics}", result.Status, result.Refusal, string.Join('\n', result.Diagnostics));
                 appliedFingerprint = fingerprint; // report once per content, not every poll

@@ -9,6 +9,9 @@ internal static class CommandCatalog
     {
         yield return ValidateCommand.Create();
         yield return SchemaCommand.Create();
+        yield return PlanCommand.Create();
+        yield return SimulateCommand.Create();
+        yield return BenchCommand.Create();
         yield return ServeCommand.Create();
         yield return ApplyCommand.Create();
         yield return RunsCommand.Create();

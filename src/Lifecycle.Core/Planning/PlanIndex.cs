@@ -29,8 +29,32 @@ internal sealed class OwnedSnapshot
 
     public bool IsStandard => Info.Tier == StorageTier.Standard;
 
-    // The decision, filled in by the planner.
-    public List<string> KeepReasons { get; } = [];
+    // The decision, filled in by the planner. Reasons are allocated only when there is one (most of a million
+    // snapshots have one or two).
+    private List<string>? keepReasons;
+
+    public IReadOnlyList<string> KeepReasons => (IReadOnlyList<string>?)keepReasons ?? [];
+
+    public bool IsKeptByAnyRule => keepReasons is { Count: > 0 };
+
+    public void AddKeepReason(string reason) => (keepReasons ??= new List<string>(2)).Add(reason);
+
+    public void AddKeepReasons(List<string>? reasons, string prefix)
+    {
+        if (reasons is null)
+        {
+            return;
+        }
+
+        foreach (var reason in reasons)
+        {
+            AddKeepReason(prefix.Length == 0 ? reason : prefix + reason);
+        }
+    }
+
+    public Lifecycle.Core.Planning.SnapshotVerdict Verdict { get; set; }
+
+    public System.Collections.Immutable.ImmutableArray<string> DecisionReasons { get; set; }
 
     public SnapshotOutcome Outcome { get; set; }
 
@@ -52,6 +76,59 @@ internal enum SnapshotOutcome
     Archive,
 }
 
+/// <summary>A snapshot's ownership tags, parsed once (immutable: it may be cached per <see cref="SnapshotInfo"/> instance).</summary>
+internal sealed class OwnershipInfo
+{
+    public string? Policy { get; private init; }
+
+    /// <summary>Sorted; never modified after parsing.</summary>
+    public string[] Schedules { get; private init; } = [];
+
+    public string? FireTime { get; private init; }
+
+    public string? Token { get; private init; }
+
+    public bool IsCopy { get; private init; }
+
+    public static OwnershipInfo Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists)
+    {
+        string? policy = null, schedule = null, schedules = null, fireTime = null, token = null;
+        var isCopy = snapshot.SourceSnapshotId is not null;
+        foreach (var (key, value) in snapshot.Tags)
+        {
+            if (!key.StartsWith(OwnershipTags.Prefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            switch (key)
+            {
+                case OwnershipTags.Policy: policy = value; break;
+                case OwnershipTags.Schedule: schedule = value; break;
+                case OwnershipTags.Schedules: schedules = value; break;
+                case OwnershipTags.FireTime: fireTime = value; break;
+                case OwnershipTags.Token: token = value; break;
+                case OwnershipTags.SourceSnapshot: isCopy = true; break;
+            }
+        }
+
+        var list = schedules ?? schedule;
+        string[] names;
+        if (list is null)
+        {
+            names = [];
+        }
+        else if (parsedLists is null || !parsedLists.TryGetValue(list, out names!))
+        {
+            names = schedules is null ? [list] : list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Array.Sort(names, StringComparer.Ordinal);
+            parsedLists?.Add(list, names);
+        }
+
+        return new OwnershipInfo { Policy = policy, Schedules = names, FireTime = fireTime, Token = token, IsCopy = isCopy };
+    }
+}
+
 /// <summary>
 /// The inventory indexed once per plan: owned snapshots by policy, copy tokens by region, volumes by id. Every
 /// snapshot's tags are read in one pass, so planning stays linear in the inventory size.
@@ -61,7 +138,10 @@ internal sealed class PlanIndex
     private readonly Dictionary<string, List<OwnedSnapshot>> ownedByPolicy = new(StringComparer.Ordinal);
     private readonly HashSet<(string Region, string Token)> liveCopyTokens = [];
 
-    public PlanIndex(Inventory.Inventory inventory)
+    // Parsed lifecycle:schedules values, shared: a million snapshots carry a handful of distinct values.
+    private readonly Dictionary<string, string[]> scheduleLists = new(StringComparer.Ordinal);
+
+    public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? cache = null)
     {
         foreach (var volume in inventory.Volumes)
         {
@@ -76,47 +156,23 @@ internal sealed class PlanIndex
                 continue; // in the recycle bin: not a live snapshot
             }
 
-            string? policy = null, schedule = null, schedules = null, fireTime = null, token = null;
-            var isCopy = false;
-            foreach (var (key, value) in snapshot.Tags)
+            var ownership = cache is null ? OwnershipInfo.Read(snapshot, scheduleLists) : cache.GetValue(snapshot, s => OwnershipInfo.Read(s, null));
+            if (ownership.IsCopy && ownership.Token is not null && snapshot.State != SnapshotState.Error)
             {
-                if (!key.StartsWith(OwnershipTags.Prefix, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                switch (key)
-                {
-                    case OwnershipTags.Policy: policy = value; break;
-                    case OwnershipTags.Schedule: schedule = value; break;
-                    case OwnershipTags.Schedules: schedules = value; break;
-                    case OwnershipTags.FireTime: fireTime = value; break;
-                    case OwnershipTags.Token: token = value; break;
-                    case OwnershipTags.SourceSnapshot: isCopy = true; break;
-                }
+                liveCopyTokens.Add((snapshot.Region, ownership.Token));
             }
 
-            isCopy |= snapshot.SourceSnapshotId is not null;
-            if (isCopy && token is not null && snapshot.State != SnapshotState.Error)
-            {
-                liveCopyTokens.Add((snapshot.Region, token));
-            }
-
-            if (policy is null)
+            if (ownership.Policy is not { } policy)
             {
                 continue;
             }
 
-            string[] scheduleNames = schedules is not null
-                ? schedules.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                : schedule is not null ? [schedule] : [];
-            Array.Sort(scheduleNames, StringComparer.Ordinal);
             if (!ownedByPolicy.TryGetValue(policy, out var list))
             {
                 ownedByPolicy[policy] = list = [];
             }
 
-            list.Add(new OwnedSnapshot(snapshot, policy) { Schedules = scheduleNames, FireTime = fireTime, Token = token, IsCopy = isCopy });
+            list.Add(new OwnedSnapshot(snapshot, policy) { Schedules = ownership.Schedules, FireTime = ownership.FireTime, Token = ownership.Token, IsCopy = ownership.IsCopy });
         }
     }
 

@@ -21,11 +21,43 @@ public sealed class SnapshotPlanner
 {
     private static readonly TimeSpan ArchiveMinimum = TimeSpan.FromDays(90);
 
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? ownershipCache;
+
+    /// <summary>A planner.</summary>
+    /// <param name="cacheOwnershipTags">
+    /// Remember each snapshot's parsed ownership tags per <see cref="SnapshotInfo"/> instance (records are immutable).
+    /// For callers that plan mostly the same snapshot objects again and again (simulate, a reconcile loop); a single
+    /// plan of a large inventory is faster without it.
+    /// </param>
+    public SnapshotPlanner(bool cacheOwnershipTags = false)
+    {
+        ownershipCache = cacheOwnershipTags ? new() : null;
+    }
+
+    /// <summary>
+    /// Only the creates due at <paramref name="now"/> (what a fired schedule runs first); the same creates
+    /// <see cref="Plan"/> would list, without the retention work.
+    /// </summary>
+    public ImmutableArray<PlannedAction> DueCreates(PolicySet policies, Inventory.Inventory inventory, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(inventory);
+        var index = new PlanIndex(inventory, ownershipCache);
+        var actions = new List<PlannedAction>();
+        foreach (var policy in policies.Policies.Where(p => p.Enabled).OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            new PolicyRun(policy, index, now, actions, [], []).PlanCreatesOnly();
+        }
+
+        actions.Sort(CompareActions);
+        return [.. actions];
+    }
+
     public Plan Plan(PolicySet policies, Inventory.Inventory inventory, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(inventory);
-        var index = new PlanIndex(inventory);
+        var index = new PlanIndex(inventory, ownershipCache);
         var actions = new List<PlannedAction>();
         var decisions = new List<SnapshotDecision>();
         var notes = new List<PlanNote>();
@@ -41,8 +73,8 @@ public sealed class SnapshotPlanner
                 $"{count} snapshot(s) carry lifecycle:policy={owner}, a policy not in this set; they are left alone")));
         }
 
+        // Decisions come out in their final order (policy, region, volume, newest first); only actions need sorting.
         actions.Sort(CompareActions);
-        decisions.Sort(CompareDecisions);
         return new Plan(now, [.. actions], [.. decisions],
             [.. notes.Select((n, i) => (n, i)).OrderBy(x => x.n.Policy, StringComparer.Ordinal).ThenBy(x => x.i).Select(x => x.n)]);
     }
@@ -59,16 +91,6 @@ public sealed class SnapshotPlanner
         return c;
     }
 
-    private static int CompareDecisions(SnapshotDecision a, SnapshotDecision b)
-    {
-        var c = string.CompareOrdinal(a.Policy, b.Policy);
-        if (c == 0) c = string.CompareOrdinal(a.Region, b.Region);
-        if (c == 0) c = string.CompareOrdinal(a.VolumeId, b.VolumeId);
-        if (c == 0) c = b.StartTime.CompareTo(a.StartTime); // newest first
-        if (c == 0) c = string.CompareOrdinal(a.SnapshotId, b.SnapshotId);
-        return c;
-    }
-
     /// <summary>The planning of one policy.</summary>
     private sealed class PolicyRun(
         SnapshotPolicy policy,
@@ -80,29 +102,35 @@ public sealed class SnapshotPlanner
     {
         private readonly Dictionary<string, Schedule> schedules = policy.Schedules.ToDictionary(s => s.Name, StringComparer.Ordinal);
         private readonly List<OwnedSnapshot> owned = index.OwnedBy(policy.Name);
+        private readonly string keepLatestReason = string.Create(CultureInfo.InvariantCulture, $"keepLatest {policy.Safety.KeepLatest}");
 
         public void Run()
         {
+            var groups = owned
+                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
+                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
+                .Select(g =>
+                {
+                    var members = g.ToList();
+                    members.Sort(NewestFirst);
+                    return (g.Key, Members: members);
+                })
+                .ToList();
+
             if (!policy.Enabled)
             {
                 notes.Add(new PlanNote(policy.Name, "policy is disabled: nothing is created, copied, archived or deleted"));
                 foreach (var snapshot in owned)
                 {
-                    snapshot.Outcome = SnapshotOutcome.Kept;
-                    snapshot.KeepReasons.Add("policy disabled");
-                    AddDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasons);
+                    snapshot.Verdict = SnapshotVerdict.Kept;
+                    snapshot.DecisionReasons = ["policy disabled"];
                 }
 
+                EmitDecisions(groups);
                 return;
             }
 
             PlanCreates();
-
-            var groups = owned
-                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
-                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
-                .Select(g => (g.Key, Members: g.OrderByDescending(o => o.Info.StartTime).ThenBy(o => o.Info.Id, StringComparer.Ordinal).ToList()))
-                .ToList();
 
             foreach (var (key, members) in groups)
             {
@@ -128,9 +156,72 @@ public sealed class SnapshotPlanner
             }
 
             PlanArchivesAndDeletes();
+            EmitDecisions(groups);
+        }
+
+        private static int NewestFirst(OwnedSnapshot a, OwnedSnapshot b)
+        {
+            var c = b.Info.StartTime.CompareTo(a.Info.StartTime);
+            return c != 0 ? c : string.CompareOrdinal(a.Info.Id, b.Info.Id);
+        }
+
+        /// <summary>Decisions in plan order: region, volume, newest first (a volume's copies and sources interleave by time).</summary>
+        private void EmitDecisions(List<((string Region, string VolumeId, bool IsCopy) Key, List<OwnedSnapshot> Members)> groups)
+        {
+            for (var i = 0; i < groups.Count; i++)
+            {
+                var members = groups[i].Members;
+                if (i + 1 < groups.Count && groups[i + 1].Key.Region == groups[i].Key.Region && groups[i + 1].Key.VolumeId == groups[i].Key.VolumeId)
+                {
+                    members = [.. members, .. groups[++i].Members];
+                    members.Sort(NewestFirst);
+                }
+
+                foreach (var snapshot in members)
+                {
+                    decisions.Add(new SnapshotDecision(
+                        policy.Name,
+                        snapshot.Info.Id,
+                        snapshot.Info.Region,
+                        snapshot.Info.VolumeId,
+                        snapshot.Schedules.FirstOrDefault(),
+                        snapshot.Info.StartTime,
+                        snapshot.Verdict,
+                        snapshot.DecisionReasons));
+                }
+            }
+        }
+
+        private bool CarriesKnownSchedule(OwnedSnapshot snapshot)
+        {
+            foreach (var name in snapshot.Schedules)
+            {
+                if (schedules.ContainsKey(name))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private List<Schedule> CarriedSchedules(OwnedSnapshot snapshot)
+        {
+            var carried = new List<Schedule>(snapshot.Schedules.Length);
+            foreach (var name in snapshot.Schedules)
+            {
+                if (schedules.TryGetValue(name, out var schedule))
+                {
+                    carried.Add(schedule);
+                }
+            }
+
+            return carried;
         }
 
         // ---------------------------------------------------------------------------------------------- creates
+
+        public void PlanCreatesOnly() => PlanCreates();
 
         private void PlanCreates()
         {
@@ -268,8 +359,21 @@ public sealed class SnapshotPlanner
 
         // ---------------------------------------------------------------------------------------------- retention
 
-        private string Prefix(OwnedSnapshot snapshot, Schedule schedule) =>
-            snapshot.Schedules.Count(schedules.ContainsKey) > 1 ? schedule.Name + ": " : string.Empty;
+        private string Prefix(OwnedSnapshot snapshot, Schedule schedule)
+        {
+            if (snapshot.Schedules.Length < 2)
+            {
+                return string.Empty;
+            }
+
+            var known = 0;
+            foreach (var name in snapshot.Schedules)
+            {
+                known += schedules.ContainsKey(name) ? 1 : 0;
+            }
+
+            return known > 1 ? schedule.Name + ": " : string.Empty;
+        }
 
         private void EvaluateSources(List<OwnedSnapshot> members)
         {
@@ -277,16 +381,16 @@ public sealed class SnapshotPlanner
             {
                 if (snapshot.Info.State == SnapshotState.Pending)
                 {
-                    snapshot.KeepReasons.Add("pending (not yet complete)");
+                    snapshot.AddKeepReason("pending (not yet complete)");
                 }
                 else if (snapshot.Info.State == SnapshotState.Error)
                 {
                     snapshot.Outcome = SnapshotOutcome.Released;
                     snapshot.OutcomeReason = "released: creation failed (state error)";
                 }
-                else if (!snapshot.Schedules.Any(schedules.ContainsKey))
+                else if (!CarriesKnownSchedule(snapshot))
                 {
-                    snapshot.KeepReasons.Add(snapshot.Schedules.Length == 0
+                    snapshot.AddKeepReason(snapshot.Schedules.Length == 0
                         ? "no lifecycle:schedule tag (kept; the rules cannot judge it)"
                         : $"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
                 }
@@ -298,8 +402,7 @@ public sealed class SnapshotPlanner
                 var reasons = RetentionEvaluator.Evaluate(schedule.Retain, [.. standard.Select(o => o.Info.StartTime)], now);
                 for (var i = 0; i < standard.Count; i++)
                 {
-                    var prefix = Prefix(standard[i], schedule);
-                    standard[i].KeepReasons.AddRange(reasons[i].Select(r => prefix + r));
+                    standard[i].AddKeepReasons(reasons[i], Prefix(standard[i], schedule));
                     if (schedule.Archive?.After is { } after && standard[i].ArchiveBy is null)
                     {
                         if (after.Count is { } n && i >= n)
@@ -319,15 +422,14 @@ public sealed class SnapshotPlanner
                     var archiveReasons = RetentionEvaluator.Evaluate(archive.Retain, [.. archived.Select(o => o.Info.StartTime)], now);
                     for (var i = 0; i < archived.Count; i++)
                     {
-                        var prefix = Prefix(archived[i], schedule);
-                        archived[i].KeepReasons.AddRange(archiveReasons[i].Select(r => prefix + "archive " + r));
+                        archived[i].AddKeepReasons(archiveReasons[i], Prefix(archived[i], schedule) + "archive ");
                     }
                 }
                 else
                 {
                     foreach (var snapshot in archived)
                     {
-                        snapshot.KeepReasons.Add($"archived; schedule {schedule.Name} has no archive rule (kept)");
+                        snapshot.AddKeepReason($"archived; schedule {schedule.Name} has no archive rule (kept)");
                     }
                 }
             }
@@ -336,24 +438,24 @@ public sealed class SnapshotPlanner
 
             foreach (var snapshot in members.Where(o => o.IsCompleted))
             {
-                var carried = snapshot.Schedules.Where(schedules.ContainsKey).Select(n => schedules[n]).ToList();
                 if (!snapshot.IsStandard)
                 {
-                    if (snapshot.KeepReasons.Count > 0)
+                    if (snapshot.IsKeptByAnyRule)
                     {
                         snapshot.Outcome = SnapshotOutcome.Kept;
                     }
                     else if (snapshot.Info.ArchivedAt is not { } archivedAt || archivedAt + ArchiveMinimum > now)
                     {
                         snapshot.Outcome = SnapshotOutcome.Kept;
-                        snapshot.KeepReasons.Add(snapshot.Info.ArchivedAt is { } at
+                        snapshot.AddKeepReason(snapshot.Info.ArchivedAt is { } at
                             ? $"archived (90-day minimum until {OwnershipTags.FormatFireTime(at + ArchiveMinimum)})"
                             : "archived (archive date unknown, 90-day minimum assumed)");
                     }
                     else
                     {
                         snapshot.Outcome = SnapshotOutcome.Released;
-                        snapshot.OutcomeReason = ReleaseText("archive rule", carried, s => s.Archive?.Retain);
+                        snapshot.OutcomeReason = ReleaseText("archive rule", CarriedSchedules(snapshot), s => s.Archive?.Retain)
+                            + $"; its 90 days in the archive ended {OwnershipTags.FormatFireTime(archivedAt + ArchiveMinimum)}";
                     }
                 }
                 else if (snapshot.ArchiveBy is not null && !snapshot.ProtectedAsLatest)
@@ -361,11 +463,11 @@ public sealed class SnapshotPlanner
                     snapshot.Outcome = SnapshotOutcome.Archive;
                     snapshot.OutcomeReason = snapshot.ArchiveBy;
                 }
-                else if (snapshot.KeepReasons.Count > 0)
+                else if (snapshot.IsKeptByAnyRule)
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                 }
-                else if (carried.FirstOrDefault(s => s.Archive is { After: null }) is { } archiving)
+                else if (CarriedSchedules(snapshot).FirstOrDefault(s => s.Archive is { After: null }) is { } archiving)
                 {
                     snapshot.Outcome = SnapshotOutcome.Archive;
                     snapshot.OutcomeReason = $"archive on leaving standard retention ({RetentionEvaluator.Describe(archiving.Retain)})";
@@ -373,7 +475,7 @@ public sealed class SnapshotPlanner
                 else
                 {
                     snapshot.Outcome = SnapshotOutcome.Released;
-                    snapshot.OutcomeReason = ReleaseText("rule", carried, s => s.Retain);
+                    snapshot.OutcomeReason = ReleaseText("rule", CarriedSchedules(snapshot), s => s.Retain);
                 }
             }
 
@@ -394,16 +496,16 @@ public sealed class SnapshotPlanner
             {
                 if (snapshot.Info.State == SnapshotState.Pending)
                 {
-                    snapshot.KeepReasons.Add("pending (not yet complete)");
+                    snapshot.AddKeepReason("pending (not yet complete)");
                 }
                 else if (snapshot.Info.State == SnapshotState.Error)
                 {
                     snapshot.Outcome = SnapshotOutcome.Released;
                     snapshot.OutcomeReason = "released: copy failed (state error)";
                 }
-                else if (!snapshot.Schedules.Any(schedules.ContainsKey))
+                else if (!CarriesKnownSchedule(snapshot))
                 {
-                    snapshot.KeepReasons.Add($"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
+                    snapshot.AddKeepReason($"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
                 }
             }
 
@@ -415,7 +517,7 @@ public sealed class SnapshotPlanner
                 {
                     foreach (var snapshot in completed)
                     {
-                        snapshot.KeepReasons.Add($"no copy rule of schedule {schedule.Name} targets {region} (kept)");
+                        snapshot.AddKeepReason($"no copy rule of schedule {schedule.Name} targets {region} (kept)");
                     }
 
                     continue;
@@ -424,23 +526,22 @@ public sealed class SnapshotPlanner
                 var reasons = RetentionEvaluator.Evaluate(rule.Retain, [.. completed.Select(o => o.Info.StartTime)], now);
                 for (var i = 0; i < completed.Count; i++)
                 {
-                    var prefix = Prefix(completed[i], schedule);
-                    completed[i].KeepReasons.AddRange(reasons[i].Select(r => prefix + r));
+                    completed[i].AddKeepReasons(reasons[i], Prefix(completed[i], schedule));
                 }
             }
 
             ApplyKeepLatest(members);
             foreach (var snapshot in members.Where(o => o.Outcome == SnapshotOutcome.Undecided))
             {
-                if (snapshot.KeepReasons.Count > 0)
+                if (snapshot.IsKeptByAnyRule)
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                 }
                 else
                 {
-                    var carried = snapshot.Schedules.Where(schedules.ContainsKey).Select(n => schedules[n]).ToList();
+                    var carried = CarriedSchedules(snapshot);
                     snapshot.Outcome = SnapshotOutcome.Released;
-                    snapshot.OutcomeReason = ReleaseText($"copy rule for {region}", carried, s => CopyRuleFor(s, region)?.Retain);
+                    snapshot.OutcomeReason = ReleaseText($"{region} copy rule", carried, s => CopyRuleFor(s, region)?.Retain);
                 }
             }
 
@@ -451,6 +552,19 @@ public sealed class SnapshotPlanner
                     ApplyMinimum(members.Where(o => o.IsCompleted && o.Carries(schedule.Name)), minimum);
                 }
             }
+        }
+
+        private string? FirstScheduleCopyingTo(OwnedSnapshot source, string region)
+        {
+            foreach (var name in source.Schedules)
+            {
+                if (schedules.TryGetValue(name, out var schedule) && CopyRuleFor(schedule, region) is not null)
+                {
+                    return name;
+                }
+            }
+
+            return null;
         }
 
         private static CopyRule? CopyRuleFor(Schedule schedule, string region) =>
@@ -467,7 +581,7 @@ public sealed class SnapshotPlanner
             foreach (var snapshot in members.Where(o => o.IsCompleted).Take(latest))
             {
                 snapshot.ProtectedAsLatest = true;
-                snapshot.KeepReasons.Add(string.Create(CultureInfo.InvariantCulture, $"keepLatest {latest}"));
+                snapshot.AddKeepReason(keepLatestReason);
             }
         }
 
@@ -486,7 +600,7 @@ public sealed class SnapshotPlanner
                 {
                     snapshot.Outcome = SnapshotOutcome.Kept;
                     snapshot.OutcomeReason = null;
-                    snapshot.KeepReasons.Add(RetentionEvaluator.MinimumReason(minimum));
+                    snapshot.AddKeepReason(RetentionEvaluator.MinimumReason(minimum));
                     kept++;
                 }
             }
@@ -519,13 +633,13 @@ public sealed class SnapshotPlanner
                     for (var i = 0; i < standard.Count; i++)
                     {
                         var source = standard[i];
-                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i].Count == 0)
+                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i] is null)
                         {
                             continue;
                         }
 
                         // With simultaneous schedules, the first schedule with a rule for the region copies it.
-                        if (source.Schedules.First(n => schedules.TryGetValue(n, out var s) && CopyRuleFor(s, rule.Region) is not null) != schedule.Name)
+                        if (FirstScheduleCopyingTo(source, rule.Region) != schedule.Name)
                         {
                             continue;
                         }
@@ -536,7 +650,7 @@ public sealed class SnapshotPlanner
                             continue;
                         }
 
-                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i][0]));
+                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i]![0]));
                     }
                 }
             }
@@ -598,12 +712,6 @@ public sealed class SnapshotPlanner
                 for (var i = 0; i < standard.Count; i++)
                 {
                     var snapshot = standard[i];
-                    if (!listed.TryGetValue(snapshot, out var zones))
-                    {
-                        listed[snapshot] = zones = new SortedSet<string>(StringComparer.Ordinal);
-                    }
-
-                    zones.UnionWith(rule.Zones);
                     string? reason = null;
                     if (rule.Count is { } n && i < n)
                     {
@@ -612,6 +720,17 @@ public sealed class SnapshotPlanner
                     else if (rule.Age is { } age && age.AddTo(snapshot.Info.StartTime) > now)
                     {
                         reason = $"fast restore while younger than {age} (until {OwnershipTags.FormatFireTime(age.AddTo(snapshot.Info.StartTime))})";
+                    }
+
+                    // Only snapshots with fast restore on somewhere, or wanted, need a look (most have none).
+                    if (snapshot.Info.FastRestore.Count > 0 || reason is not null)
+                    {
+                        if (!listed.TryGetValue(snapshot, out var zones))
+                        {
+                            listed[snapshot] = zones = new SortedSet<string>(StringComparer.Ordinal);
+                        }
+
+                        zones.UnionWith(rule.Zones);
                     }
 
                     if (reason is not null && snapshot.Outcome == SnapshotOutcome.Kept)
@@ -684,13 +803,13 @@ public sealed class SnapshotPlanner
                             VolumeIds = [snapshot.Info.VolumeId],
                             Reason = snapshot.OutcomeReason!,
                         });
-                        AddDecision(snapshot, SnapshotVerdict.Kept, ["moving to archive: " + snapshot.OutcomeReason]);
+                        SetDecision(snapshot, SnapshotVerdict.Kept, ["moving to archive: " + snapshot.OutcomeReason]);
                         break;
                     case SnapshotOutcome.Released:
                         released.Add(snapshot);
                         break;
                     default:
-                        AddDecision(snapshot, SnapshotVerdict.Kept, snapshot.KeepReasons);
+                        SetDecision(snapshot, SnapshotVerdict.Kept, [.. snapshot.KeepReasons]);
                         break;
                 }
             }
@@ -720,31 +839,28 @@ public sealed class SnapshotPlanner
                         VolumeIds = [snapshot.Info.VolumeId],
                         Reason = snapshot.OutcomeReason!,
                     });
-                    AddDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
+                    SetDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
                 }
                 else
                 {
-                    AddDecision(snapshot, SnapshotVerdict.Deferred,
+                    SetDecision(snapshot, SnapshotVerdict.Deferred,
                         [snapshot.OutcomeReason!, $"deferred: maxDeletesPerRun {policy.Safety.MaxDeletesPerRun}"]);
                 }
             }
 
             if (limit < released.Count)
             {
+                var limitRule = policy.Safety.MaxDeletesPerRun!;
+                var allowance = limitRule.IsPercent ? $"{limitRule} of {owned.Count} owned = {limit}" : limitRule.ToString();
                 notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
-                    $"maxDeletesPerRun {policy.Safety.MaxDeletesPerRun} allows {limit} deletion(s) of {owned.Count} owned snapshot(s): {released.Count - limit} of {released.Count} deferred to a later run (the oldest go first)")));
+                    $"maxDeletesPerRun {allowance}: {limit} of {released.Count} released snapshot(s) deleted in this run (the oldest first), {released.Count - limit} deferred to a later run")));
             }
         }
 
-        private void AddDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, IEnumerable<string> reasons) =>
-            decisions.Add(new SnapshotDecision(
-                policy.Name,
-                snapshot.Info.Id,
-                snapshot.Info.Region,
-                snapshot.Info.VolumeId,
-                snapshot.Schedules.FirstOrDefault(),
-                snapshot.Info.StartTime,
-                verdict,
-                [.. reasons]));
+        private static void SetDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, ImmutableArray<string> reasons)
+        {
+            snapshot.Verdict = verdict;
+            snapshot.DecisionReasons = reasons;
+        }
     }
 }

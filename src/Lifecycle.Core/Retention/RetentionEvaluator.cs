@@ -22,36 +22,34 @@ public static class RetentionEvaluator
 
     /// <summary>
     /// The reasons each snapshot is kept, by index into <paramref name="startTimesNewestFirst"/> (completed snapshots
-    /// only, newest first); an empty list means no rule keeps it. <see cref="RetentionRule.Minimum"/> is not applied
+    /// only, newest first); null means no rule keeps it. <see cref="RetentionRule.Minimum"/> is not applied
     /// here (it depends on what other schedules keep; see <see cref="MinimumReason"/>).
     /// </summary>
-    public static List<string>[] Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now)
+    public static List<string>?[] Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(rule);
         ArgumentNullException.ThrowIfNull(startTimesNewestFirst);
         var count = startTimesNewestFirst.Count;
-        var reasons = new List<string>[count];
-        for (var i = 0; i < count; i++)
-        {
-            reasons[i] = [];
-        }
-
+        var reasons = new List<string>?[count];
         if (rule.Count is { } keepCount)
         {
+            var texts = CountTexts.GetOrAdd(keepCount, static n =>
+                [.. Enumerable.Range(1, Math.Min(n, 100_000)).Select(i => string.Create(CultureInfo.InvariantCulture, $"count {i} of {n}"))]);
             for (var i = 0; i < Math.Min(keepCount, count); i++)
             {
-                reasons[i].Add(string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
+                Add(reasons, i, i < texts.Length ? texts[i] : string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
             }
         }
 
         if (rule.Age is { } age)
         {
+            var prefix = $"age {age} (until ";
             for (var i = 0; i < count; i++)
             {
                 var until = age.AddTo(startTimesNewestFirst[i]);
                 if (until > now)
                 {
-                    reasons[i].Add($"age {age} (until {OwnershipTags.FormatFireTime(until)})");
+                    Add(reasons, i, string.Concat(prefix, InstantText(until), ")"));
                 }
                 else
                 {
@@ -128,7 +126,41 @@ public static class RetentionEvaluator
         Yearly,
     }
 
-    private static void ApplyBuckets(BucketKind kind, int periods, TimeZoneInfo zone, IReadOnlyList<DateTimeOffset> times, List<string>[] reasons)
+    private static void Add(List<string>?[] reasons, int index, string reason) => (reasons[index] ??= new List<string>(2)).Add(reason);
+
+    /// <summary>"yyyy-MM-ddTHH:mm:ssZ" (as <see cref="OwnershipTags.FormatFireTime"/>), written without the general formatter: it runs once per kept snapshot.</summary>
+    public static string InstantText(DateTimeOffset instant)
+    {
+        var utc = instant.UtcDateTime;
+        return string.Create(20, utc, static (span, t) =>
+        {
+            static void Two(Span<char> s, int at, int v)
+            {
+                s[at] = (char)('0' + (v / 10));
+                s[at + 1] = (char)('0' + (v % 10));
+            }
+
+            Two(span, 0, t.Year / 100);
+            Two(span, 2, t.Year % 100);
+            span[4] = '-';
+            Two(span, 5, t.Month);
+            span[7] = '-';
+            Two(span, 8, t.Day);
+            span[10] = 'T';
+            Two(span, 11, t.Hour);
+            span[13] = ':';
+            Two(span, 14, t.Minute);
+            span[16] = ':';
+            Two(span, 17, t.Second);
+            span[19] = 'Z';
+        });
+    }
+
+    private static readonly ConcurrentDictionary<int, string[]> CountTexts = new();
+
+    private static readonly ConcurrentDictionary<(BucketKind Kind, long Key), string> BucketTexts = new();
+
+    private static void ApplyBuckets(BucketKind kind, int periods, TimeZoneInfo zone, IReadOnlyList<DateTimeOffset> times, List<string>?[] reasons)
     {
         if (periods <= 0)
         {
@@ -148,7 +180,7 @@ public static class RetentionEvaluator
 
             lastKey = key;
             counted++;
-            reasons[i].Add($"{Name(kind)} bucket {Label(kind, local)}");
+            Add(reasons, i, BucketTexts.GetOrAdd((kind, key), static (k, local) => $"{Name(k.Kind)} bucket {Label(k.Kind, local)}", local));
         }
     }
 

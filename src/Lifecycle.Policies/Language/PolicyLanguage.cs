@@ -128,6 +128,7 @@ internal static class PolicyLanguage
             new("minimum", Count("Never keep fewer than N snapshots."), "A floor: never fewer than N completed snapshots remain."),
         ],
         AnyOf = ["count", "age", "buckets"],
+        AnyOfHint = " (minimum alone keeps nothing: it is only a floor under the other rules)",
     };
 
     private static readonly ObjectShape Copy = new()

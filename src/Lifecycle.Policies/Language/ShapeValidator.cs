@@ -159,7 +159,7 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
         if (shape.AnyOf.Count > 0 && !shape.AnyOf.Any(k => mapping.Find(k) is not null))
         {
             rejected.Add(mapping);
-            diagnostics.Error(mapping.Location, path, $"set at least one of {Join(shape.AnyOf)}");
+            diagnostics.Error(mapping.Location, path, $"set at least one of {Join(shape.AnyOf)}{shape.AnyOfHint}");
         }
     }
 

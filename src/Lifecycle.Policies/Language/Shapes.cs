@@ -32,6 +32,9 @@ internal sealed class ObjectShape : Shape
     /// <summary>At least one of these keys must be present (retain: count, age or buckets).</summary>
     public IReadOnlyList<string> AnyOf { get; init; } = [];
 
+    /// <summary>Added to the "set at least one of" message.</summary>
+    public string? AnyOfHint { get; init; }
+
     public Property? Find(string name) => Properties.FirstOrDefault(p => p.Name == name);
 
     public override string Expected => "a mapping";

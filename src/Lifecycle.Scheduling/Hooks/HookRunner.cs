@@ -18,6 +18,8 @@ public sealed class HookRunner : IHookRunner
     /// <summary>Bytes of output kept per hook run; the rest is counted and dropped.</summary>
     public const int OutputCap = 64 * 1024;
 
+    private const string TruncatedMarker = "\n[output truncated]";
+
     private readonly HttpClient httpClient;
     private readonly TimeProvider timeProvider;
     private readonly TimeSpan retryDelay;
@@ -208,19 +210,20 @@ public sealed class HookRunner : IHookRunner
     {
         lock (output)
         {
-            var room = OutputCap - output.Length;
-            if (room <= 0)
+            if (output.Length >= OutputCap)
             {
-                return;
+                return; // already full and marked
             }
 
-            if (text.Length <= room)
+            var room = OutputCap - output.Length;
+            if (text.Length < room)
             {
                 output.Append(text);
             }
             else
             {
-                output.Append(text, 0, room).Append("\n[output truncated]");
+                // Reaching the cap exactly also marks it: more output may follow that is dropped.
+                output.Append(text, 0, room).Append(TruncatedMarker);
             }
         }
     }

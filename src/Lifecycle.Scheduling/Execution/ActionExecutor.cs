@@ -173,13 +173,18 @@ public sealed class ActionExecutor
         ISnapshotProvider provider, PlannedAction action, string token, string consistency, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var tags = action.Tags.SetItem(OwnershipTags.Token, token).SetItem(OwnershipTags.Consistency, consistency);
+        var attempt = 0;
         return await pipeline.ExecuteAsync(async ct =>
         {
-            // A transient failure may have happened after the engine created it: look again before every attempt.
-            var again = await FindLiveByTokenAsync(provider, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
-            if (again.Length > 0)
+            // A transient failure may have happened after the engine created it: look again before every retry
+            // (the first attempt follows the lookup made before the hooks).
+            if (attempt++ > 0)
             {
-                return again;
+                var again = await FindLiveByTokenAsync(provider, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
+                if (again.Length > 0)
+                {
+                    return again;
+                }
             }
 
             if (action.InstanceId is not null)
@@ -267,12 +272,16 @@ public sealed class ActionExecutor
         else
         {
             var tags = action.Tags.SetItem(OwnershipTags.Token, token);
+            var attempt = 0;
             copy = await pipeline.ExecuteAsync(async ct =>
             {
-                var again = await FindLiveByTokenAsync(target, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
-                if (again.Length > 0)
+                if (attempt++ > 0)
                 {
-                    return again[0];
+                    var again = await FindLiveByTokenAsync(target, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
+                    if (again.Length > 0)
+                    {
+                        return again[0];
+                    }
                 }
 
                 return await target.CopySnapshotAsync(new CopySnapshotRequest(
@@ -399,6 +408,24 @@ public sealed class ActionExecutor
 
     private async Task<SnapshotInfo?> WaitForCompletionAsync(ISnapshotProvider provider, string snapshotId, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
+        if (provider is ISnapshotCompletion completion)
+        {
+            using var timeout = new CancellationTokenSource(options.CompletionTimeout, timeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+            try
+            {
+                return await completion.WaitForCompletionAsync(snapshotId, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout", $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
+            }
+            catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+            {
+                return null;
+            }
+        }
+
         var started = timeProvider.GetTimestamp();
         while (true)
         {
@@ -414,7 +441,10 @@ public sealed class ActionExecutor
                     $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
             }
 
-            await Task.Delay(options.CompletionPollInterval, timeProvider, cancellationToken).ConfigureAwait(false);
+            // Small snapshots complete within milliseconds: poll fast first, then back off to the configured interval.
+            var elapsed = timeProvider.GetElapsedTime(started);
+            var delay = elapsed < TimeSpan.FromSeconds(1) ? TimeSpan.FromMilliseconds(20) : options.CompletionPollInterval;
+            await Task.Delay(delay, timeProvider, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -58,6 +58,9 @@ public sealed class ActionQueue
                 .WithIdentity(actionId + "/" + Guid.NewGuid().ToString("N")[..8], JobKeys.ActionGroup)
                 .ForJob(key)
                 .StartNow()
+                // A queued action is never "misfired": under a backlog it runs as soon as a thread is free, without
+                // going through the misfire handler (which handles only a few triggers per pass).
+                .WithSimpleSchedule(x => x.WithMisfireInstruction(SimpleTriggerMisfireInstruction.IgnoreMisfires))
                 .Build();
             try
             {

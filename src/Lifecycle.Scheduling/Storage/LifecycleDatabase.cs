@@ -25,8 +25,10 @@ public sealed class LifecycleDatabase
         if (Dialect == StoreDialect.Sqlite)
         {
             await using var pragma = connection.CreateCommand();
-            // WAL lets the API read while a job writes; synchronous=FULL keeps every committed run record after a crash.
-            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+            // WAL lets the API read while a job writes. synchronous=NORMAL in WAL mode keeps every commit across a
+            // process crash (SIGKILL); only a power loss can drop the last commits, never corrupt the file, and the
+            // token lookup at the provider makes a lost record harmless.
+            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
             await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 

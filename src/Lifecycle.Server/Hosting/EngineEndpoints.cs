@@ -42,6 +42,7 @@ internal static class EngineEndpoints
                     "list-recycle-bin" => await provider.ListSnapshotsInRecycleBinAsync(ct).ConfigureAwait(false),
                     "restore-from-recycle-bin" => await provider.RestoreSnapshotFromRecycleBinAsync(Arg<string>(args, "snapshotId", o)!, ct).ConfigureAwait(false),
                     "create-volume" => await provider.CreateVolumeAsync(Arg<CreateVolumeRequest>(args, "request", o)!, ct).ConfigureAwait(false),
+                    "wait-snapshot" => await WaitAsync(provider, Arg<string>(args, "snapshotId", o)!, ct).ConfigureAwait(false),
                     "create-tags" => await Done(provider.CreateTagsAsync(Arg<string>(args, "resourceId", o)!, Arg<Dictionary<string, string>>(args, "tags", o)!, ct)).ConfigureAwait(false),
                     _ => throw ProviderException.InvalidParameter($"unknown engine operation '{operation}'"),
                 };
@@ -61,6 +62,26 @@ internal static class EngineEndpoints
                 return Results.Json(new RemoteEngineError(e.Kind, e.Code, e.Message), o, statusCode: status);
             }
         });
+    }
+
+    /// <summary>Waits up to 30 s (the client asks again while the snapshot is pending, so no request runs long).</summary>
+    private static async Task<object?> WaitAsync(ISnapshotProvider provider, string snapshotId, CancellationToken cancellationToken)
+    {
+        if (provider is not Lifecycle.Scheduling.Execution.ISnapshotCompletion completion)
+        {
+            return (await provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        }
+
+        using var cap = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cap.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            return await completion.WaitForCompletionAsync(snapshotId, cap.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (await provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        }
     }
 
     private static async Task<object?> Done(Task task)

@@ -39,7 +39,7 @@ public sealed class EngineHost : IDisposable
                     FastRestoreOptimizingTime = TimeSpan.FromSeconds(5),
                     FastRestoreDisablingTime = TimeSpan.FromSeconds(5),
                 });
-                return new EngineHost(engine, $"local engine at {directory}", engine, engine);
+                return new EngineHost(new LocalProviderRegistry(engine), $"local engine at {directory}", engine, engine);
             case "remote":
                 if (options.EngineUrl is null)
                 {

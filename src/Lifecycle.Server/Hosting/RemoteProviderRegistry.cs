@@ -26,7 +26,7 @@ public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
 
     public void Dispose() => http.Dispose();
 
-    private sealed class RemoteSnapshotProvider(HttpClient http, string region) : ISnapshotProvider
+    private sealed class RemoteSnapshotProvider(HttpClient http, string region) : ISnapshotProvider, Lifecycle.Scheduling.Execution.ISnapshotCompletion
     {
         public string Region => region;
 
@@ -74,6 +74,18 @@ public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
 
         public Task CreateTagsAsync(string resourceId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
             CallAsync<JsonElement>("create-tags", new { resourceId, tags }, cancellationToken);
+
+        public async Task<SnapshotInfo?> WaitForCompletionAsync(string snapshotId, CancellationToken cancellationToken = default)
+        {
+            while (true)
+            {
+                var snapshot = await CallAsync<SnapshotInfo?>("wait-snapshot", new { snapshotId }, cancellationToken).ConfigureAwait(false);
+                if (snapshot is null || snapshot.State != SnapshotState.Pending)
+                {
+                    return snapshot;
+                }
+            }
+        }
 
         private async Task<T> CallAsync<T>(string operation, object args, CancellationToken cancellationToken)
         {

@@ -13,6 +13,11 @@ internal static class CommandCatalog
         yield return PlanCommand.Create();
         yield return SimulateCommand.Create();
 
+        // The server: the main job, and the apply path against it.
+        yield return ServeCommand.Create();
+        yield return ApplyCommand.Create();
+        yield return RunsCommand.Create();
+
         // The local block engine.
         yield return VolumeCommand.Create();
         yield return SnapshotCommand.Create();

@@ -7,10 +7,26 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> Create()
     {
+        // Policies: the GitOps path.
         yield return ValidateCommand.Create();
         yield return SchemaCommand.Create();
         yield return PlanCommand.Create();
         yield return SimulateCommand.Create();
+
+        // The server: the main job, and the apply path against it.
+        yield return ServeCommand.Create();
+        yield return ApplyCommand.Create();
+        yield return RunsCommand.Create();
+
+        // The local block engine.
+        yield return VolumeCommand.Create();
+        yield return SnapshotCommand.Create();
+        yield return FastRestoreCommand.Create();
+        yield return RecycleBinCommand.Create();
+        yield return GcCommand.Create();
+        yield return VerifyCommand.Create();
+        yield return InventoryCommand.Create();
+
         yield return BenchCommand.Create();
     }
 }

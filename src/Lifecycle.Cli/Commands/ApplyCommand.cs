@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Lifecycle.Policies;
+
+namespace Lifecycle.Cli.Commands;
+
+/// <summary>
+/// <c>lifecycle apply --server URL --policies DIR [--revision SHA] [--author NAME] [--allow-destructive] [--dry-run]</c>:
+/// sends the whole policy set to a running server (the GitOps path). The server validates it, diffs it against the
+/// applied revision, refuses a revision whose plan deletes more than maxDeletesPerRun unless --allow-destructive,
+/// then swaps it in atomically and reschedules. --dry-run only plans (POST /api/v1/policies:plan).
+/// Exit codes: 0 applied / unchanged / valid plan, 1 invalid, refused, conflict or server error, 2 usage.
+/// </summary>
+public static class ApplyCommand
+{
+    public static Command Create()
+    {
+        var server = new Option<string>("--server") { Description = "The server's URL", DefaultValueFactory = _ => ServerClient.DefaultServer };
+        var policies = new Option<string>("--policies") { Description = "Directory (or file) of policy files: the whole set", Required = true };
+        var revision = new Option<string?>("--revision") { Description = "The git commit the set comes from" };
+        var author = new Option<string?>("--author") { Description = "Who applies it (recorded in the audit log)" };
+        var allowDestructive = new Option<bool>("--allow-destructive") { Description = "Apply even if the plan deletes more than maxDeletesPerRun" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Only show the diff and the plan; change nothing" };
+        var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+        var command = new Command("apply", "Apply a policy set to a running server: validate, diff, refuse destructive revisions, swap, reschedule")
+        {
+            server, policies, revision, author, allowDestructive, dryRun, output,
+        };
+        command.SetAction((parseResult, cancellationToken) => RunAsync(
+            parseResult.GetValue(server)!, parseResult.GetValue(policies)!, parseResult.GetValue(revision), parseResult.GetValue(author),
+            parseResult.GetValue(allowDestructive), parseResult.GetValue(dryRun), parseResult.GetValue(output) ?? "text",
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+        return command;
+    }
+
+    /// <summary>Plans (dryRun) or applies; `lifecycle plan --server` can call this with dryRun set.</summary>
+    public static async Task<int> RunAsync(
+        string server, string policies, string? revision, string? author, bool allowDestructive, bool dryRun, string output,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        if (output is not ("text" or "json"))
+        {
+            await stderr.WriteLineAsync($"error: --output must be text or json, not '{output}'").ConfigureAwait(false);
+            return 2;
+        }
+
+        if (!Directory.Exists(policies) && !File.Exists(policies))
+        {
+            await stderr.WriteLineAsync($"error: --policies {policies}: no such file or directory").ConfigureAwait(false);
+            return 2;
+        }
+
+        var root = Directory.Exists(policies) ? Path.GetFullPath(policies) : Path.GetDirectoryName(Path.GetFullPath(policies))!;
+        var files = PolicyLoader.ExpandPath(policies)
+            .Select(f => new { path = Path.GetRelativePath(root, Path.GetFullPath(f)).Replace('\\', '/'), text = File.ReadAllText(f) })
+            .ToList();
+        using var client = new ServerClient(server);
+        int status;
+        JsonElement body;
+        try
+        {
+            (status, body) = await client.PostAsync(dryRun ? "api/v1/policies:plan" : "api/v1/policies:apply",
+                new { files, revision, author = author ?? Environment.UserName, allowDestructive }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            await stderr.WriteLineAsync($"error: cannot reach the server at {server}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        if (output == "json")
+        {
+            await stdout.WriteLineAsync(ServerClient.Indented(body)).ConfigureAwait(false);
+        }
+        else
+        {
+            await WriteTextAsync(status, body, stdout, stderr).ConfigureAwait(false);
+        }
+
+        return status is >= 200 and < 300 ? 0 : 1;
+    }
+
+    private static async Task WriteTextAsync(int status, JsonElement body, TextWriter stdout, TextWriter stderr)
+    {
+        var result = status is >= 200 and < 300 ? body : body.TryGetProperty("result", out var r) ? r : body;
+        if (result.ValueKind != JsonValueKind.Object)
+        {
+            await stderr.WriteLineAsync($"error: HTTP {status}: {ServerClient.Indented(body)}").ConfigureAwait(false);
+            return;
+        }
+
+        var state = result.TryGetProperty("status", out var s) ? s.GetString() : $"http {status}";
+        await stdout.WriteLineAsync($"status: {state}" + (result.TryGetProperty("seq", out var seq) ? $" (revision {seq})" : "")).ConfigureAwait(false);
+        if (result.TryGetProperty("diagnostics", out var diagnostics))
+        {
+            foreach (var d in diagnostics.EnumerateArray())
+            {
+                await stderr.WriteLineAsync(d.GetString()).ConfigureAwait(false);
+            }
+        }
+
+        if (result.TryGetProperty("diff", out var diff))
+        {
+            foreach (var part in new[] { "added", "removed", "changed" })
+            {
+                foreach (var name in diff.GetProperty(part).EnumerateArray())
+                {
+                    await stdout.WriteLineAsync($"  {part,-8} {name.GetString()}").ConfigureAwait(false);
+                }
+            }
+        }
+
+        if (result.TryGetProperty("plan", out var plan) && plan.TryGetProperty("actions", out var actions))
+        {
+            var list = actions.EnumerateArray().ToList();
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"next runs: {list.Count} action(s)")).ConfigureAwait(false);
+            foreach (var action in list)
+            {
+                var target = action.TryGetProperty("snapshotId", out var snap) ? snap.GetString()
+                    : action.TryGetProperty("volumeIds", out var vols) ? string.Join(',', vols.EnumerateArray().Select(v => v.GetString())) : "";
+                await stdout.WriteLineAsync($"  {action.GetProperty("policy").GetString(),-24} {action.GetProperty("kind").GetString(),-22} {action.GetProperty("region").GetString(),-14} {target}  {action.GetProperty("reason").GetString()}").ConfigureAwait(false);
+            }
+        }
+
+        if (status is < 200 or >= 300)
+        {
+            var refusal = result.TryGetProperty("refusal", out var why) ? why.GetString() : body.TryGetProperty("detail", out var detail) ? detail.GetString() : null;
+            await stderr.WriteLineAsync($"error: {refusal ?? "HTTP " + status}").ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Lifecycle.Server.Benchmarks;
+
+namespace Lifecycle.Cli.Commands;
+
+/// <summary>
+/// <c>lifecycle bench scheduler --store sqlite|postgres [--database URL] [--volumes 1000] [--policies 20] [--fires 2]</c>:
+/// snapshot jobs per minute one node sustains and the fire→start delays (see <see cref="SchedulerBenchmark"/>).
+/// Takes about <c>fires + 1</c> minutes (real minute schedules). Exit codes: 0 ok, 1 failure, 2 usage.
+/// </summary>
+public static class BenchSchedulerCommand
+{
+    public static Command Create()
+    {
+        var store = new Option<string>("--store") { Description = "sqlite or postgres", DefaultValueFactory = _ => "sqlite" };
+        var database = new Option<string?>("--database") { Description = "For postgres: postgres://user@host:port/db (a scratch database is created on it)" };
+        var volumes = new Option<int>("--volumes") { Description = "Volumes on the local engine", DefaultValueFactory = _ => 1000 };
+        var policies = new Option<int>("--policies") { Description = "Minute-level policies the volumes are split over", DefaultValueFactory = _ => 20 };
+        var fires = new Option<int>("--fires") { Description = "Minute fires to measure", DefaultValueFactory = _ => 2 };
+        var threads = new Option<int>("--threads") { Description = "Scheduler threads", DefaultValueFactory = _ => 16 };
+        var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+        var command = new Command("scheduler", "Snapshot jobs per minute and fire→start delay of one node on SQLite or PostgreSQL")
+        {
+            store, database, volumes, policies, fires, threads, output,
+        };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var stdout = parseResult.InvocationConfiguration.Output;
+            var stderr = parseResult.InvocationConfiguration.Error;
+            var options = new SchedulerBenchOptions
+            {
+                Store = parseResult.GetValue(store)!,
+                DatabaseUrl = parseResult.GetValue(database),
+                Volumes = parseResult.GetValue(volumes),
+                Policies = parseResult.GetValue(policies),
+                Fires = parseResult.GetValue(fires),
+                Threads = parseResult.GetValue(threads),
+            };
+            var format = parseResult.GetValue(output);
+            if (options.Store is not ("sqlite" or "postgres") || format is not ("text" or "json") || options.Volumes < 1 || options.Policies < 1
+                || options.Fires < 1 || options.Threads is < 1 or > 256)
+            {
+                await stderr.WriteLineAsync("error: --store sqlite|postgres, --output text|json, positive --volumes/--policies/--fires, --threads 1..256").ConfigureAwait(false);
+                return 2;
+            }
+
+            try
+            {
+                var result = await SchedulerBenchmark.RunAsync(options, stderr, cancellationToken).ConfigureAwait(false);
+                if (format == "json")
+                {
+                    await stdout.WriteLineAsync(JsonSerializer.Serialize(result, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true })).ConfigureAwait(false);
+                }
+                else
+                {
+                    await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"""
+                        scheduler bench: store {result.Store}, {result.Volumes} volumes, {result.Fires} minute fire(s)
+                          snapshot jobs          {result.SnapshotJobs} succeeded, {result.FailedJobs} failed
+                          throughput             {result.JobsPerMinute:0} snapshot jobs/minute (one node)
+                          fire → run start       p50 {result.RunStartP50.TotalMilliseconds:0} ms, p99 {result.RunStartP99.TotalMilliseconds:0} ms
+                          fire → snapshot start  p50 {result.SnapshotStartP50.TotalMilliseconds:0} ms, p99 {result.SnapshotStartP99.TotalMilliseconds:0} ms, max {result.SnapshotStartMax.TotalMilliseconds:0} ms
+                          peak working set       {result.PeakWorkingSetBytes / (1024.0 * 1024):0} MiB
+                        """)).ConfigureAwait(false);
+                }
+
+                return result.FailedJobs == 0 && result.SnapshotJobs > 0 ? 0 : 1;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
+            {
+                await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+                return 1;
+            }
+        });
+        return command;
+    }
+}

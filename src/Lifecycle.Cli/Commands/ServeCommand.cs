@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Lifecycle.Server;
+
+namespace Lifecycle.Cli.Commands;
+
+/// <summary>
+/// <c>lifecycle serve [--engine local|aws] [--policies DIR] [--data DIR] [--database URL] [--urls URL] [--demo]</c>:
+/// runs the policies as Quartz jobs against the engine, with the REST API on 127.0.0.1:5080 by default.
+/// Exit codes: 0 after a clean shutdown (SIGTERM / Ctrl+C), 1 when the server cannot start, 2 usage error.
+/// </summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var engine = new Option<string>("--engine") { Description = "local (the bundled block engine), remote (another server's local engine) or aws", DefaultValueFactory = _ => "local" };
+        var engineUrl = new Option<string?>("--engine-url") { Description = "With --engine remote: the server hosting the local engine" };
+        var policies = new Option<string?>("--policies") { Description = "Directory of policy files, applied on start and on every change" };
+        var data = new Option<string>("--data") { Description = "Data directory: the SQLite store and the local engine", DefaultValueFactory = _ => "./.lifecycle" };
+        var engineData = new Option<string?>("--engine-data") { Description = "The local engine's directory (default: DATA/engine)" };
+        var database = new Option<string?>("--database") { Description = "postgres://user:pass@host:port/db for a cluster (default: SQLite in --data)" };
+        var urls = new Option<string>("--urls") { Description = "Where the API listens", DefaultValueFactory = _ => ServerOptions.DefaultUrl };
+        var demo = new Option<bool>("--demo") { Description = "Seed demo volumes, a background writer and minute-level demo policies" };
+        var node = new Option<string?>("--node") { Description = "Node name recorded on runs and actions (default: host-pid)" };
+        var concurrency = new Option<int>("--max-concurrency") { Description = "Jobs this node runs at once", DefaultValueFactory = _ => 16 };
+        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default)")
+        {
+            engine, engineUrl, policies, data, engineData, database, urls, demo, node, concurrency,
+        };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var error = parseResult.InvocationConfiguration.Error;
+            var options = new ServerOptions
+            {
+                Engine = parseResult.GetValue(engine) ?? "local",
+                EngineUrl = parseResult.GetValue(engineUrl),
+                PoliciesDirectory = parseResult.GetValue(policies),
+                DataDirectory = parseResult.GetValue(data) ?? "./.lifecycle",
+                EngineDirectory = parseResult.GetValue(engineData),
+                DatabaseUrl = parseResult.GetValue(database),
+                Urls = parseResult.GetValue(urls) ?? ServerOptions.DefaultUrl,
+                Demo = parseResult.GetValue(demo),
+                NodeName = parseResult.GetValue(node),
+                MaxConcurrency = parseResult.GetValue(concurrency),
+            };
+            if (options.Engine is not ("local" or "remote" or "aws"))
+            {
+                await error.WriteLineAsync($"error: --engine must be local, remote or aws, not '{options.Engine}'").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (options.PoliciesDirectory is not null && !Directory.Exists(options.PoliciesDirectory) && !File.Exists(options.PoliciesDirectory))
+            {
+                await error.WriteLineAsync($"error: --policies {options.PoliciesDirectory}: no such file or directory").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (options.MaxConcurrency is < 1 or > 256)
+            {
+                await error.WriteLineAsync("error: --max-concurrency must be between 1 and 256").ConfigureAwait(false);
+                return 2;
+            }
+
+            try
+            {
+                return await LifecycleServer.RunAsync(options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NotSupportedException or ArgumentException or IOException or Lifecycle.Core.Providers.ProviderException)
+            {
+                await error.WriteLineAsync($"error: cannot start the server: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+        });
+        return command;
+    }
+}

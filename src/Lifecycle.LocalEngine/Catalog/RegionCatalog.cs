@@ -1,0 +1,194 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace Lifecycle.LocalEngine.Catalog;
+
+/// <summary>
+/// The region's catalog (SQLite, WAL, synchronous=FULL): volumes, snapshots with their manifests and tags, the
+/// block index, archive entries, fast-restore state and recycle-bin rules. Every catalog transaction is the last
+/// step of an operation, after the files it points to are durable. One connection, used under a lock.
+/// </summary>
+internal sealed class RegionCatalog : IDisposable
+{
+    private const int SchemaVersion = 1;
+    private readonly SqliteConnection _connection;
+    private readonly object _gate = new();
+
+    static RegionCatalog()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    public RegionCatalog(string path)
+    {
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString());
+        _connection.Open();
+        _connection.Execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA busy_timeout=10000;");
+        Migrate();
+    }
+
+    private void Migrate()
+    {
+        var version = _connection.ExecuteScalar<long>("PRAGMA user_version");
+        if (version > SchemaVersion)
+        {
+            throw new InvalidOperationException($"catalog schema {version} is newer than this engine ({SchemaVersion})");
+        }
+
+        if (version == SchemaVersion)
+        {
+            return;
+        }
+
+        using var tx = _connection.BeginTransaction();
+        _connection.Execute("""
+            CREATE TABLE IF NOT EXISTS volumes(
+              id TEXT PRIMARY KEY, zone TEXT NOT NULL, size_bytes INTEGER NOT NULL, encrypted INTEGER NOT NULL,
+              key_id TEXT, instance_id TEXT, device TEXT, is_boot INTEGER NOT NULL DEFAULT 0,
+              source_snapshot TEXT, source_manifest BLOB, hydrating INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS snapshots(
+              id TEXT PRIMARY KEY, volume_id TEXT NOT NULL, volume_size_bytes INTEGER NOT NULL, start_time INTEGER NOT NULL,
+              state TEXT NOT NULL, tier TEXT NOT NULL, archived_at INTEGER, restore_expiry INTEGER,
+              encrypted INTEGER NOT NULL, key_id TEXT, description TEXT, source_snapshot TEXT, source_region TEXT,
+              full_size INTEGER, stored_bytes INTEGER, error TEXT, recycled_at INTEGER, recycle_exit INTEGER,
+              seq INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS manifests(snapshot_id TEXT PRIMARY KEY, blob BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS tags(resource_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(resource_id, key)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS packs(id TEXT PRIMARY KEY, store TEXT NOT NULL, size INTEGER NOT NULL, snapshot_id TEXT);
+            CREATE TABLE IF NOT EXISTS blocks(id BLOB PRIMARY KEY, pack_id TEXT NOT NULL, offset INTEGER NOT NULL,
+              length INTEGER NOT NULL, encoding INTEGER NOT NULL, key_id TEXT) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS blocks_by_pack ON blocks(pack_id);
+            CREATE TABLE IF NOT EXISTS archive_blocks(snapshot_id TEXT NOT NULL, id BLOB NOT NULL, pack_id TEXT NOT NULL,
+              offset INTEGER NOT NULL, length INTEGER NOT NULL, encoding INTEGER NOT NULL, key_id TEXT,
+              PRIMARY KEY(snapshot_id, id)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS fast_restore(snapshot_id TEXT NOT NULL, zone TEXT NOT NULL, enabled_at INTEGER NOT NULL,
+              disabled_at INTEGER, PRIMARY KEY(snapshot_id, zone)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS recycle_rules(id TEXT PRIMARY KEY, days INTEGER NOT NULL, tag_key TEXT, tag_value TEXT);
+            """, transaction: tx);
+        _connection.Execute($"PRAGMA user_version={SchemaVersion}", transaction: tx);
+        tx.Commit();
+    }
+
+    /// <summary>Runs <paramref name="work"/> under the catalog lock (no transaction).</summary>
+    public T Read<T>(Func<SqliteConnection, T> work)
+    {
+        lock (_gate)
+        {
+            return work(_connection);
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> in one durable transaction under the catalog lock.</summary>
+    public T Write<T>(Func<SqliteConnection, SqliteTransaction, T> work)
+    {
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction();
+            var result = work(_connection, tx);
+            tx.Commit();
+            return result;
+        }
+    }
+
+    public void Write(Action<SqliteConnection, SqliteTransaction> work) => Write<bool>((c, t) =>
+    {
+        work(c, t);
+        return true;
+    });
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _connection.Dispose();
+        }
+    }
+}
+
+internal sealed class VolumeRow
+{
+    public string Id { get; set; } = "";
+    public string Zone { get; set; } = "";
+    public long SizeBytes { get; set; }
+    public bool Encrypted { get; set; }
+    public string? KeyId { get; set; }
+    public string? InstanceId { get; set; }
+    public string? Device { get; set; }
+    public bool IsBoot { get; set; }
+    public string? SourceSnapshot { get; set; }
+    public byte[]? SourceManifest { get; set; }
+    public bool Hydrating { get; set; }
+    public long CreatedAt { get; set; }
+}
+
+internal sealed class SnapshotRow
+{
+    public string Id { get; set; } = "";
+    public string VolumeId { get; set; } = "";
+    public long VolumeSizeBytes { get; set; }
+    public long StartTime { get; set; }
+    public string State { get; set; } = "";
+    public string Tier { get; set; } = "";
+    public long? ArchivedAt { get; set; }
+    public long? RestoreExpiry { get; set; }
+    public bool Encrypted { get; set; }
+    public string? KeyId { get; set; }
+    public string? Description { get; set; }
+    public string? SourceSnapshot { get; set; }
+    public string? SourceRegion { get; set; }
+    public long? FullSize { get; set; }
+    public long? StoredBytes { get; set; }
+    public string? Error { get; set; }
+    public long? RecycledAt { get; set; }
+    public long? RecycleExit { get; set; }
+    public long Seq { get; set; }
+}
+
+internal sealed class BlockRow
+{
+    public byte[] Id { get; set; } = [];
+    public string PackId { get; set; } = "";
+    public long Offset { get; set; }
+    public int Length { get; set; }
+    public int Encoding { get; set; }
+    public string? KeyId { get; set; }
+}
+
+internal sealed class FastRestoreRow
+{
+    public string SnapshotId { get; set; } = "";
+    public string Zone { get; set; } = "";
+    public long EnabledAt { get; set; }
+    public long? DisabledAt { get; set; }
+}
+
+internal sealed class RecycleRuleRow
+{
+    public string Id { get; set; } = "";
+    public int Days { get; set; }
+    public string? TagKey { get; set; }
+    public string? TagValue { get; set; }
+}
+
+/// <summary>Snapshot states and tiers as stored in the catalog.</summary>
+internal static class CatalogValues
+{
+    public const string Pending = "pending";
+    public const string Completed = "completed";
+    public const string Error = "error";
+
+    public const string Standard = "standard";
+    public const string Archiving = "archiving";
+    public const string Archived = "archived";
+
+    /// <summary>Temporarily restored from the archive: readable until restore_expiry, archive copy kept.</summary>
+    public const string Restored = "restored";
+
+    public const string StandardStore = "standard";
+    public const string ArchiveStore = "archive";
+}

@@ -1,0 +1,553 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using Dapper;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+using Lifecycle.LocalEngine.Catalog;
+using Lifecycle.LocalEngine.Encryption;
+using Lifecycle.LocalEngine.Storage;
+using Lifecycle.LocalEngine.Volumes;
+
+namespace Lifecycle.LocalEngine;
+
+public sealed partial class LocalRegion
+{
+    /// <summary>A snapshot started under its volume's lock: what it must read and what it reuses from its base.</summary>
+    private sealed record StartedSnapshot(SnapshotRow Row, VolumeRuntime Volume, CaptureSession Session, Manifest? Base, BlockKey? Key, BlockIngest Ingest);
+
+    public async Task<SnapshotInfo> CreateSnapshotAsync(CreateSnapshotRequest request, CancellationToken cancellationToken = default)
+    {
+        var volume = RequireVolume(request.VolumeId);
+        await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        StartedSnapshot started;
+        try
+        {
+            RequireVolume(request.VolumeId);
+            started = Prepare(volume, request.Description);
+            InsertPending([(started, request.Tags)]);
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+
+        StartBuild(started);
+        return Describe(started.Row.Id);
+    }
+
+    public async Task<ImmutableArray<SnapshotInfo>> CreateSnapshotsAsync(CreateSnapshotsRequest request, CancellationToken cancellationToken = default)
+    {
+        var excluded = request.ExcludeVolumeIds.IsDefault ? [] : request.ExcludeVolumeIds;
+        var instanceId = request.InstanceId;
+        var rows = _catalog.Read(c => c.Query<VolumeRow>("SELECT * FROM volumes WHERE instance_id=@instanceId ORDER BY id", new { instanceId }).ToList());
+        if (rows.Count == 0)
+        {
+            throw ProviderException.NotFound("InvalidInstanceID.NotFound", $"no volume is attached to instance '{instanceId}' in region {Region}");
+        }
+
+        var volumes = rows.Where(r => !(request.ExcludeBootVolume && r.IsBoot) && !excluded.Contains(r.Id))
+            .Select(r => RequireVolume(r.Id)).ToList();
+        var held = new List<VolumeRuntime>();
+        var started = new List<StartedSnapshot>();
+        try
+        {
+            // one instant for all: every volume's lock is held while the pending rows are inserted together
+            foreach (var volume in volumes)
+            {
+                await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                held.Add(volume);
+            }
+
+            var tags = request.Tags.SetItem(Core.Planning.OwnershipTags.Instance, instanceId);
+            started.AddRange(volumes.Select(v => Prepare(v, request.Description)));
+            InsertPending(started.Select(s => (s, (IReadOnlyDictionary<string, string>)tags)).ToList());
+        }
+        catch
+        {
+            foreach (var s in started)
+            {
+                s.Volume.Sessions.Remove(s.Session);
+                s.Volume.ChangedSincePending.Remove(s.Row.Id);
+                s.Ingest.Dispose();
+            }
+
+            throw;
+        }
+        finally
+        {
+            foreach (var volume in held)
+            {
+                volume.Gate.Release();
+            }
+        }
+
+        foreach (var s in started)
+        {
+            StartBuild(s);
+        }
+
+        return [.. started.Select(s => Describe(s.Row.Id))];
+    }
+
+    /// <summary>Decides full or incremental and registers the copy-before-write session. Caller holds the volume lock.</summary>
+    private StartedSnapshot Prepare(VolumeRuntime volume, string? description)
+    {
+        var volumeRow = RequireVolumeRow(volume.Id);
+        var key = volumeRow.KeyId is null ? null : Keys.Get(volumeRow.KeyId);
+        var ingest = new BlockIngest(_store, key);
+        Manifest? baseManifest = null;
+        if (volume.Trusted && volume.BaseSnapshotId is not null
+            && FindSnapshotRow(volume.BaseSnapshotId) is { State: CatalogValues.Completed } baseRow
+            && baseRow.Tier is CatalogValues.Standard or CatalogValues.Restored
+            && baseRow.KeyId == key?.Id)
+        {
+            var candidate = LoadManifest(baseRow.Id);
+            if (ingest.TryPinExisting(candidate.Blocks))
+            {
+                baseManifest = candidate;
+            }
+        }
+
+        var needed = baseManifest is null ? BlockBitmap.All(volume.BlockCount) : volume.ChangedSinceBase.Clone();
+        var id = NewId("snap-");
+        var row = new SnapshotRow
+        {
+            Id = id,
+            VolumeId = volume.Id,
+            VolumeSizeBytes = volume.SizeBytes,
+            StartTime = NowMs,
+            State = CatalogValues.Pending,
+            Tier = CatalogValues.Standard,
+            Encrypted = key is not null,
+            KeyId = key?.Id,
+            Description = description,
+        };
+        var session = new CaptureSession(id, needed);
+        volume.Sessions.Add(session);
+        volume.ChangedSincePending[id] = new BlockBitmap(volume.BlockCount);
+        _progress[id] = 0;
+        return new StartedSnapshot(row, volume, session, baseManifest, key, ingest);
+    }
+
+    private void InsertPending(IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)> snapshots)
+    {
+        _catalog.Write((c, tx) =>
+        {
+            foreach (var (started, tags) in snapshots)
+            {
+                started.Row.Seq = c.ExecuteScalar<long>("SELECT coalesce(max(seq), 0) + 1 FROM snapshots", transaction: tx);
+                InsertSnapshotRow(c, tx, started.Row);
+                WriteTags(c, tx, started.Row.Id, tags);
+            }
+        });
+    }
+
+    private static void InsertSnapshotRow(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction tx, SnapshotRow row) =>
+        c.Execute("""
+            INSERT INTO snapshots(id, volume_id, volume_size_bytes, start_time, state, tier, encrypted, key_id, description,
+                                  source_snapshot, source_region, seq)
+            VALUES (@Id, @VolumeId, @VolumeSizeBytes, @StartTime, @State, @Tier, @Encrypted, @KeyId, @Description,
+                    @SourceSnapshot, @SourceRegion, @Seq)
+            """, row, tx);
+
+    private void StartBuild(StartedSnapshot started)
+    {
+        var lease = AcquireSnapshotLease(started.Row.Id);
+        TrackBackground(started.Row.Id, Task.Run(async () =>
+        {
+            try
+            {
+                if (Options.BeforeSnapshotBuild is { } hook)
+                {
+                    await hook(started.Row.Id).ConfigureAwait(false);
+                }
+
+                await BuildAsync(started).ConfigureAwait(false);
+            }
+            finally
+            {
+                lease.Dispose();
+                _progress.TryRemove(started.Row.Id, out _);
+            }
+        }));
+    }
+
+    /// <summary>Reads the blocks the snapshot needs (captured originals first), stores new ones, commits the manifest.</summary>
+    private async Task BuildAsync(StartedSnapshot started)
+    {
+        var (row, volume, session, baseManifest, _, ingest) = started;
+        using (ingest)
+        {
+            try
+            {
+                var manifest = Extend(baseManifest, volume.BlockCount);
+                var indexes = session.Unread.SetIndexes().ToList();
+                var done = 0;
+                await ingest.RunAsync(indexes, async (index, buffer, ct) =>
+                {
+                    await volume.Gate.WaitAsync(ct).ConfigureAwait(false);
+                    try
+                    {
+                        if (session.Captured.Remove(index, out var original))
+                        {
+                            original.CopyTo(buffer, 0);
+                        }
+                        else
+                        {
+                            ReadCurrentBlock(volume, index, buffer.AsSpan(0, BlockSize));
+                        }
+
+                        session.Unread[index] = false;
+                    }
+                    finally
+                    {
+                        volume.Gate.Release();
+                    }
+
+                    _progress[row.Id] = (int)(99L * Interlocked.Increment(ref done) / Math.Max(1, indexes.Count));
+                    _blocksRead.AddOrUpdate(row.Id, 1, (_, n) => n + 1);
+                }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
+
+                var fullSize = (long)manifest.NonZero.Count() * BlockSize;
+                ingest.Commit(_catalog, (c, tx) =>
+                {
+                    c.Execute("INSERT INTO manifests(snapshot_id, blob) VALUES (@id, @blob)", new { id = row.Id, blob = manifest.ToBlob() }, tx);
+                    c.Execute("UPDATE snapshots SET state='completed', full_size=@fullSize, stored_bytes=@stored WHERE id=@id",
+                        new { id = row.Id, fullSize, stored = ingest.StoredBytes }, tx);
+                });
+                await FinishSessionAsync(volume, session, row, completed: true).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                ingest.Abandon();
+                MarkFailed(row.Id, e);
+                await FinishSessionAsync(volume, session, row, completed: false).ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    private void MarkFailed(string snapshotId, Exception e)
+    {
+        try
+        {
+            _catalog.Write((c, tx) => c.Execute("UPDATE snapshots SET state='error', error=@message WHERE id=@snapshotId",
+                new { snapshotId, message = e.Message }, tx));
+        }
+        catch (ObjectDisposedException)
+        {
+            // the region is closing; the next open turns the pending row into error
+        }
+    }
+
+    private static async Task FinishSessionAsync(VolumeRuntime volume, CaptureSession session, SnapshotRow row, bool completed)
+    {
+        await volume.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            volume.Sessions.Remove(session);
+            if (volume.ChangedSincePending.Remove(row.Id, out var changedSince) && completed && row.Seq > volume.BaseSequence)
+            {
+                volume.BaseSnapshotId = row.Id;
+                volume.BaseSequence = row.Seq;
+                volume.ChangedSinceBase = changedSince;
+                volume.Trusted = true;
+            }
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _blocksRead = new(StringComparer.Ordinal);
+
+    /// <summary>How many volume blocks the snapshot's build read in this process (incrementals read only changed blocks).</summary>
+    public int BlocksReadBy(string snapshotId) => _blocksRead.GetValueOrDefault(snapshotId);
+
+    private static Manifest Extend(Manifest? source, int count)
+    {
+        var blocks = new BlockId[count];
+        source?.Blocks.AsSpan(0, Math.Min(count, source.Count)).CopyTo(blocks);
+        return new Manifest(blocks);
+    }
+
+    /// <summary>
+    /// Copies a completed standard-tier snapshot from another region (or this one) into this region: only blocks
+    /// this region lacks are sent; blocks are re-encrypted when the target key differs. Returns the pending copy.
+    /// </summary>
+    public Task<SnapshotInfo> CopySnapshotAsync(CopySnapshotRequest request, CancellationToken cancellationToken = default)
+    {
+        var source = _engine.Region(request.SourceRegion);
+        var sourceRow = source.RequireSnapshot(request.SourceSnapshotId);
+        if (sourceRow.State != CatalogValues.Completed || sourceRow.Tier is not (CatalogValues.Standard or CatalogValues.Restored))
+        {
+            throw ProviderException.IncorrectState("IncorrectState",
+                $"snapshot '{sourceRow.Id}' is {sourceRow.State}/{sourceRow.Tier}; only completed standard-tier snapshots can be copied");
+        }
+
+        var sourceKey = sourceRow.KeyId is null ? null : Keys.Get(sourceRow.KeyId);
+        var targetKey = sourceKey is not null
+            ? (request.KeyId is null ? sourceKey : Keys.Get(request.KeyId))
+            : (request.Encrypted || request.KeyId is not null ? Keys.Resolve(request.KeyId) : null);
+        var sourceLease = source.AcquireSnapshotLease(sourceRow.Id);
+        try
+        {
+            var row = new SnapshotRow
+            {
+                Id = NewId("snap-"),
+                VolumeId = sourceRow.VolumeId,
+                VolumeSizeBytes = sourceRow.VolumeSizeBytes,
+                StartTime = NowMs,
+                State = CatalogValues.Pending,
+                Tier = CatalogValues.Standard,
+                Encrypted = targetKey is not null,
+                KeyId = targetKey?.Id,
+                Description = request.Description ?? sourceRow.Description,
+                SourceSnapshot = sourceRow.Id,
+                SourceRegion = source.Region,
+            };
+            _catalog.Write((c, tx) =>
+            {
+                row.Seq = c.ExecuteScalar<long>("SELECT coalesce(max(seq), 0) + 1 FROM snapshots", transaction: tx);
+                InsertSnapshotRow(c, tx, row);
+                WriteTags(c, tx, row.Id, request.Tags);
+            });
+            _progress[row.Id] = 0;
+            var ownLease = AcquireSnapshotLease(row.Id);
+            TrackBackground(row.Id, Task.Run(async () =>
+            {
+                try
+                {
+                    await CopyBlocksAsync(source, sourceRow, sourceKey, row, targetKey).ConfigureAwait(false);
+                }
+                finally
+                {
+                    sourceLease.Dispose();
+                    ownLease.Dispose();
+                    _progress.TryRemove(row.Id, out _);
+                }
+            }, CancellationToken.None));
+            return Task.FromResult(Describe(row.Id));
+        }
+        catch
+        {
+            sourceLease.Dispose();
+            throw;
+        }
+    }
+
+    private async Task CopyBlocksAsync(LocalRegion source, SnapshotRow sourceRow, BlockKey? sourceKey, SnapshotRow row, BlockKey? targetKey)
+    {
+        using var ingest = new BlockIngest(_store, targetKey);
+        try
+        {
+            var sourceManifest = source.LoadManifest(sourceRow.Id);
+            var manifest = new Manifest(new BlockId[sourceManifest.Count]);
+            if (sourceKey?.Id == targetKey?.Id)
+            {
+                // same key namespace: ids are equal, so send the stored records as they are and only the missing ones
+                var payload = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+                try
+                {
+                    var distinct = sourceManifest.NonZero.Distinct().ToList();
+                    for (var i = 0; i < distinct.Count; i++)
+                    {
+                        _closing.Token.ThrowIfCancellationRequested();
+                        if (ingest.Claim(distinct[i]))
+                        {
+                            var (location, length) = source._store.ReadPayload(distinct[i], payload);
+                            ingest.AddClaimedEncoded(distinct[i], location.Encoding, location.KeyId, payload.AsSpan(0, length));
+                        }
+
+                        _progress[row.Id] = (int)(99L * (i + 1) / Math.Max(1, distinct.Count));
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(payload);
+                }
+
+                sourceManifest.Blocks.CopyTo(manifest.Blocks, 0);
+            }
+            else
+            {
+                var indexes = Enumerable.Range(0, sourceManifest.Count).Where(i => !sourceManifest.Blocks[i].IsZero).ToList();
+                await ingest.RunAsync(indexes, (index, buffer, _) =>
+                {
+                    source._store.ReadBlock(sourceManifest.Blocks[index], sourceKey, buffer.AsSpan(0, BlockSize), verify: true);
+                    return ValueTask.CompletedTask;
+                }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
+            }
+
+            ingest.Commit(_catalog, (c, tx) =>
+            {
+                c.Execute("INSERT INTO manifests(snapshot_id, blob) VALUES (@id, @blob)", new { id = row.Id, blob = manifest.ToBlob() }, tx);
+                c.Execute("UPDATE snapshots SET state='completed', full_size=@fullSize, stored_bytes=@stored WHERE id=@id",
+                    new { id = row.Id, fullSize = sourceRow.FullSize, stored = ingest.StoredBytes }, tx);
+            });
+        }
+        catch (Exception e)
+        {
+            ingest.Abandon();
+            MarkFailed(row.Id, e);
+            throw;
+        }
+    }
+
+    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+        DeleteSnapshotAsync(snapshotId, force: false, cancellationToken);
+
+    /// <summary>
+    /// Deletes a snapshot: to the recycle bin when a rule matches, otherwise for good (its blocks are released for GC;
+    /// blocks shared with other snapshots stay). Missing is success. IncorrectState while pending or in use, and for
+    /// an archived snapshot younger than the archive minimum unless <paramref name="force"/>.
+    /// </summary>
+    public async Task DeleteSnapshotAsync(string snapshotId, bool force, CancellationToken cancellationToken = default)
+    {
+        await ApplyClockAsync(cancellationToken).ConfigureAwait(false);
+        var row = FindSnapshotRow(snapshotId);
+        if (row is null || row.RecycledAt is not null)
+        {
+            return;
+        }
+
+        if (row.State == CatalogValues.Pending || IsLeased(snapshotId))
+        {
+            throw ProviderException.IncorrectState("InvalidSnapshot.InUse", $"snapshot '{snapshotId}' is in use ({(row.State == CatalogValues.Pending ? "pending" : "being read")})");
+        }
+
+        if (row.ArchivedAt is { } archivedAt && !force
+            && FromMs(archivedAt) + Options.ArchiveMinimumRetention > Options.TimeProvider.GetUtcNow())
+        {
+            throw ProviderException.IncorrectState("IncorrectState",
+                $"snapshot '{snapshotId}' was archived at {FromMs(archivedAt):u}; archived snapshots are kept at least {Options.ArchiveMinimumRetention.TotalDays:0} days (use force)");
+        }
+
+        var tags = TagsOf(snapshotId);
+        var rule = Options.RecycleBinRules.Concat(StoredRecycleRules()).Where(r => r.Matches(tags)).MaxBy(r => r.RetentionDays);
+        if (rule is not null && row.State == CatalogValues.Completed)
+        {
+            var now = NowMs;
+            var exit = now + (long)TimeSpan.FromDays(rule.RetentionDays).TotalMilliseconds;
+            _catalog.Write((c, tx) => c.Execute("UPDATE snapshots SET recycled_at=@now, recycle_exit=@exit WHERE id=@snapshotId",
+                new { now, exit, snapshotId }, tx));
+            return;
+        }
+
+        PurgeSnapshot(snapshotId);
+    }
+
+    /// <summary>Removes a snapshot for good: rows first (the catalog commits), then its archive packs.</summary>
+    private void PurgeSnapshot(string snapshotId)
+    {
+        var archivePacks = _catalog.Read(c => c.Query<string>("SELECT id FROM packs WHERE store='archive' AND snapshot_id=@snapshotId", new { snapshotId }).ToList());
+        _catalog.Write((c, tx) =>
+        {
+            foreach (var table in new[] { "manifests", "archive_blocks", "fast_restore" })
+            {
+                c.Execute($"DELETE FROM {table} WHERE snapshot_id=@snapshotId", new { snapshotId }, tx);
+            }
+
+            c.Execute("DELETE FROM packs WHERE store='archive' AND snapshot_id=@snapshotId", new { snapshotId }, tx);
+            c.Execute("DELETE FROM tags WHERE resource_id=@snapshotId", new { snapshotId }, tx);
+            c.Execute("DELETE FROM snapshots WHERE id=@snapshotId", new { snapshotId }, tx);
+        });
+        foreach (var pack in archivePacks)
+        {
+            DurableFile.Delete(PackFile.PathOf(ArchiveDirectory, pack));
+        }
+    }
+
+    /// <summary>Reads a completed standard-tier snapshot's content at any offset (verifying every block).</summary>
+    public Task<int> ReadSnapshotAsync(string snapshotId, long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var row = RequireReadableSnapshot(snapshotId);
+        var manifest = LoadManifest(snapshotId);
+        var key = row.KeyId is null ? null : Keys.Get(row.KeyId);
+        var length = (int)Math.Min(buffer.Length, Math.Max(0, row.VolumeSizeBytes - offset));
+        var block = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            var done = 0;
+            while (done < length)
+            {
+                var position = offset + done;
+                var index = (int)(position / BlockSize);
+                var within = (int)(position % BlockSize);
+                var count = Math.Min(BlockSize - within, length - done);
+                var id = index < manifest.Count ? manifest.Blocks[index] : BlockId.Zero;
+                if (id.IsZero)
+                {
+                    buffer.Span.Slice(done, count).Clear();
+                }
+                else
+                {
+                    _store.ReadBlock(id, key, block.AsSpan(0, BlockSize), verify: true);
+                    block.AsSpan(within, count).CopyTo(buffer.Span[done..]);
+                }
+
+                done += count;
+            }
+
+            return Task.FromResult(length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+        }
+    }
+
+    private SnapshotRow RequireReadableSnapshot(string snapshotId)
+    {
+        var row = FindSnapshotRow(snapshotId);
+        if (row is null)
+        {
+            throw ProviderException.NotFound("InvalidSnapshot.NotFound", $"snapshot '{snapshotId}' does not exist in region {Region}");
+        }
+
+        if (row.State != CatalogValues.Completed || row.RecycledAt is not null || row.Tier is not (CatalogValues.Standard or CatalogValues.Restored))
+        {
+            var why = row.RecycledAt is not null ? "in the recycle bin" : row.State != CatalogValues.Completed ? row.State : "in the archive tier (restore it first)";
+            throw ProviderException.IncorrectState("IncorrectState", $"snapshot '{snapshotId}' is {why}");
+        }
+
+        return row;
+    }
+
+    /// <summary>Writes a snapshot's content to a raw sparse file (decoding and verifying blocks on all cores), atomically.</summary>
+    public async Task RestoreSnapshotToFileAsync(string snapshotId, string targetPath, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var row = RequireReadableSnapshot(snapshotId);
+        using var lease = AcquireSnapshotLease(snapshotId);
+        var manifest = LoadManifest(snapshotId);
+        var key = row.KeyId is null ? null : Keys.Get(row.KeyId);
+        var temp = targetPath + DurableFile.TempSuffix;
+        long written = 0;
+        using (var target = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+        {
+            RandomAccess.SetLength(target, row.VolumeSizeBytes);
+            var indexes = Enumerable.Range(0, manifest.Count).Where(i => !manifest.Blocks[i].IsZero);
+            await Parallel.ForEachAsync(indexes, new ParallelOptions { MaxDegreeOfParallelism = Options.Parallelism, CancellationToken = cancellationToken },
+                (index, _) =>
+                {
+                    var block = ArrayPool<byte>.Shared.Rent(BlockSize);
+                    try
+                    {
+                        _store.ReadBlock(manifest.Blocks[index], key, block.AsSpan(0, BlockSize), verify: true);
+                        RandomAccess.Write(target, block.AsSpan(0, BlockSize), (long)index * BlockSize);
+                        progress?.Report(Interlocked.Add(ref written, BlockSize));
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(block);
+                    }
+
+                    return ValueTask.CompletedTask;
+                }).ConfigureAwait(false);
+            RandomAccess.FlushToDisk(target);
+        }
+
+        DurableFile.Publish(temp, targetPath);
+    }
+}

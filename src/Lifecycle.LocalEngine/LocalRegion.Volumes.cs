@@ -1,0 +1,515 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using Dapper;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+using Lifecycle.LocalEngine.Catalog;
+using Lifecycle.LocalEngine.Storage;
+using Lifecycle.LocalEngine.Volumes;
+
+namespace Lifecycle.LocalEngine;
+
+public sealed partial class LocalRegion
+{
+    /// <summary>The engine's block size (the EBS direct-API block size); volume sizes are multiples of it.</summary>
+    public const int BlockSize = BlockCodec.BlockSize;
+
+    private string ImagePath(string volumeId) => Path.Combine(VolumeDirectory, volumeId + ".img");
+
+    private VolumeRuntime LoadVolume(VolumeRow row)
+    {
+        var volume = new VolumeRuntime(row.Id, row.SizeBytes, ImagePath(row.Id),
+            Path.Combine(VolumeDirectory, row.Id + ".cbt"), Path.Combine(VolumeDirectory, row.Id + ".hyd"));
+        var map = ChangedBlockFile.TryRead(volume.ChangedBlockPath, volume.BlockCount);
+        var image = new FileInfo(volume.ImagePath);
+        if (map is not null && map.Clean && image.Exists && image.Length == map.ImageLength && image.LastWriteTimeUtc.Ticks == map.ImageWriteTicks)
+        {
+            volume.Trusted = true;
+            volume.ChangedSinceBase = map.Changed;
+            volume.BaseSnapshotId = map.BaseSnapshotId;
+        }
+
+        if (volume.BaseSnapshotId is not null)
+        {
+            var baseRow = FindSnapshotRow(volume.BaseSnapshotId);
+            volume.BaseSequence = baseRow?.Seq ?? -1;
+        }
+
+        if (row.Hydrating && row.SourceManifest is not null)
+        {
+            volume.SourceManifest = Manifest.FromBlob(row.SourceManifest);
+            volume.SourceKeyId = row.KeyId;
+            volume.Hydrated = File.Exists(volume.HydrationPath)
+                ? BlockBitmap.FromBytes(volume.BlockCount, File.ReadAllBytes(volume.HydrationPath))
+                : new BlockBitmap(volume.BlockCount);
+        }
+
+        return volume;
+    }
+
+    private void PersistCleanMap(VolumeRuntime volume)
+    {
+        if (!volume.DirtyMarkerWritten && volume.Trusted && File.Exists(volume.ChangedBlockPath))
+        {
+            var existing = ChangedBlockFile.TryRead(volume.ChangedBlockPath, volume.BlockCount);
+            if (existing is not null && existing.Clean && existing.BaseSnapshotId == volume.BaseSnapshotId)
+            {
+                return; // nothing changed in this process
+            }
+        }
+
+        if (!volume.Trusted)
+        {
+            return; // keep "not trusted" on disk: the next snapshot re-hashes
+        }
+
+        volume.CloseImage();
+        var image = new FileInfo(volume.ImagePath);
+        if (!image.Exists)
+        {
+            return;
+        }
+
+        new ChangedBlockFile(true, volume.BaseSnapshotId, image.Length, image.LastWriteTimeUtc.Ticks, volume.ChangedSinceBase).Write(volume.ChangedBlockPath);
+    }
+
+    private VolumeRuntime RequireVolume(string volumeId)
+    {
+        if (_volumes.TryGetValue(volumeId, out var volume) && !volume.Deleted)
+        {
+            return volume;
+        }
+
+        throw ProviderException.NotFound("InvalidVolume.NotFound", $"volume '{volumeId}' does not exist in region {Region}");
+    }
+
+    private VolumeRow RequireVolumeRow(string volumeId) =>
+        _catalog.Read(c => c.QuerySingleOrDefault<VolumeRow>("SELECT * FROM volumes WHERE id=@volumeId", new { volumeId }))
+        ?? throw ProviderException.NotFound("InvalidVolume.NotFound", $"volume '{volumeId}' does not exist in region {Region}");
+
+    private VolumeInfo ToInfo(VolumeRow row, ImmutableSortedDictionary<string, string> tags) => new()
+    {
+        Id = row.Id,
+        Region = Region,
+        Zone = row.Zone,
+        SizeGiB = GiB(row.SizeBytes),
+        State = row.InstanceId is null ? VolumeState.Available : VolumeState.InUse,
+        Tags = tags,
+        InstanceId = row.InstanceId,
+        Device = row.Device,
+        IsBoot = row.IsBoot,
+        Encrypted = row.Encrypted,
+        KeyId = row.KeyId,
+        SnapshotId = row.SourceSnapshot,
+    };
+
+    /// <summary>Size of a volume in bytes (VolumeInfo only carries GiB).</summary>
+    public long VolumeSizeBytes(string volumeId) => RequireVolume(volumeId).SizeBytes;
+
+    public Task<ImmutableArray<VolumeInfo>> DescribeVolumesAsync(TagFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        var rows = _catalog.Read(c => c.Query<VolumeRow>("SELECT * FROM volumes ORDER BY created_at, id").ToList());
+        var tags = AllTags();
+        return Task.FromResult(rows
+            .Select(r => ToInfo(r, tags.GetValueOrDefault(r.Id) ?? ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal)))
+            .Where(v => TagsMatch(v.Tags, filter))
+            .ToImmutableArray());
+    }
+
+    /// <summary>Creates an empty (sparse, all-zero) volume. Size must be a positive multiple of 512 KiB.</summary>
+    public Task<VolumeInfo> CreateVolumeAsync(string zone, long sizeBytes, IReadOnlyDictionary<string, string> tags, bool encrypted = false,
+        string? keyId = null, CancellationToken cancellationToken = default)
+    {
+        if (sizeBytes <= 0 || sizeBytes % BlockSize != 0)
+        {
+            throw ProviderException.InvalidParameter($"volume size {sizeBytes} must be a positive multiple of {BlockSize} bytes");
+        }
+
+        if (string.IsNullOrWhiteSpace(zone))
+        {
+            throw ProviderException.InvalidParameter("a volume needs an availability zone");
+        }
+
+        var key = encrypted || keyId is not null ? Keys.Resolve(keyId) : null;
+        var id = NewId("vol-");
+        CreateImage(id, sizeBytes);
+        var row = new VolumeRow { Id = id, Zone = zone, SizeBytes = sizeBytes, Encrypted = key is not null, KeyId = key?.Id, CreatedAt = NowMs };
+        InsertVolume(row, tags);
+        return Task.FromResult(ToInfo(row, TagsOf(id)));
+    }
+
+    private void CreateImage(string volumeId, long sizeBytes)
+    {
+        var path = ImagePath(volumeId);
+        using (var handle = File.OpenHandle(path + DurableFile.TempSuffix, FileMode.CreateNew, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(handle, sizeBytes);
+            RandomAccess.FlushToDisk(handle);
+        }
+
+        DurableFile.Publish(path + DurableFile.TempSuffix, path);
+    }
+
+    private void InsertVolume(VolumeRow row, IReadOnlyDictionary<string, string> tags)
+    {
+        _catalog.Write((c, tx) =>
+        {
+            c.Execute("""
+                INSERT INTO volumes(id, zone, size_bytes, encrypted, key_id, instance_id, device, is_boot, source_snapshot, source_manifest, hydrating, created_at)
+                VALUES (@Id, @Zone, @SizeBytes, @Encrypted, @KeyId, @InstanceId, @Device, @IsBoot, @SourceSnapshot, @SourceManifest, @Hydrating, @CreatedAt)
+                """, row, tx);
+            WriteTags(c, tx, row.Id, tags);
+        });
+        _volumes[row.Id] = LoadVolume(row);
+    }
+
+    /// <summary>Attaches a volume to an instance id (for instance-targeted policies); re-attaching moves it.</summary>
+    public Task AttachVolumeAsync(string volumeId, string instanceId, string device, bool isBoot, CancellationToken cancellationToken = default)
+    {
+        RequireVolume(volumeId);
+        _catalog.Write((c, tx) => c.Execute("UPDATE volumes SET instance_id=@instanceId, device=@device, is_boot=@isBoot WHERE id=@volumeId",
+            new { volumeId, instanceId, device, isBoot }, tx));
+        return Task.CompletedTask;
+    }
+
+    public Task DetachVolumeAsync(string volumeId, CancellationToken cancellationToken = default)
+    {
+        RequireVolume(volumeId);
+        _catalog.Write((c, tx) => c.Execute("UPDATE volumes SET instance_id=NULL, device=NULL, is_boot=0 WHERE id=@volumeId", new { volumeId }, tx));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Deletes a volume and its image. Missing is success; IncorrectState while one of its snapshots is pending.</summary>
+    public async Task DeleteVolumeAsync(string volumeId, CancellationToken cancellationToken = default)
+    {
+        if (!_volumes.TryGetValue(volumeId, out var volume) || volume.Deleted)
+        {
+            return;
+        }
+
+        await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (volume.Sessions.Count > 0)
+            {
+                throw ProviderException.IncorrectState("IncorrectState", $"volume '{volumeId}' has a pending snapshot");
+            }
+
+            _catalog.Write((c, tx) =>
+            {
+                c.Execute("DELETE FROM volumes WHERE id=@volumeId", new { volumeId }, tx);
+                c.Execute("DELETE FROM tags WHERE resource_id=@volumeId", new { volumeId }, tx);
+            });
+            volume.Deleted = true;
+            volume.CloseImage();
+            DurableFile.Delete(volume.ImagePath);
+            DurableFile.Delete(volume.ChangedBlockPath);
+            DurableFile.Delete(volume.HydrationPath);
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+
+        _volumes.TryRemove(volumeId, out _);
+    }
+
+    /// <summary>
+    /// Writes at any offset. Durable when it returns (the image is flushed). Blocks a pending snapshot has not read
+    /// yet are copied first (copy-before-write); the changed-block map records the blocks.
+    /// </summary>
+    public async Task WriteAsync(string volumeId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        var volume = RequireVolume(volumeId);
+        if (offset < 0 || offset + data.Length > volume.SizeBytes)
+        {
+            throw ProviderException.InvalidParameter($"write of {data.Length} bytes at {offset} is outside volume '{volumeId}' ({volume.SizeBytes} bytes)");
+        }
+
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var first = (int)(offset / BlockSize);
+            var last = (int)((offset + data.Length - 1) / BlockSize);
+            MarkDirty(volume);
+            var hydrationChanged = false;
+            for (var index = first; index <= last; index++)
+            {
+                CopyBeforeWrite(volume, index);
+                if (volume.Hydrated is not null && !volume.Hydrated[index])
+                {
+                    var blockStart = (long)index * BlockSize;
+                    var coversBlock = offset <= blockStart && offset + data.Length >= blockStart + BlockSize;
+                    if (!coversBlock)
+                    {
+                        HydrateBlock(volume, index);
+                    }
+
+                    volume.Hydrated[index] = true;
+                    hydrationChanged = true;
+                }
+
+                volume.ChangedSinceBase[index] = true;
+                foreach (var pending in volume.ChangedSincePending.Values)
+                {
+                    pending[index] = true;
+                }
+            }
+
+            if (hydrationChanged)
+            {
+                RandomAccess.FlushToDisk(volume.Image);
+                PersistHydration(volume);
+            }
+
+            RandomAccess.Write(volume.Image, data.Span, offset);
+            RandomAccess.FlushToDisk(volume.Image);
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+    }
+
+    /// <summary>Before the first image write of this process the on-disk map is marked "not clean" (see ChangedBlockFile).</summary>
+    private static void MarkDirty(VolumeRuntime volume)
+    {
+        if (volume.DirtyMarkerWritten)
+        {
+            return;
+        }
+
+        new ChangedBlockFile(false, volume.BaseSnapshotId, 0, 0, volume.ChangedSinceBase).Write(volume.ChangedBlockPath);
+        volume.DirtyMarkerWritten = true;
+    }
+
+    private void CopyBeforeWrite(VolumeRuntime volume, int index)
+    {
+        byte[]? original = null;
+        foreach (var session in volume.Sessions)
+        {
+            if (session.Unread[index] && !session.Captured.ContainsKey(index))
+            {
+                if (original is null)
+                {
+                    original = new byte[BlockSize];
+                    ReadCurrentBlock(volume, index, original);
+                }
+
+                session.Captured[index] = original;
+            }
+        }
+    }
+
+    /// <summary>The block's current content: from the image, or from the source snapshot if not loaded yet.</summary>
+    private void ReadCurrentBlock(VolumeRuntime volume, int index, Span<byte> block)
+    {
+        if (volume.Hydrated is not null && !volume.Hydrated[index])
+        {
+            var id = index < volume.SourceManifest!.Count ? volume.SourceManifest.Blocks[index] : BlockId.Zero;
+            if (id.IsZero)
+            {
+                block.Clear();
+            }
+            else
+            {
+                _store.ReadBlock(id, volume.SourceKeyId is null ? null : Keys.Get(volume.SourceKeyId), block, verify: true);
+            }
+
+            return;
+        }
+
+        volume.ReadImageBlock(index, block);
+    }
+
+    private void HydrateBlock(VolumeRuntime volume, int index)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            var block = buffer.AsSpan(0, BlockSize);
+            ReadCurrentBlock(volume, index, block);
+            if (!BlockCodec.IsZero(block))
+            {
+                RandomAccess.Write(volume.Image, block, (long)index * BlockSize);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void PersistHydration(VolumeRuntime volume)
+    {
+        if (volume.Hydrated!.IsFull)
+        {
+            var volumeId = volume.Id;
+            _catalog.Write((c, tx) => c.Execute("UPDATE volumes SET hydrating=0, source_manifest=NULL WHERE id=@volumeId", new { volumeId }, tx));
+            volume.Hydrated = null;
+            volume.SourceManifest = null;
+            DurableFile.Delete(volume.HydrationPath);
+            return;
+        }
+
+        DurableFile.WriteAllBytes(volume.HydrationPath, volume.Hydrated.ToBytes());
+    }
+
+    /// <summary>Reads at any offset; returns the bytes read (short at the end of the volume). Loads lazy blocks on first read.</summary>
+    public async Task<int> ReadAsync(string volumeId, long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var volume = RequireVolume(volumeId);
+        if (offset < 0)
+        {
+            throw ProviderException.InvalidParameter("offset must not be negative");
+        }
+
+        var length = (int)Math.Min(buffer.Length, Math.Max(0, volume.SizeBytes - offset));
+        if (length == 0)
+        {
+            return 0;
+        }
+
+        await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (volume.Hydrated is not null)
+            {
+                var changed = false;
+                for (var index = (int)(offset / BlockSize); index <= (int)((offset + length - 1) / BlockSize); index++)
+                {
+                    if (!volume.Hydrated[index])
+                    {
+                        HydrateBlock(volume, index);
+                        volume.Hydrated[index] = true;
+                        changed = true;
+                    }
+                }
+
+                if (changed)
+                {
+                    RandomAccess.FlushToDisk(volume.Image);
+                    PersistHydration(volume);
+                }
+            }
+
+            var done = 0;
+            while (done < length)
+            {
+                var n = RandomAccess.Read(volume.Image, buffer.Span[done..length], offset + done);
+                if (n == 0)
+                {
+                    buffer.Span[done..length].Clear();
+                    break;
+                }
+
+                done += n;
+            }
+
+            return length;
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+    }
+
+    /// <summary>True while a volume created from a snapshot still loads blocks on first read.</summary>
+    public bool IsHydrating(string volumeId) => RequireVolume(volumeId).Hydrated is not null;
+
+    /// <summary>
+    /// Replaces a volume's content with a raw image file (shorter files leave the rest zero). This bypasses the
+    /// changed-block map, so the next snapshot hashes every block (still storing only blocks the store lacks).
+    /// </summary>
+    public async Task ImportVolumeAsync(string volumeId, string sourcePath, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var volume = RequireVolume(volumeId);
+        var length = new FileInfo(sourcePath).Length;
+        if (length > volume.SizeBytes)
+        {
+            throw ProviderException.InvalidParameter($"{sourcePath} ({length} bytes) is larger than volume '{volumeId}' ({volume.SizeBytes} bytes)");
+        }
+
+        await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (volume.Sessions.Count > 0)
+            {
+                throw ProviderException.IncorrectState("IncorrectState", $"volume '{volumeId}' has a pending snapshot");
+            }
+
+            MarkDirty(volume);
+            volume.Trusted = false;
+            if (volume.Hydrated is not null)
+            {
+                for (var i = 0; i < volume.BlockCount; i++)
+                {
+                    volume.Hydrated[i] = true;
+                }
+
+                PersistHydration(volume);
+            }
+
+            var buffer = new byte[BlockSize];
+            var zero = new byte[BlockSize];
+            using var source = File.OpenHandle(sourcePath, FileMode.Open, FileAccess.Read);
+            for (var index = 0; index < volume.BlockCount; index++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                long position = (long)index * BlockSize;
+                var read = position < length ? RandomAccess.Read(source, buffer, position) : 0;
+                while (read < BlockSize && position + read < length)
+                {
+                    var n = RandomAccess.Read(source, buffer.AsSpan(read), position + read);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    read += n;
+                }
+
+                buffer.AsSpan(read).Clear();
+                RandomAccess.Write(volume.Image, BlockCodec.IsZero(buffer) ? zero : buffer, position);
+                progress?.Report(position + BlockSize);
+            }
+
+            RandomAccess.FlushToDisk(volume.Image);
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+    }
+
+    /// <summary>Writes the volume's content to a raw (sparse) image file, atomically.</summary>
+    public async Task ExportVolumeAsync(string volumeId, string targetPath, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var volume = RequireVolume(volumeId);
+        var temp = targetPath + DurableFile.TempSuffix;
+        using (var target = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+        {
+            RandomAccess.SetLength(target, volume.SizeBytes);
+            var buffer = new byte[BlockSize];
+            for (var index = 0; index < volume.BlockCount; index++)
+            {
+                await ReadAsync(volumeId, (long)index * BlockSize, buffer, cancellationToken).ConfigureAwait(false);
+                if (!BlockCodec.IsZero(buffer))
+                {
+                    RandomAccess.Write(target, buffer, (long)index * BlockSize);
+                }
+
+                progress?.Report((long)(index + 1) * BlockSize);
+            }
+
+            RandomAccess.FlushToDisk(target);
+        }
+
+        DurableFile.Publish(temp, targetPath);
+    }
+}

@@ -1,0 +1,458 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using Dapper;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+using Lifecycle.LocalEngine.Catalog;
+using Lifecycle.LocalEngine.Encryption;
+using Lifecycle.LocalEngine.Storage;
+using Lifecycle.LocalEngine.Volumes;
+
+namespace Lifecycle.LocalEngine;
+
+/// <summary>
+/// One region of the local engine: a directory with a catalog (SQLite), a pack store, an archive store and the
+/// volume images. Implements the provider seam plus the volume API (block reads and writes, import, export) and
+/// the store's maintenance (GC, verify). All methods are thread-safe. Opening recovers from a crash: interrupted
+/// snapshots and copies become <c>error</c>, interrupted archive moves are undone, unpublished files are removed.
+/// </summary>
+public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
+{
+    private readonly LocalEngine _engine;
+    private readonly RegionCatalog _catalog;
+    private readonly BlockStore _store;
+    private readonly FileStream _lock;
+    private readonly ConcurrentDictionary<string, VolumeRuntime> _volumes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _background = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _progress = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _leases = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _gcGate = new(1, 1);
+    private readonly CancellationTokenSource _closing = new();
+    private bool _disposed;
+
+    private LocalRegion(LocalEngine engine, string name, string directory, FileStream regionLock)
+    {
+        _engine = engine;
+        Region = name;
+        Directory = directory;
+        _lock = regionLock;
+        _catalog = new RegionCatalog(Path.Combine(directory, "catalog.db"));
+        _store = new BlockStore(PackDirectory);
+    }
+
+    public string Region { get; }
+
+    /// <summary>The region's directory, <c>&lt;data&gt;/regions/&lt;name&gt;/</c>.</summary>
+    public string Directory { get; }
+
+    internal string PackDirectory => Path.Combine(Directory, "packs");
+
+    internal string ArchiveDirectory => Path.Combine(Directory, "archive");
+
+    internal string VolumeDirectory => Path.Combine(Directory, "volumes");
+
+    private LocalEngineOptions Options => _engine.Options;
+
+    private KeyRing Keys => _engine.KeyRing;
+
+    private long NowMs => Options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    internal static LocalRegion Open(LocalEngine engine, string name)
+    {
+        var directory = Path.Combine(engine.RegionsDirectory, name);
+        DurableFile.CreateDirectoryDurably(directory);
+        foreach (var sub in new[] { "packs", "archive", "volumes" })
+        {
+            DurableFile.CreateDirectoryDurably(Path.Combine(directory, sub));
+        }
+
+        FileStream regionLock;
+        try
+        {
+            regionLock = new FileStream(Path.Combine(directory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new ProviderException(ProviderErrorKind.Transient, "RegionLocked",
+                $"region '{name}' at {directory} is open in another process", e);
+        }
+
+        var region = new LocalRegion(engine, name, directory, regionLock);
+        try
+        {
+            region.Recover();
+        }
+        catch
+        {
+            region.Dispose();
+            throw;
+        }
+
+        return region;
+    }
+
+    /// <summary>Brings the catalog and the files back to a consistent state after any crash.</summary>
+    private void Recover()
+    {
+        _catalog.Write((c, tx) =>
+        {
+            c.Execute("UPDATE snapshots SET state='error', error='interrupted: the engine stopped before the snapshot completed' WHERE state='pending'", transaction: tx);
+            c.Execute("UPDATE snapshots SET tier='standard' WHERE tier='archiving'", transaction: tx);
+            c.Execute("DELETE FROM archive_blocks WHERE snapshot_id IN (SELECT id FROM snapshots WHERE tier='standard')", transaction: tx);
+            c.Execute("DELETE FROM packs WHERE store='archive' AND snapshot_id IN (SELECT id FROM snapshots WHERE tier='standard')", transaction: tx);
+        });
+        _store.Load(_catalog.Read(c => c.Query<BlockRow>("SELECT id, pack_id, offset, length, encoding, key_id FROM blocks").ToList())
+            .Select(r => (BlockId.Read(r.Id), new BlockLocation(r.PackId, r.Offset, r.Length, (BlockEncoding)r.Encoding, r.KeyId))));
+        RemoveUnpublishedFiles();
+        foreach (var row in _catalog.Read(c => c.Query<VolumeRow>("SELECT * FROM volumes").ToList()))
+        {
+            _volumes[row.Id] = LoadVolume(row);
+        }
+    }
+
+    /// <summary>Removes files no catalog row points to: temporaries and packs or images of operations that never committed.</summary>
+    private int RemoveUnpublishedFiles()
+    {
+        var removed = 0;
+        var packs = _catalog.Read(c => c.Query<string>("SELECT id FROM packs").ToHashSet(StringComparer.Ordinal));
+        var volumes = _catalog.Read(c => c.Query<string>("SELECT id FROM volumes").ToHashSet(StringComparer.Ordinal));
+        foreach (var dir in new[] { PackDirectory, ArchiveDirectory })
+        {
+            foreach (var file in System.IO.Directory.EnumerateFiles(dir))
+            {
+                var name = Path.GetFileName(file);
+                var packId = name.Split('.')[0];
+                if (_store.IsInFlight(packId) || (name.EndsWith(PackFile.Extension, StringComparison.Ordinal) && packs.Contains(packId)))
+                {
+                    continue;
+                }
+
+                File.Delete(file);
+                removed++;
+            }
+        }
+
+        foreach (var file in System.IO.Directory.EnumerateFiles(VolumeDirectory))
+        {
+            var name = Path.GetFileName(file);
+            var volumeId = name.Split('.')[0];
+            if (volumes.Contains(volumeId) && !name.EndsWith(DurableFile.TempSuffix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (_volumes.ContainsKey(volumeId) && name.EndsWith(DurableFile.TempSuffix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            File.Delete(file);
+            removed++;
+        }
+
+        if (removed > 0)
+        {
+            DurableFile.FlushDirectory(PackDirectory);
+            DurableFile.FlushDirectory(ArchiveDirectory);
+            DurableFile.FlushDirectory(VolumeDirectory);
+        }
+
+        return removed;
+    }
+
+    // ---- leases: snapshots being read by a copy, an archive move or their own build are "in use" ----
+
+    private sealed class Lease(LocalRegion region, string snapshotId) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                region.ReleaseLease(snapshotId);
+            }
+        }
+    }
+
+    /// <summary>Marks a snapshot in use (deletion and archiving refuse with IncorrectState) until disposed.</summary>
+    public IDisposable AcquireSnapshotLease(string snapshotId)
+    {
+        lock (_leases)
+        {
+            _leases[snapshotId] = _leases.GetValueOrDefault(snapshotId) + 1;
+        }
+
+        return new Lease(this, snapshotId);
+    }
+
+    private void ReleaseLease(string snapshotId)
+    {
+        lock (_leases)
+        {
+            if (_leases.TryGetValue(snapshotId, out var n))
+            {
+                if (n <= 1)
+                {
+                    _leases.Remove(snapshotId);
+                }
+                else
+                {
+                    _leases[snapshotId] = n - 1;
+                }
+            }
+        }
+    }
+
+    private bool IsLeased(string snapshotId)
+    {
+        lock (_leases)
+        {
+            return _leases.ContainsKey(snapshotId);
+        }
+    }
+
+    // ---- catalog reads and mapping ----
+
+    internal SnapshotRow? FindSnapshotRow(string snapshotId) =>
+        _catalog.Read(c => c.QuerySingleOrDefault<SnapshotRow>("SELECT * FROM snapshots WHERE id=@snapshotId", new { snapshotId }));
+
+    private SnapshotRow RequireSnapshot(string snapshotId, bool allowRecycled = false)
+    {
+        var row = FindSnapshotRow(snapshotId);
+        if (row is null || (!allowRecycled && row.RecycledAt is not null))
+        {
+            throw ProviderException.NotFound("InvalidSnapshot.NotFound", $"snapshot '{snapshotId}' does not exist in region {Region}");
+        }
+
+        return row;
+    }
+
+    internal Manifest LoadManifest(string snapshotId)
+    {
+        var blob = _catalog.Read(c => c.QuerySingleOrDefault<byte[]>("SELECT blob FROM manifests WHERE snapshot_id=@snapshotId", new { snapshotId }))
+            ?? throw new InvalidDataException($"snapshot {snapshotId} has no manifest");
+        return Manifest.FromBlob(blob);
+    }
+
+    private ImmutableSortedDictionary<string, string> TagsOf(string resourceId) =>
+        _catalog.Read(c => c.Query<(string Key, string Value)>("SELECT key, value FROM tags WHERE resource_id=@resourceId", new { resourceId }))
+            .ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+
+    private Dictionary<string, ImmutableSortedDictionary<string, string>> AllTags() =>
+        _catalog.Read(c => c.Query<(string ResourceId, string Key, string Value)>("SELECT resource_id, key, value FROM tags").ToList())
+            .GroupBy(t => t.ResourceId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+
+    private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    private static int GiB(long bytes) => checked((int)((bytes + (1L << 30) - 1) >> 30));
+
+    private SnapshotInfo ToInfo(SnapshotRow row, ImmutableSortedDictionary<string, string> tags, ImmutableSortedDictionary<string, FastRestoreState> fastRestore) => new()
+    {
+        Id = row.Id,
+        VolumeId = row.VolumeId,
+        Region = Region,
+        StartTime = FromMs(row.StartTime),
+        State = row.State switch
+        {
+            CatalogValues.Pending => SnapshotState.Pending,
+            CatalogValues.Completed => SnapshotState.Completed,
+            _ => SnapshotState.Error,
+        },
+        Progress = row.State == CatalogValues.Pending ? _progress.GetValueOrDefault(row.Id) : row.State == CatalogValues.Completed ? 100 : 0,
+        Tier = row.Tier == CatalogValues.Archived ? StorageTier.Archive : StorageTier.Standard,
+        ArchivedAt = row.ArchivedAt is { } archivedAt ? FromMs(archivedAt) : null,
+        RestoreExpiryTime = row.Tier == CatalogValues.Restored && row.RestoreExpiry is { } expiry ? FromMs(expiry) : null,
+        VolumeSizeGiB = GiB(row.VolumeSizeBytes),
+        StoredBytes = row.StoredBytes,
+        FullSizeBytes = row.FullSize,
+        Tags = tags,
+        Encrypted = row.Encrypted,
+        KeyId = row.KeyId,
+        Description = row.Description,
+        FastRestore = fastRestore,
+        SourceSnapshotId = row.SourceSnapshot,
+        SourceRegion = row.SourceRegion,
+    };
+
+    internal SnapshotInfo Describe(string snapshotId, bool allowRecycled = false)
+    {
+        var row = RequireSnapshot(snapshotId, allowRecycled);
+        return ToInfo(row, TagsOf(snapshotId), FastRestoreOf(snapshotId));
+    }
+
+    public async Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default)
+    {
+        await ApplyClockAsync(cancellationToken).ConfigureAwait(false);
+        var rows = _catalog.Read(c => c.Query<SnapshotRow>("SELECT * FROM snapshots WHERE recycled_at IS NULL ORDER BY seq").ToList());
+        var tags = AllTags();
+        var fastRestore = AllFastRestore();
+        var result = ImmutableArray.CreateBuilder<SnapshotInfo>();
+        foreach (var row in rows)
+        {
+            var rowTags = tags.GetValueOrDefault(row.Id) ?? ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
+            if (query is not null)
+            {
+                if (!query.SnapshotIds.IsDefaultOrEmpty && !query.SnapshotIds.Contains(row.Id))
+                {
+                    continue;
+                }
+
+                if (!query.VolumeIds.IsDefaultOrEmpty && !query.VolumeIds.Contains(row.VolumeId))
+                {
+                    continue;
+                }
+
+                if (!TagsMatch(rowTags, query.Tags))
+                {
+                    continue;
+                }
+            }
+
+            result.Add(ToInfo(row, rowTags, fastRestore.GetValueOrDefault(row.Id) ?? ImmutableSortedDictionary<string, FastRestoreState>.Empty));
+        }
+
+        return result.ToImmutable();
+    }
+
+    internal static bool TagsMatch(IReadOnlyDictionary<string, string> tags, TagFilter? filter)
+    {
+        if (filter is null)
+        {
+            return true;
+        }
+
+        foreach (var (key, values) in filter.Tags)
+        {
+            if (!tags.TryGetValue(key, out var value))
+            {
+                return false;
+            }
+
+            if (!values.IsDefaultOrEmpty && !values.Contains(value))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public Task CreateTagsAsync(string resourceId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default)
+    {
+        var exists = _catalog.Read(c => c.ExecuteScalar<long>(
+            "SELECT (SELECT count(*) FROM volumes WHERE id=@resourceId) + (SELECT count(*) FROM snapshots WHERE id=@resourceId AND recycled_at IS NULL)",
+            new { resourceId })) > 0;
+        if (!exists)
+        {
+            throw ProviderException.NotFound(resourceId.StartsWith("vol-", StringComparison.Ordinal) ? "InvalidVolume.NotFound" : "InvalidSnapshot.NotFound",
+                $"resource '{resourceId}' does not exist in region {Region}");
+        }
+
+        _catalog.Write((c, tx) => WriteTags(c, tx, resourceId, tags));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Removes tags (by key) from a volume or snapshot; missing keys are ignored.</summary>
+    public Task DeleteTagsAsync(string resourceId, IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    {
+        var list = keys.ToList();
+        _catalog.Write((c, tx) =>
+        {
+            foreach (var key in list)
+            {
+                c.Execute("DELETE FROM tags WHERE resource_id=@resourceId AND key=@key", new { resourceId, key }, tx);
+            }
+        });
+        return Task.CompletedTask;
+    }
+
+    private static void WriteTags(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction tx, string resourceId, IReadOnlyDictionary<string, string> tags)
+    {
+        foreach (var (key, value) in tags)
+        {
+            c.Execute("INSERT INTO tags(resource_id, key, value) VALUES (@resourceId, @key, @value) ON CONFLICT(resource_id, key) DO UPDATE SET value=excluded.value",
+                new { resourceId, key, value }, tx);
+        }
+    }
+
+    /// <summary>Tracks a background build or copy until it ends.</summary>
+    private void TrackBackground(string snapshotId, Task task)
+    {
+        _background[snapshotId] = task;
+        _ = task.ContinueWith(t => _background.TryRemove(KeyValuePair.Create(snapshotId, t)), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    internal static string NewId(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17];
+
+    /// <summary>Waits until a snapshot (or copy) is completed or failed; NotFound if it does not exist.</summary>
+    public async Task<SnapshotInfo> WaitForSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
+    {
+        if (_background.TryGetValue(snapshotId, out var task))
+        {
+            try
+            {
+                await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                // the failure is recorded on the snapshot (state error)
+            }
+        }
+
+        return Describe(snapshotId, allowRecycled: true);
+    }
+
+    /// <summary>Waits for every background snapshot and copy of this region.</summary>
+    public async Task WaitForBackgroundWorkAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var task in _background.Values.ToList())
+        {
+            try
+            {
+                await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                // recorded on the snapshot (state error)
+            }
+        }
+    }
+
+    /// <summary>Finishes background work, records clean changed-block maps, and releases the region.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        try
+        {
+            Task.WhenAll(_background.Values).Wait(TimeSpan.FromMinutes(10));
+        }
+        catch (AggregateException)
+        {
+            // failures are recorded on the snapshots
+        }
+
+        foreach (var volume in _volumes.Values)
+        {
+            if (!volume.Deleted)
+            {
+                PersistCleanMap(volume);
+            }
+
+            volume.Dispose();
+        }
+
+        _closing.Dispose();
+        _catalog.Dispose();
+        _gcGate.Dispose();
+        _lock.Dispose();
+    }
+}

@@ -1,0 +1,147 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using Lifecycle.LocalEngine.Encryption;
+
+namespace Lifecycle.LocalEngine.Storage;
+
+/// <summary>How a stored block payload is encoded (flags).</summary>
+[Flags]
+internal enum BlockEncoding : byte
+{
+    Raw = 0,
+    Brotli = 1,
+    AesGcm = 2,
+}
+
+/// <summary>
+/// Names, compresses and encrypts 512 KiB blocks. Compression is tried on a sample first and kept only when it
+/// saves at least 3%, so incompressible data costs one small probe instead of a full compression pass.
+/// </summary>
+internal static class BlockCodec
+{
+    public const int BlockSize = 512 * 1024;
+    public const int NonceSize = 12;
+    public const int TagSize = 16;
+    public const int MaxEncodedSize = BlockSize + 4096;
+
+    private const int SampleSize = 32 * 1024;
+    // quality 0 compresses ~1.5x faster than 1 here for ~15% more bytes on text; still below restic's zstd in the bench
+    private const int BrotliQuality = 0;
+    // 2^19 covers a whole block; larger windows only make the native encoder and decoder allocate more per block
+    private const int BrotliWindow = 19;
+
+    public static bool IsZero(ReadOnlySpan<byte> block) => !block.ContainsAnyExcept((byte)0);
+
+    public static BlockId ComputeId(ReadOnlySpan<byte> plaintext, BlockKey? key)
+    {
+        Span<byte> digest = stackalloc byte[32];
+        if (key is null)
+        {
+            SHA256.HashData(plaintext, digest);
+        }
+        else
+        {
+            HMACSHA256.HashData(key.IdKey, plaintext, digest);
+        }
+
+        return BlockId.Read(digest);
+    }
+
+    /// <summary>Encodes a plaintext block into <paramref name="destination"/> (≥ MaxEncodedSize); returns its length.</summary>
+    public static int Encode(ReadOnlySpan<byte> plaintext, BlockId id, BlockKey? key, Span<byte> destination, Span<byte> scratch, out BlockEncoding encoding)
+    {
+        encoding = BlockEncoding.Raw;
+        var body = plaintext;
+        var compressedLength = TryCompress(plaintext, scratch);
+        if (compressedLength > 0)
+        {
+            encoding = BlockEncoding.Brotli;
+            body = scratch[..compressedLength];
+        }
+
+        if (key is null)
+        {
+            body.CopyTo(destination);
+            return body.Length;
+        }
+
+        encoding |= BlockEncoding.AesGcm;
+        var nonce = destination[..NonceSize];
+        RandomNumberGenerator.Fill(nonce);
+        var cipher = destination.Slice(NonceSize, body.Length);
+        var tag = destination.Slice(NonceSize + body.Length, TagSize);
+        Span<byte> aad = stackalloc byte[BlockId.Size];
+        id.Write(aad);
+        using var aes = new AesGcm(key.EncryptionKey, TagSize);
+        aes.Encrypt(nonce, body, cipher, tag, aad);
+        return NonceSize + body.Length + TagSize;
+    }
+
+    /// <summary>Decodes a stored payload into a full block; throws <see cref="InvalidDataException"/> when damaged.</summary>
+    public static void Decode(ReadOnlySpan<byte> payload, BlockEncoding encoding, BlockId id, BlockKey? key, Span<byte> block, Span<byte> scratch)
+    {
+        var body = payload;
+        if ((encoding & BlockEncoding.AesGcm) != 0)
+        {
+            if (key is null)
+            {
+                throw new InvalidDataException($"block {id} is encrypted but no key was given");
+            }
+
+            if (payload.Length < NonceSize + TagSize)
+            {
+                throw new InvalidDataException($"block {id}: encrypted payload too short");
+            }
+
+            var bodyLength = payload.Length - NonceSize - TagSize;
+            var plain = scratch[..bodyLength];
+            Span<byte> aad = stackalloc byte[BlockId.Size];
+            id.Write(aad);
+            try
+            {
+                using var aes = new AesGcm(key.EncryptionKey, TagSize);
+                aes.Decrypt(payload[..NonceSize], payload.Slice(NonceSize, bodyLength), payload[^TagSize..], plain, aad);
+            }
+            catch (AuthenticationTagMismatchException e)
+            {
+                throw new InvalidDataException($"block {id}: authentication failed (damaged or wrong key)", e);
+            }
+
+            body = plain;
+        }
+
+        if ((encoding & BlockEncoding.Brotli) != 0)
+        {
+            if (!BrotliDecoder.TryDecompress(body, block, out var written) || written != block.Length)
+            {
+                throw new InvalidDataException($"block {id}: cannot decompress");
+            }
+        }
+        else
+        {
+            if (body.Length != block.Length)
+            {
+                throw new InvalidDataException($"block {id}: stored {body.Length} bytes, expected {block.Length}");
+            }
+
+            body.CopyTo(block);
+        }
+    }
+
+    /// <summary>Brotli-compresses when a sample shows it pays; returns the compressed length or 0 to store raw.</summary>
+    private static int TryCompress(ReadOnlySpan<byte> plaintext, Span<byte> destination)
+    {
+        var sample = plaintext[..Math.Min(SampleSize, plaintext.Length)];
+        if (!BrotliEncoder.TryCompress(sample, destination, out var sampleLength, BrotliQuality, 16) || sampleLength > sample.Length * 0.9)
+        {
+            return 0;
+        }
+
+        if (!BrotliEncoder.TryCompress(plaintext, destination, out var length, BrotliQuality, BrotliWindow) || length > plaintext.Length * 0.97)
+        {
+            return 0;
+        }
+
+        return length;
+    }
+}

@@ -1,0 +1,278 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Dapper;
+using Lifecycle.LocalEngine.Catalog;
+using Lifecycle.LocalEngine.Encryption;
+using Microsoft.Data.Sqlite;
+
+namespace Lifecycle.LocalEngine.Storage;
+
+/// <summary>
+/// Stores blocks into a region's standard store for one operation (snapshot, copy, tier restore): names each block,
+/// skips zeros, deduplicates against the store (pinning what it reuses so GC keeps it) and against itself, encodes
+/// new blocks into fresh packs, and finally commits packs, block index and the caller's catalog changes in one
+/// transaction. Thread-safe; <see cref="RunAsync"/> spreads hashing and compression over the cores.
+/// </summary>
+internal sealed class BlockIngest : IDisposable
+{
+    private readonly BlockStore _store;
+    private readonly PackWriter _writer;
+    private readonly object _gate = new();
+    private readonly HashSet<BlockId> _pinned = [];
+    private readonly HashSet<BlockId> _claimed = [];
+    private readonly List<(BlockId Id, BlockLocation Location)> _added = [];
+    private readonly List<string> _packs = [];
+    private bool _finished;
+
+    public BlockIngest(BlockStore store, BlockKey? key)
+    {
+        _store = store;
+        Key = key;
+        _writer = new PackWriter(store.PackDirectory, id =>
+        {
+            store.StartPack(id);
+            lock (_gate)
+            {
+                _packs.Add(id);
+            }
+        });
+    }
+
+    public BlockKey? Key { get; }
+
+    /// <summary>Bytes of new blocks written (payload + record headers).</summary>
+    public long StoredBytes => _writer.BytesWritten;
+
+    public int NewBlocks
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _added.Count;
+            }
+        }
+    }
+
+    /// <summary>Pins blocks the result will reference without re-reading them (an incremental's base); false if one is gone.</summary>
+    public bool TryPinExisting(IEnumerable<BlockId> ids)
+    {
+        foreach (var id in ids.Where(i => !i.IsZero).Distinct())
+        {
+            if (!Pin(id))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Adds one plaintext block; returns its id (zero id for a zero block).</summary>
+    public BlockId Add(ReadOnlySpan<byte> block, byte[] encodeBuffer, byte[] scratch)
+    {
+        if (BlockCodec.IsZero(block))
+        {
+            return BlockId.Zero;
+        }
+
+        var id = BlockCodec.ComputeId(block, Key);
+        if (!Claim(id))
+        {
+            return id;
+        }
+
+        var length = BlockCodec.Encode(block, id, Key, encodeBuffer, scratch, out var encoding);
+        Record(id, _writer.Append(id, encoding, Key?.Id, encodeBuffer.AsSpan(0, length)));
+        return id;
+    }
+
+    /// <summary>Stores a block already encoded (under <paramref name="keyId"/>), after the caller won <see cref="Claim"/> for it.</summary>
+    public void AddClaimedEncoded(BlockId id, BlockEncoding encoding, string? keyId, ReadOnlySpan<byte> payload) =>
+        Record(id, _writer.Append(id, encoding, keyId, payload));
+
+    /// <summary>True when the caller must store the block; false when it is already stored or being stored.</summary>
+    public bool Claim(BlockId id)
+    {
+        lock (_gate)
+        {
+            if (_pinned.Contains(id) || _claimed.Contains(id))
+            {
+                return false;
+            }
+        }
+
+        if (Pin(id))
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            return _claimed.Add(id);
+        }
+    }
+
+    private bool Pin(BlockId id)
+    {
+        lock (_gate)
+        {
+            if (_pinned.Contains(id))
+            {
+                return true;
+            }
+        }
+
+        if (!_store.TryPin(id))
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            if (!_pinned.Add(id))
+            {
+                _store.Unpin([id]);
+            }
+        }
+
+        return true;
+    }
+
+    private void Record(BlockId id, BlockLocation location)
+    {
+        lock (_gate)
+        {
+            _added.Add((id, location));
+        }
+    }
+
+    /// <summary>
+    /// Publishes the packs, then in one catalog transaction records them, the new blocks and whatever
+    /// <paramref name="commit"/> writes (the snapshot row); only then the blocks become visible to readers.
+    /// </summary>
+    public void Commit(RegionCatalog catalog, Action<SqliteConnection, SqliteTransaction> commit)
+    {
+        var packs = _writer.Finish();
+        lock (_store.Gate)
+        {
+            catalog.Write((c, tx) =>
+            {
+                foreach (var (packId, size) in packs)
+                {
+                    c.Execute("INSERT INTO packs(id, store, size) VALUES (@packId, 'standard', @size)", new { packId, size }, tx);
+                }
+
+                foreach (var (id, location) in _added)
+                {
+                    c.Execute("INSERT OR IGNORE INTO blocks(id, pack_id, offset, length, encoding, key_id) VALUES (@id, @pack, @offset, @length, @encoding, @key)",
+                        new { id = id.ToArray(), pack = location.PackId, offset = location.Offset, length = location.Length, encoding = (int)location.Encoding, key = location.KeyId }, tx);
+                }
+
+                commit(c, tx);
+            });
+            _store.AddCommittedUnderGate(_added);
+        }
+
+        _finished = true;
+        Release();
+    }
+
+    /// <summary>Drops everything written (the operation failed before its commit).</summary>
+    public void Abandon()
+    {
+        if (!_finished)
+        {
+            _writer.Abandon();
+            _finished = true;
+        }
+
+        Release();
+    }
+
+    private void Release()
+    {
+        lock (_gate)
+        {
+            _store.Unpin(_pinned);
+            _pinned.Clear();
+            _store.EndPacks(_packs);
+            _packs.Clear();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_finished)
+        {
+            Abandon();
+        }
+
+        _writer.Dispose();
+    }
+
+    /// <summary>
+    /// Runs a bounded pipeline: <paramref name="read"/> fills a pooled 512 KiB buffer for each index (sequentially,
+    /// the caller's locking applies), workers add the blocks in parallel, <paramref name="done"/> receives each id.
+    /// </summary>
+    public async Task RunAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask> read,
+        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken)
+    {
+        using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cancellationToken = failure.Token;
+        var channel = Channel.CreateBounded<(int Index, byte[] Buffer)>(new BoundedChannelOptions(parallelism * 2)
+        {
+            SingleWriter = true,
+        });
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var index in indexes)
+                {
+                    var buffer = ArrayPool<byte>.Shared.Rent(BlockCodec.BlockSize);
+                    await read(index, buffer, cancellationToken).ConfigureAwait(false);
+                    await channel.Writer.WriteAsync((index, buffer), cancellationToken).ConfigureAwait(false);
+                }
+
+                channel.Writer.Complete();
+            }
+            catch (Exception e)
+            {
+                channel.Writer.Complete(e);
+                await failure.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }, cancellationToken);
+        var workers = Enumerable.Range(0, Math.Max(1, parallelism)).Select(_ => Task.Run(async () =>
+        {
+            var encode = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+            var scratch = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+            try
+            {
+                await foreach (var (index, buffer) in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    try
+                    {
+                        done(index, Add(buffer.AsSpan(0, BlockCodec.BlockSize), encode, scratch));
+                    }
+                    catch
+                    {
+                        await failure.CancelAsync().ConfigureAwait(false);
+                        throw;
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(encode);
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
+        }, cancellationToken)).ToArray();
+        await Task.WhenAll([producer, .. workers]).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,117 @@
+using Lifecycle.LocalEngine.Storage;
+using Microsoft.Win32.SafeHandles;
+
+namespace Lifecycle.LocalEngine.Volumes;
+
+/// <summary>
+/// The live state of one volume in this process: its image file, the lock that orders writes against snapshot
+/// reads, the changed-block map relative to the base snapshot, the copy-before-write sessions of pending
+/// snapshots, and (for a volume created from a snapshot without fast restore) which blocks are loaded yet.
+/// Every member is used under <see cref="Gate"/>.
+/// </summary>
+internal sealed class VolumeRuntime : IDisposable
+{
+    public VolumeRuntime(string id, long sizeBytes, string imagePath, string changedBlockPath, string hydrationPath)
+    {
+        Id = id;
+        SizeBytes = sizeBytes;
+        BlockCount = checked((int)(sizeBytes / BlockCodec.BlockSize));
+        ImagePath = imagePath;
+        ChangedBlockPath = changedBlockPath;
+        HydrationPath = hydrationPath;
+        ChangedSinceBase = new BlockBitmap(BlockCount);
+    }
+
+    public string Id { get; }
+
+    public long SizeBytes { get; }
+
+    public int BlockCount { get; }
+
+    public string ImagePath { get; }
+
+    public string ChangedBlockPath { get; }
+
+    public string HydrationPath { get; }
+
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    /// <summary>The last completed snapshot the changed-block map is relative to; null means "hash everything".</summary>
+    public string? BaseSnapshotId { get; set; }
+
+    public long BaseSequence { get; set; } = -1;
+
+    /// <summary>False after a crash or an outside change: the next snapshot re-hashes every block.</summary>
+    public bool Trusted { get; set; }
+
+    public BlockBitmap ChangedSinceBase { get; set; }
+
+    /// <summary>True once the on-disk map says "not clean" (written before the first image write of this process).</summary>
+    public bool DirtyMarkerWritten { get; set; }
+
+    /// <summary>Blocks written since each pending snapshot started (becomes the map when it completes).</summary>
+    public Dictionary<string, BlockBitmap> ChangedSincePending { get; } = new(StringComparer.Ordinal);
+
+    public List<CaptureSession> Sessions { get; } = [];
+
+    /// <summary>For a lazily loading volume: the source manifest and the blocks already loaded into the image.</summary>
+    public Manifest? SourceManifest { get; set; }
+
+    public string? SourceKeyId { get; set; }
+
+    public BlockBitmap? Hydrated { get; set; }
+
+    public bool Deleted { get; set; }
+
+    private SafeFileHandle? _image;
+
+    public SafeFileHandle Image => _image ??= File.OpenHandle(ImagePath, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+
+    public void ReadImageBlock(int index, Span<byte> block)
+    {
+        block.Clear();
+        var read = 0;
+        long offset = (long)index * BlockCodec.BlockSize;
+        while (read < block.Length)
+        {
+            var n = RandomAccess.Read(Image, block[read..], offset + read);
+            if (n == 0)
+            {
+                break; // a sparse tail reads as zeros
+            }
+
+            read += n;
+        }
+    }
+
+    public void CloseImage()
+    {
+        _image?.Dispose();
+        _image = null;
+    }
+
+    public void Dispose()
+    {
+        CloseImage();
+        Gate.Dispose();
+    }
+}
+
+/// <summary>
+/// Copy-before-write state of one pending snapshot on one volume: the blocks it still has to read, and the
+/// original contents of blocks that a write overwrote before the snapshot read them.
+/// </summary>
+internal sealed class CaptureSession
+{
+    public CaptureSession(string snapshotId, BlockBitmap unread)
+    {
+        SnapshotId = snapshotId;
+        Unread = unread;
+    }
+
+    public string SnapshotId { get; }
+
+    public BlockBitmap Unread { get; }
+
+    public Dictionary<int, byte[]> Captured { get; } = [];
+}

@@ -1,0 +1,124 @@
+using Lifecycle.Core.Hooks;
+using Lifecycle.Core.Providers;
+using Lifecycle.Scheduling.Execution;
+using Lifecycle.Scheduling.Hooks;
+using Lifecycle.Scheduling.Jobs;
+using Lifecycle.Scheduling.Policies;
+using Lifecycle.Scheduling.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Quartz;
+
+namespace Lifecycle.Scheduling.Configuration;
+
+public static class SchedulingServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the store (migrated on start), Quartz with the ADO job store (SQLite, or PostgreSQL with clustering),
+    /// the executor and its jobs. The host supplies the engine's providers and the policy parser.
+    /// </summary>
+    public static IServiceCollection AddLifecycleScheduling(
+        this IServiceCollection services, SchedulingOptions options, IProviderRegistry registry, IPolicySetParser parser)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(options.Executor);
+        services.AddSingleton(NodeIdentity.ForThisProcess(options.NodeName));
+        services.AddSingleton(new LifecycleDatabase(options.Store));
+        services.AddSingleton(registry);
+        services.AddSingleton(parser);
+        services.AddSingleton<RunStore>();
+        services.AddSingleton<AppliedPolicies>();
+        services.AddSingleton<InventoryReader>();
+        services.AddSingleton<ActionQueue>();
+        services.AddSingleton<PolicyRunner>();
+        services.AddSingleton<ActionExecutor>();
+        services.AddSingleton<PolicyApplier>();
+        services.AddSingleton<IHookRunner>(sp => new HookRunner(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<TimeProvider>()));
+        services.AddTransient<PolicyJob>();
+        services.AddTransient<ActionJob>();
+        services.AddTransient<ReconcileJob>();
+
+        // Hosted services start in registration order: the schema exists before Quartz opens its store.
+        services.AddHostedService<SchemaMigrationService>();
+        services.AddQuartz(q =>
+        {
+            q.ConfigureScheduler(s =>
+            {
+                s.InstanceName = "lifecycle";
+                s.GenerateInstanceId = true;
+                s.IdleWaitTime = TimeSpan.FromSeconds(5);
+                s.MaxBatchSize = Math.Clamp(options.MaxConcurrency, 1, 256);
+            });
+            q.UseDefaultThreadPool(Math.Clamp(options.MaxConcurrency, 1, 256));
+            q.UsePersistentStore(store =>
+            {
+                if (options.Store.Dialect == StoreDialect.Postgres)
+                {
+                    store.UsePostgres(options.Store.ConnectionString);
+                    store.UseClustering(c =>
+                    {
+                        c.CheckinInterval = TimeSpan.FromSeconds(5);
+                        c.CheckinMisfireThreshold = TimeSpan.FromSeconds(15);
+                    });
+                }
+                else
+                {
+                    store.UseSqlite(options.Store.ConnectionString);
+                }
+
+                store.UseSystemTextJsonSerializer(_ => { });
+                store.ConfigureStore(o =>
+                {
+                    o.TablePrefix = SchemaMigrator.QuartzTablePrefix;
+                    o.SchemaProvisioning = SchemaProvisioning.Validate;
+                    o.MisfireThreshold = TimeSpan.FromSeconds(30);
+                });
+            });
+        });
+        services.AddQuartzHostedService(o => o.WaitForJobsToComplete = false);
+        services.AddHostedService<SchedulerStartupService>();
+        return services;
+    }
+}
+
+/// <summary>Creates or migrates the schema before anything else touches the store.</summary>
+internal sealed class SchemaMigrationService(LifecycleDatabase database, TimeProvider timeProvider) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => SchemaMigrator.MigrateAsync(database, timeProvider, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// After start: make sure the applied policies have their triggers, reschedule actions a crash left unfinished, and
+/// wake each policy once to catch up a fire missed while the server was down.
+/// </summary>
+internal sealed class SchedulerStartupService(
+    ISchedulerFactory schedulerFactory, AppliedPolicies applied, RunStore store, SchedulingOptions options) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var scheduler = await schedulerFactory.GetScheduler(cancellationToken).ConfigureAwait(false);
+        var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
+        await PolicyScheduler.SyncAsync(scheduler, set.Policies, cancellationToken).ConfigureAwait(false);
+        foreach (var state in new[] { ActionStates.Enqueued, ActionStates.Running })
+        {
+            foreach (var action in await store.ListActionsAsync(new ActionFilter { State = state, Limit = 100_000 }, cancellationToken).ConfigureAwait(false))
+            {
+                await ActionQueue.EnsureScheduledAsync(scheduler, action.Id, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (options.CatchUpOnStart)
+        {
+            foreach (var policy in set.Policies.Policies.Where(p => p.Enabled))
+            {
+                await scheduler.TriggerJob(JobKeys.Policy(policy.Name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,450 @@
+using System.Collections.Immutable;
+using Lifecycle.Core.Hooks;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Planning;
+using Lifecycle.Core.Policies;
+using Lifecycle.Core.Providers;
+using Lifecycle.Scheduling.Hooks;
+using Lifecycle.Scheduling.Storage;
+using Microsoft.Extensions.Logging;
+using Polly;
+
+namespace Lifecycle.Scheduling.Execution;
+
+/// <summary>Options of the executor.</summary>
+public sealed record ExecutorOptions
+{
+    public ProviderRetryOptions Retry { get; init; } = new();
+
+    /// <summary>How long to wait for a pending snapshot or copy to complete before the action fails.</summary>
+    public TimeSpan CompletionTimeout { get; init; } = TimeSpan.FromHours(2);
+
+    public TimeSpan CompletionPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+}
+
+/// <summary>The result of executing one action.</summary>
+public sealed record ActionOutcome(string State, string? ResultSnapshotId = null, string? Consistency = null, string? Error = null, string? Note = null)
+{
+    public static ActionOutcome Succeeded(string? snapshotId = null, string? consistency = null, string? note = null) =>
+        new(ActionStates.Succeeded, snapshotId, consistency, null, note);
+
+    public static ActionOutcome Failed(string error) => new(ActionStates.Failed, Error: error);
+
+    public static ActionOutcome Skipped(string reason) => new(ActionStates.Skipped, Error: reason);
+}
+
+/// <summary>
+/// Executes one planned action against the providers. Creates and copies are exactly-once: the token is claimed in the
+/// store (unique) and looked up at the provider before the call, so a re-run, a retry after a crash or a second node
+/// finds the snapshot instead of creating another. Hooks wrap creates: pre hooks, create, post hooks (always once pre
+/// hooks ran, even when the create failed), then wait for completion.
+/// </summary>
+public sealed class ActionExecutor
+{
+    private readonly IProviderRegistry registry;
+    private readonly RunStore store;
+    private readonly IHookRunner hooks;
+    private readonly TimeProvider timeProvider;
+    private readonly ExecutorOptions options;
+    private readonly ILogger logger;
+    private readonly string node;
+
+    public ActionExecutor(
+        IProviderRegistry registry, RunStore store, IHookRunner hooks, TimeProvider timeProvider, ExecutorOptions options, NodeIdentity node,
+        ILogger<ActionExecutor> logger)
+    {
+        this.registry = registry;
+        this.store = store;
+        this.hooks = hooks;
+        this.timeProvider = timeProvider;
+        this.options = options;
+        this.node = node.Name;
+        this.logger = logger;
+    }
+
+    /// <summary>Runs the action. Never throws for a provider or hook failure (it returns it); throws on cancellation.</summary>
+    public async Task<ActionOutcome> ExecuteAsync(string actionId, PlannedAction action, SnapshotPolicy? policy, CancellationToken cancellationToken = default)
+    {
+        var pipeline = ProviderRetry.Create(options.Retry, timeProvider, (e, attempt) =>
+        {
+            logger.LogWarning("action {Action}: {Code} ({Kind}), retry {Attempt}", actionId, e.Code, e.Kind, attempt);
+            return new ValueTask(store.CountRetryAsync(actionId, $"{e.Code}: {e.Message}", CancellationToken.None));
+        });
+        try
+        {
+            return action.Kind switch
+            {
+                ActionKind.Create => await CreateAsync(actionId, action, policy, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Copy => await CopyAsync(actionId, action, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Archive => await ArchiveAsync(action, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.EnableFastRestore => await FastRestoreAsync(action, enable: true, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.DisableFastRestore => await FastRestoreAsync(action, enable: false, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Delete => await DeleteAsync(action, pipeline, cancellationToken).ConfigureAwait(false),
+                _ => ActionOutcome.Failed($"unknown action kind {action.Kind}"),
+            };
+        }
+        catch (ProviderException e)
+        {
+            return ActionOutcome.Failed($"{e.Code}: {e.Message}");
+        }
+    }
+
+    // ---- create ----------------------------------------------------------------------------------
+
+    private async Task<ActionOutcome> CreateAsync(
+        string actionId, PlannedAction action, SnapshotPolicy? policy, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var token = action.Token ?? throw new InvalidOperationException($"create {actionId} has no token");
+        var provider = registry.For(action.Region);
+        await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
+
+        var existing = await FindLiveByTokenAsync(provider, token, pipeline, cancellationToken).ConfigureAwait(false);
+        if (existing.Length > 0)
+        {
+            // Created before (a re-run, a crash after the call, another node): never a second one. Finish waiting.
+            return await CompleteCreateAsync(provider, token, existing, existing[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created", pipeline, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (policy is null)
+        {
+            return ActionOutcome.Skipped($"policy {action.Policy} is no longer applied");
+        }
+
+        var schedule = action.Schedule ?? action.Schedules.FirstOrDefault() ?? "";
+        var context = new HookContext(action.Policy, schedule, HookStage.Pre, action.VolumeIds, action.InstanceId, action.FireTime ?? timeProvider.GetUtcNow());
+        var consistency = "application";
+        string? preFailure = null;
+        foreach (var hook in policy.Hooks.Pre)
+        {
+            var result = await RunHookAsync(actionId, hook, context, cancellationToken).ConfigureAwait(false);
+            if (result.Outcome != HookOutcome.Succeeded)
+            {
+                preFailure = $"pre hook {HookRunner.Describe(hook)} {Describe(result)}";
+                break;
+            }
+        }
+
+        ActionOutcome? outcome = null;
+        if (preFailure is not null)
+        {
+            switch (policy.Hooks.OnFailure)
+            {
+                case HookFailureMode.Skip:
+                    outcome = ActionOutcome.Skipped(preFailure + "; onFailure: skip");
+                    break;
+                case HookFailureMode.Fail:
+                    outcome = ActionOutcome.Failed(preFailure + "; onFailure: fail");
+                    break;
+                default:
+                    consistency = "crash";
+                    break;
+            }
+        }
+
+        ImmutableArray<SnapshotInfo> created = [];
+        if (outcome is null)
+        {
+            try
+            {
+                created = await StartCreateAsync(provider, action, token, consistency, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ProviderException e)
+            {
+                outcome = ActionOutcome.Failed($"create failed: {e.Code}: {e.Message}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                outcome = ActionOutcome.Failed($"create failed: {e.GetType().Name}: {e.Message}");
+            }
+        }
+
+        // Post hooks run whenever pre hooks ran, whatever happened to the snapshot (thaw what was frozen).
+        var postFailure = await RunPostHooksAsync(actionId, policy, context, cancellationToken).ConfigureAwait(false);
+        if (outcome is not null)
+        {
+            return postFailure is null ? outcome : outcome with { Error = outcome.Error + "; " + postFailure };
+        }
+
+        var completed = await CompleteCreateAsync(provider, token, created, consistency, postFailure, pipeline, cancellationToken).ConfigureAwait(false);
+        return completed;
+    }
+
+    private async Task<ImmutableArray<SnapshotInfo>> StartCreateAsync(
+        ISnapshotProvider provider, PlannedAction action, string token, string consistency, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var tags = action.Tags.SetItem(OwnershipTags.Token, token).SetItem(OwnershipTags.Consistency, consistency);
+        var attempt = 0;
+        return await pipeline.ExecuteAsync(async ct =>
+        {
+            // A transient failure may have happened after the engine created it: look again before every retry
+            // (the first attempt follows the lookup made before the hooks).
+            if (attempt++ > 0)
+            {
+                var again = await FindLiveByTokenAsync(provider, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
+                if (again.Length > 0)
+                {
+                    return again;
+                }
+            }
+
+            if (action.InstanceId is not null)
+            {
+                return await provider.CreateSnapshotsAsync(new CreateSnapshotsRequest(action.InstanceId, tags, Description: action.Reason), ct).ConfigureAwait(false);
+            }
+
+            var one = await provider.CreateSnapshotAsync(new CreateSnapshotRequest(action.VolumeIds.Single(), tags, action.Reason), ct).ConfigureAwait(false);
+            return ImmutableArray.Create(one);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ActionOutcome> CompleteCreateAsync(
+        ISnapshotProvider provider, string token, ImmutableArray<SnapshotInfo> snapshots, string? consistency, string? note, ResiliencePipeline pipeline,
+        CancellationToken cancellationToken)
+    {
+        if (snapshots.IsDefaultOrEmpty)
+        {
+            return ActionOutcome.Failed("the provider returned no snapshot");
+        }
+
+        var ids = string.Join(',', snapshots.Select(s => s.Id));
+        await store.CompleteTokenClaimAsync(token, ids, cancellationToken).ConfigureAwait(false);
+        foreach (var snapshot in snapshots)
+        {
+            var final = await WaitForCompletionAsync(provider, snapshot.Id, pipeline, cancellationToken).ConfigureAwait(false);
+            if (final is null || final.State == SnapshotState.Error)
+            {
+                return new ActionOutcome(ActionStates.Failed, ids, consistency, $"snapshot {snapshot.Id} ended in state {(final is null ? "missing" : "error")}");
+            }
+        }
+
+        return ActionOutcome.Succeeded(ids, consistency, note);
+    }
+
+    private async Task<string?> RunPostHooksAsync(string actionId, SnapshotPolicy policy, HookContext preContext, CancellationToken cancellationToken)
+    {
+        string? failure = null;
+        var context = preContext with { Stage = HookStage.Post };
+        foreach (var hook in policy.Hooks.Post)
+        {
+            // Post hooks must run even when the job is being cancelled half-way; give them their own timeout only.
+            var result = await RunHookAsync(actionId, hook, context, CancellationToken.None).ConfigureAwait(false);
+            if (result.Outcome != HookOutcome.Succeeded)
+            {
+                failure ??= $"post hook {HookRunner.Describe(hook)} {Describe(result)}";
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        return failure;
+    }
+
+    private async Task<HookResult> RunHookAsync(string actionId, HookSpec hook, HookContext context, CancellationToken cancellationToken)
+    {
+        var result = await hooks.RunAsync(hook, context, cancellationToken).ConfigureAwait(false);
+        await store.RecordHookAsync(new HookRunRecord(
+            Guid.NewGuid().ToString("N"), actionId, context.Stage == HookStage.Pre ? "pre" : "post", HookRunner.Describe(hook),
+            result.Outcome.ToString().ToLowerInvariant(), result.Attempts, result.ExitCode, result.Output, result.Error, result.Duration,
+            timeProvider.GetUtcNow()), CancellationToken.None).ConfigureAwait(false);
+        return result;
+    }
+
+    private static string Describe(HookResult result) => result.Outcome switch
+    {
+        HookOutcome.TimedOut => $"timed out ({result.Error})",
+        _ => $"failed ({result.Error ?? "exit " + result.ExitCode})",
+    };
+
+    // ---- copy ------------------------------------------------------------------------------------
+
+    private async Task<ActionOutcome> CopyAsync(string actionId, PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var token = action.Token ?? throw new InvalidOperationException($"copy {actionId} has no token");
+        var target = registry.For(action.Region);
+        await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
+        var existing = await FindLiveByTokenAsync(target, token, pipeline, cancellationToken).ConfigureAwait(false);
+        SnapshotInfo copy;
+        var note = (string?)null;
+        if (existing.Length > 0)
+        {
+            copy = existing[0];
+            note = "already copied";
+        }
+        else
+        {
+            var tags = action.Tags.SetItem(OwnershipTags.Token, token);
+            var attempt = 0;
+            copy = await pipeline.ExecuteAsync(async ct =>
+            {
+                if (attempt++ > 0)
+                {
+                    var again = await FindLiveByTokenAsync(target, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
+                    if (again.Length > 0)
+                    {
+                        return again[0];
+                    }
+                }
+
+                return await target.CopySnapshotAsync(new CopySnapshotRequest(
+                    action.SourceRegion ?? throw new InvalidOperationException($"copy {actionId} has no source region"),
+                    action.SnapshotId ?? throw new InvalidOperationException($"copy {actionId} has no source snapshot"),
+                    tags, action.Encrypted, action.KeyId, action.Reason), ct).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+
+        await store.CompleteTokenClaimAsync(token, copy.Id, cancellationToken).ConfigureAwait(false);
+        var final = await WaitForCompletionAsync(target, copy.Id, pipeline, cancellationToken).ConfigureAwait(false);
+        return final is null || final.State == SnapshotState.Error
+            ? new ActionOutcome(ActionStates.Failed, copy.Id, null, $"copy {copy.Id} ended in state {(final is null ? "missing" : "error")}")
+            : ActionOutcome.Succeeded(copy.Id, note: note);
+    }
+
+    // ---- archive, fast restore, delete -----------------------------------------------------------
+
+    private async Task<ActionOutcome> ArchiveAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var provider = registry.For(action.Region);
+        var snapshot = await DescribeOwnedAsync(provider, action, pipeline, cancellationToken).ConfigureAwait(false);
+        if (snapshot is null)
+        {
+            return ActionOutcome.Skipped($"snapshot {action.SnapshotId} no longer exists");
+        }
+
+        if (snapshot.Tier == StorageTier.Archive)
+        {
+            return ActionOutcome.Succeeded(snapshot.Id, note: "already archived");
+        }
+
+        await pipeline.ExecuteAsync(async ct => await provider.ArchiveSnapshotAsync(snapshot.Id, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        return ActionOutcome.Succeeded(snapshot.Id);
+    }
+
+    private async Task<ActionOutcome> FastRestoreAsync(PlannedAction action, bool enable, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var provider = registry.For(action.Region);
+        var snapshot = await DescribeOwnedAsync(provider, action, pipeline, cancellationToken).ConfigureAwait(false);
+        if (snapshot is null)
+        {
+            return enable ? ActionOutcome.Skipped($"snapshot {action.SnapshotId} no longer exists") : ActionOutcome.Succeeded(action.SnapshotId, note: "snapshot gone");
+        }
+
+        await pipeline.ExecuteAsync(async ct =>
+        {
+            if (enable)
+            {
+                await provider.EnableFastSnapshotRestoresAsync(snapshot.Id, action.Zones, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await provider.DisableFastSnapshotRestoresAsync(snapshot.Id, action.Zones, ct).ConfigureAwait(false);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        return ActionOutcome.Succeeded(snapshot.Id);
+    }
+
+    private async Task<ActionOutcome> DeleteAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var provider = registry.For(action.Region);
+        var snapshot = await DescribeAsync(provider, action.SnapshotId!, pipeline, cancellationToken).ConfigureAwait(false);
+        if (snapshot is null)
+        {
+            return ActionOutcome.Succeeded(action.SnapshotId, note: "already gone");
+        }
+
+        // Nothing is lost: the executor re-checks ownership, whatever the plan said.
+        if (snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy) != action.Policy)
+        {
+            return ActionOutcome.Failed($"refusing to delete {snapshot.Id}: it is not tagged {OwnershipTags.Policy}={action.Policy}");
+        }
+
+        await pipeline.ExecuteAsync(async ct => await provider.DeleteSnapshotAsync(snapshot.Id, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        return ActionOutcome.Succeeded(snapshot.Id);
+    }
+
+    private async Task<SnapshotInfo?> DescribeOwnedAsync(ISnapshotProvider provider, PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var snapshot = await DescribeAsync(provider, action.SnapshotId!, pipeline, cancellationToken).ConfigureAwait(false);
+        if (snapshot is not null && snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy) != action.Policy)
+        {
+            throw new ProviderException(ProviderErrorKind.InvalidParameter, "NotOwned",
+                $"snapshot {snapshot.Id} is not tagged {OwnershipTags.Policy}={action.Policy}");
+        }
+
+        return snapshot;
+    }
+
+    // ---- lookups ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Snapshots carrying the token, except ones in state error: an interrupted create leaves an error snapshot
+    /// behind (the local engine marks it on restart), which is deleted so the token ends with exactly one snapshot.
+    /// </summary>
+    private async Task<ImmutableArray<SnapshotInfo>> FindLiveByTokenAsync(
+        ISnapshotProvider provider, string token, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        var found = await pipeline.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(
+            new SnapshotQuery { Tags = TagFilter.Key(OwnershipTags.Token, token) }, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        foreach (var failed in found.Where(s => s.State == SnapshotState.Error))
+        {
+            logger.LogWarning("token {Token}: deleting snapshot {Snapshot} left in state error by an interrupted create", token, failed.Id);
+            await pipeline.ExecuteAsync(async ct => await provider.DeleteSnapshotAsync(failed.Id, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+
+        return [.. found.Where(s => s.State != SnapshotState.Error).OrderBy(s => s.Id, StringComparer.Ordinal)];
+    }
+
+    private static async Task<SnapshotInfo?> DescribeAsync(ISnapshotProvider provider, string snapshotId, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var found = await pipeline.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(
+                new SnapshotQuery { SnapshotIds = [snapshotId] }, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            return found.FirstOrDefault(s => s.Id == snapshotId);
+        }
+        catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task<SnapshotInfo?> WaitForCompletionAsync(ISnapshotProvider provider, string snapshotId, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
+        if (provider is ISnapshotCompletion completion)
+        {
+            using var timeout = new CancellationTokenSource(options.CompletionTimeout, timeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+            try
+            {
+                return await completion.WaitForCompletionAsync(snapshotId, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout", $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
+            }
+            catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+            {
+                return null;
+            }
+        }
+
+        var started = timeProvider.GetTimestamp();
+        while (true)
+        {
+            var snapshot = await DescribeAsync(provider, snapshotId, pipeline, cancellationToken).ConfigureAwait(false);
+            if (snapshot is null || snapshot.State != SnapshotState.Pending)
+            {
+                return snapshot;
+            }
+
+            if (timeProvider.GetElapsedTime(started) > options.CompletionTimeout)
+            {
+                throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout",
+                    $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
+            }
+
+            // Small snapshots complete within milliseconds: poll fast first, then back off to the configured interval.
+            var elapsed = timeProvider.GetElapsedTime(started);
+            var delay = elapsed < TimeSpan.FromSeconds(1) ? TimeSpan.FromMilliseconds(20) : options.CompletionPollInterval;
+            await Task.Delay(delay, timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using Lifecycle.Core.Planning;
+using Lifecycle.Scheduling.Jobs;
+using Lifecycle.Scheduling.Storage;
+using Quartz;
+
+namespace Lifecycle.Scheduling.Execution;
+
+/// <summary>
+/// Turns planned actions into durable Quartz jobs (one per action, keyed by the action id) and action rows. Enqueuing
+/// an action that is already queued or running does nothing; a finished create is never enqueued again by the
+/// planner (only an explicit retry does that).
+/// </summary>
+public sealed class ActionQueue
+{
+    private readonly RunStore store;
+    private readonly TimeProvider timeProvider;
+
+    public ActionQueue(RunStore store, TimeProvider timeProvider)
+    {
+        this.store = store;
+        this.timeProvider = timeProvider;
+    }
+
+    /// <summary>Returns true when the action was (re)queued now.</summary>
+    public async Task<bool> EnqueueAsync(IScheduler scheduler, string runId, PlannedAction action, bool retry = false, CancellationToken cancellationToken = default)
+    {
+        var id = ActionPayload.IdOf(action);
+        var record = new ActionRecord(
+            id, runId, action.Policy, action.Schedule, ActionPayload.KindName(action.Kind), action.Region, action.VolumeIds, action.SnapshotId,
+            action.Token, action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, timeProvider.GetUtcNow(), null, null,
+            ActionPayload.Serialize(action));
+        var requeueFinished = retry || action.Kind != ActionKind.Create;
+        var queued = await store.EnqueueActionAsync(record, requeueFinished, cancellationToken).ConfigureAwait(false);
+        if (!queued)
+        {
+            var existing = await store.GetActionAsync(id, cancellationToken).ConfigureAwait(false);
+            if (existing is null || ActionStates.IsFinished(existing.State))
+            {
+                return false;
+            }
+        }
+
+        await EnsureScheduledAsync(scheduler, id, cancellationToken).ConfigureAwait(false);
+        return queued;
+    }
+
+    /// <summary>
+    /// Makes sure an unfinished action has a job with a trigger (after a crash between row and job, or a shutdown).
+    /// Action jobs are stored in the job store (recoverable) but not durable: Quartz removes a job with its last
+    /// trigger, atomically, so a re-enqueue never races with a manual delete.
+    /// </summary>
+    public static async Task EnsureScheduledAsync(IScheduler scheduler, string actionId, CancellationToken cancellationToken = default)
+    {
+        var key = JobKeys.Action(actionId);
+        for (var attempt = 0; ; attempt++)
+        {
+            var trigger = TriggerBuilder.Create(scheduler.TimeProvider)
+                .WithIdentity(actionId + "/" + Guid.NewGuid().ToString("N")[..8], JobKeys.ActionGroup)
+                .ForJob(key)
+                .StartNow()
+                // A queued action is never "misfired": under a backlog it runs as soon as a thread is free, without
+                // going through the misfire handler (which handles only a few triggers per pass).
+                .WithSimpleSchedule(x => x.WithMisfireInstruction(SimpleTriggerMisfireInstruction.IgnoreMisfires))
+                .Build();
+            try
+            {
+                if (!await scheduler.Exists(key, cancellationToken).ConfigureAwait(false))
+                {
+                    var job = JobBuilder.Create<ActionJob>()
+                        .WithIdentity(key)
+                        .StoreDurably(false)
+                        .RequestRecovery(true)
+                        .UsingJobData(JobKeys.ActionId, actionId)
+                        .Build();
+                    await scheduler.ScheduleJob(job, trigger, default, cancellationToken).ConfigureAwait(false);
+                }
+                else if ((await scheduler.GetTriggersOfJob(key, cancellationToken).ConfigureAwait(false)).Count == 0)
+                {
+                    await scheduler.ScheduleJob(trigger, default, cancellationToken).ConfigureAwait(false);
+                }
+
+                return;
+            }
+            catch (ObjectAlreadyExistsException)
+            {
+                return; // another node (or run) scheduled it a moment ago: it runs once
+            }
+            catch (JobPersistenceException) when (attempt < 3)
+            {
+                // the job finished and was removed between our check and our trigger: schedule it afresh
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using Lifecycle.Core.Planning;
+using Lifecycle.Core.Policies;
+using Lifecycle.Scheduling.Jobs;
+using Lifecycle.Scheduling.Storage;
+using Microsoft.Extensions.Logging;
+using Quartz;
+
+namespace Lifecycle.Scheduling.Execution;
+
+/// <summary>
+/// One wake-up of a policy (level-triggered): read the inventory, ask the planner what is due for this policy now,
+/// and enqueue it. On a fire, creates go first and the other actions follow once the creates completed.
+/// </summary>
+public sealed class PolicyRunner
+{
+    private readonly InventoryReader inventory;
+    private readonly ActionQueue queue;
+    private readonly RunStore store;
+    private readonly TimeProvider timeProvider;
+    private readonly NodeIdentity node;
+    private readonly ILogger logger;
+    private readonly SnapshotPlanner planner = new();
+
+    public PolicyRunner(InventoryReader inventory, ActionQueue queue, RunStore store, TimeProvider timeProvider, NodeIdentity node, ILogger<PolicyRunner> logger)
+    {
+        this.inventory = inventory;
+        this.queue = queue;
+        this.store = store;
+        this.timeProvider = timeProvider;
+        this.node = node;
+        this.logger = logger;
+    }
+
+    /// <summary>Plans and enqueues; returns the run id.</summary>
+    public async Task<string> RunAsync(
+        IScheduler scheduler, SnapshotPolicy policy, string mode, string? schedule, DateTimeOffset? fireTime, CancellationToken cancellationToken = default)
+    {
+        var runId = Guid.NewGuid().ToString("N");
+        await store.StartRunAsync(new RunRecord(runId, policy.Name, schedule, mode, fireTime, timeProvider.GetUtcNow(), null, RunStates.Running, node.Name, 0, null),
+            cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var set = new PolicySet([policy]);
+            var current = await inventory.ReadAsync(set, cancellationToken).ConfigureAwait(false);
+            var plan = planner.Plan(set, current, timeProvider.GetUtcNow());
+            var actions = plan.For(policy.Name).ToList();
+            var creates = actions.Where(a => a.Kind == ActionKind.Create).ToList();
+            var selected = PolicyRunMode.MayCreate(mode)
+                ? (creates.Count > 0 ? creates : actions)
+                : actions.Where(a => a.Kind != ActionKind.Create).ToList();
+            var queued = 0;
+            foreach (var action in selected)
+            {
+                if (await queue.EnqueueAsync(scheduler, runId, action, retry: false, cancellationToken).ConfigureAwait(false))
+                {
+                    queued++;
+                }
+            }
+
+            var notes = string.Join("; ", plan.Notes.Where(n => n.Policy == policy.Name).Select(n => n.Message));
+            var message = $"{queued} action(s) queued of {selected.Count} planned" + (notes.Length > 0 ? "; " + notes : "");
+            await store.FinishRunAsync(runId, RunStates.Succeeded, queued, message, cancellationToken).ConfigureAwait(false);
+            logger.LogInformation("policy {Policy} ({Mode}{Schedule}): {Message}", policy.Name, mode, schedule is null ? "" : " " + schedule, message);
+            return runId;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await store.FinishRunAsync(runId, RunStates.Failed, 0, e.Message, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+}

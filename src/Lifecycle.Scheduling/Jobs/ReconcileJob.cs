@@ -1,0 +1,31 @@
+using Lifecycle.Scheduling.Policies;
+using Quartz;
+
+namespace Lifecycle.Scheduling.Jobs;
+
+/// <summary>
+/// Every 5 minutes: wake every enabled policy in reconcile mode, so failed or missed copies, archive moves,
+/// fast-restore changes and deletions catch up (through each policy's own job, so runs never overlap).
+/// </summary>
+[DisallowConcurrentExecution]
+public sealed class ReconcileJob : IJob
+{
+    private readonly AppliedPolicies applied;
+
+    public ReconcileJob(AppliedPolicies applied)
+    {
+        this.applied = applied;
+    }
+
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
+    {
+        var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var policy in set.Policies.Policies.Where(p => p.Enabled))
+        {
+            if (await context.Scheduler.Exists(JobKeys.Policy(policy.Name), cancellationToken).ConfigureAwait(false))
+            {
+                await context.Scheduler.TriggerJob(JobKeys.Policy(policy.Name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Reconcile }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+using System.Globalization;
+using Lifecycle.Core.Policies;
+using Lifecycle.Core.Scheduling;
+using Lifecycle.Scheduling.Jobs;
+using Quartz;
+
+namespace Lifecycle.Scheduling.Policies;
+
+/// <summary>
+/// Keeps Quartz in step with a policy set: one durable job per enabled policy, one trigger per schedule (cron in its
+/// time zone, or the interval from its start time), plus the 5-minute reconcile trigger. Triggers whose definition
+/// did not change are left alone, so their fire history and misfire state survive a re-apply.
+/// </summary>
+public static class PolicyScheduler
+{
+    public static readonly TimeSpan ReconcileInterval = TimeSpan.FromMinutes(5);
+
+    public static async Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default)
+    {
+        var now = scheduler.TimeProvider.GetUtcNow();
+        var wanted = policies.Policies.Where(p => p.Enabled).ToDictionary(p => p.Name, StringComparer.Ordinal);
+        foreach (var key in await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(JobKeys.PolicyGroup), cancellationToken).ConfigureAwait(false))
+        {
+            if (!wanted.ContainsKey(key.Name))
+            {
+                await scheduler.DeleteJob(key, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var policy in wanted.Values)
+        {
+            var jobKey = JobKeys.Policy(policy.Name);
+            var job = JobBuilder.Create<PolicyJob>()
+                .WithIdentity(jobKey)
+                .WithDescription(policy.Description ?? policy.Name)
+                .StoreDurably(true)
+                .RequestRecovery(true)
+                .Build();
+            await scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken).ConfigureAwait(false);
+
+            var existing = await scheduler.GetTriggersOfJob(jobKey, cancellationToken).ConfigureAwait(false);
+            var wantedTriggers = policy.Schedules.ToDictionary(s => JobKeys.ScheduleTrigger(policy.Name, s.Name));
+            foreach (var trigger in existing.Where(t => !wantedTriggers.ContainsKey(t.Key)))
+            {
+                await scheduler.UnscheduleJob(trigger.Key, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var (key, schedule) in wantedTriggers)
+            {
+                var description = Describe(schedule.Trigger);
+                var current = existing.FirstOrDefault(t => t.Key.Equals(key));
+                if (current is not null && current.Description == description)
+                {
+                    continue;
+                }
+
+                var trigger = Build(scheduler.TimeProvider, key, jobKey, schedule, description, now);
+                if (current is null)
+                {
+                    try
+                    {
+                        await scheduler.ScheduleJob(trigger, default, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ObjectAlreadyExistsException)
+                    {
+                        await scheduler.RescheduleJob(key, trigger, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    await scheduler.RescheduleJob(key, trigger, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        await EnsureReconcileAsync(scheduler, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The 5-minute reconcile job and trigger; created once, kept across restarts.</summary>
+    public static async Task EnsureReconcileAsync(IScheduler scheduler, CancellationToken cancellationToken = default)
+    {
+        if (await scheduler.Exists(JobKeys.ReconcileTrigger, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var job = JobBuilder.Create<ReconcileJob>().WithIdentity(JobKeys.Reconcile).StoreDurably(true).Build();
+        var trigger = TriggerBuilder.Create(scheduler.TimeProvider)
+            .WithIdentity(JobKeys.ReconcileTrigger)
+            .ForJob(JobKeys.Reconcile)
+            .StartAt(scheduler.TimeProvider.GetUtcNow() + ReconcileInterval)
+            .WithSimpleSchedule(x => x.WithInterval(ReconcileInterval).RepeatForever().WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount))
+            .Build();
+        try
+        {
+            await scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken).ConfigureAwait(false);
+            await scheduler.ScheduleJob(trigger, default, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectAlreadyExistsException)
+        {
+            // another node created it first
+        }
+    }
+
+    /// <summary>A stable text of a trigger's definition; a changed text means the trigger is rebuilt.</summary>
+    public static string Describe(ScheduleTrigger trigger) => trigger switch
+    {
+        CronTrigger cron => $"cron {cron.Expression} {cron.TimeZone}",
+        IntervalTrigger interval => string.Create(CultureInfo.InvariantCulture, $"every {interval.Every} from {interval.StartAt:HH\\:mm}"),
+        _ => trigger.ToString() ?? "",
+    };
+
+    private static ITrigger Build(TimeProvider timeProvider, TriggerKey key, JobKey jobKey, Schedule schedule, string description, DateTimeOffset now)
+    {
+        var builder = TriggerBuilder.Create(timeProvider)
+            .WithIdentity(key)
+            .ForJob(jobKey)
+            .WithDescription(description)
+            .UsingJobData(JobKeys.Schedule, schedule.Name)
+            .UsingJobData(JobKeys.Mode, PolicyRunMode.Fire);
+        switch (schedule.Trigger)
+        {
+            case CronTrigger cron:
+                // Quartz only wakes the policy; which fire times are due (DST gaps and repeats included) is the
+                // planner's schedule math. A missed wake fires once on start (FireAndProceed), never a burst.
+                builder = builder
+                    .StartAt(now)
+                    .WithSchedule(CronScheduleBuilder.Create(cron.Expression, CronFormat.Unix)
+                        .InTimeZone(TimeZoneInfo.FindSystemTimeZoneById(cron.TimeZone))
+                        .WithMisfireInstruction(CronTriggerMisfireInstruction.FireAndProceed));
+                break;
+            case IntervalTrigger interval:
+                var calendar = ScheduleCalendar.For(interval);
+                var first = calendar.NextAfter(now) ?? now;
+                // Every fire time of N days or weeks falls on the daily wake-up at startAt; the planner decides which are due.
+                var every = interval.Every.Approximate <= TimeSpan.FromDays(1) ? interval.Every.Approximate : TimeSpan.FromDays(1);
+                builder = builder
+                    .StartAt(first)
+                    .WithSimpleSchedule(x => x.WithInterval(every).RepeatForever().WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount));
+                break;
+            default:
+                throw new NotSupportedException($"unknown trigger {schedule.Trigger.GetType().Name}");
+        }
+
+        return builder.Build();
+    }
+}

@@ -1,0 +1,125 @@
+using System.Collections.Immutable;
+
+namespace Lifecycle.Scheduling.Storage;
+
+/// <summary>States of a run (one wake-up of a policy), past-tense once finished.</summary>
+public static class RunStates
+{
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+}
+
+/// <summary>States of one provider action. A retry is a transition back to <see cref="Enqueued"/> with a reason.</summary>
+public static class ActionStates
+{
+    public const string Enqueued = "enqueued";
+    public const string Running = "running";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+
+    /// <summary>Not executed on purpose (a pre hook failed with onFailure: skip).</summary>
+    public const string Skipped = "skipped";
+
+    public static bool IsFinished(string state) => state is Succeeded or Failed or Skipped;
+}
+
+/// <summary>One wake-up of a policy: a schedule fire, a reconcile pass, or a manual trigger.</summary>
+public sealed record RunRecord(
+    string Id,
+    string Policy,
+    string? Schedule,
+    string Kind,
+    DateTimeOffset? FireTime,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? FinishedAt,
+    string State,
+    string Node,
+    int ActionsPlanned,
+    string? Message);
+
+/// <summary>One provider action with its outcome. <see cref="Id"/> is stable for the same logical action (token based).</summary>
+public sealed record ActionRecord(
+    string Id,
+    string RunId,
+    string Policy,
+    string? Schedule,
+    string Kind,
+    string Region,
+    ImmutableArray<string> VolumeIds,
+    string? SnapshotId,
+    string? Token,
+    DateTimeOffset? FireTime,
+    string State,
+    int Attempts,
+    string? ResultSnapshotId,
+    string? Consistency,
+    string? Error,
+    string? Node,
+    DateTimeOffset EnqueuedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? FinishedAt,
+    string Payload);
+
+/// <summary>One hook execution (after its retries) with its captured, capped output.</summary>
+public sealed record HookRunRecord(
+    string Id,
+    string ActionId,
+    string Stage,
+    string Hook,
+    string Outcome,
+    int Attempts,
+    int? ExitCode,
+    string Output,
+    string? Error,
+    TimeSpan Duration,
+    DateTimeOffset FinishedAt);
+
+public sealed record AuditEntry(string Id, DateTimeOffset At, string Actor, string Event, string Detail);
+
+/// <summary>An applied policy set: its sources, the git revision and author it came from, and the diff it made.</summary>
+public sealed record PolicyRevisionRecord(
+    long Seq,
+    string? Revision,
+    string? Author,
+    DateTimeOffset AppliedAt,
+    string AppliedByNode,
+    ImmutableArray<PolicySource> Sources,
+    ImmutableArray<string> PolicyNames,
+    string Diff);
+
+/// <summary>One policy file as text: what a revision stores, so every node parses exactly the same set.</summary>
+public sealed record PolicySource(string Path, string Text);
+
+/// <summary>Filters for listing actions; null fields do not filter.</summary>
+public sealed record ActionFilter
+{
+    public string? Policy { get; init; }
+
+    public string? Volume { get; init; }
+
+    public string? State { get; init; }
+
+    public string? Kind { get; init; }
+
+    public string? RunId { get; init; }
+
+    public DateTimeOffset? From { get; init; }
+
+    public DateTimeOffset? To { get; init; }
+
+    public int Limit { get; init; } = 500;
+}
+
+public sealed record RunFilter
+{
+    public string? Policy { get; init; }
+
+    public string? State { get; init; }
+
+    public DateTimeOffset? From { get; init; }
+
+    public DateTimeOffset? To { get; init; }
+
+    public int Limit { get; init; } = 200;
+}

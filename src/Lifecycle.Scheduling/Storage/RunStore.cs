@@ -1,0 +1,430 @@
+using System.Collections.Immutable;
+using System.Data.Common;
+using System.Text;
+using System.Text.Json;
+using Dapper;
+
+namespace Lifecycle.Scheduling.Storage;
+
+/// <summary>
+/// Our tables: applied policy revisions, runs, actions, hook output, audit log and token claims.
+/// Every method opens its own connection; all writes are single statements or short transactions.
+/// </summary>
+public sealed class RunStore
+{
+    private const int MaxErrorLength = 4000;
+
+    /// <summary>A finished non-create action is re-run by the planner only after this long.</summary>
+    public static readonly TimeSpan RequeueQuietPeriod = TimeSpan.FromMinutes(5);
+    private readonly LifecycleDatabase database;
+    private readonly TimeProvider timeProvider;
+
+    public RunStore(LifecycleDatabase database, TimeProvider timeProvider)
+    {
+        this.database = database;
+        this.timeProvider = timeProvider;
+    }
+
+    public LifecycleDatabase Database => database;
+
+    private long Now => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // ---- runs ------------------------------------------------------------------------------------
+
+    public async Task StartRunAsync(RunRecord run, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO runs (id, policy, schedule, kind, fire_time, started_at, finished_at, state, node, actions_planned, message)
+            VALUES (@Id, @Policy, @Schedule, @Kind, @FireTime, @StartedAt, NULL, @State, @Node, @ActionsPlanned, @Message)
+            """,
+            new
+            {
+                run.Id, run.Policy, run.Schedule, run.Kind, FireTime = run.FireTime?.ToUnixTimeMilliseconds(),
+                StartedAt = run.StartedAt.ToUnixTimeMilliseconds(), run.State, run.Node, run.ActionsPlanned, run.Message,
+            },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task FinishRunAsync(string runId, string state, int actionsPlanned, string? message, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE runs SET state = @state, finished_at = @now, actions_planned = @actionsPlanned, message = @message WHERE id = @runId",
+            new { runId, state, now = Now, actionsPlanned, message = Truncate(message) },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<RunRecord>> ListRunsAsync(RunFilter filter, CancellationToken cancellationToken = default)
+    {
+        var sql = new StringBuilder("SELECT * FROM runs WHERE 1 = 1");
+        if (filter.Policy is not null) sql.Append(" AND policy = @Policy");
+        if (filter.State is not null) sql.Append(" AND state = @State");
+        if (filter.From is not null) sql.Append(" AND started_at >= @From");
+        if (filter.To is not null) sql.Append(" AND started_at < @To");
+        sql.Append(" ORDER BY started_at DESC, id LIMIT @Limit");
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<RunRow>(new CommandDefinition(sql.ToString(), new
+        {
+            filter.Policy, filter.State, From = filter.From?.ToUnixTimeMilliseconds(), To = filter.To?.ToUnixTimeMilliseconds(), filter.Limit,
+        }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    public async Task<RunRecord?> GetRunAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<RunRow>(new CommandDefinition(
+            "SELECT * FROM runs WHERE id = @runId", new { runId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToRecord();
+    }
+
+    // ---- actions ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Records an action as enqueued. A new row is inserted; an existing one is moved back to enqueued only when
+    /// <paramref name="requeueFinished"/> is set (a retry) or it never finished. Returns false when the action
+    /// already exists and must not be enqueued again.
+    /// </summary>
+    public async Task<bool> EnqueueActionAsync(ActionRecord action, bool requeueFinished, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var inserted = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO actions (id, run_id, policy, schedule, kind, region, volume_ids, snapshot_id, token, fire_time, state, attempts,
+                                 result_snapshot_id, consistency, error, payload, node, enqueued_at, started_at, finished_at)
+            VALUES (@Id, @RunId, @Policy, @Schedule, @Kind, @Region, @VolumeIds, @SnapshotId, @Token, @FireTime, @State, 0,
+                    NULL, NULL, NULL, @Payload, NULL, @EnqueuedAt, NULL, NULL)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            new
+            {
+                action.Id, action.RunId, action.Policy, action.Schedule, action.Kind, action.Region,
+                VolumeIds = string.Join(',', action.VolumeIds), action.SnapshotId, action.Token,
+                FireTime = action.FireTime?.ToUnixTimeMilliseconds(), State = ActionStates.Enqueued, action.Payload,
+                EnqueuedAt = action.EnqueuedAt.ToUnixTimeMilliseconds(),
+            },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (inserted > 0)
+        {
+            return true;
+        }
+
+        // Level-triggered re-runs: a failed action is tried again; a finished one only after a quiet period, so a state
+        // that takes a while to show (fast restore enabling, archiving) does not repeat the call at every run.
+        var states = requeueFinished
+            ? "(state = 'failed' OR (state IN ('skipped', 'succeeded') AND finished_at < @QuietBefore))"
+            : "state = 'never'";
+        var updated = await connection.ExecuteAsync(new CommandDefinition(
+            $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL WHERE id = @Id AND {states}",
+            new { action.Id, action.RunId, action.Payload, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return updated > 0;
+    }
+
+    public async Task<int> MarkActionRunningAsync(string actionId, string node, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<int>(new CommandDefinition(
+            "UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now WHERE id = @actionId RETURNING attempts",
+            new { actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task CountRetryAsync(string actionId, string reason, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE actions SET attempts = attempts + 1, error = @reason WHERE id = @actionId",
+            new { actionId, reason = Truncate("retrying after: " + reason) }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task FinishActionAsync(
+        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE actions SET state = @state, finished_at = @now, result_snapshot_id = coalesce(@resultSnapshotId, result_snapshot_id),
+                               consistency = coalesce(@consistency, consistency), error = @error
+            WHERE id = @actionId
+            """,
+            new { actionId, state, now = Now, resultSnapshotId, consistency, error = Truncate(error) },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task<ActionRecord?> GetActionAsync(string actionId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
+            "SELECT * FROM actions WHERE id = @actionId", new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToRecord();
+    }
+
+    public async Task<IReadOnlyList<ActionRecord>> ListActionsAsync(ActionFilter filter, CancellationToken cancellationToken = default)
+    {
+        var sql = new StringBuilder("SELECT * FROM actions WHERE 1 = 1");
+        if (filter.Policy is not null) sql.Append(" AND policy = @Policy");
+        if (filter.State is not null) sql.Append(" AND state = @State");
+        if (filter.Kind is not null) sql.Append(" AND kind = @Kind");
+        if (filter.RunId is not null) sql.Append(" AND run_id = @RunId");
+        if (filter.Volume is not null) sql.Append(" AND (',' || volume_ids || ',') LIKE @VolumePattern");
+        if (filter.From is not null) sql.Append(" AND enqueued_at >= @From");
+        if (filter.To is not null) sql.Append(" AND enqueued_at < @To");
+        sql.Append(" ORDER BY enqueued_at DESC, id LIMIT @Limit");
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<ActionRow>(new CommandDefinition(sql.ToString(), new
+        {
+            filter.Policy, filter.State, filter.Kind, filter.RunId, VolumePattern = $"%,{filter.Volume},%",
+            From = filter.From?.ToUnixTimeMilliseconds(), To = filter.To?.ToUnixTimeMilliseconds(), filter.Limit,
+        }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    // ---- hooks -----------------------------------------------------------------------------------
+
+    public async Task RecordHookAsync(HookRunRecord hook, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO hook_runs (id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at)
+            VALUES (@Id, @ActionId, @Stage, @Hook, @Outcome, @Attempts, @ExitCode, @Output, @Error, @DurationMs, @FinishedAt)
+            """,
+            new
+            {
+                hook.Id, hook.ActionId, hook.Stage, hook.Hook, hook.Outcome, hook.Attempts, hook.ExitCode, hook.Output,
+                Error = Truncate(hook.Error), DurationMs = (long)hook.Duration.TotalMilliseconds, FinishedAt = hook.FinishedAt.ToUnixTimeMilliseconds(),
+            },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<HookRunRecord>> ListHooksAsync(string actionId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<HookRow>(new CommandDefinition(
+            "SELECT * FROM hook_runs WHERE action_id = @actionId ORDER BY finished_at, id", new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    // ---- token claims ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// Claims a creation token before the provider call. The primary key makes the claim unique across nodes: returns
+    /// the claim as stored (ours, or the one another action made first).
+    /// </summary>
+    public async Task<TokenClaim> ClaimTokenAsync(string token, string region, string actionId, string node, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING",
+            new { token, region, actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var row = await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
+            "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return new TokenClaim(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
+    }
+
+    public async Task CompleteTokenClaimAsync(string token, string snapshotId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE token_claims SET snapshot_id = @snapshotId WHERE token = @token", new { token, snapshotId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ---- audit -----------------------------------------------------------------------------------
+
+    public async Task AuditAsync(string actor, string @event, string detail, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await AuditAsync(connection, null, actor, @event, detail, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<AuditRow>(new CommandDefinition(
+            "SELECT * FROM audit_log ORDER BY at DESC, id LIMIT @limit", new { limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => new AuditEntry(r.id, DateTimeOffset.FromUnixTimeMilliseconds(r.at), r.actor, r.@event, r.detail)).ToList();
+    }
+
+    private Task AuditAsync(DbConnection connection, DbTransaction? transaction, string actor, string @event, string detail, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO audit_log (id, at, actor, event, detail) VALUES (@id, @at, @actor, @event, @detail)",
+            new { id = Guid.NewGuid().ToString("N"), at = Now, actor, @event, detail }, transaction, cancellationToken: cancellationToken));
+
+    // ---- policy revisions ------------------------------------------------------------------------
+
+    /// <summary>The newest applied revision's sequence number, or 0 when none was applied yet. Cheap; nodes poll it.</summary>
+    public async Task<long> CurrentRevisionSeqAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT max(seq) FROM policy_revisions", cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
+    }
+
+    public async Task<PolicyRevisionRecord?> CurrentRevisionAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<RevisionRow>(new CommandDefinition(
+            "SELECT * FROM policy_revisions ORDER BY seq DESC LIMIT 1", cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToRecord();
+    }
+
+    public async Task<IReadOnlyList<PolicyRevisionRecord>> ListRevisionsAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<RevisionRow>(new CommandDefinition(
+            "SELECT * FROM policy_revisions ORDER BY seq DESC LIMIT @limit", new { limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    /// <summary>
+    /// Stores a new revision atomically, only if the current one is still <paramref name="expectedSeq"/> (so two
+    /// concurrent applies cannot both win). Returns the new sequence number, or null when another apply came first.
+    /// </summary>
+    public async Task<long?> AppendRevisionAsync(
+        long expectedSeq, string? revision, string? author, string node, ImmutableArray<PolicySource> sources,
+        IEnumerable<string> policyNames, string diff, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var current = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT max(seq) FROM policy_revisions", transaction: transaction, cancellationToken: cancellationToken)).ConfigureAwait(false) ?? 0;
+        if (current != expectedSeq)
+        {
+            return null;
+        }
+
+        var seq = current + 1;
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO policy_revisions (seq, revision, author, applied_at, applied_by_node, sources, policy_names, diff)
+                VALUES (@seq, @revision, @author, @now, @node, @sources, @names, @diff)
+                """,
+                new
+                {
+                    seq, revision, author, now = Now, node, sources = JsonSerializer.Serialize(sources.ToArray(), SchedulingJson.Options),
+                    names = string.Join(',', policyNames), diff,
+                },
+                transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            await AuditAsync(connection, transaction, author ?? "unknown", "policies.applied", $"revision {seq} ({revision ?? "no git revision"}): {diff}", cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return seq;
+        }
+        catch (DbException)
+        {
+            // The primary key on seq: another node appended the same sequence number first.
+            return null;
+        }
+    }
+
+    private static string? Truncate(string? text) => text is null || text.Length <= MaxErrorLength ? text : text[..MaxErrorLength] + "…";
+
+    // Dapper row shapes (column names as in SQL).
+#pragma warning disable IDE1006, SA1300 // row classes mirror SQL column names
+    private sealed class RunRow
+    {
+        public string id { get; set; } = "";
+        public string policy { get; set; } = "";
+        public string? schedule { get; set; }
+        public string kind { get; set; } = "";
+        public long? fire_time { get; set; }
+        public long started_at { get; set; }
+        public long? finished_at { get; set; }
+        public string state { get; set; } = "";
+        public string node { get; set; } = "";
+        public long actions_planned { get; set; }
+        public string? message { get; set; }
+
+        public RunRecord ToRecord() => new(id, policy, schedule, kind, FromMs(fire_time), DateTimeOffset.FromUnixTimeMilliseconds(started_at),
+            FromMs(finished_at), state, node, (int)actions_planned, message);
+    }
+
+    private sealed class ActionRow
+    {
+        public string id { get; set; } = "";
+        public string run_id { get; set; } = "";
+        public string policy { get; set; } = "";
+        public string? schedule { get; set; }
+        public string kind { get; set; } = "";
+        public string region { get; set; } = "";
+        public string volume_ids { get; set; } = "";
+        public string? snapshot_id { get; set; }
+        public string? token { get; set; }
+        public long? fire_time { get; set; }
+        public string state { get; set; } = "";
+        public long attempts { get; set; }
+        public string? result_snapshot_id { get; set; }
+        public string? consistency { get; set; }
+        public string? error { get; set; }
+        public string payload { get; set; } = "";
+        public string? node { get; set; }
+        public long enqueued_at { get; set; }
+        public long? started_at { get; set; }
+        public long? finished_at { get; set; }
+
+        public ActionRecord ToRecord() => new(id, run_id, policy, schedule, kind, region,
+            [.. volume_ids.Split(',', StringSplitOptions.RemoveEmptyEntries)], snapshot_id, token, FromMs(fire_time), state, (int)attempts,
+            result_snapshot_id, consistency, error, node, DateTimeOffset.FromUnixTimeMilliseconds(enqueued_at), FromMs(started_at), FromMs(finished_at), payload);
+    }
+
+    private sealed class HookRow
+    {
+        public string id { get; set; } = "";
+        public string action_id { get; set; } = "";
+        public string stage { get; set; } = "";
+        public string hook { get; set; } = "";
+        public string outcome { get; set; } = "";
+        public long attempts { get; set; }
+        public long? exit_code { get; set; }
+        public string output { get; set; } = "";
+        public string? error { get; set; }
+        public long duration_ms { get; set; }
+        public long finished_at { get; set; }
+
+        public HookRunRecord ToRecord() => new(id, action_id, stage, hook, outcome, (int)attempts, (int?)exit_code, output, error,
+            TimeSpan.FromMilliseconds(duration_ms), DateTimeOffset.FromUnixTimeMilliseconds(finished_at));
+    }
+
+    private sealed class AuditRow
+    {
+        public string id { get; set; } = "";
+        public long at { get; set; }
+        public string actor { get; set; } = "";
+        public string @event { get; set; } = "";
+        public string detail { get; set; } = "";
+    }
+
+    private sealed class TokenClaimRow
+    {
+        public string token { get; set; } = "";
+        public string region { get; set; } = "";
+        public string action_id { get; set; } = "";
+        public string node { get; set; } = "";
+        public long claimed_at { get; set; }
+        public string? snapshot_id { get; set; }
+    }
+
+    private sealed class RevisionRow
+    {
+        public long seq { get; set; }
+        public string? revision { get; set; }
+        public string? author { get; set; }
+        public long applied_at { get; set; }
+        public string applied_by_node { get; set; } = "";
+        public string sources { get; set; } = "[]";
+        public string policy_names { get; set; } = "";
+        public string diff { get; set; } = "";
+
+        public PolicyRevisionRecord ToRecord() => new(seq, revision, author, DateTimeOffset.FromUnixTimeMilliseconds(applied_at), applied_by_node,
+            [.. JsonSerializer.Deserialize<PolicySource[]>(sources, SchedulingJson.Options) ?? []],
+            [.. policy_names.Split(',', StringSplitOptions.RemoveEmptyEntries)], diff);
+    }
+#pragma warning restore IDE1006, SA1300
+
+    private static DateTimeOffset? FromMs(long? ms) => ms is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(ms.Value);
+}
+
+/// <summary>Who claimed a creation token first, and the snapshot it produced once known.</summary>
+public sealed record TokenClaim(string Token, string Region, string ActionId, string Node, DateTimeOffset ClaimedAt, string? SnapshotId);

@@ -1,0 +1,222 @@
+using System.Data.Common;
+using Dapper;
+
+namespace Lifecycle.Scheduling.Storage;
+
+/// <summary>One versioned step of the schema. Applied in order, once, recorded in <c>lifecycle_schema_migrations</c>.</summary>
+public sealed record SchemaMigration(int Version, string Name, Func<StoreDialect, IReadOnlyList<string>> Statements);
+
+/// <summary>
+/// Creates and migrates the store on start. Several nodes may start together on one PostgreSQL: the migration runs
+/// under an advisory lock (SQLite: an immediate transaction), so each step runs exactly once.
+/// </summary>
+public static class SchemaMigrator
+{
+    /// <summary>Prefix of Quartz's tables.</summary>
+    public const string QuartzTablePrefix = "qrtz_";
+
+    private const long PostgresAdvisoryLockKey = 0x4C_69_66_65_63_79_63; // "Lifecyc"
+
+    public static IReadOnlyList<SchemaMigration> All { get; } =
+    [
+        new(1, "quartz job store tables", QuartzSchema.Statements),
+        new(2, "lifecycle tables: revisions, runs, actions, hook output, audit, token claims", LifecycleSchema.Version2),
+    ];
+
+    public static int LatestVersion => All[^1].Version;
+
+    /// <summary>Applies every missing migration; returns the versions it applied.</summary>
+    public static async Task<IReadOnlyList<int>> MigrateAsync(LifecycleDatabase database, TimeProvider? timeProvider = null, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        if (database.Dialect == StoreDialect.Postgres)
+        {
+            await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = PostgresAdvisoryLockKey }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "CREATE TABLE IF NOT EXISTS lifecycle_schema_migrations (version integer primary key, name text not null, applied_at bigint not null)",
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+            var applied = new List<int>();
+            foreach (var migration in All)
+            {
+                await using var transaction = await BeginAsync(connection, database.Dialect, cancellationToken).ConfigureAwait(false);
+                var done = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+                    "SELECT count(*) FROM lifecycle_schema_migrations WHERE version = @v", new { v = migration.Version }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                if (done > 0)
+                {
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                foreach (var statement in migration.Statements(database.Dialect))
+                {
+                    await connection.ExecuteAsync(new CommandDefinition(statement, transaction: transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                }
+
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO lifecycle_schema_migrations (version, name, applied_at) VALUES (@v, @n, @t)",
+                    new { v = migration.Version, n = migration.Name, t = (timeProvider ?? TimeProvider.System).GetUtcNow().ToUnixTimeMilliseconds() },
+                    transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                applied.Add(migration.Version);
+            }
+
+            return applied;
+        }
+        finally
+        {
+            if (database.Dialect == StoreDialect.Postgres)
+            {
+                await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = PostgresAdvisoryLockKey }, cancellationToken: CancellationToken.None)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The versions recorded as applied.</summary>
+    public static async Task<IReadOnlyList<int>> AppliedVersionsAsync(LifecycleDatabase database, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var versions = await connection.QueryAsync<int>(new CommandDefinition(
+            "SELECT version FROM lifecycle_schema_migrations ORDER BY version", cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return versions.ToList();
+    }
+
+    private static async Task<DbTransaction> BeginAsync(DbConnection connection, StoreDialect dialect, CancellationToken cancellationToken)
+    {
+        if (dialect == StoreDialect.Sqlite && connection is Microsoft.Data.Sqlite.SqliteConnection sqlite)
+        {
+            // deferred: false takes the write lock at BEGIN, so two processes cannot both run one step.
+            return sqlite.BeginTransaction(deferred: false);
+        }
+
+        return await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// Quartz's own standard schema for its ADO job store, taken from the Quartz assembly of the version we run (so the
+/// tables always match the library), with our table prefix. Every statement is CREATE ... IF NOT EXISTS.
+/// </summary>
+internal static class QuartzSchema
+{
+    public static IReadOnlyList<string> Statements(StoreDialect dialect)
+    {
+        var resource = dialect == StoreDialect.Sqlite
+            ? "Quartz.Impl.AdoJobStore.Schema.create_sqlite.sql"
+            : "Quartz.Impl.AdoJobStore.Schema.create_postgres.sql";
+        using var stream = typeof(Quartz.IJob).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"the Quartz assembly has no schema resource {resource}");
+        using var reader = new StreamReader(stream);
+        var script = reader.ReadToEnd()
+            .Replace("{0}", SchemaMigrator.QuartzTablePrefix, StringComparison.Ordinal)
+            .Replace("{1}", SchemaMigrator.QuartzTablePrefix, StringComparison.Ordinal);
+        return script.Split("\n--;;", StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(StripComments)
+            .Where(s => s.Length > 0)
+            .ToList();
+    }
+
+    private static string StripComments(string statement) =>
+        string.Join('\n', statement.Split('\n').Where(line => !line.TrimStart().StartsWith("--", StringComparison.Ordinal))).Trim();
+}
+
+/// <summary>Our tables. Times are Unix milliseconds (bigint) and booleans integers, the same on both dialects.</summary>
+internal static class LifecycleSchema
+{
+    public static IReadOnlyList<string> Version2(StoreDialect dialect) =>
+    [
+        """
+        CREATE TABLE policy_revisions (
+          seq bigint primary key,
+          revision text null,
+          author text null,
+          applied_at bigint not null,
+          applied_by_node text not null,
+          sources text not null,
+          policy_names text not null,
+          diff text not null
+        )
+        """,
+        """
+        CREATE TABLE runs (
+          id text primary key,
+          policy text not null,
+          schedule text null,
+          kind text not null,
+          fire_time bigint null,
+          started_at bigint not null,
+          finished_at bigint null,
+          state text not null,
+          node text not null,
+          actions_planned integer not null default 0,
+          message text null
+        )
+        """,
+        "CREATE INDEX ix_runs_policy_started ON runs (policy, started_at)",
+        """
+        CREATE TABLE actions (
+          id text primary key,
+          run_id text not null,
+          policy text not null,
+          schedule text null,
+          kind text not null,
+          region text not null,
+          volume_ids text not null,
+          snapshot_id text null,
+          token text null,
+          fire_time bigint null,
+          state text not null,
+          attempts integer not null default 0,
+          result_snapshot_id text null,
+          consistency text null,
+          error text null,
+          payload text not null,
+          node text null,
+          enqueued_at bigint not null,
+          started_at bigint null,
+          finished_at bigint null
+        )
+        """,
+        "CREATE INDEX ix_actions_policy_state ON actions (policy, state)",
+        "CREATE INDEX ix_actions_run ON actions (run_id)",
+        """
+        CREATE TABLE hook_runs (
+          id text primary key,
+          action_id text not null,
+          stage text not null,
+          hook text not null,
+          outcome text not null,
+          attempts integer not null,
+          exit_code integer null,
+          output text not null,
+          error text null,
+          duration_ms bigint not null,
+          finished_at bigint not null
+        )
+        """,
+        "CREATE INDEX ix_hook_runs_action ON hook_runs (action_id)",
+        """
+        CREATE TABLE audit_log (
+          id text primary key,
+          at bigint not null,
+          actor text not null,
+          event text not null,
+          detail text not null
+        )
+        """,
+        "CREATE INDEX ix_audit_at ON audit_log (at)",
+        """
+        CREATE TABLE token_claims (
+          token text primary key,
+          region text not null,
+          action_id text not null,
+          node text not null,
+          claimed_at bigint not null,
+          snapshot_id text null
+        )
+        """,
+    ];
+}

@@ -1,0 +1,93 @@
+using System.Collections.Immutable;
+using Lifecycle.Core.Planning;
+using Lifecycle.Core.Providers;
+using Lifecycle.Scheduling.Execution;
+using Lifecycle.Scheduling.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Quartz;
+
+namespace Lifecycle.Server.Api;
+
+/// <summary>/api/v1 runs, actions (retry), revisions, audit and snapshots.</summary>
+internal static class RunEndpoints
+{
+    public static void Map(IEndpointRouteBuilder api)
+    {
+        api.MapGet("/runs", async (string? policy, string? state, DateTimeOffset? from, DateTimeOffset? to, int? limit, RunStore store, CancellationToken ct) =>
+            Results.Ok(await store.ListRunsAsync(new RunFilter { Policy = policy, State = state, From = from, To = to, Limit = Math.Clamp(limit ?? 200, 1, 10_000) }, ct).ConfigureAwait(false)));
+
+        api.MapGet("/runs/{id}", async (string id, RunStore store, CancellationToken ct) =>
+        {
+            var run = await store.GetRunAsync(id, ct).ConfigureAwait(false);
+            if (run is null)
+            {
+                return Problems.NotFound($"run '{id}' does not exist");
+            }
+
+            var actions = await store.ListActionsAsync(new ActionFilter { RunId = id, Limit = 100_000 }, ct).ConfigureAwait(false);
+            return Results.Ok(new RunDetail(run, actions));
+        });
+
+        api.MapGet("/actions", async (string? policy, string? volume, string? state, string? kind, DateTimeOffset? from, DateTimeOffset? to, int? limit, RunStore store, CancellationToken ct) =>
+            Results.Ok(await store.ListActionsAsync(new ActionFilter
+            {
+                Policy = policy, Volume = volume, State = state, Kind = kind, From = from, To = to, Limit = Math.Clamp(limit ?? 500, 1, 100_000),
+            }, ct).ConfigureAwait(false)));
+
+        api.MapGet("/actions/{id}", async (string id, RunStore store, CancellationToken ct) =>
+        {
+            var action = await store.GetActionAsync(id, ct).ConfigureAwait(false);
+            return action is null
+                ? Problems.NotFound($"action '{id}' does not exist")
+                : Results.Ok(new ActionDetail(action, await store.ListHooksAsync(id, ct).ConfigureAwait(false)));
+        });
+
+        api.MapPost("/actions/{id}:retry", async (string id, RunStore store, ActionQueue queue, ISchedulerFactory factory, CancellationToken ct) =>
+        {
+            var action = await store.GetActionAsync(id, ct).ConfigureAwait(false);
+            if (action is null)
+            {
+                return Problems.NotFound($"action '{id}' does not exist");
+            }
+
+            if (action.State != ActionStates.Failed && action.State != ActionStates.Skipped)
+            {
+                return Problems.Conflict("only failed or skipped actions can be retried", $"action '{id}' is {action.State}", action);
+            }
+
+            var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
+            await queue.EnqueueAsync(scheduler, action.RunId, ActionPayload.Deserialize(action.Payload), retry: true, ct).ConfigureAwait(false);
+            await store.AuditAsync("api", "action.retried", id, ct).ConfigureAwait(false);
+            return Results.Accepted($"/api/v1/actions/{id}", await store.GetActionAsync(id, ct).ConfigureAwait(false));
+        });
+
+        api.MapGet("/revisions", async (int? limit, RunStore store, CancellationToken ct) =>
+            Results.Ok(await store.ListRevisionsAsync(Math.Clamp(limit ?? 20, 1, 1000), ct).ConfigureAwait(false)));
+
+        api.MapGet("/audit", async (int? limit, RunStore store, CancellationToken ct) =>
+            Results.Ok(await store.ListAuditAsync(Math.Clamp(limit ?? 100, 1, 10_000), ct).ConfigureAwait(false)));
+
+        api.MapGet("/snapshots", async (string? region, string? policy, string? volume, IProviderRegistry registry, CancellationToken ct) =>
+        {
+            var regions = region is null ? registry.Regions : [region];
+            var views = ImmutableArray.CreateBuilder<SnapshotView>();
+            foreach (var name in regions)
+            {
+                var query = new SnapshotQuery
+                {
+                    Tags = policy is null ? null : TagFilter.Key(OwnershipTags.Policy, policy),
+                    VolumeIds = volume is null ? [] : [volume],
+                };
+                foreach (var s in await registry.For(name).DescribeSnapshotsAsync(query, ct).ConfigureAwait(false))
+                {
+                    views.Add(new SnapshotView(s.Id, s.Region, s.VolumeId, s.State.ToString().ToLowerInvariant(), s.Tier.ToString().ToLowerInvariant(), s.StartTime, s.Tags,
+                        s.FastRestore.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value.ToString().ToLowerInvariant()), s.SourceSnapshotId));
+                }
+            }
+
+            return Results.Ok(views.ToImmutable());
+        });
+    }
+}

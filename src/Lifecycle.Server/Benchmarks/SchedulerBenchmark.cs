@@ -1,0 +1,231 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Scheduling.Configuration;
+using Lifecycle.Scheduling.Policies;
+using Lifecycle.Scheduling.Storage;
+using Lifecycle.Server.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Quartz;
+using SchedulingOptions = Lifecycle.Scheduling.Configuration.SchedulingOptions;
+
+namespace Lifecycle.Server.Benchmarks;
+
+public sealed record SchedulerBenchOptions
+{
+    /// <summary>sqlite or postgres.</summary>
+    public string Store { get; init; } = "sqlite";
+
+    /// <summary>For postgres: the server (a fresh database is created on it for the run).</summary>
+    public string? DatabaseUrl { get; init; }
+
+    public int Volumes { get; init; } = 1000;
+
+    /// <summary>The volumes are split over this many policies (each fires every minute).</summary>
+    public int Policies { get; init; } = 20;
+
+    /// <summary>Minute fires to measure.</summary>
+    public int Fires { get; init; } = 2;
+
+    public int Threads { get; init; } = 16;
+}
+
+public sealed record SchedulerBenchResult(
+    string Store,
+    int Volumes,
+    int Fires,
+    int SnapshotJobs,
+    int FailedJobs,
+    double JobsPerMinute,
+    TimeSpan RunStartP50,
+    TimeSpan RunStartP99,
+    TimeSpan SnapshotStartP50,
+    TimeSpan SnapshotStartP99,
+    TimeSpan SnapshotStartMax,
+    long PeakWorkingSetBytes);
+
+/// <summary>
+/// `lifecycle bench scheduler`: one node, the real Quartz store (SQLite or PostgreSQL), the real executor and the
+/// local engine with N volumes under minute-level policies. Measures snapshot jobs per minute (creates finished per
+/// minute of busy time), the delay from a scheduled fire to the policy run's start, and from the fire to each
+/// snapshot's start time.
+/// </summary>
+public static class SchedulerBenchmark
+{
+    private const string Region = "bench-1";
+
+    public static async Task<SchedulerBenchResult> RunAsync(SchedulerBenchOptions options, TextWriter progress, CancellationToken cancellationToken = default)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "lifecycle-bench-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(root);
+        string? database = null;
+        try
+        {
+            using var engine = LocalEngine.LocalEngine.Open(new LocalEngine.LocalEngineOptions { DataDirectory = Path.Combine(root, "engine") });
+            var created = Stopwatch.StartNew();
+            for (var i = 0; i < options.Volumes; i++)
+            {
+                var tags = new Dictionary<string, string> { ["bench"] = "true", ["group"] = (i % options.Policies).ToString(CultureInfo.InvariantCulture) };
+                var volume = await engine.Region(Region).CreateVolumeAsync("bench-1a", LocalEngine.LocalRegion.BlockSize * 2L, tags, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await engine.Region(Region).WriteAsync(volume.Id, 0, RandomBlock(), cancellationToken).ConfigureAwait(false);
+            }
+
+            await progress.WriteLineAsync($"seeded {options.Volumes} volumes in {created.Elapsed.TotalSeconds:0.0}s").ConfigureAwait(false);
+            StoreOptions store;
+            if (options.Store == "postgres")
+            {
+                (store, database) = await CreatePostgresDatabaseAsync(options.DatabaseUrl
+                    ?? throw new ArgumentException("--store postgres needs --database postgres://... (tests/postgres.sh start prints one)"), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                store = StoreOptions.From(Path.Combine(root, "data"), null);
+            }
+
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Logging.ClearProviders();
+            builder.Services.AddLifecycleScheduling(
+                new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, CatchUpOnStart = false, NodeName = "bench" },
+                new LocalProviderRegistry(engine), new YamlPolicySetParser());
+            using var host = builder.Build();
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            var scheduler = await host.Services.GetRequiredService<ISchedulerFactory>().GetScheduler(cancellationToken).ConfigureAwait(false);
+            var applier = host.Services.GetRequiredService<PolicyApplier>();
+            var sources = Enumerable.Range(0, options.Policies).Select(i => new PolicySource($"bench-{i}.yaml", $$"""
+                apiVersion: lifecycle/v1
+                kind: SnapshotPolicy
+                metadata: { name: bench-{{i}} }
+                spec:
+                  engine: local
+                  regions: [{{Region}}]
+                  targets: { tags: { bench: "true", group: "{{i}}" } }
+                  schedules:
+                    - name: minutely
+                      cron: "* * * * *"
+                      retain: { count: 100 }
+                """)).ToImmutableArray();
+            var applied = await applier.ApplyAsync(scheduler, new ApplyRequest { Sources = sources, Author = "bench", CatchUp = false }, cancellationToken).ConfigureAwait(false);
+            if (applied.Status != ApplyResult.Applied)
+            {
+                throw new InvalidOperationException($"bench policies not applied: {applied.Status} {applied.Refusal} {string.Join("; ", applied.Diagnostics)}");
+            }
+
+            // No catch-up on apply: only scheduled fires are measured.
+            var runStore = host.Services.GetRequiredService<RunStore>();
+            await WaitIdleAsync(runStore, TimeSpan.Zero, progress, cancellationToken).ConfigureAwait(false);
+            var now = TimeProvider.System.GetUtcNow();
+            var firstFire = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(1);
+            var lastFire = firstFire.AddMinutes(options.Fires - 1);
+            await progress.WriteLineAsync($"measuring fires {firstFire:HH:mm}..{lastFire:HH:mm} UTC").ConfigureAwait(false);
+            var peak = 0L;
+            while (TimeProvider.System.GetUtcNow() < lastFire.AddSeconds(5))
+            {
+                peak = Math.Max(peak, Process.GetCurrentProcess().WorkingSet64);
+                await Task.Delay(1000, cancellationToken).ConfigureAwait(false);
+            }
+
+            await WaitIdleAsync(runStore, TimeSpan.FromSeconds(2), progress, cancellationToken).ConfigureAwait(false);
+            peak = Math.Max(peak, Process.GetCurrentProcess().WorkingSet64);
+
+            var runs = (await runStore.ListRunsAsync(new RunFilter { Limit = 100_000 }, cancellationToken).ConfigureAwait(false))
+                .Where(r => r.Kind == "fire" && r.FireTime >= firstFire && r.FireTime <= lastFire).ToList();
+            var runIds = runs.Select(r => r.Id).ToHashSet();
+            var actions = (await runStore.ListActionsAsync(new ActionFilter { Kind = "create", Limit = 1_000_000 }, cancellationToken).ConfigureAwait(false))
+                .Where(a => runIds.Contains(a.RunId)).ToList();
+            var snapshots = (await engine.Region(Region).DescribeSnapshotsAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+                .ToDictionary(s => s.Id);
+            var snapshotDelays = actions
+                .Where(a => a.ResultSnapshotId is not null && snapshots.ContainsKey(a.ResultSnapshotId) && a.FireTime is not null)
+                .Select(a => snapshots[a.ResultSnapshotId!].StartTime - a.FireTime!.Value).Order().ToList();
+            var runDelays = runs.Select(r => r.StartedAt - r.FireTime!.Value).Order().ToList();
+            var succeeded = actions.Where(a => a.State == ActionStates.Succeeded).ToList();
+
+            // Busy time: per fire, from the fire to the last create's finish; jobs/min = creates / busy minutes.
+            var busy = TimeSpan.Zero;
+            foreach (var fire in succeeded.GroupBy(a => a.FireTime!.Value))
+            {
+                busy += fire.Max(a => a.FinishedAt!.Value) - fire.Key;
+            }
+
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return new SchedulerBenchResult(
+                options.Store, options.Volumes, options.Fires, succeeded.Count, actions.Count - succeeded.Count,
+                busy > TimeSpan.Zero ? succeeded.Count / busy.TotalMinutes : 0,
+                Percentile(runDelays, 0.50), Percentile(runDelays, 0.99),
+                Percentile(snapshotDelays, 0.50), Percentile(snapshotDelays, 0.99), snapshotDelays.LastOrDefault(), peak);
+        }
+        finally
+        {
+            if (database is not null && options.DatabaseUrl is not null)
+            {
+                await DropPostgresDatabaseAsync(options.DatabaseUrl, database).ConfigureAwait(false);
+            }
+
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task WaitIdleAsync(RunStore store, TimeSpan settle, TextWriter progress, CancellationToken cancellationToken)
+    {
+        var deadline = TimeProvider.System.GetUtcNow() + TimeSpan.FromMinutes(10);
+        while (TimeProvider.System.GetUtcNow() < deadline)
+        {
+            var open = (await store.ListActionsAsync(new ActionFilter { State = ActionStates.Enqueued, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count
+                + (await store.ListActionsAsync(new ActionFilter { State = ActionStates.Running, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count
+                + (await store.ListRunsAsync(new RunFilter { State = RunStates.Running, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count;
+            if (open == 0)
+            {
+                await Task.Delay(settle, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+        }
+
+        await progress.WriteLineAsync("warning: actions still open after 10 minutes").ConfigureAwait(false);
+    }
+
+    private static TimeSpan Percentile(List<TimeSpan> sorted, double p) =>
+        sorted.Count == 0 ? TimeSpan.Zero : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+
+    private static byte[] RandomBlock()
+    {
+        var block = new byte[LocalEngine.LocalRegion.BlockSize];
+        Random.Shared.NextBytes(block);
+        return block;
+    }
+
+    private static async Task<(StoreOptions Store, string Database)> CreatePostgresDatabaseAsync(string url, CancellationToken cancellationToken)
+    {
+        var admin = StoreOptions.ForPostgres(url);
+        var database = "bench_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var connection = new NpgsqlConnection(admin.ConnectionString))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand($"CREATE DATABASE {database}", connection);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = database };
+        return (new StoreOptions(StoreDialect.Postgres, builder.ConnectionString), database);
+    }
+
+    private static async Task DropPostgresDatabaseAsync(string url, string database)
+    {
+        NpgsqlConnection.ClearAllPools();
+        await using var connection = new NpgsqlConnection(StoreOptions.ForPostgres(url).ConnectionString);
+        await connection.OpenAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,59 @@
+using Lifecycle.Core.Providers;
+using Lifecycle.LocalEngine;
+
+namespace Lifecycle.Server.Hosting;
+
+/// <summary>The engine a server runs policies against, opened for the server's lifetime.</summary>
+public sealed class EngineHost : IDisposable
+{
+    private readonly IDisposable? owned;
+
+    private EngineHost(IProviderRegistry registry, string description, LocalEngine.LocalEngine? local, IDisposable? owned)
+    {
+        Registry = registry;
+        Description = description;
+        Local = local;
+        this.owned = owned;
+    }
+
+    public IProviderRegistry Registry { get; }
+
+    public string Description { get; }
+
+    /// <summary>The bundled engine when <c>--engine local</c> (the demo seeds volumes through it).</summary>
+    public LocalEngine.LocalEngine? Local { get; }
+
+    public static EngineHost Open(ServerOptions options, TimeProvider timeProvider)
+    {
+        switch (options.Engine)
+        {
+            case "local":
+                var directory = Path.GetFullPath(options.EngineDirectoryOrDefault);
+                var engine = LocalEngine.LocalEngine.Open(new LocalEngineOptions
+                {
+                    DataDirectory = directory,
+                    KeyRingPath = Path.Combine(Path.GetFullPath(options.DataDirectory), "keyring.json"),
+                    TimeProvider = timeProvider,
+                    // The demo and the tests watch fast-restore states change within a run.
+                    FastRestoreEnablingTime = TimeSpan.FromSeconds(5),
+                    FastRestoreOptimizingTime = TimeSpan.FromSeconds(5),
+                    FastRestoreDisablingTime = TimeSpan.FromSeconds(5),
+                });
+                return new EngineHost(new LocalProviderRegistry(engine), $"local engine at {directory}", engine, engine);
+            case "remote":
+                if (options.EngineUrl is null)
+                {
+                    throw new ArgumentException("--engine remote needs --engine-url (the URL of the server that hosts the local engine)");
+                }
+
+                var remote = new RemoteProviderRegistry(new Uri(options.EngineUrl));
+                return new EngineHost(remote, $"remote engine at {options.EngineUrl}", null, remote);
+            case "aws":
+                throw new NotSupportedException("--engine aws needs the AWS provider (Lifecycle.Aws), which is not part of this build yet");
+            default:
+                throw new ArgumentException($"unknown engine '{options.Engine}'; use local, remote or aws");
+        }
+    }
+
+    public void Dispose() => owned?.Dispose();
+}

@@ -1,0 +1,119 @@
+using System.Collections.Immutable;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+
+namespace Lifecycle.Server.Hosting;
+
+/// <summary>
+/// The providers of an engine served by another `lifecycle serve` (its /engine/v1 endpoints): what the nodes of a
+/// cluster use to share one local engine. Network failures are transient provider errors (retried by the executor).
+/// </summary>
+public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
+{
+    private readonly HttpClient http;
+
+    public RemoteProviderRegistry(Uri engineUrl)
+    {
+        http = new HttpClient { BaseAddress = engineUrl, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public ImmutableArray<string> Regions =>
+        [.. http.GetFromJsonAsync<string[]>("/engine/v1/regions").GetAwaiter().GetResult() ?? []];
+
+    public ISnapshotProvider For(string region) => new RemoteSnapshotProvider(http, region);
+
+    public void Dispose() => http.Dispose();
+
+    private sealed class RemoteSnapshotProvider(HttpClient http, string region) : ISnapshotProvider, Lifecycle.Scheduling.Execution.ISnapshotCompletion
+    {
+        public string Region => region;
+
+        public Task<ImmutableArray<VolumeInfo>> DescribeVolumesAsync(TagFilter? filter = null, CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<VolumeInfo>>("describe-volumes", new { filter }, cancellationToken);
+
+        public Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<SnapshotInfo>>("describe-snapshots", new { query }, cancellationToken);
+
+        public Task<SnapshotInfo> CreateSnapshotAsync(CreateSnapshotRequest request, CancellationToken cancellationToken = default) =>
+            CallAsync<SnapshotInfo>("create-snapshot", new { request }, cancellationToken);
+
+        public Task<ImmutableArray<SnapshotInfo>> CreateSnapshotsAsync(CreateSnapshotsRequest request, CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<SnapshotInfo>>("create-snapshots", new { request }, cancellationToken);
+
+        public Task<SnapshotInfo> CopySnapshotAsync(CopySnapshotRequest request, CancellationToken cancellationToken = default) =>
+            CallAsync<SnapshotInfo>("copy-snapshot", new { request }, cancellationToken);
+
+        public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+            CallAsync<JsonElement>("delete-snapshot", new { snapshotId }, cancellationToken);
+
+        public Task ArchiveSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+            CallAsync<JsonElement>("archive-snapshot", new { snapshotId }, cancellationToken);
+
+        public Task RestoreSnapshotTierAsync(string snapshotId, int? days, CancellationToken cancellationToken = default) =>
+            CallAsync<JsonElement>("restore-snapshot-tier", new { snapshotId, days }, cancellationToken);
+
+        public Task<ImmutableArray<FastRestoreZoneState>> EnableFastSnapshotRestoresAsync(string snapshotId, ImmutableArray<string> zones, CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<FastRestoreZoneState>>("enable-fast-snapshot-restores", new { snapshotId, zones }, cancellationToken);
+
+        public Task<ImmutableArray<FastRestoreZoneState>> DisableFastSnapshotRestoresAsync(string snapshotId, ImmutableArray<string> zones, CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<FastRestoreZoneState>>("disable-fast-snapshot-restores", new { snapshotId, zones }, cancellationToken);
+
+        public Task<ImmutableArray<FastRestoreZoneState>> DescribeFastSnapshotRestoresAsync(string? snapshotId = null, CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<FastRestoreZoneState>>("describe-fast-snapshot-restores", new { snapshotId }, cancellationToken);
+
+        public Task<ImmutableArray<RecycleBinEntry>> ListSnapshotsInRecycleBinAsync(CancellationToken cancellationToken = default) =>
+            CallAsync<ImmutableArray<RecycleBinEntry>>("list-recycle-bin", new { }, cancellationToken);
+
+        public Task<SnapshotInfo> RestoreSnapshotFromRecycleBinAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+            CallAsync<SnapshotInfo>("restore-from-recycle-bin", new { snapshotId }, cancellationToken);
+
+        public Task<VolumeInfo> CreateVolumeAsync(CreateVolumeRequest request, CancellationToken cancellationToken = default) =>
+            CallAsync<VolumeInfo>("create-volume", new { request }, cancellationToken);
+
+        public Task CreateTagsAsync(string resourceId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
+            CallAsync<JsonElement>("create-tags", new { resourceId, tags }, cancellationToken);
+
+        public async Task<SnapshotInfo?> WaitForCompletionAsync(string snapshotId, CancellationToken cancellationToken = default)
+        {
+            while (true)
+            {
+                var snapshot = await CallAsync<SnapshotInfo?>("wait-snapshot", new { snapshotId }, cancellationToken).ConfigureAwait(false);
+                if (snapshot is null || snapshot.State != SnapshotState.Pending)
+                {
+                    return snapshot;
+                }
+            }
+        }
+
+        private async Task<T> CallAsync<T>(string operation, object args, CancellationToken cancellationToken)
+        {
+            HttpResponseMessage response;
+            try
+            {
+                response = await http.PostAsJsonAsync($"/engine/v1/{Uri.EscapeDataString(region)}/{operation}", args, RemoteEngineJson.Options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                throw new ProviderException(ProviderErrorKind.Transient, "EngineUnreachable", $"engine at {http.BaseAddress}: {e.Message}", e);
+            }
+
+            using (response)
+            {
+                if (!response.IsSuccessStatusCode)
+                {
+                    var error = await response.Content.ReadFromJsonAsync<RemoteEngineError>(RemoteEngineJson.Options, cancellationToken).ConfigureAwait(false);
+                    throw error is null
+                        ? new ProviderException(ProviderErrorKind.Transient, "EngineError", $"engine answered HTTP {(int)response.StatusCode}")
+                        : new ProviderException(error.Kind, error.Code, error.Message);
+                }
+
+                var result = await response.Content.ReadFromJsonAsync<ResultEnvelope<T>>(RemoteEngineJson.Options, cancellationToken).ConfigureAwait(false);
+                return result is null ? default! : result.Result;
+            }
+        }
+    }
+
+    private sealed record ResultEnvelope<T>(T Result);
+}

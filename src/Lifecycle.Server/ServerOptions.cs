@@ -1,0 +1,37 @@
+namespace Lifecycle.Server;
+
+/// <summary>Options of `lifecycle serve`.</summary>
+public sealed record ServerOptions
+{
+    public const string DefaultUrl = "http://127.0.0.1:5080";
+
+    /// <summary>local (the bundled block engine), remote (another server's local engine) or aws.</summary>
+    public string Engine { get; init; } = "local";
+
+    /// <summary>With <c>--engine remote</c>: the server whose local engine this node uses (its /engine/v1 endpoints).</summary>
+    public string? EngineUrl { get; init; }
+
+    /// <summary>A directory of policy files to apply on start and on every change (through the apply path).</summary>
+    public string? PoliciesDirectory { get; init; }
+
+    /// <summary>The data directory: the SQLite store and, by default, the local engine's data.</summary>
+    public string DataDirectory { get; init; } = "./.lifecycle";
+
+    /// <summary>The local engine's directory; defaults to DATA/engine. Nodes of one cluster share it.</summary>
+    public string? EngineDirectory { get; init; }
+
+    /// <summary>postgres://user:pass@host:port/db for a cluster; null for the embedded SQLite store.</summary>
+    public string? DatabaseUrl { get; init; }
+
+    public string Urls { get; init; } = DefaultUrl;
+
+    /// <summary>Seed tagged demo volumes, a background writer and minute-level demo policies.</summary>
+    public bool Demo { get; init; }
+
+    public string? NodeName { get; init; }
+
+    /// <summary>Jobs this node runs at once.</summary>
+    public int MaxConcurrency { get; init; } = 16;
+
+    public string EngineDirectoryOrDefault => EngineDirectory ?? Path.Combine(DataDirectory, "engine");
+}

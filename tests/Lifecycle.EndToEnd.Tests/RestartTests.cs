@@ -1,0 +1,164 @@
+using System.Text.Json;
+using Lifecycle.Core.Inventory;
+
+namespace Lifecycle.EndToEnd.Tests;
+
+/// <summary>
+/// The server is SIGKILLed during a pre hook, right after the hooks (while the snapshot is created), and during a copy;
+/// after each kill it is restarted on the same data. At the end every token has exactly one snapshot, nothing owned is
+/// lost and every interrupted action completed.
+/// </summary>
+public sealed class RestartTests
+{
+    private const string Region = "rs-a";
+    private const string CopyRegion = "rs-b";
+
+    [Fact]
+    public async Task KilledDuringHooksSnapshotAndCopy_EveryTokenEndsWithExactlyOneSnapshot_AndInterruptedActionsComplete()
+    {
+        using var environment = new TestEnvironment("restart");
+        using (var engine = environment.OpenEngine())
+        {
+            await TestEnvironment.SeedVolumesAsync(engine, Region, "rs-a-1", 3, new Dictionary<string, string> { ["suite"] = "restart" }, sizeBytes: 64L * 1024 * 1024);
+            _ = engine.Region(CopyRegion);
+        }
+
+        environment.WritePolicy("restart.yaml", """
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-restart }
+            spec:
+              engine: local
+              regions: [rs-a]
+              targets: { tags: { suite: restart } }
+              schedules:
+                - name: minutely
+                  cron: "* * * * *"
+                  retain: { count: 20 }
+                  copies:
+                    - region: rs-b
+                      retain: { count: 20 }
+              hooks:
+                pre:  [{ exec: [/bin/sh, -c, "echo pre $LIFECYCLE_VOLUME_IDS >> MARK/restart.log; sleep 6"], timeout: 30s }]
+                post: [{ exec: [/bin/sh, -c, "echo post $LIFECYCLE_VOLUME_IDS >> MARK/restart.log"], timeout: 30s }]
+                onFailure: fail
+            """);
+        string[] arguments = ["--data", environment.DataDirectory, "--policies", environment.PoliciesDirectory];
+        var kills = new List<string>();
+
+        // 1. During a pre hook: a create is running and its pre hook has started but cannot have finished (it sleeps 6 s).
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            await WaitUntilAsync(server, () => PreHookStarted(environment), TimeSpan.FromSeconds(90), "a pre hook to start");
+            await Task.Delay(1500);
+            var running = await ActionsAsync(server, "running", "create");
+            Assert.NotEmpty(running);
+            server.Kill();
+            kills.Add($"during hooks: {running.Count} create(s) running");
+        }
+
+        // 2. During snapshot creation: the moment a pre hook of a running create has succeeded, the create call follows.
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            await WaitUntilAsync(server, async () =>
+            {
+                foreach (var action in await ActionsAsync(server, "running", "create"))
+                {
+                    var detail = await server.GetJsonAsync("/api/v1/actions/" + action.GetProperty("id").GetString());
+                    if (detail.GetProperty("hooks").EnumerateArray().Any(h => h.GetProperty("stage").GetString() == "pre" && h.GetProperty("outcome").GetString() == "succeeded"))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }, TimeSpan.FromSeconds(90), "a create past its pre hook");
+            server.Kill();
+            kills.Add("after the pre hook, during the snapshot");
+        }
+
+        // 3. During a copy.
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            await WaitUntilAsync(server, async () => (await ActionsAsync(server, "running", "copy")).Count > 0, TimeSpan.FromSeconds(120), "a copy to run");
+            server.Kill();
+            kills.Add("during a copy");
+        }
+
+        // 4. Restart and let everything finish.
+        IReadOnlyList<JsonElement> actions;
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            await WaitUntilAsync(server, async () =>
+            {
+                var all = await ActionsAsync(server, null, null);
+                return all.Count > 0 && all.All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped")
+                    && all.Any(a => a.GetProperty("kind").GetString() == "copy");
+            }, TimeSpan.FromSeconds(120), "every action to finish");
+            await Task.Delay(5000);
+            actions = await ActionsAsync(server, null, null);
+            await server.StopAsync();
+        }
+
+        using var final = environment.OpenEngine();
+        var snapshots = (await TestEnvironment.SnapshotsAsync(final, Region)).AddRange(await TestEnvironment.SnapshotsAsync(final, CopyRegion));
+        var owned = snapshots.Where(s => s.Tags.GetValueOrDefault("lifecycle:policy") == "e2e-restart").ToList();
+
+        // Every token: exactly one snapshot, completed.
+        foreach (var group in owned.GroupBy(s => (s.Region, Token: s.Tags["lifecycle:token"])))
+        {
+            Assert.True(group.Count() == 1, $"token {group.Key.Token} in {group.Key.Region} has {group.Count()} snapshots");
+            Assert.Equal(SnapshotState.Completed, group.Single().State);
+        }
+
+        // Every interrupted action completed: all creates and copies succeeded, none is left running.
+        var creates = actions.Where(a => a.GetProperty("kind").GetString() == "create").ToList();
+        var copies = actions.Where(a => a.GetProperty("kind").GetString() == "copy").ToList();
+        Assert.NotEmpty(creates);
+        Assert.All(creates.Concat(copies), a => Assert.Equal("succeeded", a.GetProperty("state").GetString()));
+        Assert.Contains(creates, a => a.GetProperty("attempts").GetInt32() > 1);
+
+        // Nothing owned is lost: every snapshot a create or copy reported exists, one per token.
+        foreach (var action in creates.Concat(copies))
+        {
+            var id = action.GetProperty("resultSnapshotId").GetString();
+            Assert.Contains(owned, s => s.Id == id);
+        }
+
+        Assert.Equal(creates.Count, owned.Count(s => s.Region == Region));
+        Assert.Equal(copies.Count, owned.Count(s => s.Region == CopyRegion));
+        Assert.Equal(3, kills.Count);
+    }
+
+    private static bool PreHookStarted(TestEnvironment environment)
+    {
+        var log = Path.Combine(environment.MarkerDirectory, "restart.log");
+        return File.Exists(log) && File.ReadAllLines(log).Any(l => l.StartsWith("pre ", StringComparison.Ordinal));
+    }
+
+    private static async Task<IReadOnlyList<JsonElement>> ActionsAsync(ServerProcess server, string? state, string? kind)
+    {
+        var query = "/api/v1/actions?policy=e2e-restart&limit=100000" + (state is null ? "" : "&state=" + state) + (kind is null ? "" : "&kind=" + kind);
+        return [.. (await server.GetJsonAsync(query)).EnumerateArray()];
+    }
+
+    private static Task WaitUntilAsync(ServerProcess server, Func<bool> condition, TimeSpan timeout, string what) =>
+        WaitUntilAsync(server, () => Task.FromResult(condition()), timeout, what);
+
+    private static async Task WaitUntilAsync(ServerProcess server, Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            Assert.False(server.HasExited, "the server exited:\n" + server.Log);
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"waited {timeout} for {what}:\n{server.Log}");
+    }
+}

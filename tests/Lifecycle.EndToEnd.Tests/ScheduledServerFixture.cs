@@ -1,0 +1,204 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using Lifecycle.Core.Inventory;
+using Lifecycle.LocalEngine;
+using Lifecycle.LocalEngine.Encryption;
+
+namespace Lifecycle.EndToEnd.Tests;
+
+/// <summary>
+/// One real server running many minute-level policies side by side (so the slow part, waiting for real minute
+/// fires, is paid once): basic create/copy/fast-restore/retention, archive moves, and each hook failure mode.
+/// It runs through three minute fires after the start, then stops and keeps what the API and the engine show.
+/// </summary>
+public sealed class ScheduledServerFixture : IAsyncLifetime
+{
+    public const string Region = "e2e-a";
+    public const string CopyRegion = "e2e-b";
+    public const string Zone = "e2e-a-1";
+
+    public TestEnvironment Environment { get; } = new("sched");
+
+    public DateTimeOffset StartedAt { get; private set; }
+
+    public DateTimeOffset StoppedAt { get; private set; }
+
+    public ImmutableDictionary<string, ImmutableArray<string>> VolumesBySuite { get; private set; } = ImmutableDictionary<string, ImmutableArray<string>>.Empty;
+
+    /// <summary>Every action the server recorded (from GET /api/v1/actions) just before it stopped.</summary>
+    public ImmutableArray<JsonElement> Actions { get; private set; } = [];
+
+    /// <summary>What /api/v1/snapshots showed just before the stop (fast-restore states as the engine reports them live).</summary>
+    public ImmutableArray<JsonElement> LiveSnapshots { get; private set; } = [];
+
+    public ImmutableArray<SnapshotInfo> SourceSnapshots { get; private set; } = [];
+
+    public ImmutableArray<SnapshotInfo> CopySnapshots { get; private set; } = [];
+
+    public ImmutableArray<VolumeInfo> Volumes { get; private set; } = [];
+
+    public string ServerLog { get; private set; } = "";
+
+    public ImmutableDictionary<string, JsonElement> HooksByAction { get; private set; } = ImmutableDictionary<string, JsonElement>.Empty;
+
+    public async Task InitializeAsync()
+    {
+        var seedKeyRing = Path.Combine(Environment.Root, "seed-keyring.json");
+        KeyRing.AddKey(seedKeyRing, "e2e-key-the-server-lacks");
+        using (var engine = Environment.OpenEngine(seedKeyRing))
+        {
+            var suites = new Dictionary<string, ImmutableArray<string>>();
+            foreach (var (suite, count) in new[] { ("basic", 2), ("archive", 1), ("hook-skip", 1), ("hook-crash", 1), ("hook-fail", 1), ("hook-hang", 1) })
+            {
+                suites[suite] = await TestEnvironment.SeedVolumesAsync(engine, Region, Zone, count, new Dictionary<string, string> { ["suite"] = suite });
+            }
+
+            // The server's key ring lacks this volume's key, so every snapshot of it fails inside the engine.
+            suites["snapshot-fails"] = await TestEnvironment.SeedVolumesAsync(engine, Region, Zone, 1,
+                new Dictionary<string, string> { ["suite"] = "snapshot-fails" }, keyId: "e2e-key-the-server-lacks");
+            _ = engine.Region(CopyRegion);
+            VolumesBySuite = suites.ToImmutableDictionary();
+        }
+
+        WritePolicies();
+        await using var server = await ServerProcess.StartAsync(["--data", Environment.DataDirectory, "--policies", Environment.PoliciesDirectory]);
+        StartedAt = DateTimeOffset.UtcNow;
+
+        // Three real minute fires after the start (plus the start's catch-up), then time for copies and follow-ups.
+        var firstFire = new DateTimeOffset(StartedAt.Year, StartedAt.Month, StartedAt.Day, StartedAt.Hour, StartedAt.Minute, 0, TimeSpan.Zero).AddMinutes(1);
+        var until = firstFire.AddMinutes(2).AddSeconds(40);
+        while (DateTimeOffset.UtcNow < until)
+        {
+            Assert.False(server.HasExited, "the server exited:\n" + server.Log);
+            await Task.Delay(1000);
+        }
+
+        Actions = [.. (await server.GetJsonAsync("/api/v1/actions?limit=100000")).EnumerateArray()];
+        LiveSnapshots = [.. (await server.GetJsonAsync("/api/v1/snapshots")).EnumerateArray()];
+        var hooks = ImmutableDictionary.CreateBuilder<string, JsonElement>();
+        foreach (var action in Actions.Where(a => a.GetProperty("kind").GetString() == "create"))
+        {
+            var id = action.GetProperty("id").GetString()!;
+            hooks[id] = await server.GetJsonAsync("/api/v1/actions/" + id);
+        }
+
+        HooksByAction = hooks.ToImmutable();
+        await server.StopAsync();
+        StoppedAt = DateTimeOffset.UtcNow;
+        ServerLog = server.Log;
+        using (var engine = Environment.OpenEngine())
+        {
+            SourceSnapshots = await TestEnvironment.SnapshotsAsync(engine, Region);
+            CopySnapshots = await TestEnvironment.SnapshotsAsync(engine, CopyRegion);
+            Volumes = await engine.Region(Region).DescribeVolumesAsync();
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        Environment.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public IEnumerable<JsonElement> ActionsOf(string policy, string? kind = null) =>
+        Actions.Where(a => a.GetProperty("policy").GetString() == policy && (kind is null || a.GetProperty("kind").GetString() == kind));
+
+    public IEnumerable<SnapshotInfo> SnapshotsOf(string policy) =>
+        SourceSnapshots.Where(s => s.Tags.GetValueOrDefault("lifecycle:policy") == policy);
+
+    private void WritePolicies()
+    {
+        Environment.WritePolicy("basic.yaml", """
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-basic }
+            spec:
+              engine: local
+              regions: [e2e-a]
+              targets: { tags: { suite: basic } }
+              schedules:
+                - name: minutely
+                  cron: "* * * * *"
+                  retain: { count: 2 }
+                  copies:
+                    - region: e2e-b
+                      retain: { count: 1 }
+                  fastRestore: { zones: [e2e-a-1], count: 1 }
+              hooks:
+                pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: 10s }]
+                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: 10s }]
+              tags: { team: e2e, volume: $(volume-id) }
+            """);
+        Environment.WritePolicy("archive.yaml", """
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-archive }
+            spec:
+              engine: local
+              regions: [e2e-a]
+              targets: { tags: { suite: archive } }
+              schedules:
+                - name: minutely
+                  cron: "* * * * *"
+                  retain: { count: 1 }
+                  archive:
+                    after: { count: 1 }
+                    retain: { age: 1y }
+            """);
+        foreach (var (suite, mode) in new[] { ("hook-skip", "skip"), ("hook-crash", "crash-consistent"), ("hook-fail", "fail") })
+        {
+            Environment.WritePolicy(suite + ".yaml", $$"""
+                apiVersion: lifecycle/v1
+                kind: SnapshotPolicy
+                metadata: { name: e2e-{{suite}} }
+                spec:
+                  engine: local
+                  regions: [e2e-a]
+                  targets: { tags: { suite: {{suite}} } }
+                  schedules:
+                    - name: minutely
+                      cron: "* * * * *"
+                      retain: { count: 5 }
+                  hooks:
+                    pre:  [{ exec: [/bin/sh, -c, "echo frozen-fails; exit 3"], timeout: 10s }]
+                    post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_VOLUME_IDS >> MARK/{{suite}}.log"], timeout: 10s }]
+                    onFailure: {{mode}}
+                """);
+        }
+
+        Environment.WritePolicy("hook-hang.yaml", """
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-hook-hang }
+            spec:
+              engine: local
+              regions: [e2e-a]
+              targets: { tags: { suite: hook-hang } }
+              schedules:
+                - name: minutely
+                  cron: "* * * * *"
+                  retain: { count: 5 }
+              hooks:
+                pre:  [{ exec: [/bin/sh, -c, "echo $$ > MARK/hang-shell.pid; sleep 6001 & echo $! > MARK/hang-child.pid; wait"], timeout: 2s }]
+                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/hook-hang.log"], timeout: 10s }]
+                onFailure: crash-consistent
+            """);
+        Environment.WritePolicy("snapshot-fails.yaml", """
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-snapshot-fails }
+            spec:
+              engine: local
+              regions: [e2e-a]
+              targets: { tags: { suite: snapshot-fails } }
+              schedules:
+                - name: minutely
+                  cron: "* * * * *"
+                  retain: { count: 5 }
+              hooks:
+                pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/snapshot-fails.log"], timeout: 10s }]
+                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/snapshot-fails.log"], timeout: 10s }]
+                onFailure: fail
+            """);
+    }
+}

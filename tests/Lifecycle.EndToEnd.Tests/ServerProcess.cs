@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Lifecycle.EndToEnd.Tests;
+
+/// <summary>
+/// A real `lifecycle serve` process (the CLI's lifecycle.dll built next to these tests) on a free loopback port.
+/// Kill() is SIGKILL; StopAsync() is SIGTERM and waits for a clean exit.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder log = new();
+
+    private ServerProcess(Process process, Uri baseAddress)
+    {
+        this.process = process;
+        BaseAddress = baseAddress;
+        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public Uri BaseAddress { get; }
+
+    public HttpClient Http { get; }
+
+    public int ProcessId => process.Id;
+
+    public bool HasExited => process.HasExited;
+
+    public string Log
+    {
+        get
+        {
+            lock (log)
+            {
+                return log.ToString();
+            }
+        }
+    }
+
+    public static string LifecycleDll => Path.Combine(AppContext.BaseDirectory, "lifecycle.dll");
+
+    public static async Task<ServerProcess> StartAsync(IEnumerable<string> arguments, TimeSpan? startTimeout = null)
+    {
+        if (!File.Exists(LifecycleDll))
+        {
+            throw new FileNotFoundException($"the CLI is not built next to the tests: {LifecycleDll}");
+        }
+
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(LifecycleDll);
+        start.ArgumentList.Add("serve");
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        var process = new Process { StartInfo = start };
+        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await server.WaitHealthyAsync(startTimeout ?? TimeSpan.FromSeconds(90)).ConfigureAwait(false);
+        return server;
+    }
+
+    public async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the server exited with {process.ExitCode}:\n{Log}");
+            }
+
+            try
+            {
+                using var response = await Http.GetAsync("/healthz").ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+
+            await Task.Delay(200).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"the server was not healthy within {timeout}:\n{Log}");
+    }
+
+    public async Task<JsonElement> GetJsonAsync(string path)
+    {
+        using var response = await Http.GetAsync(path).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"GET {path}: {(int)response.StatusCode} {text}");
+        }
+
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: false);
+            process.WaitForExit(30_000);
+        }
+    }
+
+    /// <summary>SIGTERM and wait for the clean shutdown.</summary>
+    public async Task StopAsync()
+    {
+        if (process.HasExited)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"the server did not stop within 60 s of SIGTERM:\n{Log}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // never started
+        }
+
+        Http.Dispose();
+        process.Dispose();
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            log.AppendLine(line);
+        }
+    }
+}

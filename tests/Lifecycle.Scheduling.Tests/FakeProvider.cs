@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+
+namespace Lifecycle.Scheduling.Tests;
+
+/// <summary>
+/// An in-memory provider for executor unit tests, with scripted failures. The real engine is exercised by the
+/// end-to-end tests; this double only lets a test make the provider throttle, fail or half-succeed on demand.
+/// </summary>
+internal sealed class FakeProvider(string region) : ISnapshotProvider, IProviderRegistry
+{
+    private readonly ConcurrentDictionary<string, SnapshotInfo> snapshots = new();
+    private int next;
+
+    public string Region => region;
+
+    public ImmutableArray<string> Regions => [region];
+
+    public int CreateCalls;
+
+    /// <summary>Errors thrown by the next create calls, in order.</summary>
+    public ConcurrentQueue<ProviderException> CreateFailures { get; } = new();
+
+    /// <summary>Create the snapshot, then throw this (a response lost after the engine acted).</summary>
+    public ProviderException? FailAfterCreate { get; set; }
+
+    public IReadOnlyCollection<SnapshotInfo> Snapshots => snapshots.Values.ToList();
+
+    public ISnapshotProvider For(string name) => name == region ? this : throw ProviderException.NotFound("InvalidRegion", name);
+
+    public void Add(SnapshotInfo snapshot) => snapshots[snapshot.Id] = snapshot;
+
+    public Task<ImmutableArray<VolumeInfo>> DescribeVolumesAsync(TagFilter? filter = null, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ImmutableArray<VolumeInfo>.Empty);
+
+    public Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default)
+    {
+        IEnumerable<SnapshotInfo> result = snapshots.Values;
+        if (query is not null)
+        {
+            if (!query.SnapshotIds.IsDefaultOrEmpty)
+            {
+                result = result.Where(s => query.SnapshotIds.Contains(s.Id));
+            }
+
+            if (query.Tags is not null)
+            {
+                result = result.Where(s => query.Tags.Tags.All(f => s.Tags.TryGetValue(f.Key, out var v) && (f.Value.IsDefaultOrEmpty || f.Value.Contains(v))));
+            }
+        }
+
+        return Task.FromResult(result.OrderBy(s => s.Id).ToImmutableArray());
+    }
+
+    public Task<SnapshotInfo> CreateSnapshotAsync(CreateSnapshotRequest request, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref CreateCalls);
+        if (CreateFailures.TryDequeue(out var failure))
+        {
+            throw failure;
+        }
+
+        var snapshot = new SnapshotInfo
+        {
+            Id = $"snap-{Interlocked.Increment(ref next):D4}",
+            VolumeId = request.VolumeId,
+            Region = region,
+            StartTime = DateTimeOffset.UnixEpoch,
+            Tags = request.Tags,
+        };
+        snapshots[snapshot.Id] = snapshot;
+        if (FailAfterCreate is { } after)
+        {
+            FailAfterCreate = null;
+            throw after;
+        }
+
+        return Task.FromResult(snapshot);
+    }
+
+    public Task<ImmutableArray<SnapshotInfo>> CreateSnapshotsAsync(CreateSnapshotsRequest request, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException();
+
+    public Task<SnapshotInfo> CopySnapshotAsync(CopySnapshotRequest request, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException();
+
+    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
+    {
+        snapshots.TryRemove(snapshotId, out _);
+        return Task.CompletedTask;
+    }
+
+    public Task ArchiveSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task RestoreSnapshotTierAsync(string snapshotId, int? days, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task<ImmutableArray<FastRestoreZoneState>> EnableFastSnapshotRestoresAsync(string snapshotId, ImmutableArray<string> zones, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException();
+
+    public Task<ImmutableArray<FastRestoreZoneState>> DisableFastSnapshotRestoresAsync(string snapshotId, ImmutableArray<string> zones, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException();
+
+    public Task<ImmutableArray<FastRestoreZoneState>> DescribeFastSnapshotRestoresAsync(string? snapshotId = null, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException();
+
+    public Task<ImmutableArray<RecycleBinEntry>> ListSnapshotsInRecycleBinAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task<SnapshotInfo> RestoreSnapshotFromRecycleBinAsync(string snapshotId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task<VolumeInfo> CreateVolumeAsync(CreateVolumeRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task CreateTagsAsync(string resourceId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+}

@@ -180,18 +180,6 @@ public sealed class SnapshotPlanner
                 return;
             }
 
-            // Providers often list a volume's snapshots in time order already: then there is nothing to do.
-            var sorted = true;
-            for (var i = 1; i < members.Count && sorted; i++)
-            {
-                sorted = NewestFirst(members[i - 1], members[i]) < 0;
-            }
-
-            if (sorted)
-            {
-                return;
-            }
-
             var keys = new long[members.Count];
             var items = members.ToArray();
             for (var i = 0; i < items.Length; i++)

@@ -172,39 +172,48 @@ public sealed class SnapshotPlanner
             EmitDecisions(groups);
         }
 
-        /// <summary>Sorts by start time descending, then id: by a primitive key first (a million snapshots per plan).</summary>
-        private static void SortNewestFirst(List<OwnedSnapshot> members)
+        private static void SortNewestFirst(List<OwnedSnapshot> members) => SortByStartTime(members, newestFirst: true);
+
+        private static readonly IComparer<OwnedSnapshot> ById =
+            Comparer<OwnedSnapshot>.Create((a, b) => string.CompareOrdinal(a.Info.Id, b.Info.Id));
+
+        /// <summary>
+        /// Sorts by start time (newest or oldest first), then id, by a primitive key (a plan sorts a million snapshots;
+        /// a comparison delegate over records costs several times more). Equal start times are then ordered by id.
+        /// </summary>
+        private static void SortByStartTime(List<OwnedSnapshot> snapshots, bool newestFirst)
         {
-            if (members.Count < 2)
+            if (snapshots.Count < 2)
             {
                 return;
             }
 
-            var keys = new long[members.Count];
-            var items = members.ToArray();
+            var keys = new long[snapshots.Count];
+            var items = snapshots.ToArray();
             for (var i = 0; i < items.Length; i++)
             {
-                keys[i] = -items[i].Info.StartTime.UtcTicks;
+                keys[i] = newestFirst ? -items[i].Info.StartTime.UtcTicks : items[i].Info.StartTime.UtcTicks;
             }
 
             Array.Sort(keys, items);
-            for (var i = 1; i < items.Length; i++)
+            for (var i = 0; i < items.Length;)
             {
-                if (keys[i] == keys[i - 1])
+                var end = i + 1;
+                while (end < items.Length && keys[end] == keys[i])
                 {
-                    Array.Sort(items, NewestFirst); // equal start times: fall back to the full order
-                    break;
+                    end++;
                 }
+
+                if (end - i > 1)
+                {
+                    Array.Sort(items, i, end - i, ById);
+                }
+
+                i = end;
             }
 
-            members.Clear();
-            members.AddRange(items);
-        }
-
-        private static int NewestFirst(OwnedSnapshot a, OwnedSnapshot b)
-        {
-            var c = b.Info.StartTime.CompareTo(a.Info.StartTime);
-            return c != 0 ? c : string.CompareOrdinal(a.Info.Id, b.Info.Id);
+            snapshots.Clear();
+            snapshots.AddRange(items);
         }
 
         /// <summary>Decisions in plan order: region, volume, newest first (a volume's copies and sources interleave by time).</summary>
@@ -302,11 +311,33 @@ public sealed class SnapshotPlanner
                 }
             }
 
+            bool Taken(List<VolumeInfo> volumes, (Schedule Schedule, DateTimeOffset Fire, string FireText) fire)
+            {
+                foreach (var volume in volumes)
+                {
+                    if (existing.TryGetValue((volume.Id, fire.FireText), out var list) && list.Exists(o => o.Carries(fire.Schedule.Name)))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+
             foreach (var (targetId, instanceId, volumes) in Targets())
             {
-                var due = fires
-                    .Where(f => !volumes.Any(v => existing.TryGetValue((v.Id, f.FireText), out var list) && list.Any(o => o.Carries(f.Schedule.Name))))
-                    .GroupBy(f => f.Fire);
+                if (fires.Count == 1)
+                {
+                    // The common case (one schedule): no grouping needed.
+                    if (!Taken(volumes, fires[0]))
+                    {
+                        actions.Add(BuildCreate(targetId, instanceId, volumes, [fires[0].Schedule], fires[0].Fire));
+                    }
+
+                    continue;
+                }
+
+                var due = fires.Where(f => !Taken(volumes, f)).GroupBy(f => f.Fire);
                 foreach (var simultaneous in due)
                 {
                     var merged = simultaneous.Select(f => f.Schedule).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
@@ -928,14 +959,17 @@ public sealed class SnapshotPlanner
                 }
             }
 
-            released.Sort((a, b) => a.Info.StartTime != b.Info.StartTime
-                ? a.Info.StartTime.CompareTo(b.Info.StartTime)
-                : string.CompareOrdinal(a.Info.Id, b.Info.Id));
             var limit = released.Count;
             if (policy.Safety.MaxDeletesPerRun is { } cap)
             {
                 // A percentage never rounds down to zero: that would stop retention for good on a small policy.
                 limit = Math.Min(limit, cap.IsPercent ? Math.Max(1, cap.Resolve(owned.Count)) : cap.Value);
+            }
+
+            if (limit < released.Count)
+            {
+                // Only a cap makes the order matter: the oldest are deleted first (actions are sorted at the end anyway).
+                SortByStartTime(released, newestFirst: false);
             }
 
             for (var i = 0; i < released.Count; i++)

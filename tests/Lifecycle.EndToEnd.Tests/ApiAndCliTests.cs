@@ -35,6 +35,16 @@ public sealed class ApiAndCliTests
         var server1 = server.BaseAddress.ToString();
         environment.WritePolicy("daily.yaml", Policy);
 
+        // The pull-request step: `plan --server` shows the diff and the next runs' actions, and changes nothing.
+        var revisionsBefore = (await server.GetJsonAsync("/api/v1/revisions")).GetArrayLength();
+        var planned = await CliAsync("plan", "--server", server1, "--policies", environment.PoliciesDirectory);
+        Assert.True(planned.Exit == 0, planned.Stderr + planned.Stdout);
+        Assert.Contains("added    api-daily", planned.Stdout);
+        Assert.Equal(2, planned.Stdout.Split('\n').Count(line => line.Contains(" create ", StringComparison.Ordinal)));
+        Assert.Equal(revisionsBefore, (await server.GetJsonAsync("/api/v1/revisions")).GetArrayLength());
+        var planUsage = await CliAsync("plan", "--server", server1, "--policies", environment.PoliciesDirectory, "--inventory", "x.json");
+        Assert.Equal(2, planUsage.Exit);
+
         var applied = await CliAsync("apply", "--server", server1, "--policies", environment.PoliciesDirectory, "--revision", "abc123", "--author", "ci");
         Assert.Equal(0, applied.Exit);
         Assert.Contains("status: applied", applied.Stdout);

@@ -6,7 +6,10 @@ namespace Lifecycle.Cli.Commands;
 /// <summary>
 /// <c>lifecycle plan --policies DIR --inventory FILE [--now ISO8601] [--output text|json]</c>: what the policies would
 /// do now to the inventory, with a reason for every action and every owned snapshot. Read-only.
-/// Exit codes: 0 planned, 1 invalid policies or inventory, 2 usage error.
+/// <c>lifecycle plan --server URL --policies DIR</c>: the same question asked of a running server, against what its
+/// engine holds: the diff of the policy set against the applied revision and the actions of the next runs (the
+/// pull-request step of the GitOps pipeline; it changes nothing).
+/// Exit codes: 0 planned, 1 invalid policies or inventory (or the server refuses), 2 usage error.
 /// </summary>
 public static class PlanCommand
 {
@@ -16,14 +19,34 @@ public static class PlanCommand
         var inventory = new Option<string>("--inventory", "-i") { Description = "Inventory JSON file (docs/inventory.md)" };
         var now = new Option<string>("--now") { Description = "The instant to plan for (ISO 8601); default: the current time" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+        var server = new Option<string?>("--server") { Description = "Plan against a running server (its applied revision and its engine) instead of an inventory file" };
         var command = new Command("plan", "Show what the policies would create, copy, archive, fast-restore and delete now, and why");
         command.Options.Add(policies);
         command.Options.Add(inventory);
         command.Options.Add(now);
         command.Options.Add(output);
-        command.SetAction(parseResult =>
+        command.Options.Add(server);
+        command.SetAction(async (parseResult, cancellationToken) =>
         {
             var configuration = parseResult.InvocationConfiguration;
+            if (parseResult.GetValue(server) is { } url)
+            {
+                if (parseResult.GetValue(inventory) is not null || parseResult.GetValue(now) is not null)
+                {
+                    await configuration.Error.WriteLineAsync("error: --server plans against the server's own inventory and clock; leave out --inventory and --now").ConfigureAwait(false);
+                    return PlanInputs.UsageError;
+                }
+
+                if (parseResult.GetValue(policies) is not { } policyPath)
+                {
+                    await configuration.Error.WriteLineAsync("error: --policies is required").ConfigureAwait(false);
+                    return PlanInputs.UsageError;
+                }
+
+                return await ApplyCommand.RunAsync(url, policyPath, revision: null, author: null, allowDestructive: false, dryRun: true,
+                    parseResult.GetValue(output) ?? "text", configuration.Output, configuration.Error, cancellationToken).ConfigureAwait(false);
+            }
+
             return Run(parseResult.GetValue(policies), parseResult.GetValue(inventory), parseResult.GetValue(now),
                 parseResult.GetValue(output) ?? "text", clock ?? TimeProvider.System, configuration.Output, configuration.Error);
         });

@@ -96,6 +96,33 @@ public sealed class EngineBehaviourTests
     }
 
     [Fact]
+    public async Task ImageChangedBehindTheEnginesBack_IsDetected_AndTheNextSnapshotHashesEveryBlock()
+    {
+        await using var f = new LocalProviderFixture();
+        var volume = await f.Local.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var content = RandomBytes(8 * Block, 42);
+        await f.Local.WriteAsync(volume.Id, 0, content);
+        await SnapshotAsync(f.Local, volume.Id);
+        var image = Path.Combine(f.Local.Directory, "volumes", volume.Id + ".img");
+
+        f.Reopen(() =>
+        {
+            using var stream = new FileStream(image, FileMode.Open, FileAccess.Write);
+            stream.Position = 6L * Block + 7;
+            stream.Write([1, 2, 3]);
+            File.SetLastWriteTimeUtc(image, DateTime.UnixEpoch.AddDays(20000));
+        });
+        content[6 * Block + 7] = 1;
+        content[6 * Block + 8] = 2;
+        content[6 * Block + 9] = 3;
+        var next = await SnapshotAsync(f.Local, volume.Id);
+
+        Assert.Equal(8, f.Local.BlocksReadBy(next.Id));
+        Assert.InRange(next.StoredBytes!.Value, Block, Block + 4096);
+        Assert.Equal(content, await ReadSnapshotAsync(f.Local, next.Id, 8L * Block));
+    }
+
+    [Fact]
     public async Task ImportedVolume_IsHashedInFull_ButStoresOnlyNewBlocks()
     {
         await using var f = new LocalProviderFixture();

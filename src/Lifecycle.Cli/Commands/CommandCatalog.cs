@@ -7,6 +7,11 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> Create()
     {
+        yield return ValidateCommand.Create();
+        yield return SchemaCommand.Create();
+        yield return PlanCommand.Create();
+        yield return SimulateCommand.Create();
+        yield return BenchCommand.Create();
         yield return VolumeCommand.Create();
         yield return SnapshotCommand.Create();
         yield return FastRestoreCommand.Create();
@@ -14,6 +19,5 @@ internal static class CommandCatalog
         yield return GcCommand.Create();
         yield return VerifyCommand.Create();
         yield return InventoryCommand.Create();
-        yield return new Command("bench", "Benchmarks") { BenchEngineCommand.Create() };
     }
 }

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace Lifecycle.Core.Time;
 
-/// <summary>Units of the one duration syntax used everywhere in policies: 30m, 4h, 7d, 2w, 6mo, 3y.</summary>
+/// <summary>Units of the one duration syntax used everywhere in policies: 30s, 30m, 4h, 7d, 2w, 6mo, 3y.</summary>
 public enum DurationUnit
 {
     Minutes,
@@ -12,6 +12,9 @@ public enum DurationUnit
     Weeks,
     Months,
     Years,
+
+    /// <summary>Seconds (added after the others so existing values keep their numbers); used by hook timeouts.</summary>
+    Seconds,
 }
 
 /// <summary>
@@ -20,10 +23,10 @@ public enum DurationUnit
 /// </summary>
 public readonly partial record struct PolicyDuration(int Value, DurationUnit Unit) : IComparable<PolicyDuration>
 {
-    [GeneratedRegex(@"^(?<n>[0-9]{1,6})(?<u>mo|m|h|d|w|y)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?<n>[0-9]{1,6})(?<u>mo|m|h|d|w|y|s)$", RegexOptions.CultureInvariant)]
     private static partial Regex Syntax();
 
-    /// <summary>Parses "30m", "4h", "7d", "2w", "6mo", "3y". Returns false with a message on anything else.</summary>
+    /// <summary>Parses "30s", "30m", "4h", "7d", "2w", "6mo", "3y". Returns false with a message on anything else.</summary>
     public static bool TryParse(string? text, out PolicyDuration duration, out string? error)
     {
         duration = default;
@@ -31,7 +34,7 @@ public readonly partial record struct PolicyDuration(int Value, DurationUnit Uni
         var match = text is null ? Match.Empty : Syntax().Match(text.Trim());
         if (!match.Success)
         {
-            error = $"'{text}' is not a duration; use a whole number and a unit: 30m, 4h, 7d, 2w, 6mo or 3y";
+            error = $"'{text}' is not a duration; use a whole number and a unit: 30s, 30m, 4h, 7d, 2w, 6mo or 3y";
             return false;
         }
 
@@ -44,6 +47,7 @@ public readonly partial record struct PolicyDuration(int Value, DurationUnit Uni
 
         var unit = match.Groups["u"].Value switch
         {
+            "s" => DurationUnit.Seconds,
             "m" => DurationUnit.Minutes,
             "h" => DurationUnit.Hours,
             "d" => DurationUnit.Days,
@@ -69,6 +73,7 @@ public readonly partial record struct PolicyDuration(int Value, DurationUnit Uni
 
     private DateTimeOffset AddTo(DateTimeOffset instant, int n) => Unit switch
     {
+        DurationUnit.Seconds => instant.AddSeconds(n),
         DurationUnit.Minutes => instant.AddMinutes(n),
         DurationUnit.Hours => instant.AddHours(n),
         DurationUnit.Days => instant.AddDays(n),
@@ -80,6 +85,7 @@ public readonly partial record struct PolicyDuration(int Value, DurationUnit Uni
     /// <summary>Length for comparisons (months as 30 days, years as 365); never use it for calendar arithmetic.</summary>
     public TimeSpan Approximate => Unit switch
     {
+        DurationUnit.Seconds => TimeSpan.FromSeconds(Value),
         DurationUnit.Minutes => TimeSpan.FromMinutes(Value),
         DurationUnit.Hours => TimeSpan.FromHours(Value),
         DurationUnit.Days => TimeSpan.FromDays(Value),
@@ -92,6 +98,7 @@ public readonly partial record struct PolicyDuration(int Value, DurationUnit Uni
 
     public override string ToString() => Value.ToString(CultureInfo.InvariantCulture) + Unit switch
     {
+        DurationUnit.Seconds => "s",
         DurationUnit.Minutes => "m",
         DurationUnit.Hours => "h",
         DurationUnit.Days => "d",

@@ -33,6 +33,9 @@ public sealed class LocalEngineOptions
 
     /// <summary>Workers hashing, compressing and encrypting blocks (default: one per core).</summary>
     public int Parallelism { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Test seam: awaited by a snapshot's background build before it reads any block.</summary>
+    internal Func<string, Task>? BeforeSnapshotBuild { get; set; }
 }
 
 /// <summary>

@@ -344,7 +344,8 @@ public sealed partial class LocalRegion
                 }
 
                 Interlocked.Increment(ref checkedBlocks);
-                progress?.Report(Interlocked.Add(ref checkedBytes, BlockSize));
+                var total = Interlocked.Add(ref checkedBytes, BlockSize);
+                progress?.Report(total);
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
 

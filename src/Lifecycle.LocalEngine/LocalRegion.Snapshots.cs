@@ -153,10 +153,15 @@ public sealed partial class LocalRegion
     private void StartBuild(StartedSnapshot started)
     {
         var lease = AcquireSnapshotLease(started.Row.Id);
-        _background[started.Row.Id] = Task.Run(async () =>
+        TrackBackground(started.Row.Id, Task.Run(async () =>
         {
             try
             {
+                if (Options.BeforeSnapshotBuild is { } hook)
+                {
+                    await hook(started.Row.Id).ConfigureAwait(false);
+                }
+
                 await BuildAsync(started).ConfigureAwait(false);
             }
             finally
@@ -164,7 +169,7 @@ public sealed partial class LocalRegion
                 lease.Dispose();
                 _progress.TryRemove(started.Row.Id, out _);
             }
-        });
+        }));
     }
 
     /// <summary>Reads the blocks the snapshot needs (captured originals first), stores new ones, commits the manifest.</summary>
@@ -200,6 +205,7 @@ public sealed partial class LocalRegion
                     }
 
                     _progress[row.Id] = (int)(99L * Interlocked.Increment(ref done) / Math.Max(1, indexes.Count));
+                    _blocksRead.AddOrUpdate(row.Id, 1, (_, n) => n + 1);
                 }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
 
                 var fullSize = (long)manifest.NonZero.Count() * BlockSize;
@@ -254,6 +260,11 @@ public sealed partial class LocalRegion
         }
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _blocksRead = new(StringComparer.Ordinal);
+
+    /// <summary>How many volume blocks the snapshot's build read in this process (incrementals read only changed blocks).</summary>
+    public int BlocksReadBy(string snapshotId) => _blocksRead.GetValueOrDefault(snapshotId);
+
     private static Manifest Extend(Manifest? source, int count)
     {
         var blocks = new BlockId[count];
@@ -304,7 +315,7 @@ public sealed partial class LocalRegion
             });
             _progress[row.Id] = 0;
             var ownLease = AcquireSnapshotLease(row.Id);
-            _background[row.Id] = Task.Run(async () =>
+            TrackBackground(row.Id, Task.Run(async () =>
             {
                 try
                 {
@@ -316,7 +327,7 @@ public sealed partial class LocalRegion
                     ownLease.Dispose();
                     _progress.TryRemove(row.Id, out _);
                 }
-            }, CancellationToken.None);
+            }, CancellationToken.None));
             return Task.FromResult(Describe(row.Id));
         }
         catch
@@ -346,7 +357,7 @@ public sealed partial class LocalRegion
                         if (ingest.Claim(distinct[i]))
                         {
                             var (location, length) = source._store.ReadPayload(distinct[i], payload);
-                            ingest.AddClaimedEncoded(distinct[i], location.Encoding, payload.AsSpan(0, length));
+                            ingest.AddClaimedEncoded(distinct[i], location.Encoding, location.KeyId, payload.AsSpan(0, length));
                         }
 
                         _progress[row.Id] = (int)(99L * (i + 1) / Math.Max(1, distinct.Count));

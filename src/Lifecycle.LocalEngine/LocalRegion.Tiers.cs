@@ -120,7 +120,7 @@ public sealed partial class LocalRegion
                 {
                     var location = new BlockLocation(block.PackId, block.Offset, block.Length, (BlockEncoding)block.Encoding, block.KeyId);
                     PackFile.ReadPayload(ArchiveDirectory, location, payload);
-                    ingest.AddClaimedEncoded(id, location.Encoding, payload.AsSpan(0, location.Length));
+                    ingest.AddClaimedEncoded(id, location.Encoding, location.KeyId, payload.AsSpan(0, location.Length));
                 }
             }
         }
@@ -161,6 +161,18 @@ public sealed partial class LocalRegion
     public Task<int> ApplyClockAsync(CancellationToken cancellationToken = default)
     {
         var now = NowMs;
+        var disabledBefore = now - (long)Options.FastRestoreDisablingTime.TotalMilliseconds;
+        // a read first: describing snapshots must not cost a durable write when nothing is due
+        var due = _catalog.Read(c => c.ExecuteScalar<long>(
+            "SELECT (SELECT count(*) FROM snapshots WHERE tier='restored' AND restore_expiry <= @now)"
+            + " + (SELECT count(*) FROM snapshots WHERE recycle_exit IS NOT NULL AND recycle_exit <= @now)"
+            + " + (SELECT count(*) FROM fast_restore WHERE disabled_at IS NOT NULL AND disabled_at <= @disabledBefore)",
+            new { now, disabledBefore }));
+        if (due == 0)
+        {
+            return Task.FromResult(0);
+        }
+
         var rearchived = _catalog.Write((c, tx) =>
             c.Execute("UPDATE snapshots SET tier='archived', restore_expiry=NULL WHERE tier='restored' AND restore_expiry <= @now", new { now }, tx));
         var expired = _catalog.Read(c => c.Query<string>("SELECT id FROM snapshots WHERE recycle_exit IS NOT NULL AND recycle_exit <= @now", new { now }).ToList());
@@ -169,7 +181,6 @@ public sealed partial class LocalRegion
             PurgeSnapshot(id);
         }
 
-        var disabledBefore = now - (long)Options.FastRestoreDisablingTime.TotalMilliseconds;
         _catalog.Write((c, tx) => c.Execute("DELETE FROM fast_restore WHERE disabled_at IS NOT NULL AND disabled_at <= @disabledBefore", new { disabledBefore }, tx));
         return Task.FromResult(rearchived + expired.Count);
     }

@@ -378,6 +378,14 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         }
     }
 
+    /// <summary>Tracks a background build or copy until it ends.</summary>
+    private void TrackBackground(string snapshotId, Task task)
+    {
+        _background[snapshotId] = task;
+        _ = task.ContinueWith(t => _background.TryRemove(KeyValuePair.Create(snapshotId, t)), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
     internal static string NewId(string prefix) => prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(9))[..17];
 
     /// <summary>Waits until a snapshot (or copy) is completed or failed; NotFound if it does not exist.</summary>
@@ -401,9 +409,16 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
     /// <summary>Waits for every background snapshot and copy of this region.</summary>
     public async Task WaitForBackgroundWorkAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var id in _background.Keys.ToList())
+        foreach (var task in _background.Values.ToList())
         {
-            await WaitForSnapshotAsync(id, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                // recorded on the snapshot (state error)
+            }
         }
     }
 

@@ -54,6 +54,22 @@ public static class PolicyLoader
         return session.ToResult();
     }
 
+    /// <summary>
+    /// Loads several files given as text (file name → YAML), in the given order, as one policy set: what an API that
+    /// receives a whole set (the GitOps apply path) uses. A name defined twice is an error at the second definition.
+    /// </summary>
+    public static PolicyLoadResult LoadTexts(IEnumerable<KeyValuePair<string, string>> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var session = new LoadSession();
+        foreach (var (fileName, yaml) in files)
+        {
+            session.LoadText(yaml ?? "", fileName);
+        }
+
+        return session.ToResult();
+    }
+
     /// <summary>Loads one file's raw bytes (UTF-8, checked); <paramref name="fileName"/> is what diagnostics print.</summary>
     public static PolicyLoadResult LoadBytes(ReadOnlySpan<byte> content, string fileName)
     {

@@ -9,8 +9,11 @@ namespace Lifecycle.LocalEngine.Tests;
 /// <summary>A fresh local engine in a temporary directory, with a moveable clock, a key ring and a 7-day recycle-bin rule.</summary>
 public sealed class LocalProviderFixture : IClockedProviderFixture
 {
-    public LocalProviderFixture()
+    private readonly Action<LocalEngineOptions>? _configure;
+
+    public LocalProviderFixture(Action<LocalEngineOptions>? configure = null)
     {
+        _configure = configure;
         Root = Path.Combine(Path.GetTempPath(), "lifecycle-tests", Guid.NewGuid().ToString("n"));
         Directory.CreateDirectory(Root);
         KeyRingPath = Path.Combine(Root, "keyring.json");
@@ -40,18 +43,24 @@ public sealed class LocalProviderFixture : IClockedProviderFixture
 
     public KeyValuePair<string, string> RecycleBinTag => new("recycle", "yes");
 
-    public LocalEngineOptions NewOptions() => new()
+    public LocalEngineOptions NewOptions()
     {
-        DataDirectory = DataDirectory,
-        KeyRingPath = KeyRingPath,
-        TimeProvider = Clock,
-        RecycleBinRules = [new RecycleBinRule(7, "recycle", "yes")],
-    };
+        var options = new LocalEngineOptions
+        {
+            DataDirectory = DataDirectory,
+            KeyRingPath = KeyRingPath,
+            TimeProvider = Clock,
+            RecycleBinRules = [new RecycleBinRule(7, "recycle", "yes")],
+        };
+        _configure?.Invoke(options);
+        return options;
+    }
 
     /// <summary>Closes the engine and opens it again (as a new process would).</summary>
-    public void Reopen()
+    public void Reopen(Action? whileClosed = null)
     {
         Engine.Dispose();
+        whileClosed?.Invoke();
         Engine = LocalEngine.Open(NewOptions());
     }
 

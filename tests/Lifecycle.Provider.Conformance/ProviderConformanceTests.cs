@@ -36,7 +36,7 @@ public abstract class ProviderConformanceTests
         await f.CreateVolumeAsync(Zone, Tags.Of(("team", "web")));
 
         var byEnv = await f.Provider.DescribeVolumesAsync(TagFilter.Key("env", "prod", "dev"));
-        Assert.Equal([dev.Id, prod.Id], byEnv.Select(v => v.Id).Order());
+        Assert.Equal(new[] { dev.Id, prod.Id }.Order(), byEnv.Select(v => v.Id).Order());
         var both = await f.Provider.DescribeVolumesAsync(new TagFilter(ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty
             .Add("env", ["prod"]).Add("team", ["db"])));
         Assert.Equal(prod.Id, Assert.Single(both).Id);

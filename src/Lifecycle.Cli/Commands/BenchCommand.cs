@@ -10,6 +10,7 @@ public static class BenchCommand
         var command = new Command("bench", "Benchmarks: time and memory of the planner and the engines");
         command.Subcommands.Add(BenchPlannerCommand.Create());
         command.Subcommands.Add(BenchSchedulerCommand.Create());
+        command.Subcommands.Add(BenchEngineCommand.Create());
         return command;
     }
 }

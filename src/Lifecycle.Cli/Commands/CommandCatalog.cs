@@ -15,5 +15,12 @@ internal static class CommandCatalog
         yield return ServeCommand.Create();
         yield return ApplyCommand.Create();
         yield return RunsCommand.Create();
+        yield return VolumeCommand.Create();
+        yield return SnapshotCommand.Create();
+        yield return FastRestoreCommand.Create();
+        yield return RecycleBinCommand.Create();
+        yield return GcCommand.Create();
+        yield return VerifyCommand.Create();
+        yield return InventoryCommand.Create();
     }
 }

@@ -27,6 +27,8 @@ public static class ValidateCommand
         {
             Description = "text (default) or json",
             DefaultValueFactory = _ => "text",
+            // "--output" without a value reaches Run (exit 2) instead of the parser's generic failure (exit 1).
+            Arity = ArgumentArity.ZeroOrOne,
         };
         var command = new Command("validate", "Validate policy files: every error with file, line, column and field")
         {
@@ -43,7 +45,8 @@ public static class ValidateCommand
                 return UsageError;
             }
 
-            return Run(parseResult.GetValue(paths) ?? [], parseResult.GetValue(output) ?? "text", configuration.Output, configuration.Error);
+            var format = parseResult.GetResult(output) is { Implicit: false, Tokens.Count: 0 } ? "" : parseResult.GetValue(output) ?? "text";
+            return Run(parseResult.GetValue(paths) ?? [], format, configuration.Output, configuration.Error);
         });
         return command;
     }
@@ -56,7 +59,7 @@ public static class ValidateCommand
         ArgumentNullException.ThrowIfNull(stderr);
         if (output is not ("text" or "json"))
         {
-            stderr.WriteLine($"error: --output must be text or json, not '{output}'");
+            stderr.WriteLine(output.Length == 0 ? "error: --output needs a value: text or json" : $"error: --output must be text or json, not '{output}'");
             return UsageError;
         }
 

@@ -31,13 +31,45 @@ internal sealed class OwnedSnapshot
 
     // The decision, filled in by the planner. Reasons are allocated only when there is one (most of a million
     // snapshots have one or two).
-    private List<string>? keepReasons;
+    // The first reason inline, more in a list: most kept snapshots have one or two.
+    private string? firstReason;
+    private List<string>? moreReasons;
 
-    public IReadOnlyList<string> KeepReasons => (IReadOnlyList<string>?)keepReasons ?? [];
+    public bool IsKeptByAnyRule => firstReason is not null;
 
-    public bool IsKeptByAnyRule => keepReasons is { Count: > 0 };
+    public bool HasOneReason => firstReason is not null && moreReasons is null;
 
-    public void AddKeepReason(string reason) => (keepReasons ??= new List<string>(2)).Add(reason);
+    public string? FirstReason => firstReason;
+
+    public System.Collections.Immutable.ImmutableArray<string> KeepReasonArray()
+    {
+        if (firstReason is null)
+        {
+            return [];
+        }
+
+        if (moreReasons is null)
+        {
+            return [firstReason];
+        }
+
+        var builder = System.Collections.Immutable.ImmutableArray.CreateBuilder<string>(1 + moreReasons.Count);
+        builder.Add(firstReason);
+        builder.AddRange(moreReasons);
+        return builder.MoveToImmutable();
+    }
+
+    public void AddKeepReason(string reason)
+    {
+        if (firstReason is null)
+        {
+            firstReason = reason;
+        }
+        else
+        {
+            (moreReasons ??= new List<string>(2)).Add(reason);
+        }
+    }
 
     public void AddKeepReasons(List<string>? reasons, string prefix)
     {
@@ -77,19 +109,9 @@ internal enum SnapshotOutcome
 }
 
 /// <summary>A snapshot's ownership tags, parsed once (immutable: it may be cached per <see cref="SnapshotInfo"/> instance).</summary>
-internal sealed class OwnershipInfo
+internal readonly record struct OwnershipInfo(string? Policy, string[] Schedules, string? FireTime, string? Token, bool IsCopy)
 {
-    public string? Policy { get; private init; }
-
-    /// <summary>Sorted; never modified after parsing.</summary>
-    public string[] Schedules { get; private init; } = [];
-
-    public string? FireTime { get; private init; }
-
-    public string? Token { get; private init; }
-
-    public bool IsCopy { get; private init; }
-
+    /// <summary>Parses the tags; <paramref name="parsedLists"/> shares the parsed lifecycle:schedules arrays (never modified).</summary>
     public static OwnershipInfo Read(SnapshotInfo snapshot, Dictionary<string, string[]>? parsedLists)
     {
         string? policy = null, schedule = null, schedules = null, fireTime = null, token = null;
@@ -112,6 +134,11 @@ internal sealed class OwnershipInfo
             }
         }
 
+        if (policy is null && !isCopy)
+        {
+            return default;
+        }
+
         var list = schedules ?? schedule;
         string[] names;
         if (list is null)
@@ -125,8 +152,14 @@ internal sealed class OwnershipInfo
             parsedLists?.Add(list, names);
         }
 
-        return new OwnershipInfo { Policy = policy, Schedules = names, FireTime = fireTime, Token = token, IsCopy = isCopy };
+        return new OwnershipInfo(policy, names, fireTime, token, isCopy);
     }
+}
+
+/// <summary>The cached form of <see cref="OwnershipInfo"/> (a class, for ConditionalWeakTable).</summary>
+internal sealed class OwnershipBox(OwnershipInfo value)
+{
+    public OwnershipInfo Value { get; } = value;
 }
 
 /// <summary>
@@ -141,7 +174,7 @@ internal sealed class PlanIndex
     // Parsed lifecycle:schedules values, shared: a million snapshots carry a handful of distinct values.
     private readonly Dictionary<string, string[]> scheduleLists = new(StringComparer.Ordinal);
 
-    public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? cache = null)
+    public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipBox>? cache = null)
     {
         foreach (var volume in inventory.Volumes)
         {
@@ -156,13 +189,16 @@ internal sealed class PlanIndex
                 continue; // in the recycle bin: not a live snapshot
             }
 
-            var ownership = cache is null ? OwnershipInfo.Read(snapshot, scheduleLists) : cache.GetValue(snapshot, s => OwnershipInfo.Read(s, null));
+            var ownership = cache is null
+                ? OwnershipInfo.Read(snapshot, scheduleLists)
+                : cache.GetValue(snapshot, s => new OwnershipBox(OwnershipInfo.Read(s, null))).Value;
+
             if (ownership.IsCopy && ownership.Token is not null && snapshot.State != SnapshotState.Error)
             {
                 liveCopyTokens.Add((snapshot.Region, ownership.Token));
             }
 
-            if (ownership.Policy is not { } policy)
+            if (ownership.Policy is not { } policy || ownership.Schedules is null)
             {
                 continue;
             }

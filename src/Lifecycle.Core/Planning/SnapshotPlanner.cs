@@ -21,7 +21,7 @@ public sealed class SnapshotPlanner
 {
     private static readonly TimeSpan ArchiveMinimum = TimeSpan.FromDays(90);
 
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipInfo>? ownershipCache;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipBox>? ownershipCache;
 
     /// <summary>A planner.</summary>
     /// <param name="cacheOwnershipTags">
@@ -106,16 +106,29 @@ public sealed class SnapshotPlanner
 
         public void Run()
         {
-            var groups = owned
-                .GroupBy(o => (o.Info.Region, o.Info.VolumeId, o.IsCopy))
-                .OrderBy(g => g.Key.Region, StringComparer.Ordinal).ThenBy(g => g.Key.VolumeId, StringComparer.Ordinal).ThenBy(g => g.Key.IsCopy)
-                .Select(g =>
+            var byKey = new Dictionary<(string Region, string VolumeId, bool IsCopy), List<OwnedSnapshot>>();
+            foreach (var snapshot in owned)
+            {
+                var key = (snapshot.Info.Region, snapshot.Info.VolumeId, snapshot.IsCopy);
+                if (!byKey.TryGetValue(key, out var list))
                 {
-                    var members = g.ToList();
-                    members.Sort(NewestFirst);
-                    return (g.Key, Members: members);
-                })
-                .ToList();
+                    byKey[key] = list = [];
+                }
+
+                list.Add(snapshot);
+            }
+
+            var groups = byKey.Select(g => (g.Key, Members: g.Value)).ToList();
+            groups.Sort((a, b) =>
+            {
+                var c = string.CompareOrdinal(a.Key.Region, b.Key.Region);
+                if (c == 0) c = string.CompareOrdinal(a.Key.VolumeId, b.Key.VolumeId);
+                return c != 0 ? c : a.Key.IsCopy.CompareTo(b.Key.IsCopy);
+            });
+            foreach (var (_, members) in groups)
+            {
+                SortNewestFirst(members);
+            }
 
             if (!policy.Enabled)
             {
@@ -159,6 +172,35 @@ public sealed class SnapshotPlanner
             EmitDecisions(groups);
         }
 
+        /// <summary>Sorts by start time descending, then id: by a primitive key first (a million snapshots per plan).</summary>
+        private static void SortNewestFirst(List<OwnedSnapshot> members)
+        {
+            if (members.Count < 2)
+            {
+                return;
+            }
+
+            var keys = new long[members.Count];
+            var items = members.ToArray();
+            for (var i = 0; i < items.Length; i++)
+            {
+                keys[i] = -items[i].Info.StartTime.UtcTicks;
+            }
+
+            Array.Sort(keys, items);
+            for (var i = 1; i < items.Length; i++)
+            {
+                if (keys[i] == keys[i - 1])
+                {
+                    Array.Sort(items, NewestFirst); // equal start times: fall back to the full order
+                    break;
+                }
+            }
+
+            members.Clear();
+            members.AddRange(items);
+        }
+
         private static int NewestFirst(OwnedSnapshot a, OwnedSnapshot b)
         {
             var c = b.Info.StartTime.CompareTo(a.Info.StartTime);
@@ -174,7 +216,7 @@ public sealed class SnapshotPlanner
                 if (i + 1 < groups.Count && groups[i + 1].Key.Region == groups[i].Key.Region && groups[i + 1].Key.VolumeId == groups[i].Key.VolumeId)
                 {
                     members = [.. members, .. groups[++i].Members];
-                    members.Sort(NewestFirst);
+                    SortNewestFirst(members);
                 }
 
                 foreach (var snapshot in members)
@@ -237,9 +279,11 @@ public sealed class SnapshotPlanner
 
             // Which (volume, fire time) pairs already have a live snapshot, and for which schedules.
             var existing = new Dictionary<(string Volume, string Fire), List<OwnedSnapshot>>();
+            var fireTexts = fires.Select(f => f.FireText).ToHashSet(StringComparer.Ordinal);
             foreach (var snapshot in owned)
             {
-                if (!snapshot.IsCopy && snapshot.FireTime is not null && snapshot.Info.State != SnapshotState.Error)
+                // Only snapshots taken for one of the current fire times matter.
+                if (!snapshot.IsCopy && snapshot.FireTime is not null && fireTexts.Contains(snapshot.FireTime) && snapshot.Info.State != SnapshotState.Error)
                 {
                     var key = (snapshot.Info.VolumeId, snapshot.FireTime);
                     if (!existing.TryGetValue(key, out var list))
@@ -266,7 +310,8 @@ public sealed class SnapshotPlanner
 
         private IEnumerable<(string TargetId, string? InstanceId, List<VolumeInfo> Volumes)> Targets()
         {
-            var matching = index.Volumes.Where(v => TargetMatcher.Matches(policy, v));
+            var selector = TargetMatcher.Compile(policy);
+            var matching = index.Volumes.Where(selector.Matches);
             if (policy.Targets.Resource == ResourceKind.Volume)
             {
                 foreach (var volume in matching.OrderBy(v => v.Id, StringComparer.Ordinal))
@@ -359,6 +404,43 @@ public sealed class SnapshotPlanner
 
         // ---------------------------------------------------------------------------------------------- retention
 
+        /// <summary>The completed snapshots of one schedule in one tier, newest first (members are sorted so).</summary>
+        private static List<OwnedSnapshot> Series(List<OwnedSnapshot> members, string schedule, bool? standardTier, List<OwnedSnapshot> series)
+        {
+            series.Clear();
+            foreach (var o in members)
+            {
+                if (o.IsCompleted && (standardTier is null || o.IsStandard == standardTier) && o.Carries(schedule))
+                {
+                    series.Add(o);
+                }
+            }
+
+            return series;
+        }
+
+        private readonly List<DateTimeOffset> times = [];
+
+        // Scratch lists for one series at a time (a list is filled, used, and dropped before the next fill).
+        private readonly List<OwnedSnapshot> seriesA = [];
+        private readonly List<OwnedSnapshot> seriesB = [];
+
+        /// <summary>Applies a retention rule to a series, adding the reasons to each snapshot it keeps.</summary>
+        private void KeepBy(RetentionRule rule, List<OwnedSnapshot> series, Schedule schedule, string extraPrefix)
+        {
+            times.Clear();
+            foreach (var o in series)
+            {
+                times.Add(o.Info.StartTime);
+            }
+
+            RetentionEvaluator.Evaluate(rule, times, now, (i, reason) =>
+            {
+                var prefix = Prefix(series[i], schedule);
+                series[i].AddKeepReason(prefix.Length == 0 && extraPrefix.Length == 0 ? reason : string.Concat(prefix, extraPrefix, reason));
+            });
+        }
+
         private string Prefix(OwnedSnapshot snapshot, Schedule schedule)
         {
             if (snapshot.Schedules.Length < 2)
@@ -398,11 +480,10 @@ public sealed class SnapshotPlanner
 
             foreach (var schedule in policy.Schedules)
             {
-                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
-                var reasons = RetentionEvaluator.Evaluate(schedule.Retain, [.. standard.Select(o => o.Info.StartTime)], now);
+                var standard = Series(members, schedule.Name, standardTier: true, seriesA);
+                KeepBy(schedule.Retain, standard, schedule, string.Empty);
                 for (var i = 0; i < standard.Count; i++)
                 {
-                    standard[i].AddKeepReasons(reasons[i], Prefix(standard[i], schedule));
                     if (schedule.Archive?.After is { } after && standard[i].ArchiveBy is null)
                     {
                         if (after.Count is { } n && i >= n)
@@ -416,14 +497,10 @@ public sealed class SnapshotPlanner
                     }
                 }
 
-                var archived = members.Where(o => o.IsCompleted && !o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var archived = Series(members, schedule.Name, standardTier: false, seriesB);
                 if (schedule.Archive is { } archive)
                 {
-                    var archiveReasons = RetentionEvaluator.Evaluate(archive.Retain, [.. archived.Select(o => o.Info.StartTime)], now);
-                    for (var i = 0; i < archived.Count; i++)
-                    {
-                        archived[i].AddKeepReasons(archiveReasons[i], Prefix(archived[i], schedule) + "archive ");
-                    }
+                    KeepBy(archive.Retain, archived, schedule, "archive ");
                 }
                 else
                 {
@@ -511,7 +588,7 @@ public sealed class SnapshotPlanner
 
             foreach (var schedule in policy.Schedules)
             {
-                var completed = members.Where(o => o.IsCompleted && o.Carries(schedule.Name)).ToList();
+                var completed = Series(members, schedule.Name, standardTier: null, seriesA);
                 var rule = CopyRuleFor(schedule, region);
                 if (rule is null)
                 {
@@ -523,11 +600,7 @@ public sealed class SnapshotPlanner
                     continue;
                 }
 
-                var reasons = RetentionEvaluator.Evaluate(rule.Retain, [.. completed.Select(o => o.Info.StartTime)], now);
-                for (var i = 0; i < completed.Count; i++)
-                {
-                    completed[i].AddKeepReasons(reasons[i], Prefix(completed[i], schedule));
-                }
+                KeepBy(rule.Retain, completed, schedule, string.Empty);
             }
 
             ApplyKeepLatest(members);
@@ -606,7 +679,21 @@ public sealed class SnapshotPlanner
             }
         }
 
-        private static string ReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
+        private readonly Dictionary<(string What, string Schedules), string> releaseTexts = [];
+
+        /// <summary>The release message; the same for every snapshot of a schedule, so it is built once.</summary>
+        private string ReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
+        {
+            var key = (what, carried.Count == 1 ? carried[0].Name : string.Join(",", carried.Select(s => s.Name)));
+            if (!releaseTexts.TryGetValue(key, out var text))
+            {
+                releaseTexts[key] = text = BuildReleaseText(what, carried, rule);
+            }
+
+            return text;
+        }
+
+        private static string BuildReleaseText(string what, List<Schedule> carried, Func<Schedule, RetentionRule?> rule)
         {
             if (carried.Count == 1)
             {
@@ -624,16 +711,20 @@ public sealed class SnapshotPlanner
         {
             foreach (var schedule in policy.Schedules.Where(s => !s.Copies.IsEmpty))
             {
-                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var standard = Series(members, schedule.Name, standardTier: true, seriesA);
                 var times = standard.Select(o => o.Info.StartTime).ToList();
                 foreach (var rule in schedule.Copies.Where(c => !string.Equals(c.Region, sourceRegion, StringComparison.Ordinal)))
                 {
-                    // Copy only what the copy retention would keep at once in the target.
+                    // Copy only what the copy retention would keep at once in the target, and not for a calendar
+                    // bucket that is still open: the newest snapshot of this month is replaced by every later one,
+                    // so a monthly copy waits for the month to end instead of copying (and deleting) each of them.
                     var wouldKeep = RetentionEvaluator.Evaluate(rule.Retain, times, now);
+                    var open = RetentionEvaluator.OpenPeriodReasons(rule.Retain.Buckets, now);
                     for (var i = 0; i < standard.Count; i++)
                     {
                         var source = standard[i];
-                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || wouldKeep[i] is null)
+                        var keptBy = wouldKeep[i]?.FirstOrDefault(r => !open.Contains(r));
+                        if (source.Outcome != SnapshotOutcome.Kept || source.Token is null || keptBy is null)
                         {
                             continue;
                         }
@@ -644,17 +735,24 @@ public sealed class SnapshotPlanner
                             continue;
                         }
 
-                        var token = CreationToken.ForCopy(source.Token, rule.Region);
+                        var token = CreationToken.ForCopy(CopySourceKey(source), rule.Region);
                         if (index.HasCopy(rule.Region, token))
                         {
                             continue;
                         }
 
-                        actions.Add(BuildCopy(source, schedule, rule, token, wouldKeep[i]![0]));
+                        actions.Add(BuildCopy(source, schedule, rule, token, keptBy));
                     }
                 }
             }
         }
+
+        /// <summary>
+        /// What a copy token derives from: the source's creation token, plus the volume for a snapshot of an instance
+        /// set (all volumes of a set share one creation token, and each needs its own copy).
+        /// </summary>
+        internal static string CopySourceKey(OwnedSnapshot source) =>
+            source.Info.Tags.ContainsKey(OwnershipTags.Instance) ? $"{source.Token}/{source.Info.VolumeId}" : source.Token!;
 
         private PlannedAction BuildCopy(OwnedSnapshot source, Schedule schedule, CopyRule rule, string token, string keptBy)
         {
@@ -708,7 +806,7 @@ public sealed class SnapshotPlanner
             foreach (var schedule in policy.Schedules.Where(s => s.FastRestore is not null))
             {
                 var rule = schedule.FastRestore!;
-                var standard = members.Where(o => o.IsCompleted && o.IsStandard && o.Carries(schedule.Name)).ToList();
+                var standard = Series(members, schedule.Name, standardTier: true, seriesA);
                 for (var i = 0; i < standard.Count; i++)
                 {
                     var snapshot = standard[i];
@@ -790,6 +888,16 @@ public sealed class SnapshotPlanner
             var released = new List<OwnedSnapshot>();
             foreach (var snapshot in owned)
             {
+                // The archive's 90-day minimum holds whatever released the snapshot (a copy rule, a failed state).
+                if (snapshot.Outcome == SnapshotOutcome.Released && !snapshot.IsStandard
+                    && (snapshot.Info.ArchivedAt is not { } archivedAt || archivedAt + ArchiveMinimum > now))
+                {
+                    snapshot.Outcome = SnapshotOutcome.Kept;
+                    snapshot.AddKeepReason(snapshot.Info.ArchivedAt is { } at
+                        ? $"archived (90-day minimum until {OwnershipTags.FormatFireTime(at + ArchiveMinimum)})"
+                        : "archived (archive date unknown, 90-day minimum assumed)");
+                }
+
                 switch (snapshot.Outcome)
                 {
                     case SnapshotOutcome.Archive:
@@ -809,7 +917,7 @@ public sealed class SnapshotPlanner
                         released.Add(snapshot);
                         break;
                     default:
-                        SetDecision(snapshot, SnapshotVerdict.Kept, [.. snapshot.KeepReasons]);
+                        SetDecision(snapshot, SnapshotVerdict.Kept, snapshot.HasOneReason ? Single(snapshot.FirstReason!) : snapshot.KeepReasonArray());
                         break;
                 }
             }
@@ -839,7 +947,7 @@ public sealed class SnapshotPlanner
                         VolumeIds = [snapshot.Info.VolumeId],
                         Reason = snapshot.OutcomeReason!,
                     });
-                    SetDecision(snapshot, SnapshotVerdict.Released, [snapshot.OutcomeReason!]);
+                    SetDecision(snapshot, SnapshotVerdict.Released, Single(snapshot.OutcomeReason!));
                 }
                 else
                 {
@@ -855,6 +963,27 @@ public sealed class SnapshotPlanner
                 notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
                     $"maxDeletesPerRun {allowance}: {limit} of {released.Count} released snapshot(s) deleted in this run (the oldest first), {released.Count - limit} deferred to a later run")));
             }
+        }
+
+        // One shared array per single-reason text: most decisions have one reason, and most reason texts are shared
+        // instances ("count 2 of 30", a bucket label, a release message), so the lookup is by reference (cheap); texts
+        // made per snapshot (an age's end) are not remembered.
+        private readonly Dictionary<string, ImmutableArray<string>> singleReasons = new(ReferenceEqualityComparer.Instance);
+
+        private ImmutableArray<string> Single(string reason)
+        {
+            if (singleReasons.TryGetValue(reason, out var array))
+            {
+                return array;
+            }
+
+            array = [reason];
+            if (singleReasons.Count < 100_000 && !reason.StartsWith("age ", StringComparison.Ordinal))
+            {
+                singleReasons[reason] = array;
+            }
+
+            return array;
         }
 
         private static void SetDecision(OwnedSnapshot snapshot, SnapshotVerdict verdict, ImmutableArray<string> reasons)

@@ -37,6 +37,70 @@ public static class TargetMatcher
         return !targets.ExcludeVolumeIds.Contains(volume.Id);
     }
 
+    /// <summary>The policy's selector prepared for matching many volumes (same answers as <see cref="Matches"/>).</summary>
+    public static CompiledTargets Compile(SnapshotPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return new CompiledTargets(policy);
+    }
+
+    /// <summary>A policy's target selector flattened into arrays: matching 10,000 volumes against 50 policies stays cheap.</summary>
+    public sealed class CompiledTargets
+    {
+        private readonly HashSet<string> regions;
+        private readonly (string Key, string[] Patterns)[] required;
+        private readonly (string Key, string[] Patterns)[] excluded;
+        private readonly HashSet<string> excludedIds;
+
+        internal CompiledTargets(SnapshotPolicy policy)
+        {
+            regions = policy.Regions.ToHashSet(StringComparer.Ordinal);
+            required = [.. policy.Targets.Tags.Select(t => (t.Key, t.Value.ToArray()))];
+            excluded = [.. policy.Targets.ExcludeTags.Select(t => (t.Key, t.Value.ToArray()))];
+            excludedIds = policy.Targets.ExcludeVolumeIds.ToHashSet(StringComparer.Ordinal);
+        }
+
+        public bool Matches(VolumeInfo volume)
+        {
+            ArgumentNullException.ThrowIfNull(volume);
+            if (volume.State is VolumeState.Deleted or VolumeState.Deleting || !regions.Contains(volume.Region))
+            {
+                return false;
+            }
+
+            foreach (var (key, patterns) in required)
+            {
+                if (!volume.Tags.TryGetValue(key, out var value) || !AnyMatches(patterns, value))
+                {
+                    return false;
+                }
+            }
+
+            foreach (var (key, patterns) in excluded)
+            {
+                if (volume.Tags.TryGetValue(key, out var value) && AnyMatches(patterns, value))
+                {
+                    return false;
+                }
+            }
+
+            return !excludedIds.Contains(volume.Id);
+        }
+    }
+
+    private static bool AnyMatches(string[] patterns, string value)
+    {
+        foreach (var pattern in patterns)
+        {
+            if (WildcardMatch(pattern, value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool AnyMatches(ImmutableArray<string> patterns, string value)
     {
         foreach (var pattern in patterns)

@@ -27,17 +27,29 @@ public static class RetentionEvaluator
     /// </summary>
     public static List<string>?[] Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(startTimesNewestFirst);
+        var reasons = new List<string>?[startTimesNewestFirst.Count];
+        Evaluate(rule, startTimesNewestFirst, now, (i, reason) => Add(reasons, i, reason));
+        return reasons;
+    }
+
+    /// <summary>
+    /// The same evaluation, reporting each (index, reason) to <paramref name="keep"/> in rule order (count, age,
+    /// buckets) instead of building lists: the planner calls it for every series of a million snapshots.
+    /// </summary>
+    public static void Evaluate(RetentionRule rule, IReadOnlyList<DateTimeOffset> startTimesNewestFirst, DateTimeOffset now, Action<int, string> keep)
+    {
         ArgumentNullException.ThrowIfNull(rule);
         ArgumentNullException.ThrowIfNull(startTimesNewestFirst);
+        ArgumentNullException.ThrowIfNull(keep);
         var count = startTimesNewestFirst.Count;
-        var reasons = new List<string>?[count];
         if (rule.Count is { } keepCount)
         {
             var texts = CountTexts.GetOrAdd(keepCount, static n =>
                 [.. Enumerable.Range(1, Math.Min(n, 100_000)).Select(i => string.Create(CultureInfo.InvariantCulture, $"count {i} of {n}"))]);
             for (var i = 0; i < Math.Min(keepCount, count); i++)
             {
-                Add(reasons, i, i < texts.Length ? texts[i] : string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
+                keep(i, i < texts.Length ? texts[i] : string.Create(CultureInfo.InvariantCulture, $"count {i + 1} of {keepCount}"));
             }
         }
 
@@ -49,7 +61,7 @@ public static class RetentionEvaluator
                 var until = age.AddTo(startTimesNewestFirst[i]);
                 if (until > now)
                 {
-                    Add(reasons, i, string.Concat(prefix, InstantText(until), ")"));
+                    keep(i, string.Concat(prefix, InstantText(until), ")"));
                 }
                 else
                 {
@@ -61,14 +73,43 @@ public static class RetentionEvaluator
         if (rule.Buckets is { IsEmpty: false } buckets)
         {
             var zone = FindZone(buckets.TimeZone);
-            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Daily, buckets.Daily, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, zone, startTimesNewestFirst, reasons);
-            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, zone, startTimesNewestFirst, reasons);
+            var local = new DateTime[count]; // converted once for all bucket kinds
+            for (var i = 0; i < count; i++)
+            {
+                local[i] = zone == TimeZoneInfo.Utc ? startTimesNewestFirst[i].UtcDateTime : TimeZoneInfo.ConvertTime(startTimesNewestFirst[i], zone).DateTime;
+            }
+
+            ApplyBuckets(BucketKind.Hourly, buckets.Hourly, local, keep);
+            ApplyBuckets(BucketKind.Daily, buckets.Daily, local, keep);
+            ApplyBuckets(BucketKind.Weekly, buckets.Weekly, local, keep);
+            ApplyBuckets(BucketKind.Monthly, buckets.Monthly, local, keep);
+            ApplyBuckets(BucketKind.Yearly, buckets.Yearly, local, keep);
+        }
+    }
+
+    /// <summary>
+    /// The bucket reasons that name the periods still open at <paramref name="now"/> ("daily bucket 2026-11-21",
+    /// "monthly bucket 2026-11"): the newest snapshot of an open period may still be replaced by a newer one.
+    /// </summary>
+    public static IReadOnlySet<string> OpenPeriodReasons(RetentionBuckets? buckets, DateTimeOffset now)
+    {
+        var open = new HashSet<string>(StringComparer.Ordinal);
+        if (buckets is null || buckets.IsEmpty)
+        {
+            return open;
         }
 
-        return reasons;
+        var zone = FindZone(buckets.TimeZone);
+        var local = zone == TimeZoneInfo.Utc ? now.UtcDateTime : TimeZoneInfo.ConvertTime(now, zone).DateTime;
+        foreach (var (kind, periods) in new[] { (BucketKind.Hourly, buckets.Hourly), (BucketKind.Daily, buckets.Daily), (BucketKind.Weekly, buckets.Weekly), (BucketKind.Monthly, buckets.Monthly), (BucketKind.Yearly, buckets.Yearly) })
+        {
+            if (periods > 0)
+            {
+                open.Add($"{Name(kind)} bucket {Label(kind, local)}");
+            }
+        }
+
+        return open;
     }
 
     /// <summary>The reason text of the minimum floor.</summary>
@@ -160,7 +201,7 @@ public static class RetentionEvaluator
 
     private static readonly ConcurrentDictionary<(BucketKind Kind, long Key), string> BucketTexts = new();
 
-    private static void ApplyBuckets(BucketKind kind, int periods, TimeZoneInfo zone, IReadOnlyList<DateTimeOffset> times, List<string>?[] reasons)
+    private static void ApplyBuckets(BucketKind kind, int periods, DateTime[] localTimes, Action<int, string> keep)
     {
         if (periods <= 0)
         {
@@ -169,9 +210,9 @@ public static class RetentionEvaluator
 
         var counted = 0;
         long lastKey = long.MinValue;
-        for (var i = 0; i < times.Count && counted < periods; i++)
+        for (var i = 0; i < localTimes.Length && counted < periods; i++)
         {
-            var local = zone == TimeZoneInfo.Utc ? times[i].UtcDateTime : TimeZoneInfo.ConvertTime(times[i], zone).DateTime;
+            var local = localTimes[i];
             var key = PeriodKey(kind, local);
             if (key == lastKey)
             {
@@ -180,7 +221,7 @@ public static class RetentionEvaluator
 
             lastKey = key;
             counted++;
-            Add(reasons, i, BucketTexts.GetOrAdd((kind, key), static (k, local) => $"{Name(k.Kind)} bucket {Label(k.Kind, local)}", local));
+            keep(i, BucketTexts.GetOrAdd((kind, key), static (k, local) => $"{Name(k.Kind)} bucket {Label(k.Kind, local)}", local));
         }
     }
 

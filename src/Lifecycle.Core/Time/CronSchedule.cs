@@ -137,7 +137,10 @@ public sealed class CronSchedule : ScheduleCalendar
             zone = TimeZoneInfo.FindSystemTimeZoneById(timeZone);
             return true;
         }
-        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
+        // A name that is a directory of the zone database ("Europe") or unreadable surfaces as SecurityException or an
+        // I/O error rather than TimeZoneNotFoundException; all of them mean "not a zone".
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException or System.Security.SecurityException
+                                      or IOException or UnauthorizedAccessException or ArgumentException)
         {
             error = $"time zone '{timeZone}' is not a known IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)";
             return false;

@@ -25,8 +25,10 @@ internal static class BlockCodec
     public const int MaxEncodedSize = BlockSize + 4096;
 
     private const int SampleSize = 32 * 1024;
-    private const int BrotliQuality = 1;
-    private const int BrotliWindow = 22;
+    // quality 0 compresses ~1.5x faster than 1 here for ~15% more bytes on text; still below restic's zstd in the bench
+    private const int BrotliQuality = 0;
+    // 2^19 covers a whole block; larger windows only make the native encoder and decoder allocate more per block
+    private const int BrotliWindow = 19;
 
     public static bool IsZero(ReadOnlySpan<byte> block) => !block.ContainsAnyExcept((byte)0);
 
@@ -130,26 +132,16 @@ internal static class BlockCodec
     private static int TryCompress(ReadOnlySpan<byte> plaintext, Span<byte> destination)
     {
         var sample = plaintext[..Math.Min(SampleSize, plaintext.Length)];
-        using (var probe = new BrotliEncoder(BrotliQuality, 16))
+        if (!BrotliEncoder.TryCompress(sample, destination, out var sampleLength, BrotliQuality, 16) || sampleLength > sample.Length * 0.9)
         {
-            if (!Compress(probe, sample, destination, out var sampleLength) || sampleLength > sample.Length * 0.9)
-            {
-                return 0;
-            }
+            return 0;
         }
 
-        using var encoder = new BrotliEncoder(BrotliQuality, BrotliWindow);
-        if (!Compress(encoder, plaintext, destination, out var length) || length > plaintext.Length * 0.97)
+        if (!BrotliEncoder.TryCompress(plaintext, destination, out var length, BrotliQuality, BrotliWindow) || length > plaintext.Length * 0.97)
         {
             return 0;
         }
 
         return length;
-    }
-
-    private static bool Compress(BrotliEncoder encoder, ReadOnlySpan<byte> source, Span<byte> destination, out int written)
-    {
-        var status = encoder.Compress(source, destination, out _, out written, isFinalBlock: true);
-        return status == System.Buffers.OperationStatus.Done;
     }
 }

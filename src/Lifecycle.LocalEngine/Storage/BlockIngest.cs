@@ -87,9 +87,9 @@ internal sealed class BlockIngest : IDisposable
         return id;
     }
 
-    /// <summary>Stores a block already encoded for this store's key, after the caller won <see cref="Claim"/> for it.</summary>
-    public void AddClaimedEncoded(BlockId id, BlockEncoding encoding, ReadOnlySpan<byte> payload) =>
-        Record(id, _writer.Append(id, encoding, Key?.Id, payload));
+    /// <summary>Stores a block already encoded (under <paramref name="keyId"/>), after the caller won <see cref="Claim"/> for it.</summary>
+    public void AddClaimedEncoded(BlockId id, BlockEncoding encoding, string? keyId, ReadOnlySpan<byte> payload) =>
+        Record(id, _writer.Append(id, encoding, keyId, payload));
 
     /// <summary>True when the caller must store the block; false when it is already stored or being stored.</summary>
     public bool Claim(BlockId id)

@@ -179,7 +179,7 @@ internal sealed class PolicyCompiler(ShapeValidator shapes, DiagnosticBag diagno
             Trigger = trigger,
             Retain = CompileRetention(Map(mapping, "retain"), path + ".retain"),
             Copies = CompileCopies(mapping, path + ".copies", regions),
-            Archive = CompileArchive(Map(mapping, "archive"), path + ".archive"),
+            Archive = CompileArchive(Map(mapping, "archive"), path + ".archive", trigger),
             FastRestore = CompileFastRestore(Map(mapping, "fastRestore")),
             Tags = CompileTags(Map(mapping, "tags"), path + ".tags"),
         };
@@ -282,11 +282,17 @@ internal sealed class PolicyCompiler(ShapeValidator shapes, DiagnosticBag diagno
         return copies.ToImmutable();
     }
 
-    private ArchiveRule? CompileArchive(YamlMapping? archive, string path)
+    private ArchiveRule? CompileArchive(YamlMapping? archive, string path, ScheduleTrigger trigger)
     {
         if (archive is null)
         {
             return null;
+        }
+
+        if (trigger is IntervalTrigger { Every: var every } && every.Approximate < TimeSpan.FromDays(PolicyLanguage.MinArchiveIntervalDays))
+        {
+            diagnostics.Warning(archive.Location, path,
+                $"archiving a schedule that runs every {every} fills the archive tier with snapshots billed {PolicyLanguage.ArchiveMinimumDays} days each; archive a monthly schedule instead (Amazon DLM requires {PolicyLanguage.MinArchiveIntervalDays} days or more)");
         }
 
         var retainNode = Map(archive, "retain");

@@ -11,8 +11,8 @@ internal static class PolicyLanguage
 
     public const string NamePattern = "^[a-z][a-z0-9-]{0,62}$";
     public const string NameHint = "1 to 63 lowercase letters, digits and hyphens, starting with a letter";
-    public const string DurationPattern = "^[0-9]{1,6}(s|m|h|d|w|mo|y)$";
-    public const string EveryPattern = "^(([1-9]|1[0-2])h|[0-9]{1,3}[dw])$";
+    public const string DurationPattern = "^[1-9][0-9]{0,5}(s|m|h|d|w|mo|y)$";
+    public const string EveryPattern = "^((1|2|3|4|6|8|12)h|([1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d|([1-9]|[1-4][0-9]|5[0-2])w)$";
     public const string TimeOfDayPattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
     public const string PercentPattern = "^([1-9][0-9]?|100)%$";
 
@@ -24,6 +24,9 @@ internal static class PolicyLanguage
 
     /// <summary>Archived snapshots are billed (and kept by the engines) for at least this long.</summary>
     public const int ArchiveMinimumDays = 90;
+
+    /// <summary>Schedules archived should run at most this often (DLM's rule); more often is a warning.</summary>
+    public const int MinArchiveIntervalDays = 28;
 
     /// <summary>Longest hook timeout.</summary>
     public static readonly TimeSpan MaxHookTimeout = TimeSpan.FromHours(1);
@@ -234,7 +237,13 @@ internal static class PolicyLanguage
         Description = "A hook: an argv to execute (no shell) or an HTTP(S) URL to POST to.",
         Properties =
         [
-            new("exec", new ArrayShape { Items = new StringShape { MaxLength = 4096 }, MinItems = 1, MaxItems = 64 }, "Program and arguments (argv, no shell)."),
+            new("exec", new ArrayShape
+            {
+                Items = new StringShape { MaxLength = 4096 },
+                MinItems = 1,
+                MaxItems = 64,
+                ScalarHint = "exec takes the program and its arguments as a list, such as [/usr/bin/freeze, --all]; no shell splits a string",
+            }, "Program and arguments (argv, no shell)."),
             new("http", new StringShape { Pattern = "^https?://", PatternHint = "an http:// or https:// URL", MaxLength = 2048 }, "URL to POST a JSON body to; 2xx is success."),
             new("timeout", Duration, "Time limit of one attempt (at most 1h).", Default: "30s"),
             new("retries", Count("Attempts after the first failure.", 0, MaxHookRetries), "Retries after a failure (0 to 5).", Default: 0),
@@ -292,7 +301,7 @@ internal static class PolicyLanguage
         [
             new("enabled", new BooleanShape(), "A disabled policy creates and deletes nothing.", Default: true),
             new("engine", new StringShape { Enum = ["aws", "local"] }, "aws (EC2) or local (the bundled block engine).", Default: "aws"),
-            new("regions", new ArrayShape { Items = Region, MinItems = 1, MaxItems = 32, UniqueItems = true }, "Source regions whose volumes are targeted.", Required: true),
+            new("regions", new ArrayShape { Items = Region, MinItems = 1, MaxItems = 32, UniqueItems = true, ScalarHint = "write a list, such as [eu-west-1]" }, "Source regions whose volumes are targeted.", Required: true),
             new("targets", Targets, "Which volumes or instances.", Required: true),
             new("schedules", new ArrayShape { Items = Schedule, MinItems = 1, MaxItems = MaxSchedules }, "1 to 8 schedules.", Required: true),
             new("hooks", Hooks, "Pre/post hooks."),

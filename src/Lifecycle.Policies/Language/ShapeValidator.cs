@@ -123,9 +123,10 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
             Validate(entry.Value, property.Shape, childPath);
         }
 
+        // Problems of the mapping as a whole (missing or conflicting keys) do not reject it: the compiler still
+        // reads what is there, so the errors inside it are reported in the same run.
         foreach (var property in shape.Properties.Where(p => p.Required && mapping.Find(p.Name) is null))
         {
-            rejected.Add(mapping);
             diagnostics.Error(mapping.Location, FieldPath.Child(path, property.Name), $"required key '{property.Name}' is missing");
         }
 
@@ -134,12 +135,10 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
             var present = group.Select(mapping.Find).OfType<YamlEntry>().OrderBy(e => e.Key.Location.Line).ThenBy(e => e.Key.Location.Column).ToList();
             if (present.Count == 0)
             {
-                rejected.Add(mapping);
                 diagnostics.Error(mapping.Location, path, $"set exactly one of {Join(group)}; none is set");
             }
             else if (present.Count > 1)
             {
-                rejected.Add(mapping);
                 var second = present[1];
                 diagnostics.Error(second.Key.Location, FieldPath.Child(path, second.Key.Value),
                     $"'{second.Key.Value}' cannot be combined with '{present[0].Key.Value}'; set exactly one of {Join(group)}");
@@ -158,7 +157,6 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
 
         if (shape.AnyOf.Count > 0 && !shape.AnyOf.Any(k => mapping.Find(k) is not null))
         {
-            rejected.Add(mapping);
             diagnostics.Error(mapping.Location, path, $"set at least one of {Join(shape.AnyOf)}{shape.AnyOfHint}");
         }
     }
@@ -215,12 +213,12 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
 
         if (mapping.Entries.Count < shape.MinProperties)
         {
-            Reject(mapping, path, $"needs at least {shape.MinProperties} {(shape.MinProperties == 1 ? "entry" : "entries")}");
+            diagnostics.Error(mapping.Location, path, $"needs at least {shape.MinProperties} {(shape.MinProperties == 1 ? "entry" : "entries")}");
         }
 
         if (mapping.Entries.Count > shape.MaxProperties)
         {
-            Reject(mapping, path, $"has {mapping.Entries.Count} entries; at most {shape.MaxProperties} are allowed");
+            diagnostics.Error(mapping.Location, path, $"has {mapping.Entries.Count} entries; at most {shape.MaxProperties} are allowed");
         }
 
         foreach (var entry in mapping.Entries)
@@ -241,19 +239,20 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
     {
         if (node is not YamlSequence sequence)
         {
-            Reject(node, path, $"expected a sequence, got {node.Describe()}");
+            var hint = node is YamlScalar { IsNull: false } && shape.ScalarHint is { } scalarHint ? "; " + scalarHint : "";
+            Reject(node, path, $"expected a sequence, got {node.Describe()}{hint}");
             return;
         }
 
+        // A wrong number of items is reported, but the items are still checked one by one.
         if (sequence.Items.Count < shape.MinItems)
         {
-            Reject(sequence, path, shape.MinItems == 1 ? "must not be empty" : $"needs at least {shape.MinItems} items");
+            diagnostics.Error(sequence.Location, path, shape.MinItems == 1 ? "must not be empty" : $"needs at least {shape.MinItems} items");
         }
 
         if (shape.MaxItems is { } max && sequence.Items.Count > max)
         {
-            Reject(sequence.Items[max], FieldPath.Index(path, max), $"has {sequence.Items.Count} items; at most {max} are allowed");
-            rejected.Add(sequence);
+            diagnostics.Error(sequence.Items[max].Location, FieldPath.Index(path, max), $"has {sequence.Items.Count} items; at most {max} are allowed");
         }
 
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -68,6 +68,9 @@ internal sealed class ArrayShape : Shape
     /// <summary>Items are scalars that must be distinct.</summary>
     public bool UniqueItems { get; init; }
 
+    /// <summary>Added to the type error when a single string is written where the list belongs.</summary>
+    public string? ScalarHint { get; init; }
+
     public override string Expected => "a sequence";
 }
 

@@ -26,19 +26,31 @@ internal static partial class YamlTreeReader
         var documents = new List<YamlDocument>();
         var parser = new Parser(new StringReader(text));
         var state = new ReaderState(file, diagnostics);
-        try
+        while (true)
         {
-            while (parser.MoveNext())
+            bool moved;
+            try
             {
-                if (!state.Accept(parser.Current!, documents))
-                {
-                    break;
-                }
+                moved = parser.MoveNext();
             }
-        }
-        catch (YamlException exception)
-        {
-            diagnostics.Error(state.Locate(exception.Start), state.CurrentPath(), CleanMessage(exception.Message));
+            catch (YamlException exception)
+            {
+                diagnostics.Error(state.Locate(exception.Start), state.CurrentPath(), CleanMessage(exception.Message));
+                break;
+            }
+            catch (Exception exception) when (exception is InvalidOperationException or ArgumentException or IndexOutOfRangeException or FormatException or OverflowException)
+            {
+                // YamlDotNet's scanner fails this way on some malformed input (found by the fuzz test); the
+                // last event it produced is the closest location we have.
+                diagnostics.Error(state.LastLocation, state.CurrentPath(),
+                    "invalid YAML: the text after this point cannot be parsed (check quotes, brackets and indentation)");
+                break;
+            }
+
+            if (!moved || !state.Accept(parser.Current!, documents))
+            {
+                break;
+            }
         }
 
         return documents;
@@ -96,6 +108,8 @@ internal static partial class YamlTreeReader
         private int documentIndex;
         private YamlNode? root;
 
+        public SourceLocation LastLocation { get; private set; } = new(file, 1, 1);
+
         public SourceLocation Locate(Mark mark) => new(file, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column));
 
         public string CurrentPath() => frames.Count == 0 ? FieldPath.Document : frames.Peek().ChildPath();
@@ -103,6 +117,7 @@ internal static partial class YamlTreeReader
         /// <summary>Handles one parser event; false stops reading the file (a limit was hit).</summary>
         public bool Accept(ParsingEvent parsingEvent, List<YamlDocument> documents)
         {
+            LastLocation = Locate(parsingEvent.End);
             switch (parsingEvent)
             {
                 case DocumentStart:
@@ -144,7 +159,7 @@ internal static partial class YamlTreeReader
             }
 
             diagnostics.Error(Locate(at), CurrentPath(),
-                $"the document expands to more than {MaxNodesPerDocument} nodes (aliases counted in full); an alias bomb is rejected");
+                $"the document expands to more than {MaxNodesPerDocument} YAML nodes, counting each alias at its full size (an alias bomb?); a policy has a few hundred");
             return false;
         }
 

@@ -199,3 +199,52 @@ public class SnapshotPlannerTests
         Assert.Equal(a.Decisions.Select(x => x.SnapshotId), b.Decisions.Select(x => x.SnapshotId));
     }
 }
+
+public class SnapshotPlannerCopyTests
+{
+    [Fact]
+    public void Plan_CopiesEveryVolumeOfAnInstanceSet_WithDistinctTokens()
+    {
+        var schedule = Build.Daily("daily", new RetentionRule { Count = 3 }) with
+        {
+            Copies = [new CopyRule { Region = "eu-central-1", Retain = new RetentionRule { Count = 3 } }],
+        };
+        var policy = Build.Policy("db", schedule) with { Targets = Build.Policy().Targets with { Resource = ResourceKind.Instance } };
+        var fire = Build.At("2026-11-21T02:00:00Z");
+        var token = CreationToken.ForCreate("db", "daily", fire, "i-1");
+        SnapshotInfo SetMember(string id, string volume) => Build.Owned(id, "2026-11-21T02:00:00Z", policy: "db", volume: volume) with
+        {
+            Tags = Build.Owned(id, "2026-11-21T02:00:00Z", policy: "db", volume: volume).Tags
+                .SetItem(OwnershipTags.Token, token).SetItem(OwnershipTags.Instance, "i-1"),
+        };
+
+        var plan = new SnapshotPlanner().Plan(Build.Set(policy),
+            Build.InventoryOf([Build.Volume("vol-a") with { InstanceId = "i-1" }, Build.Volume("vol-b") with { InstanceId = "i-1" }],
+                [SetMember("snap-a", "vol-a"), SetMember("snap-b", "vol-b")]),
+            Build.At("2026-11-21T12:00:00Z"));
+
+        var copies = plan.Actions.Where(a => a.Kind == ActionKind.Copy).ToList();
+        Assert.Equal(["snap-a", "snap-b"], copies.Select(c => c.SnapshotId!).ToArray());
+        Assert.Equal(2, copies.Select(c => c.Token).Distinct().Count());
+    }
+}
+
+public class SnapshotPlannerBucketCopyTests
+{
+    [Fact]
+    public void Plan_CopiesForAMonthlyBucket_OnlyOnceTheMonthHasEnded()
+    {
+        // Copies kept by "monthly 12": November's newest (11-30) is copied; December's newest (12-02) is not yet,
+        // because a later December snapshot would replace it.
+        var schedule = Build.Daily("daily", new RetentionRule { Count = 5 }) with
+        {
+            Copies = [new CopyRule { Region = "eu-central-1", Retain = new RetentionRule { Buckets = new RetentionBuckets { Monthly = 12 } } }],
+        };
+        var plan = new SnapshotPlanner().Plan(Build.Set(Build.Policy("prod", schedule)),
+            Build.InventoryOf([Build.Volume()], Build.DailySeries("2026-12-02", 4)),
+            Build.At("2026-12-02T12:00:00Z"));
+        var copy = Assert.Single(plan.Actions, a => a.Kind == ActionKind.Copy);
+        Assert.Equal("snap-vol-1-20261130", copy.SnapshotId);
+        Assert.Equal("copy to eu-central-1 (kept there by monthly bucket 2026-11)", copy.Reason);
+    }
+}

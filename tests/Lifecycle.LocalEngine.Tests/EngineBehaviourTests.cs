@@ -1,0 +1,426 @@
+using System.Collections.Immutable;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+
+namespace Lifecycle.LocalEngine.Tests;
+
+public sealed class EngineBehaviourTests
+{
+    private const int Block = LocalRegion.BlockSize;
+
+    private static byte[] RandomBytes(int length, int seed)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static async Task<byte[]> ReadSnapshotAsync(LocalRegion region, string snapshotId, long size)
+    {
+        var buffer = new byte[size];
+        Assert.Equal((int)size, await region.ReadSnapshotAsync(snapshotId, 0, buffer));
+        return buffer;
+    }
+
+    private static async Task<SnapshotInfo> SnapshotAsync(LocalRegion region, string volumeId, params (string, string)[] tags)
+    {
+        var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, tags.ToImmutableSortedDictionary(t => t.Item1, t => t.Item2)));
+        return await region.WaitForSnapshotAsync(started.Id);
+    }
+
+    [Fact]
+    public async Task Snapshot_HoldsTheContentAtItsStart_WhenTheVolumeIsOverwrittenWhilePending()
+    {
+        var release = new TaskCompletionSource();
+        await using var f = new LocalProviderFixture(o => o.BeforeSnapshotBuild = _ => release.Task);
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var before = RandomBytes(8 * Block, 1);
+        await region.WriteAsync(volume.Id, 0, before);
+
+        var pending = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, LocalProviderFixture.NoTags));
+        var after = RandomBytes(8 * Block, 2);
+        try
+        {
+            Assert.Equal(SnapshotState.Pending, pending.State);
+            await region.WriteAsync(volume.Id, 3, after.AsMemory(0, 5 * Block));
+            await Assert.ThrowsAsync<ProviderException>(() => region.DeleteSnapshotAsync(pending.Id));
+        }
+        finally
+        {
+            release.SetResult(); // a failed assertion must not leave the build waiting (Dispose waits for it)
+        }
+
+        Assert.Equal(SnapshotState.Completed, (await region.WaitForSnapshotAsync(pending.Id)).State);
+        Assert.Equal(before, await ReadSnapshotAsync(region, pending.Id, 8L * Block));
+        var now = new byte[8 * Block];
+        await region.ReadAsync(volume.Id, 0, now);
+        Assert.Equal(after.AsSpan(0, 5 * Block).ToArray(), now.AsSpan(3, 5 * Block).ToArray());
+    }
+
+    [Fact]
+    public async Task IncrementalSnapshot_ReadsAndStoresOnlyTheChangedBlocks()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 32L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(32 * Block, 3));
+        var full = await SnapshotAsync(region, volume.Id);
+        Assert.Equal(32, region.BlocksReadBy(full.Id));
+        Assert.True(full.StoredBytes >= 32L * Block);
+
+        await region.WriteAsync(volume.Id, 5L * Block + 10, RandomBytes(100, 4));
+        await region.WriteAsync(volume.Id, 20L * Block, RandomBytes(Block, 5));
+        var incremental = await SnapshotAsync(region, volume.Id);
+
+        Assert.Equal(2, region.BlocksReadBy(incremental.Id));
+        Assert.InRange(incremental.StoredBytes!.Value, 2L * Block, 2L * Block + 4096);
+        Assert.Equal(32L * Block, incremental.FullSizeBytes);
+        var content = new byte[32 * Block];
+        await region.ReadAsync(volume.Id, 0, content);
+        Assert.Equal(content, await ReadSnapshotAsync(region, incremental.Id, 32L * Block));
+    }
+
+    [Fact]
+    public async Task ChangedBlockMap_SurvivesACleanReopen_SoTheNextSnapshotIsStillIncremental()
+    {
+        await using var f = new LocalProviderFixture();
+        var volume = await f.Local.CreateVolumeAsync("a", 16L * Block, LocalProviderFixture.NoTags);
+        await f.Local.WriteAsync(volume.Id, 0, RandomBytes(16 * Block, 6));
+        await SnapshotAsync(f.Local, volume.Id);
+        await f.Local.WriteAsync(volume.Id, 7L * Block, RandomBytes(10, 7));
+        f.Reopen();
+
+        var next = await SnapshotAsync(f.Local, volume.Id);
+        Assert.Equal(1, f.Local.BlocksReadBy(next.Id));
+    }
+
+    [Fact]
+    public async Task ImageChangedBehindTheEnginesBack_IsDetected_AndTheNextSnapshotHashesEveryBlock()
+    {
+        await using var f = new LocalProviderFixture();
+        var volume = await f.Local.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var content = RandomBytes(8 * Block, 42);
+        await f.Local.WriteAsync(volume.Id, 0, content);
+        await SnapshotAsync(f.Local, volume.Id);
+        var image = Path.Combine(f.Local.Directory, "volumes", volume.Id + ".img");
+
+        f.Reopen(() =>
+        {
+            using var stream = new FileStream(image, FileMode.Open, FileAccess.Write);
+            stream.Position = 6L * Block + 7;
+            stream.Write([1, 2, 3]);
+            File.SetLastWriteTimeUtc(image, DateTime.UnixEpoch.AddDays(20000));
+        });
+        content[6 * Block + 7] = 1;
+        content[6 * Block + 8] = 2;
+        content[6 * Block + 9] = 3;
+        var next = await SnapshotAsync(f.Local, volume.Id);
+
+        Assert.Equal(8, f.Local.BlocksReadBy(next.Id));
+        Assert.InRange(next.StoredBytes!.Value, Block, Block + 4096);
+        Assert.Equal(content, await ReadSnapshotAsync(f.Local, next.Id, 8L * Block));
+    }
+
+    [Fact]
+    public async Task ImportedVolume_IsHashedInFull_ButStoresOnlyNewBlocks()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 16L * Block, LocalProviderFixture.NoTags);
+        var image = RandomBytes(16 * Block, 8);
+        await region.WriteAsync(volume.Id, 0, image);
+        await SnapshotAsync(region, volume.Id);
+
+        image[3 * Block] ^= 0xff;
+        var file = Path.Combine(f.Root, "image.raw");
+        await File.WriteAllBytesAsync(file, image);
+        await region.ImportVolumeAsync(volume.Id, file);
+        var after = await SnapshotAsync(region, volume.Id);
+
+        Assert.Equal(16, region.BlocksReadBy(after.Id));
+        Assert.InRange(after.StoredBytes!.Value, Block, Block + 4096);
+        Assert.Equal(image, await ReadSnapshotAsync(region, after.Id, 16L * Block));
+    }
+
+    [Fact]
+    public async Task ZeroAndDuplicateBlocks_AreNotStoredTwice()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var a = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var b = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var block = RandomBytes(Block, 9);
+        await region.WriteAsync(a.Id, 0, block);
+        await region.WriteAsync(a.Id, 4L * Block, block);
+        await region.WriteAsync(b.Id, 2L * Block, block);
+
+        var first = await SnapshotAsync(region, a.Id);
+        var second = await SnapshotAsync(region, b.Id);
+        Assert.InRange(first.StoredBytes!.Value, Block, Block + 4096);
+        Assert.Equal(0, second.StoredBytes);
+        Assert.Equal(2L * Block, first.FullSizeBytes);
+    }
+
+    [Fact]
+    public async Task CompressibleBlocks_AreStoredCompressed()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 4L * Block, LocalProviderFixture.NoTags);
+        var text = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 40000).Select(i => $"line {i % 977} status=ok\n")));
+        await region.WriteAsync(volume.Id, 0, text.AsMemory(0, Block));
+        var snapshot = await SnapshotAsync(region, volume.Id);
+        Assert.True(snapshot.StoredBytes < Block / 4, $"stored {snapshot.StoredBytes}");
+        Assert.Equal(text.AsSpan(0, Block).ToArray(), (await ReadSnapshotAsync(region, snapshot.Id, 4L * Block)).AsSpan(0, Block).ToArray());
+    }
+
+    [Fact]
+    public async Task EncryptedSnapshots_KeepNoPlaintext_UseKeyScopedIds_AndReEncryptOnCopy()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var marker = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("SECRET-PAYLOAD-", 40000)));
+        var plain = await region.CreateVolumeAsync("a", 2L * Block, LocalProviderFixture.NoTags);
+        var secret = await region.CreateVolumeAsync("a", 2L * Block, LocalProviderFixture.NoTags, encrypted: true);
+        await region.WriteAsync(plain.Id, 0, marker.AsMemory(0, Block));
+        await region.WriteAsync(secret.Id, 0, marker.AsMemory(0, Block));
+
+        var plainSnapshot = await SnapshotAsync(region, plain.Id);
+        var secretSnapshot = await SnapshotAsync(region, secret.Id);
+        Assert.True(secretSnapshot.Encrypted);
+        Assert.Equal("key-a", secretSnapshot.KeyId);
+        Assert.True(secretSnapshot.StoredBytes > 0, "the same plaintext under a key is a different block");
+
+        var copy = await f.Engine.Region(f.OtherRegion).CopySnapshotAsync(new CopySnapshotRequest(f.Region, secretSnapshot.Id, LocalProviderFixture.NoTags, KeyId: "key-b"));
+        var copied = await f.Engine.Region(f.OtherRegion).WaitForSnapshotAsync(copy.Id);
+        Assert.Equal("key-b", copied.KeyId);
+        var encryptedCopy = await f.Engine.Region(f.OtherRegion).CopySnapshotAsync(new CopySnapshotRequest(f.Region, plainSnapshot.Id, LocalProviderFixture.NoTags, Encrypted: true));
+        Assert.True((await f.Engine.Region(f.OtherRegion).WaitForSnapshotAsync(encryptedCopy.Id)).Encrypted);
+        Assert.Equal(marker.AsSpan(0, Block).ToArray(), (await ReadSnapshotAsync(f.Engine.Region(f.OtherRegion), copy.Id, 2L * Block)).AsSpan(0, Block).ToArray());
+
+        var encryptedPacks = Directory.EnumerateFiles(Path.Combine(f.Engine.Region(f.OtherRegion).Directory, "packs")).Select(File.ReadAllBytes).ToList();
+        Assert.All(encryptedPacks, pack => Assert.Equal(-1, pack.AsSpan().IndexOf("SECRET-PAYLOAD"u8)));
+        Assert.True((await f.Engine.Region(f.OtherRegion).VerifyAsync()).Ok);
+    }
+
+    [Fact]
+    public async Task CopyToAnotherRegion_SendsOnlyBlocksTheTargetLacks()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var target = f.Engine.Region(f.OtherRegion);
+        var volume = await region.CreateVolumeAsync("a", 16L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(16 * Block, 10));
+        var first = await SnapshotAsync(region, volume.Id);
+        var firstCopy = await target.WaitForSnapshotAsync((await target.CopySnapshotAsync(new CopySnapshotRequest(f.Region, first.Id, LocalProviderFixture.NoTags))).Id);
+        await region.WriteAsync(volume.Id, 9L * Block, RandomBytes(Block, 11));
+        var second = await SnapshotAsync(region, volume.Id);
+
+        var secondCopy = await target.WaitForSnapshotAsync((await target.CopySnapshotAsync(new CopySnapshotRequest(f.Region, second.Id, LocalProviderFixture.NoTags))).Id);
+        Assert.True(firstCopy.StoredBytes >= 16L * Block);
+        Assert.InRange(secondCopy.StoredBytes!.Value, 1, Block + 4096);
+        var volumeNow = new byte[16 * Block];
+        await region.ReadAsync(volume.Id, 0, volumeNow);
+        Assert.Equal(volumeNow, await ReadSnapshotAsync(target, secondCopy.Id, 16L * Block));
+    }
+
+    [Fact]
+    public async Task DeletingASnapshot_KeepsBlocksSharedWithOthers_AndGcRemovesTheRest()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 16L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(16 * Block, 12));
+        var first = await SnapshotAsync(region, volume.Id);
+        var firstContent = await ReadSnapshotAsync(region, first.Id, 16L * Block);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(4 * Block, 13));
+        var second = await SnapshotAsync(region, volume.Id);
+        var secondContent = await ReadSnapshotAsync(region, second.Id, 16L * Block);
+
+        await region.DeleteSnapshotAsync(first.Id);
+        var gc = await region.CollectGarbageAsync();
+        Assert.Equal(4, gc.BlocksRemoved);
+        Assert.Equal(secondContent, await ReadSnapshotAsync(region, second.Id, 16L * Block));
+        var report = await region.VerifyAsync();
+        Assert.True(report.Ok, string.Join("\n", report.Errors));
+        Assert.Equal(0, report.UnreferencedBlocks);
+        Assert.NotEqual(firstContent, secondContent);
+
+        await region.DeleteSnapshotAsync(second.Id);
+        var last = await region.CollectGarbageAsync();
+        Assert.Equal(16, last.BlocksRemoved);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(region.Directory, "packs")));
+    }
+
+    [Fact]
+    public async Task Gc_MergesSmallPacks_AndEverythingStillReadsBack()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var snapshots = new List<(string Id, byte[] Content)>();
+        for (var i = 0; i < 5; i++)
+        {
+            await region.WriteAsync(volume.Id, (long)i * Block, RandomBytes(Block, 20 + i));
+            var s = await SnapshotAsync(region, volume.Id);
+            snapshots.Add((s.Id, await ReadSnapshotAsync(region, s.Id, 8L * Block)));
+        }
+
+        var gc = await region.CollectGarbageAsync();
+        Assert.Equal(5, gc.PacksRepacked);
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(region.Directory, "packs")));
+        foreach (var (id, content) in snapshots)
+        {
+            Assert.Equal(content, await ReadSnapshotAsync(region, id, 8L * Block));
+        }
+
+        Assert.True((await region.VerifyAsync()).Ok);
+    }
+
+    [Fact]
+    public async Task Verify_ReportsADamagedBlock()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 4L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(4 * Block, 30));
+        await SnapshotAsync(region, volume.Id);
+        var pack = Directory.EnumerateFiles(Path.Combine(region.Directory, "packs")).Single();
+        using (var stream = new FileStream(pack, FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.Position = 1000;
+            var b = stream.ReadByte();
+            stream.Position = 1000;
+            stream.WriteByte((byte)(b ^ 0x55));
+        }
+
+        var report = await region.VerifyAsync();
+        Assert.False(report.Ok);
+        Assert.Contains(report.Errors, e => e.Contains("does not match its id", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task VolumeFromSnapshot_LoadsBlocksOnFirstRead_OrUpFrontWithFastRestore()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var content = RandomBytes(8 * Block, 31);
+        await region.WriteAsync(volume.Id, 0, content);
+        var snapshot = await SnapshotAsync(region, volume.Id);
+
+        var lazy = await region.CreateVolumeAsync(new CreateVolumeRequest(snapshot.Id, "a", LocalProviderFixture.NoTags));
+        Assert.True(region.IsHydrating(lazy.Id));
+        await region.DeleteSnapshotAsync(snapshot.Id);
+        await region.CollectGarbageAsync();
+        await region.WriteAsync(lazy.Id, 100, new byte[] { 1, 2, 3 });
+        content[100] = 1;
+        content[101] = 2;
+        content[102] = 3;
+        var read = new byte[8 * Block];
+        await region.ReadAsync(lazy.Id, 0, read);
+        Assert.Equal(content, read);
+        Assert.False(region.IsHydrating(lazy.Id));
+        var ofLazy = await SnapshotAsync(region, lazy.Id);
+        Assert.Equal(8, region.BlocksReadBy(ofLazy.Id)); // its base snapshot was deleted: full hashing
+
+        await region.EnableFastSnapshotRestoresAsync(ofLazy.Id, ["b"]);
+        f.Advance(TimeSpan.FromHours(1));
+        var hydrated = await region.CreateVolumeAsync(new CreateVolumeRequest(ofLazy.Id, "b", LocalProviderFixture.NoTags));
+        Assert.False(region.IsHydrating(hydrated.Id));
+        await region.ReadAsync(hydrated.Id, 0, read);
+        Assert.Equal(content, read);
+        await region.WriteAsync(hydrated.Id, 5L * Block, new byte[] { 9 });
+        var ofHydrated = await SnapshotAsync(region, hydrated.Id);
+        Assert.Equal(1, region.BlocksReadBy(ofHydrated.Id)); // incremental against the snapshot it was created from
+        Assert.True((await region.VerifyAsync()).Ok);
+    }
+
+    [Fact]
+    public async Task ArchivedSnapshot_IsSelfContained_AndRestoresExactly()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(8 * Block, 32));
+        var snapshot = await SnapshotAsync(region, volume.Id);
+        var content = await ReadSnapshotAsync(region, snapshot.Id, 8L * Block);
+        await region.ArchiveSnapshotAsync(snapshot.Id);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(8 * Block, 33));
+        var other = await SnapshotAsync(region, volume.Id);
+        await region.DeleteSnapshotAsync(other.Id);
+
+        var gc = await region.CollectGarbageAsync();
+        Assert.Equal(16, gc.BlocksRemoved); // the other snapshot's 8, and the archived one's 8 standard-tier blocks
+        await Assert.ThrowsAsync<ProviderException>(() => region.ReadSnapshotAsync(snapshot.Id, 0, new byte[10]));
+        await region.RestoreSnapshotTierAsync(snapshot.Id, null);
+        Assert.Equal(content, await ReadSnapshotAsync(region, snapshot.Id, 8L * Block));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(region.Directory, "archive")));
+        Assert.True((await region.VerifyAsync()).Ok);
+    }
+
+    [Fact]
+    public async Task EncryptedSnapshot_RestoredFromTheArchive_StaysEncryptedAndVerifies()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 4L * Block, LocalProviderFixture.NoTags, encrypted: true);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(4 * Block, 34));
+        var snapshot = await SnapshotAsync(region, volume.Id);
+        var content = await ReadSnapshotAsync(region, snapshot.Id, 4L * Block);
+        await region.ArchiveSnapshotAsync(snapshot.Id);
+        await region.CollectGarbageAsync();
+
+        await region.RestoreSnapshotTierAsync(snapshot.Id, 1);
+        var report = await region.VerifyAsync();
+        Assert.True(report.Ok, string.Join("\n", report.Errors));
+        Assert.Equal(content, await ReadSnapshotAsync(region, snapshot.Id, 4L * Block));
+    }
+
+    [Fact]
+    public async Task Gc_WhileAnIncrementalIsPending_KeepsTheBlocksItTakesFromItsDeletedBase()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateArmed = false;
+        await using var f = new LocalProviderFixture(o => o.BeforeSnapshotBuild = _ => gateArmed ? release.Task : Task.CompletedTask);
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(8 * Block, 40));
+        var baseSnapshot = await SnapshotAsync(region, volume.Id);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(10, 41));
+        var expected = new byte[8 * Block];
+        await region.ReadAsync(volume.Id, 0, expected);
+
+        gateArmed = true;
+        var pending = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, LocalProviderFixture.NoTags));
+        GcReport whilePending;
+        try
+        {
+            await region.DeleteSnapshotAsync(baseSnapshot.Id);
+            whilePending = await region.CollectGarbageAsync();
+        }
+        finally
+        {
+            release.SetResult();
+        }
+
+        Assert.Equal(0, whilePending.BlocksRemoved); // the pending incremental pins its whole base manifest
+        Assert.Equal(SnapshotState.Completed, (await region.WaitForSnapshotAsync(pending.Id)).State);
+        Assert.Equal(1, region.BlocksReadBy(pending.Id));
+        Assert.Equal(expected, await ReadSnapshotAsync(region, pending.Id, 8L * Block));
+        Assert.Equal(1, (await region.CollectGarbageAsync()).BlocksRemoved); // the base's old block 0
+        Assert.True((await region.VerifyAsync()).Ok);
+    }
+
+    [Fact]
+    public async Task DescribeSnapshots_AfterReopen_ShowsTheSameSnapshots()
+    {
+        await using var f = new LocalProviderFixture();
+        var volume = await f.Local.CreateVolumeAsync("a", 4L * Block, LocalProviderFixture.NoTags);
+        var s = await SnapshotAsync(f.Local, volume.Id, ("k", "v"));
+        f.Reopen();
+        var again = Assert.Single(await f.Local.DescribeSnapshotsAsync());
+        Assert.Equal((s.Id, "v", SnapshotState.Completed), (again.Id, again.Tags["k"], again.State));
+    }
+}

@@ -39,11 +39,17 @@ public sealed class EngineBehaviourTests
         await region.WriteAsync(volume.Id, 0, before);
 
         var pending = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, LocalProviderFixture.NoTags));
-        Assert.Equal(SnapshotState.Pending, pending.State);
         var after = RandomBytes(8 * Block, 2);
-        await region.WriteAsync(volume.Id, 3, after.AsMemory(0, 5 * Block));
-        await Assert.ThrowsAsync<ProviderException>(() => region.DeleteSnapshotAsync(pending.Id));
-        release.SetResult();
+        try
+        {
+            Assert.Equal(SnapshotState.Pending, pending.State);
+            await region.WriteAsync(volume.Id, 3, after.AsMemory(0, 5 * Block));
+            await Assert.ThrowsAsync<ProviderException>(() => region.DeleteSnapshotAsync(pending.Id));
+        }
+        finally
+        {
+            release.SetResult(); // a failed assertion must not leave the build waiting (Dispose waits for it)
+        }
 
         Assert.Equal(SnapshotState.Completed, (await region.WaitForSnapshotAsync(pending.Id)).State);
         Assert.Equal(before, await ReadSnapshotAsync(region, pending.Id, 8L * Block));
@@ -87,6 +93,33 @@ public sealed class EngineBehaviourTests
 
         var next = await SnapshotAsync(f.Local, volume.Id);
         Assert.Equal(1, f.Local.BlocksReadBy(next.Id));
+    }
+
+    [Fact]
+    public async Task ImageChangedBehindTheEnginesBack_IsDetected_AndTheNextSnapshotHashesEveryBlock()
+    {
+        await using var f = new LocalProviderFixture();
+        var volume = await f.Local.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        var content = RandomBytes(8 * Block, 42);
+        await f.Local.WriteAsync(volume.Id, 0, content);
+        await SnapshotAsync(f.Local, volume.Id);
+        var image = Path.Combine(f.Local.Directory, "volumes", volume.Id + ".img");
+
+        f.Reopen(() =>
+        {
+            using var stream = new FileStream(image, FileMode.Open, FileAccess.Write);
+            stream.Position = 6L * Block + 7;
+            stream.Write([1, 2, 3]);
+            File.SetLastWriteTimeUtc(image, DateTime.UnixEpoch.AddDays(20000));
+        });
+        content[6 * Block + 7] = 1;
+        content[6 * Block + 8] = 2;
+        content[6 * Block + 9] = 3;
+        var next = await SnapshotAsync(f.Local, volume.Id);
+
+        Assert.Equal(8, f.Local.BlocksReadBy(next.Id));
+        Assert.InRange(next.StoredBytes!.Value, Block, Block + 4096);
+        Assert.Equal(content, await ReadSnapshotAsync(f.Local, next.Id, 8L * Block));
     }
 
     [Fact]
@@ -343,6 +376,41 @@ public sealed class EngineBehaviourTests
         var report = await region.VerifyAsync();
         Assert.True(report.Ok, string.Join("\n", report.Errors));
         Assert.Equal(content, await ReadSnapshotAsync(region, snapshot.Id, 4L * Block));
+    }
+
+    [Fact]
+    public async Task Gc_WhileAnIncrementalIsPending_KeepsTheBlocksItTakesFromItsDeletedBase()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gateArmed = false;
+        await using var f = new LocalProviderFixture(o => o.BeforeSnapshotBuild = _ => gateArmed ? release.Task : Task.CompletedTask);
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(8 * Block, 40));
+        var baseSnapshot = await SnapshotAsync(region, volume.Id);
+        await region.WriteAsync(volume.Id, 0, RandomBytes(10, 41));
+        var expected = new byte[8 * Block];
+        await region.ReadAsync(volume.Id, 0, expected);
+
+        gateArmed = true;
+        var pending = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, LocalProviderFixture.NoTags));
+        GcReport whilePending;
+        try
+        {
+            await region.DeleteSnapshotAsync(baseSnapshot.Id);
+            whilePending = await region.CollectGarbageAsync();
+        }
+        finally
+        {
+            release.SetResult();
+        }
+
+        Assert.Equal(0, whilePending.BlocksRemoved); // the pending incremental pins its whole base manifest
+        Assert.Equal(SnapshotState.Completed, (await region.WaitForSnapshotAsync(pending.Id)).State);
+        Assert.Equal(1, region.BlocksReadBy(pending.Id));
+        Assert.Equal(expected, await ReadSnapshotAsync(region, pending.Id, 8L * Block));
+        Assert.Equal(1, (await region.CollectGarbageAsync()).BlocksRemoved); // the base's old block 0
+        Assert.True((await region.VerifyAsync()).Ok);
     }
 
     [Fact]

@@ -57,9 +57,10 @@ public sealed class LocalProviderFixture : IClockedProviderFixture
     }
 
     /// <summary>Closes the engine and opens it again (as a new process would).</summary>
-    public void Reopen()
+    public void Reopen(Action? whileClosed = null)
     {
         Engine.Dispose();
+        whileClosed?.Invoke();
         Engine = LocalEngine.Open(NewOptions());
     }
 

@@ -41,7 +41,7 @@ public sealed class PolicyRunner
         try
         {
             var set = new PolicySet([policy]);
-            var current = await inventory.ReadAsync(set, cancellationToken).ConfigureAwait(false);
+            var current = await inventory.ReadAsync(set, cancellationToken, shareRecent: mode == PolicyRunMode.Fire).ConfigureAwait(false);
             var plan = planner.Plan(set, current, timeProvider.GetUtcNow());
             var actions = plan.For(policy.Name).ToList();
             var creates = actions.Where(a => a.Kind == ActionKind.Create).ToList();

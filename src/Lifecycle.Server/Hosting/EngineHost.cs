@@ -29,10 +29,16 @@ public sealed class EngineHost : IDisposable
         {
             case "local":
                 var directory = Path.GetFullPath(options.EngineDirectoryOrDefault);
+                var keyRing = Path.Combine(Path.GetFullPath(options.DataDirectory), "keyring.json");
+                if (options.Demo)
+                {
+                    EnsureDemoKeys(keyRing);
+                }
+
                 var engine = LocalEngine.LocalEngine.Open(new LocalEngineOptions
                 {
                     DataDirectory = directory,
-                    KeyRingPath = Path.Combine(Path.GetFullPath(options.DataDirectory), "keyring.json"),
+                    KeyRingPath = keyRing,
                     TimeProvider = timeProvider,
                     // The demo and the tests watch fast-restore states change within a run.
                     FastRestoreEnablingTime = TimeSpan.FromSeconds(5),
@@ -56,4 +62,23 @@ public sealed class EngineHost : IDisposable
     }
 
     public void Dispose() => owned?.Dispose();
+
+    /// <summary>
+    /// The demo runs the example policies too: they encrypt copies with the key ring's default key and with
+    /// <c>dr-key</c>, so the demo's key ring has both (created once, kept outside the engine directory).
+    /// </summary>
+    private static void EnsureDemoKeys(string keyRing)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(keyRing)!);
+        var existing = File.Exists(keyRing) ? Lifecycle.LocalEngine.Encryption.KeyRing.Load(keyRing).KeyIds : [];
+        if (!existing.Contains("demo-default"))
+        {
+            Lifecycle.LocalEngine.Encryption.KeyRing.AddKey(keyRing, "demo-default", makeDefault: true);
+        }
+
+        if (!existing.Contains("dr-key"))
+        {
+            Lifecycle.LocalEngine.Encryption.KeyRing.AddKey(keyRing, "dr-key", makeDefault: false);
+        }
+    }
 }

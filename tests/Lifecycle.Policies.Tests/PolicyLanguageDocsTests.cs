@@ -7,7 +7,7 @@ public class PolicyLanguageDocsTests
     [Fact]
     public void Reference_NamesEveryKeyOfTheLanguage()
     {
-        var docs = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "docs", "policy-language.md"));
+        var docs = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "policies", "README.md"));
         var keys = new SortedSet<string>(StringComparer.Ordinal);
         Collect(PolicyLanguage.Document, keys, []);
 

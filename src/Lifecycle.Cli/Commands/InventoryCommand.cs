@@ -11,7 +11,7 @@ internal static class InventoryCommand
         var command = new Command("inventory", "Inventory of the local block engine");
         EngineCli.AddCommonOptions(command);
         var file = new Option<string?>("--file") { Description = "Write to this file instead of stdout" };
-        var export = new Command("export", "Export volumes and snapshots of every region as inventory JSON (docs/inventory.md)") { file };
+        var export = new Command("export", "Export volumes and snapshots of every region as inventory JSON (policies/inventory.md)") { file };
         export.SetAction((r, ct) => EngineCli.RunAsync(r, async (engine, _) =>
         {
             var volumes = new List<VolumeInfo>();

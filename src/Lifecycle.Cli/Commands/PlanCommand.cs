@@ -16,7 +16,7 @@ public static class PlanCommand
     public static Command Create(TimeProvider? clock = null)
     {
         var policies = new Option<string>("--policies", "-p") { Description = "Policy file or directory (*.yaml, *.yml)" };
-        var inventory = new Option<string>("--inventory", "-i") { Description = "Inventory JSON file (docs/inventory.md)" };
+        var inventory = new Option<string>("--inventory", "-i") { Description = "Inventory JSON file (policies/inventory.md)" };
         var now = new Option<string>("--now") { Description = "The instant to plan for (ISO 8601); default: the current time" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         var server = new Option<string?>("--server") { Description = "Plan against a running server (its applied revision and its engine) instead of an inventory file" };

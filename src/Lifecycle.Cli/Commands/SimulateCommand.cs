@@ -15,7 +15,7 @@ public static class SimulateCommand
     public static Command Create()
     {
         var policies = new Option<string>("--policies", "-p") { Description = "Policy file or directory (*.yaml, *.yml)" };
-        var inventory = new Option<string>("--inventory", "-i") { Description = "Inventory JSON file to start from (docs/inventory.md)" };
+        var inventory = new Option<string>("--inventory", "-i") { Description = "Inventory JSON file to start from (policies/inventory.md)" };
         var from = new Option<string>("--from") { Description = "Start of the simulation (ISO 8601)" };
         var days = new Option<int>("--days") { Description = "Days to simulate (1-3660)", DefaultValueFactory = _ => 400 };
         var changeRate = new Option<double>("--change-rate") { Description = "Percent of each volume changed per day (default 1)", DefaultValueFactory = _ => 1.0 };

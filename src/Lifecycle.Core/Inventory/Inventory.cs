@@ -4,7 +4,7 @@ namespace Lifecycle.Core.Inventory;
 
 /// <summary>
 /// What a provider sees across its regions: volumes and snapshots. This is what <c>lifecycle plan</c> reads
-/// offline (the inventory JSON of docs/inventory.md) and what the engines export.
+/// offline (the inventory JSON of policies/inventory.md) and what the engines export.
 /// </summary>
 public sealed record Inventory
 {

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Lifecycle.Core.Inventory;
 
-/// <summary>The inventory file format (docs/inventory.md): camelCase JSON, enums as kebab-case strings.</summary>
+/// <summary>The inventory file format (policies/inventory.md): camelCase JSON, enums as kebab-case strings.</summary>
 public static class InventoryJson
 {
     public static JsonSerializerOptions Options { get; } = CreateOptions();

@@ -2,7 +2,7 @@ namespace Lifecycle.Policies.Language;
 
 /// <summary>
 /// Policy language v1 (apiVersion lifecycle/v1, kind SnapshotPolicy), described once. Decoding, validation of the
-/// structure and the published JSON Schema all come from this description; docs/policy-language.md explains it.
+/// structure and the published JSON Schema all come from this description; policies/README.md explains it.
 /// </summary>
 internal static class PolicyLanguage
 {

@@ -26,11 +26,12 @@ internal static class BenchEngineCommand
         var work = new Option<string?>("--work") { Description = "Directory for the engine's data (default: a new temporary directory, removed afterwards)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the generated image", DefaultValueFactory = _ => 42 };
         var encrypted = new Option<bool>("--encrypted") { Description = "Use an encrypted volume (AES-256-GCM)" };
+        var stages = new Option<bool>("--stages") { Description = "Also print the time each pipeline stage took (summed over threads) after each step" };
         var output = new Option<string>("--output") { Description = "text or json", DefaultValueFactory = _ => "text" };
         output.AcceptOnlyFromAmong("text", "json");
-        var command = new Command("engine", "Benchmark the local block engine") { size, change, keep, work, seed, encrypted, output };
+        var command = new Command("engine", "Benchmark the local block engine") { size, change, keep, work, seed, encrypted, stages, output };
         command.SetAction((r, ct) => RunAsync(EngineCli.ParseSize(r.GetValue(size)!), EngineCli.ParsePercent(r.GetValue(change)!), r.GetValue(keep),
-            r.GetValue(work), r.GetValue(seed), r.GetValue(encrypted), r.GetValue(output) == "json", ct));
+            r.GetValue(work), r.GetValue(seed), r.GetValue(encrypted), r.GetValue(stages), r.GetValue(output) == "json", ct));
         return command;
     }
 
@@ -39,7 +40,7 @@ internal static class BenchEngineCommand
         public double MegabytesPerSecond => Seconds > 0 ? Bytes / 1e6 / Seconds : 0;
     }
 
-    private static async Task<int> RunAsync(long size, double change, string? keepDirectory, string? workDirectory, int seed, bool encrypted, bool json, CancellationToken ct)
+    private static async Task<int> RunAsync(long size, double change, string? keepDirectory, string? workDirectory, int seed, bool encrypted, bool stages, bool json, CancellationToken ct)
     {
         if (size <= 0 || size % Block != 0)
         {
@@ -57,6 +58,15 @@ internal static class BenchEngineCommand
 
         var measurements = new List<Measurement>();
         var log = json ? TextWriter.Null : Console.Out;
+        void PrintStages(string step)
+        {
+            var all = LocalEngine.Storage.StageClock.TakeAll();
+            if (stages)
+            {
+                log.WriteLine($"  stages of {step}: " + string.Join(", ", all.Select(s => $"{s.Stage} {s.Time.TotalSeconds:0.000} s ({s.Count})")));
+            }
+        }
+
         try
         {
             using var engine = LocalEngine.LocalEngine.Open(new LocalEngineOptions
@@ -90,10 +100,12 @@ internal static class BenchEngineCommand
             keep?.Dispose();
             log.WriteLine($"image: {generator.Describe()}");
 
+            PrintStages("image generation");
             var packs = Path.Combine(region.Directory, "packs");
             var sw = Stopwatch.StartNew();
             var full = await region.WaitForSnapshotAsync((await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, tags), ct)).Id, ct);
             measurements.Add(new Measurement("full snapshot", sw.Elapsed.TotalSeconds, size, DirectorySize(packs), $"{region.BlocksReadBy(full.Id)} blocks read"));
+            PrintStages("full snapshot");
 
             // scattered change: one write of 4 KiB..512 KiB of new data into each chosen block
             var random = new Random(seed + 1);
@@ -125,17 +137,20 @@ internal static class BenchEngineCommand
             var incremental = await region.WaitForSnapshotAsync((await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, tags), ct)).Id, ct);
             measurements.Add(new Measurement($"incremental ({changed.Count} blocks changed)", sw.Elapsed.TotalSeconds, writes.Sum(w => (long)w.Data.Length),
                 DirectorySize(packs) - beforeIncremental, $"{region.BlocksReadBy(incremental.Id)} blocks read"));
+            PrintStages("incremental");
 
             var restored = Path.Combine(root, "restored.raw");
             sw.Restart();
             await region.RestoreSnapshotToFileAsync(incremental.Id, restored, cancellationToken: ct);
             measurements.Add(new Measurement("restore to file", sw.Elapsed.TotalSeconds, size, null, $"{EngineCli.FormatBytes(incremental.FullSizeBytes ?? 0)} of non-zero data, verified"));
+            PrintStages("restore to file");
             File.Delete(restored);
 
             var target = engine.Region("bench-2");
             sw.Restart();
             var copyOfFull = await target.WaitForSnapshotAsync((await target.CopySnapshotAsync(new CopySnapshotRequest(region.Region, full.Id, tags), ct)).Id, ct);
             measurements.Add(new Measurement("copy full to bench-2", sw.Elapsed.TotalSeconds, copyOfFull.StoredBytes ?? 0, copyOfFull.StoredBytes, "all blocks sent"));
+            PrintStages("copy full to bench-2");
             sw.Restart();
             var copy = await target.WaitForSnapshotAsync((await target.CopySnapshotAsync(new CopySnapshotRequest(region.Region, incremental.Id, tags), ct)).Id, ct);
             measurements.Add(new Measurement("copy incremental to bench-2", sw.Elapsed.TotalSeconds, copy.StoredBytes ?? 0, copy.StoredBytes, "only blocks bench-2 lacks"));
@@ -143,6 +158,7 @@ internal static class BenchEngineCommand
             sw.Restart();
             var report = await region.VerifyAsync(1.0, cancellationToken: ct);
             measurements.Add(new Measurement("verify (100%)", sw.Elapsed.TotalSeconds, report.BytesChecked, null, report.Ok ? "ok" : $"FAILED: {report.Errors.Length} errors"));
+            PrintStages("verify");
 
             // first read: lazy load versus fast snapshot restore
             var probe = new byte[4096];

@@ -136,7 +136,16 @@ internal static class BlockCodec
     private static int TryCompress(ReadOnlySpan<byte> plaintext, Span<byte> destination)
     {
         var sample = plaintext[..Math.Min(SampleSize, plaintext.Length)];
-        if (!BrotliEncoder.TryCompress(sample, destination, out var sampleLength, BrotliQuality, 16) || sampleLength > sample.Length * 0.9)
+        // a byte histogram of the sample costs far less than compressing it: near 8 bits per byte (random,
+        // already compressed or encrypted data) is stored raw at once; clearly text-like data skips the probe
+        var entropy = BitsPerByte(sample);
+        if (entropy > 7.95)
+        {
+            return 0;
+        }
+
+        if (entropy > 6.0
+            && (!BrotliEncoder.TryCompress(sample, destination, out var sampleLength, BrotliQuality, 16) || sampleLength > sample.Length * 0.9))
         {
             return 0;
         }
@@ -147,5 +156,32 @@ internal static class BlockCodec
         }
 
         return length;
+    }
+
+    /// <summary>Order-0 entropy of the bytes (0..8 bits per byte).</summary>
+    internal static double BitsPerByte(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return 0;
+        }
+
+        Span<int> counts = stackalloc int[256];
+        foreach (var b in data)
+        {
+            counts[b]++;
+        }
+
+        double bits = 0;
+        foreach (var count in counts)
+        {
+            if (count > 0)
+            {
+                var p = (double)count / data.Length;
+                bits -= p * Math.Log2(p);
+            }
+        }
+
+        return bits;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using Dapper;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
@@ -180,6 +181,7 @@ public sealed partial class LocalRegion
         {
             try
             {
+                var buildStarted = StageClock.Start();
                 var manifest = Extend(baseManifest, volume.BlockCount);
                 var indexes = session.Unread.SetIndexes().ToList();
                 var done = 0;
@@ -216,6 +218,7 @@ public sealed partial class LocalRegion
                         new { id = row.Id, fullSize, stored = ingest.StoredBytes }, tx);
                 });
                 await FinishSessionAsync(volume, session, row, completed: true).ConfigureAwait(false);
+                StageClock.Stop("snapshot.build-total", buildStarted);
             }
             catch (Exception e)
             {
@@ -527,16 +530,34 @@ public sealed partial class LocalRegion
         using (var target = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
         {
             RandomAccess.SetLength(target, row.VolumeSizeBytes);
-            var indexes = Enumerable.Range(0, manifest.Count).Where(i => !manifest.Blocks[i].IsZero);
-            await Parallel.ForEachAsync(indexes, new ParallelOptions { MaxDegreeOfParallelism = Options.Parallelism, CancellationToken = cancellationToken },
-                (index, _) =>
+            // each distinct block is read, decoded and verified once, then written wherever the volume repeats it;
+            // zero blocks are never written (the file is sparse)
+            var byBlock = new Dictionary<BlockId, List<int>>();
+            for (var i = 0; i < manifest.Count; i++)
+            {
+                if (!manifest.Blocks[i].IsZero)
+                {
+                    (CollectionsMarshal.GetValueRefOrAddDefault(byBlock, manifest.Blocks[i], out _) ??= []).Add(i);
+                }
+            }
+
+            await Parallel.ForEachAsync(byBlock, new ParallelOptions { MaxDegreeOfParallelism = Options.Parallelism, CancellationToken = cancellationToken },
+                (entry, _) =>
                 {
                     var block = ArrayPool<byte>.Shared.Rent(BlockSize);
                     try
                     {
-                        _store.ReadBlock(manifest.Blocks[index], key, block.AsSpan(0, BlockSize), verify: true);
-                        RandomAccess.Write(target, block.AsSpan(0, BlockSize), (long)index * BlockSize);
-                        progress?.Report(Interlocked.Add(ref written, BlockSize));
+                        var t = StageClock.Start();
+                        _store.ReadBlock(entry.Key, key, block.AsSpan(0, BlockSize), verify: true);
+                        StageClock.Stop("restore.read-decode-verify", t);
+                        t = StageClock.Start();
+                        foreach (var index in entry.Value)
+                        {
+                            RandomAccess.Write(target, block.AsSpan(0, BlockSize), (long)index * BlockSize);
+                        }
+
+                        StageClock.Stop("restore.write", t);
+                        progress?.Report(Interlocked.Add(ref written, (long)BlockSize * entry.Value.Count));
                     }
                     finally
                     {
@@ -545,7 +566,9 @@ public sealed partial class LocalRegion
 
                     return ValueTask.CompletedTask;
                 }).ConfigureAwait(false);
+            var flush = StageClock.Start();
             RandomAccess.FlushToDisk(target);
+            StageClock.Stop("restore.fsync", flush);
         }
 
         DurableFile.Publish(temp, targetPath);

@@ -26,20 +26,24 @@ internal static class BenchEngineCommand
         var work = new Option<string?>("--work") { Description = "Directory for the engine's data (default: a new temporary directory, removed afterwards)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the generated image", DefaultValueFactory = _ => 42 };
         var encrypted = new Option<bool>("--encrypted") { Description = "Use an encrypted volume (AES-256-GCM)" };
+        var stages = new Option<bool>("--stages") { Description = "Also print the time each pipeline stage took (summed over threads) after each step" };
         var output = new Option<string>("--output") { Description = "text or json", DefaultValueFactory = _ => "text" };
         output.AcceptOnlyFromAmong("text", "json");
-        var command = new Command("engine", "Benchmark the local block engine") { size, change, keep, work, seed, encrypted, output };
+        var command = new Command("engine", "Benchmark the local block engine") { size, change, keep, work, seed, encrypted, stages, output };
         command.SetAction((r, ct) => RunAsync(EngineCli.ParseSize(r.GetValue(size)!), EngineCli.ParsePercent(r.GetValue(change)!), r.GetValue(keep),
-            r.GetValue(work), r.GetValue(seed), r.GetValue(encrypted), r.GetValue(output) == "json", ct));
+            r.GetValue(work), r.GetValue(seed), r.GetValue(encrypted), r.GetValue(stages), r.GetValue(output) == "json", ct));
         return command;
     }
 
     private sealed record Measurement(string Step, double Seconds, long Bytes, long? StoredBytes, string Note)
     {
+        /// <summary>CPU time (user + kernel, all threads) the step took: steadier than wall time on a shared machine.</summary>
+        public double CpuSeconds { get; init; }
+
         public double MegabytesPerSecond => Seconds > 0 ? Bytes / 1e6 / Seconds : 0;
     }
 
-    private static async Task<int> RunAsync(long size, double change, string? keepDirectory, string? workDirectory, int seed, bool encrypted, bool json, CancellationToken ct)
+    private static async Task<int> RunAsync(long size, double change, string? keepDirectory, string? workDirectory, int seed, bool encrypted, bool stages, bool json, CancellationToken ct)
     {
         if (size <= 0 || size % Block != 0)
         {
@@ -57,6 +61,15 @@ internal static class BenchEngineCommand
 
         var measurements = new List<Measurement>();
         var log = json ? TextWriter.Null : Console.Out;
+        void PrintStages(string step)
+        {
+            var all = LocalEngine.Storage.StageClock.TakeAll();
+            if (stages)
+            {
+                log.WriteLine($"  stages of {step}: " + string.Join(", ", all.Select(s => $"{s.Stage} {s.Time.TotalSeconds:0.000} s ({s.Count})")));
+            }
+        }
+
         try
         {
             using var engine = LocalEngine.LocalEngine.Open(new LocalEngineOptions
@@ -90,10 +103,21 @@ internal static class BenchEngineCommand
             keep?.Dispose();
             log.WriteLine($"image: {generator.Describe()}");
 
+            PrintStages("image generation");
             var packs = Path.Combine(region.Directory, "packs");
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            Measurement CpuStep(Measurement m)
+            {
+                var now = Process.GetCurrentProcess().TotalProcessorTime;
+                var result = m with { CpuSeconds = (now - cpu).TotalSeconds };
+                cpu = now;
+                return result;
+            }
+
             var sw = Stopwatch.StartNew();
             var full = await region.WaitForSnapshotAsync((await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, tags), ct)).Id, ct);
-            measurements.Add(new Measurement("full snapshot", sw.Elapsed.TotalSeconds, size, DirectorySize(packs), $"{region.BlocksReadBy(full.Id)} blocks read"));
+            measurements.Add(CpuStep(new Measurement("full snapshot", sw.Elapsed.TotalSeconds, size, DirectorySize(packs), $"{region.BlocksReadBy(full.Id)} blocks read")));
+            PrintStages("full snapshot");
 
             // scattered change: one write of 4 KiB..512 KiB of new data into each chosen block
             var random = new Random(seed + 1);
@@ -122,43 +146,55 @@ internal static class BenchEngineCommand
 
             var beforeIncremental = DirectorySize(packs);
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var incremental = await region.WaitForSnapshotAsync((await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, tags), ct)).Id, ct);
-            measurements.Add(new Measurement($"incremental ({changed.Count} blocks changed)", sw.Elapsed.TotalSeconds, writes.Sum(w => (long)w.Data.Length),
-                DirectorySize(packs) - beforeIncremental, $"{region.BlocksReadBy(incremental.Id)} blocks read"));
+            measurements.Add(CpuStep(new Measurement($"incremental ({changed.Count} blocks changed)", sw.Elapsed.TotalSeconds, writes.Sum(w => (long)w.Data.Length),
+                DirectorySize(packs) - beforeIncremental, $"{region.BlocksReadBy(incremental.Id)} blocks read")));
+            PrintStages("incremental");
 
             var restored = Path.Combine(root, "restored.raw");
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             await region.RestoreSnapshotToFileAsync(incremental.Id, restored, cancellationToken: ct);
-            measurements.Add(new Measurement("restore to file", sw.Elapsed.TotalSeconds, size, null, $"{EngineCli.FormatBytes(incremental.FullSizeBytes ?? 0)} of non-zero data, verified"));
+            measurements.Add(CpuStep(new Measurement("restore to file", sw.Elapsed.TotalSeconds, size, null, $"{EngineCli.FormatBytes(incremental.FullSizeBytes ?? 0)} of non-zero data, verified")));
+            PrintStages("restore to file");
             File.Delete(restored);
 
             var target = engine.Region("bench-2");
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var copyOfFull = await target.WaitForSnapshotAsync((await target.CopySnapshotAsync(new CopySnapshotRequest(region.Region, full.Id, tags), ct)).Id, ct);
-            measurements.Add(new Measurement("copy full to bench-2", sw.Elapsed.TotalSeconds, copyOfFull.StoredBytes ?? 0, copyOfFull.StoredBytes, "all blocks sent"));
+            measurements.Add(CpuStep(new Measurement("copy full to bench-2", sw.Elapsed.TotalSeconds, copyOfFull.StoredBytes ?? 0, copyOfFull.StoredBytes, "all blocks sent")));
+            PrintStages("copy full to bench-2");
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var copy = await target.WaitForSnapshotAsync((await target.CopySnapshotAsync(new CopySnapshotRequest(region.Region, incremental.Id, tags), ct)).Id, ct);
-            measurements.Add(new Measurement("copy incremental to bench-2", sw.Elapsed.TotalSeconds, copy.StoredBytes ?? 0, copy.StoredBytes, "only blocks bench-2 lacks"));
+            measurements.Add(CpuStep(new Measurement("copy incremental to bench-2", sw.Elapsed.TotalSeconds, copy.StoredBytes ?? 0, copy.StoredBytes, "only blocks bench-2 lacks")));
 
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var report = await region.VerifyAsync(1.0, cancellationToken: ct);
-            measurements.Add(new Measurement("verify (100%)", sw.Elapsed.TotalSeconds, report.BytesChecked, null, report.Ok ? "ok" : $"FAILED: {report.Errors.Length} errors"));
+            measurements.Add(CpuStep(new Measurement("verify (100%)", sw.Elapsed.TotalSeconds, report.BytesChecked, null, report.Ok ? "ok" : $"FAILED: {report.Errors.Length} errors")));
+            PrintStages("verify");
 
             // first read: lazy load versus fast snapshot restore
             var probe = new byte[4096];
             var lazy = await region.CreateVolumeAsync(new CreateVolumeRequest(incremental.Id, "zone-a", tags), ct);
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             await region.ReadAsync(lazy.Id, (long)changed[0] * Block, probe, ct);
             var lazyFirstRead = sw.Elapsed;
             await region.EnableFastSnapshotRestoresAsync(incremental.Id, ["zone-b"], ct);
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var hydrated = await region.CreateVolumeAsync(new CreateVolumeRequest(incremental.Id, "zone-b", tags), ct);
             var hydrateTime = sw.Elapsed;
             sw.Restart();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime;
             await region.ReadAsync(hydrated.Id, (long)changed[0] * Block, probe, ct);
             var fastFirstRead = sw.Elapsed;
-            measurements.Add(new Measurement("first read, lazy volume", lazyFirstRead.TotalSeconds, probe.Length, null, "volume usable at once"));
-            measurements.Add(new Measurement("first read, fast restore", fastFirstRead.TotalSeconds, probe.Length, null, $"create-volume hydrated in {hydrateTime.TotalSeconds:0.00} s"));
+            measurements.Add(CpuStep(new Measurement("first read, lazy volume", lazyFirstRead.TotalSeconds, probe.Length, null, "volume usable at once")));
+            measurements.Add(CpuStep(new Measurement("first read, fast restore", fastFirstRead.TotalSeconds, probe.Length, null, $"create-volume hydrated in {hydrateTime.TotalSeconds:0.00} s")));
 
             var peak = PeakMemoryBytes();
             if (json)
@@ -171,15 +207,15 @@ internal static class BenchEngineCommand
                     image = generator.Describe(),
                     peakMemoryBytes = peak,
                     verifyOk = report.Ok,
-                    steps = measurements.Select(m => new { step = m.Step, seconds = m.Seconds, bytes = m.Bytes, megabytesPerSecond = m.MegabytesPerSecond, storedBytes = m.StoredBytes, note = m.Note }),
+                    steps = measurements.Select(m => new { step = m.Step, seconds = m.Seconds, cpuSeconds = m.CpuSeconds, bytes = m.Bytes, megabytesPerSecond = m.MegabytesPerSecond, storedBytes = m.StoredBytes, note = m.Note }),
                 }, Core.Inventory.InventoryJson.Options));
             }
             else
             {
-                var table = new Table().AddColumns("Step", "Time", "MB/s", "Stored / added", "Note");
+                var table = new Table().AddColumns("Step", "Time", "CPU s", "MB/s", "Stored / added", "Note");
                 foreach (var m in measurements)
                 {
-                    table.AddRow(Markup.Escape(m.Step), m.Seconds < 0.01 ? $"{m.Seconds * 1000:0.00} ms" : $"{m.Seconds:0.000} s", $"{m.MegabytesPerSecond:0}",
+                    table.AddRow(Markup.Escape(m.Step), m.Seconds < 0.01 ? $"{m.Seconds * 1000:0.00} ms" : $"{m.Seconds:0.000} s", $"{m.CpuSeconds:0.00}", $"{m.MegabytesPerSecond:0}",
                         m.StoredBytes is { } stored ? $"{stored / 1e6:0.0} MB" : "", Markup.Escape(m.Note));
                 }
 

@@ -71,19 +71,31 @@ internal sealed class BlockIngest : IDisposable
     /// <summary>Adds one plaintext block; returns its id (zero id for a zero block).</summary>
     public BlockId Add(ReadOnlySpan<byte> block, byte[] encodeBuffer, byte[] scratch)
     {
+        var t = StageClock.Start();
         if (BlockCodec.IsZero(block))
         {
+            StageClock.Stop("ingest.zero-check", t);
             return BlockId.Zero;
         }
 
+        StageClock.Stop("ingest.zero-check", t);
+        t = StageClock.Start();
         var id = BlockCodec.ComputeId(block, Key);
-        if (!Claim(id))
+        StageClock.Stop("ingest.hash", t);
+        t = StageClock.Start();
+        var claimed = Claim(id);
+        StageClock.Stop("ingest.claim", t);
+        if (!claimed)
         {
             return id;
         }
 
-        var length = BlockCodec.Encode(block, id, Key, encodeBuffer, scratch, out var encoding);
-        Record(id, _writer.Append(id, encoding, Key?.Id, encodeBuffer.AsSpan(0, length)));
+        t = StageClock.Start();
+        var payload = BlockCodec.Encode(block, id, Key, encodeBuffer, scratch, out var encoding);
+        StageClock.Stop("ingest.encode", t);
+        t = StageClock.Start();
+        Record(id, _writer.Append(id, encoding, Key?.Id, payload));
+        StageClock.Stop("ingest.pack-append", t);
         return id;
     }
 
@@ -153,7 +165,10 @@ internal sealed class BlockIngest : IDisposable
     /// </summary>
     public void Commit(RegionCatalog catalog, Action<SqliteConnection, SqliteTransaction> commit)
     {
+        var t = StageClock.Start();
         var packs = _writer.Finish();
+        StageClock.Stop("commit.publish-packs", t);
+        t = StageClock.Start();
         lock (_store.Gate)
         {
             catalog.Write((c, tx) =>
@@ -173,6 +188,8 @@ internal sealed class BlockIngest : IDisposable
             });
             _store.AddCommittedUnderGate(_added);
         }
+
+        StageClock.Stop("commit.catalog", t);
 
         _finished = true;
         Release();
@@ -231,8 +248,12 @@ internal sealed class BlockIngest : IDisposable
                 foreach (var index in indexes)
                 {
                     var buffer = ArrayPool<byte>.Shared.Rent(BlockCodec.BlockSize);
+                    var t = StageClock.Start();
                     await read(index, buffer, cancellationToken).ConfigureAwait(false);
+                    StageClock.Stop("ingest.read", t);
+                    t = StageClock.Start();
                     await channel.Writer.WriteAsync((index, buffer), cancellationToken).ConfigureAwait(false);
+                    StageClock.Stop("ingest.read-wait-for-workers", t);
                 }
 
                 channel.Writer.Complete();

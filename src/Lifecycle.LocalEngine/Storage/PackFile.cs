@@ -55,9 +55,11 @@ internal static class PackFile
 }
 
 /// <summary>
-/// Appends records to new packs of one store directory, rolling over at ~64 MiB. Packs stay temporary until
-/// <see cref="Finish"/> publishes them; the caller then records them in the catalog (the catalog commits last).
-/// Thread-safe.
+/// Appends records to new packs of one store directory, rolling over at ~64 MiB. Packs stay temporary until they
+/// are sealed: a full pack is fsynced, renamed and its directory flushed in the background while later records go
+/// to the next pack; <see cref="Finish"/> seals the last one and waits for all. The caller then records them in the
+/// catalog (the catalog commits last). Thread-safe: a record's space is reserved under a lock and its bytes are
+/// written with positioned writes outside it, so workers copy into the page cache in parallel.
 /// </summary>
 internal sealed class PackWriter : IDisposable
 {
@@ -65,9 +67,19 @@ internal sealed class PackWriter : IDisposable
     private readonly Action<string>? _onPackStarted;
     private readonly object _gate = new();
     private readonly List<(string Id, long Size)> _finished = [];
-    private FileStream? _current;
-    private string? _currentId;
-    private readonly byte[] _header = new byte[PackFile.HeaderSize];
+    private readonly List<Task> _sealing = [];
+    private readonly List<string> _started = [];
+    private OpenPack? _current;
+    private bool _abandoned;
+
+    private sealed class OpenPack(string id, SafeFileHandle handle)
+    {
+        public string Id { get; } = id;
+        public SafeFileHandle Handle { get; } = handle;
+        public long Reserved;
+        public int Writers;
+        public bool Sealed;
+    }
 
     /// <param name="onPackStarted">Told each new pack id before it is written, so GC leaves it alone.</param>
     public PackWriter(string directory, Action<string>? onPackStarted = null)
@@ -80,28 +92,66 @@ internal sealed class PackWriter : IDisposable
 
     public BlockLocation Append(BlockId id, BlockEncoding encoding, string? keyId, ReadOnlySpan<byte> payload)
     {
+        OpenPack pack;
+        long start;
         lock (_gate)
         {
-            if (_current is null || _current.Position + PackFile.HeaderSize + payload.Length > PackFile.TargetSize)
+            ObjectDisposedException.ThrowIf(_abandoned, this);
+            if (_current is null || _current.Reserved + PackFile.HeaderSize + payload.Length > PackFile.TargetSize)
             {
                 Roll();
             }
 
-            PackFile.WriteHeader(_header, id, encoding, payload.Length);
-            _current!.Write(_header);
-            var offset = _current.Position;
-            _current.Write(payload);
+            pack = _current!;
+            start = pack.Reserved;
+            pack.Reserved += PackFile.HeaderSize + payload.Length;
+            pack.Writers++;
             BytesWritten += PackFile.HeaderSize + payload.Length;
-            return new BlockLocation(_currentId!, offset, payload.Length, encoding, keyId);
         }
+
+        try
+        {
+            Span<byte> header = stackalloc byte[PackFile.HeaderSize];
+            PackFile.WriteHeader(header, id, encoding, payload.Length);
+            RandomAccess.Write(pack.Handle, header, start);
+            RandomAccess.Write(pack.Handle, payload, start + PackFile.HeaderSize);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                pack.Writers--;
+                SealIfDone(pack);
+            }
+        }
+
+        return new BlockLocation(pack.Id, start + PackFile.HeaderSize, payload.Length, encoding, keyId);
     }
 
     /// <summary>Flushes and publishes every pack; returns their ids and sizes.</summary>
     public IReadOnlyList<(string Id, long Size)> Finish()
     {
+        Task[] sealing;
         lock (_gate)
         {
-            Close();
+            if (_abandoned)
+            {
+                return [];
+            }
+
+            if (_current is not null)
+            {
+                _current.Sealed = true;
+                SealIfDone(_current);
+                _current = null;
+            }
+
+            sealing = [.. _sealing];
+        }
+
+        Task.WhenAll(sealing).GetAwaiter().GetResult(); // rethrows the first IOException as it is
+        lock (_gate)
+        {
             return [.. _finished];
         }
     }
@@ -109,56 +159,103 @@ internal sealed class PackWriter : IDisposable
     /// <summary>Deletes what was written (published or not): used when the operation fails before its commit.</summary>
     public void Abandon()
     {
+        Task[] sealing;
+        string[] started;
         lock (_gate)
         {
+            _abandoned = true;
             if (_current is not null)
             {
-                _current.Dispose();
-                File.Delete(PackFile.PathOf(_directory, _currentId!) + DurableFile.TempSuffix);
+                _current.Sealed = true;
+                if (_current.Writers == 0)
+                {
+                    _current.Handle.Dispose();
+                }
+
                 _current = null;
             }
 
-            foreach (var (id, _) in _finished)
-            {
-                File.Delete(PackFile.PathOf(_directory, id));
-            }
-
+            sealing = [.. _sealing];
+            started = [.. _started];
             _finished.Clear();
+        }
+
+        try
+        {
+            Task.WaitAll(sealing);
+        }
+        catch (AggregateException)
+        {
+            // the operation already failed; what matters now is that none of its packs stays behind
+        }
+
+        foreach (var id in started)
+        {
+            var path = PackFile.PathOf(_directory, id);
+            File.Delete(path + DurableFile.TempSuffix);
+            File.Delete(path);
         }
     }
 
     private void Roll()
     {
-        Close();
-        _currentId = PackFile.NewId();
-        _onPackStarted?.Invoke(_currentId);
-        _current = new FileStream(PackFile.PathOf(_directory, _currentId) + DurableFile.TempSuffix, FileMode.CreateNew,
-            FileAccess.Write, FileShare.Read, bufferSize: 1 << 20);
+        if (_current is not null)
+        {
+            _current.Sealed = true;
+            SealIfDone(_current);
+        }
+
+        var id = PackFile.NewId();
+        _onPackStarted?.Invoke(id);
+        _started.Add(id);
+        _current = new OpenPack(id, File.OpenHandle(PackFile.PathOf(_directory, id) + DurableFile.TempSuffix, FileMode.CreateNew,
+            FileAccess.Write, FileShare.Read));
     }
 
-    private void Close()
+    /// <summary>Under the lock: once a sealed pack has no writer left, publish it in the background.</summary>
+    private void SealIfDone(OpenPack pack)
     {
-        if (_current is null)
+        if (!pack.Sealed || pack.Writers > 0 || _abandoned)
         {
             return;
         }
 
-        var size = _current.Position;
-        _current.Flush(flushToDisk: true);
-        _current.Dispose();
-        _current = null;
-        var path = PackFile.PathOf(_directory, _currentId!);
-        File.Move(path + DurableFile.TempSuffix, path);
-        DurableFile.FlushDirectory(_directory);
-        _finished.Add((_currentId!, size));
+        _sealing.Add(Task.Run(() =>
+        {
+            using (pack.Handle)
+            {
+                RandomAccess.FlushToDisk(pack.Handle);
+            }
+
+            var path = PackFile.PathOf(_directory, pack.Id);
+            File.Move(path + DurableFile.TempSuffix, path);
+            DurableFile.FlushDirectory(_directory);
+            lock (_gate)
+            {
+                _finished.Add((pack.Id, pack.Reserved));
+            }
+        }));
     }
 
     public void Dispose()
     {
         lock (_gate)
         {
-            _current?.Dispose();
+            if (_current is not null && _current.Writers == 0)
+            {
+                _current.Handle.Dispose();
+            }
+
             _current = null;
+        }
+
+        try
+        {
+            Task.WaitAll([.. _sealing]);
+        }
+        catch (AggregateException)
+        {
+            // reported by Finish; Dispose only releases handles
         }
     }
 }

@@ -58,12 +58,26 @@ public sealed class SnapshotPlanner
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(inventory);
         var index = new PlanIndex(inventory, ownershipCache);
-        var actions = new List<PlannedAction>();
-        var decisions = new List<SnapshotDecision>();
-        var notes = new List<PlanNote>();
-        foreach (var policy in policies.Policies.OrderBy(p => p.Name, StringComparer.Ordinal))
+
+        // Policies are independent (the index is read-only once built, and every owned snapshot belongs to one policy),
+        // so they are planned in parallel and their outputs joined in policy-name order: the plan stays deterministic.
+        var ordered = policies.Policies.OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
+        var outputs = new PolicyOutput[ordered.Length];
+        Parallel.For(0, ordered.Length, i =>
         {
-            new PolicyRun(policy, index, now, actions, decisions, notes).Run();
+            var output = new PolicyOutput([], [], []);
+            new PolicyRun(ordered[i], index, now, output.Actions, output.Decisions, output.Notes).Run();
+            outputs[i] = output;
+        });
+
+        var actions = new List<PlannedAction>(outputs.Sum(o => o.Actions.Count));
+        var decisions = new List<SnapshotDecision>(outputs.Sum(o => o.Decisions.Count));
+        var notes = new List<PlanNote>();
+        foreach (var output in outputs)
+        {
+            actions.AddRange(output.Actions);
+            decisions.AddRange(output.Decisions);
+            notes.AddRange(output.Notes);
         }
 
         foreach (var owner in index.OwningPolicies.Where(name => policies.Find(name) is null).Order(StringComparer.Ordinal))
@@ -90,6 +104,8 @@ public sealed class SnapshotPlanner
         if (c == 0) c = string.CompareOrdinal(a.Token, b.Token);
         return c;
     }
+
+    private sealed record PolicyOutput(List<PlannedAction> Actions, List<SnapshotDecision> Decisions, List<PlanNote> Notes);
 
     /// <summary>The planning of one policy.</summary>
     private sealed class PolicyRun(

@@ -511,25 +511,34 @@ public sealed class SnapshotPlanner
             return known > 1 ? schedule.Name + ": " : string.Empty;
         }
 
+        /// <summary>
+        /// What the rules do not judge: pending snapshots are kept, failed ones released, and ones whose schedules are
+        /// no longer in the policy kept with a reason saying so.
+        /// </summary>
+        private void TriageUnjudgeable(OwnedSnapshot snapshot, string failedReason)
+        {
+            if (snapshot.Info.State == SnapshotState.Pending)
+            {
+                snapshot.AddKeepReason("pending (not yet complete)");
+            }
+            else if (snapshot.Info.State == SnapshotState.Error)
+            {
+                snapshot.Outcome = SnapshotOutcome.Released;
+                snapshot.OutcomeReason = failedReason;
+            }
+            else if (!CarriesKnownSchedule(snapshot))
+            {
+                snapshot.AddKeepReason(snapshot.Schedules.Length == 0
+                    ? "no lifecycle:schedule tag (kept; the rules cannot judge it)"
+                    : $"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
+            }
+        }
+
         private void EvaluateSources(List<OwnedSnapshot> members)
         {
             foreach (var snapshot in members)
             {
-                if (snapshot.Info.State == SnapshotState.Pending)
-                {
-                    snapshot.AddKeepReason("pending (not yet complete)");
-                }
-                else if (snapshot.Info.State == SnapshotState.Error)
-                {
-                    snapshot.Outcome = SnapshotOutcome.Released;
-                    snapshot.OutcomeReason = "released: creation failed (state error)";
-                }
-                else if (!CarriesKnownSchedule(snapshot))
-                {
-                    snapshot.AddKeepReason(snapshot.Schedules.Length == 0
-                        ? "no lifecycle:schedule tag (kept; the rules cannot judge it)"
-                        : $"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
-                }
+                TriageUnjudgeable(snapshot, "released: creation failed (state error)");
             }
 
             foreach (var schedule in policy.Schedules)
@@ -625,19 +634,7 @@ public sealed class SnapshotPlanner
         {
             foreach (var snapshot in members)
             {
-                if (snapshot.Info.State == SnapshotState.Pending)
-                {
-                    snapshot.AddKeepReason("pending (not yet complete)");
-                }
-                else if (snapshot.Info.State == SnapshotState.Error)
-                {
-                    snapshot.Outcome = SnapshotOutcome.Released;
-                    snapshot.OutcomeReason = "released: copy failed (state error)";
-                }
-                else if (!CarriesKnownSchedule(snapshot))
-                {
-                    snapshot.AddKeepReason($"schedule {string.Join(", ", snapshot.Schedules)} is not in the policy (kept; the rules cannot judge it)");
-                }
+                TriageUnjudgeable(snapshot, "released: copy failed (state error)");
             }
 
             foreach (var schedule in policy.Schedules)

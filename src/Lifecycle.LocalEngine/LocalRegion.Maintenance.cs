@@ -74,7 +74,11 @@ public sealed partial class LocalRegion
 
     private (int Repacked, int Deleted) Repack(CancellationToken cancellationToken)
     {
-        var packs = _catalog.Read(c => c.Query<(string Id, long Size)>("SELECT id, size FROM packs WHERE store='standard'").ToList());
+        // A pack is registered when a writer starts it but published (renamed from its temp name) only once sealed;
+        // one still being written or sealed belongs to a running snapshot or copy, and GC leaves it alone.
+        var packs = _catalog.Read(c => c.Query<(string Id, long Size)>("SELECT id, size FROM packs WHERE store='standard'").ToList())
+            .Where(p => File.Exists(PackFile.PathOf(PackDirectory, p.Id)))
+            .ToList();
         Dictionary<string, List<(BlockId Id, BlockLocation Location)>> byPack;
         lock (_store.Gate)
         {

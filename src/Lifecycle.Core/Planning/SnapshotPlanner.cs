@@ -848,6 +848,18 @@ public sealed class SnapshotPlanner
 
         // ---------------------------------------------------------------------------------------------- fast restore
 
+        /// <summary>The archive or delete action that carries out a snapshot's outcome, with the outcome's reason.</summary>
+        private PlannedAction OutcomeAction(ActionKind kind, OwnedSnapshot snapshot) => new()
+        {
+            Kind = kind,
+            Policy = policy.Name,
+            Schedule = snapshot.Schedules.FirstOrDefault(),
+            Region = snapshot.Info.Region,
+            SnapshotId = snapshot.Info.Id,
+            VolumeIds = [snapshot.Info.VolumeId],
+            Reason = snapshot.OutcomeReason!,
+        };
+
         private static bool IsOn(FastRestoreState state) => state is FastRestoreState.Enabling or FastRestoreState.Optimizing or FastRestoreState.Enabled;
 
         private void PlanFastRestore(string region, List<OwnedSnapshot> members)
@@ -952,16 +964,7 @@ public sealed class SnapshotPlanner
                 switch (snapshot.Outcome)
                 {
                     case SnapshotOutcome.Archive:
-                        actions.Add(new PlannedAction
-                        {
-                            Kind = ActionKind.Archive,
-                            Policy = policy.Name,
-                            Schedule = snapshot.Schedules.FirstOrDefault(),
-                            Region = snapshot.Info.Region,
-                            SnapshotId = snapshot.Info.Id,
-                            VolumeIds = [snapshot.Info.VolumeId],
-                            Reason = snapshot.OutcomeReason!,
-                        });
+                        actions.Add(OutcomeAction(ActionKind.Archive, snapshot));
                         SetDecision(snapshot, SnapshotVerdict.Kept, ["moving to archive: " + snapshot.OutcomeReason]);
                         break;
                     case SnapshotOutcome.Released:
@@ -990,16 +993,7 @@ public sealed class SnapshotPlanner
                 var snapshot = released[i];
                 if (i < limit)
                 {
-                    actions.Add(new PlannedAction
-                    {
-                        Kind = ActionKind.Delete,
-                        Policy = policy.Name,
-                        Schedule = snapshot.Schedules.FirstOrDefault(),
-                        Region = snapshot.Info.Region,
-                        SnapshotId = snapshot.Info.Id,
-                        VolumeIds = [snapshot.Info.VolumeId],
-                        Reason = snapshot.OutcomeReason!,
-                    });
+                    actions.Add(OutcomeAction(ActionKind.Delete, snapshot));
                     SetDecision(snapshot, SnapshotVerdict.Released, Single(snapshot.OutcomeReason!));
                 }
                 else

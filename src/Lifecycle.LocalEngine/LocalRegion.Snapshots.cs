@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using Dapper;
+using Lifecycle.Core.Diagnostics;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine.Catalog;
@@ -383,6 +384,7 @@ public sealed partial class LocalRegion
                 }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
             }
 
+            await Failpoints.HitAsync("engine.copy.before-commit", _closing.Token).ConfigureAwait(false);
             ingest.Commit(_catalog, (c, tx) =>
             {
                 c.Execute("INSERT INTO manifests(snapshot_id, blob) VALUES (@id, @blob)", new { id = row.Id, blob = manifest.ToBlob() }, tx);

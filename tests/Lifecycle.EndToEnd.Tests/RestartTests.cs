@@ -1,12 +1,13 @@
 using System.Text.Json;
+using Lifecycle.Core.Diagnostics;
 using Lifecycle.Core.Inventory;
 
 namespace Lifecycle.EndToEnd.Tests;
 
 /// <summary>
 /// The server is SIGKILLed during a pre hook, right after the hooks (while the snapshot is created), and during a copy;
-/// after each kill it is restarted on the same data. At the end every token has exactly one snapshot, nothing owned is
-/// lost and every interrupted action completed.
+/// after each kill it is restarted on the same data (the copy is held at a failpoint, see <see cref="Failpoints"/>).
+/// At the end every token has exactly one snapshot, nothing owned is lost and every interrupted action completed.
 /// </summary>
 public sealed class RestartTests
 {
@@ -44,10 +45,14 @@ public sealed class RestartTests
                 onFailure: fail
             """);
         string[] arguments = ["--data", environment.DataDirectory, "--policies", environment.PoliciesDirectory];
+
+        // A copy of these small volumes takes milliseconds; the failpoint holds each one for 5 s after its blocks are
+        // sent and before its catalog commit, so the kill during a copy lands there instead of racing it.
+        var slowCopies = new Dictionary<string, string> { [Failpoints.EnvironmentVariable] = "engine.copy.before-commit=sleep(5000)" };
         var kills = new List<string>();
 
         // 1. During a pre hook: a create is running and its pre hook has started but cannot have finished (it sleeps 6 s).
-        await using (var server = await ServerProcess.StartAsync(arguments))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
         {
             await WaitUntilAsync(server, () => PreHookStarted(environment), TimeSpan.FromSeconds(90), "a pre hook to start");
             await Task.Delay(1500);
@@ -58,7 +63,7 @@ public sealed class RestartTests
         }
 
         // 2. During snapshot creation: the moment a pre hook of a running create has succeeded, the create call follows.
-        await using (var server = await ServerProcess.StartAsync(arguments))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
         {
             await WaitUntilAsync(server, async () =>
             {
@@ -78,7 +83,7 @@ public sealed class RestartTests
         }
 
         // 3. During a copy.
-        await using (var server = await ServerProcess.StartAsync(arguments))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
         {
             await WaitUntilAsync(server, async () => (await ActionsAsync(server, "running", "copy")).Count > 0, TimeSpan.FromSeconds(120), "a copy to run");
             server.Kill();
@@ -87,7 +92,7 @@ public sealed class RestartTests
 
         // 4. Restart and let everything finish.
         IReadOnlyList<JsonElement> actions;
-        await using (var server = await ServerProcess.StartAsync(arguments))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
         {
             await WaitUntilAsync(server, async () =>
             {
@@ -117,6 +122,7 @@ public sealed class RestartTests
         Assert.NotEmpty(creates);
         Assert.All(creates.Concat(copies), a => Assert.Equal("succeeded", a.GetProperty("state").GetString()));
         Assert.Contains(creates, a => a.GetProperty("attempts").GetInt32() > 1);
+        Assert.Contains(copies, a => a.GetProperty("attempts").GetInt32() > 1);
 
         // Nothing owned is lost: every snapshot a create or copy reported exists, one per token.
         foreach (var action in creates.Concat(copies))

@@ -43,7 +43,7 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static string LifecycleDll => Path.Combine(AppContext.BaseDirectory, "lifecycle.dll");
 
-    public static async Task<ServerProcess> StartAsync(IEnumerable<string> arguments, TimeSpan? startTimeout = null)
+    public static async Task<ServerProcess> StartAsync(IEnumerable<string> arguments, TimeSpan? startTimeout = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         if (!File.Exists(LifecycleDll))
         {
@@ -57,6 +57,11 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(LifecycleDll);
         start.ArgumentList.Add("serve");
         foreach (var argument in arguments)

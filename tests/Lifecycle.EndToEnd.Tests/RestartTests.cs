@@ -100,7 +100,17 @@ public sealed class RestartTests
                 return all.Count > 0 && all.All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped")
                     && all.Any(a => a.GetProperty("kind").GetString() == "copy");
             }, TimeSpan.FromSeconds(120), "every action to finish");
-            await Task.Delay(5000);
+
+            // No new minute fire may start while the final state is read: pause, then let a fire that raced the
+            // pause finish too.
+            using (var pause = await server.Http.PostAsync("/api/v1/policies/e2e-restart:pause", null))
+            {
+                Assert.True(pause.IsSuccessStatusCode, await pause.Content.ReadAsStringAsync());
+            }
+
+            await WaitUntilAsync(server, async () => (await ActionsAsync(server, null, null))
+                .All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped"), TimeSpan.FromSeconds(120), "every action to finish after the pause");
+            await Task.Delay(2000);
             actions = await ActionsAsync(server, null, null);
             await server.StopAsync();
         }

@@ -23,6 +23,9 @@ public sealed class ScheduledServerFixture : IAsyncLifetime
 
     public DateTimeOffset StoppedAt { get; private set; }
 
+    /// <summary>The one fire of the hourly interval policy inside the run (its startAt is set to that minute).</summary>
+    public DateTimeOffset IntervalFire { get; private set; }
+
     public ImmutableDictionary<string, ImmutableArray<string>> VolumesBySuite { get; private set; } = ImmutableDictionary<string, ImmutableArray<string>>.Empty;
 
     /// <summary>Every action the server recorded (from GET /api/v1/actions) just before it stopped.</summary>
@@ -48,7 +51,7 @@ public sealed class ScheduledServerFixture : IAsyncLifetime
         using (var engine = Environment.OpenEngine(seedKeyRing))
         {
             var suites = new Dictionary<string, ImmutableArray<string>>();
-            foreach (var (suite, count) in new[] { ("basic", 2), ("archive", 1), ("hook-skip", 1), ("hook-crash", 1), ("hook-fail", 1), ("hook-hang", 1) })
+            foreach (var (suite, count) in new[] { ("basic", 2), ("archive", 1), ("hook-skip", 1), ("hook-crash", 1), ("hook-fail", 1), ("hook-hang", 1), ("interval", 1) })
             {
                 suites[suite] = await TestEnvironment.SeedVolumesAsync(engine, Region, Zone, count, new Dictionary<string, string> { ["suite"] = suite });
             }
@@ -108,6 +111,23 @@ public sealed class ScheduledServerFixture : IAsyncLifetime
 
     private void WritePolicies()
     {
+        // Two minutes ahead: after the server has started, before the run ends (the catch-up takes the hour before).
+        var now = DateTimeOffset.UtcNow;
+        IntervalFire = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(2);
+        Environment.WritePolicy("interval.yaml", $$"""
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-interval }
+            spec:
+              engine: local
+              regions: [e2e-a]
+              targets: { tags: { suite: interval } }
+              schedules:
+                - name: hourly
+                  every: 1h
+                  startAt: "00:{{IntervalFire.Minute:00}}"
+                  retain: { count: 5 }
+            """);
         Environment.WritePolicy("basic.yaml", """
             apiVersion: lifecycle/v1
             kind: SnapshotPolicy

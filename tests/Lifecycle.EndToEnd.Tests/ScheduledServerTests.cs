@@ -50,6 +50,22 @@ public sealed class ScheduledServerTests(ScheduledServerFixture run) : IClassFix
     }
 
     [Fact]
+    public void IntervalSchedule_FiresAtItsStartAtMinute_AndCatchesUpTheHourBeforeTheStartOnce()
+    {
+        var volume = Assert.Single(run.VolumesBySuite["interval"]);
+        var creates = run.ActionsOf("e2e-interval", "create").ToList();
+        Assert.All(creates, a => Assert.Equal("succeeded", a.GetProperty("state").GetString()));
+        var fireTimes = creates.Select(a => a.GetProperty("fireTime").GetDateTimeOffset()).Order().ToList();
+        Assert.Equal([run.IntervalFire.AddHours(-1), run.IntervalFire], fireTimes);
+
+        var onSchedule = Assert.Single(run.SnapshotsOf("e2e-interval"), s => s.Tags[OwnershipTags.FireTime] == OwnershipTags.FormatFireTime(run.IntervalFire));
+        Assert.Equal(volume, onSchedule.VolumeId);
+        Assert.Equal("hourly", onSchedule.Tags[OwnershipTags.Schedule]);
+        Assert.Equal(CreationToken.ForCreate("e2e-interval", "hourly", run.IntervalFire, volume), onSchedule.Tags[OwnershipTags.Token]);
+        Assert.InRange(onSchedule.StartTime - run.IntervalFire, TimeSpan.Zero, OnTime);
+    }
+
+    [Fact]
     public void Retention_DeletesExactlyTheSnapshotsThePlannerReleased_AndNothingElse()
     {
         var created = run.ActionsOf("e2e-basic", "create").Select(a => a.GetProperty("resultSnapshotId").GetString()).OfType<string>().ToHashSet();

@@ -19,7 +19,7 @@ public sealed class LifecycleDatabase
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
         DbConnection connection = Dialect == StoreDialect.Sqlite
-            ? new SqliteConnection(Options.ConnectionString)
+            ? new TunedSqliteConnection(Options.ConnectionString)
             : new NpgsqlConnection(Options.ConnectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         if (Dialect == StoreDialect.Sqlite)
@@ -27,8 +27,8 @@ public sealed class LifecycleDatabase
             await using var pragma = connection.CreateCommand();
             // WAL lets the API read while a job writes. synchronous=NORMAL in WAL mode keeps every commit across a
             // process crash (SIGKILL); only a power loss can drop the last commits, never corrupt the file, and the
-            // token lookup at the provider makes a lost record harmless.
-            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+            // token lookup at the provider makes a lost record harmless (set with busy_timeout by TunedSqliteConnection).
+            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;";
             await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 

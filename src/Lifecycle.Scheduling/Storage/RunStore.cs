@@ -33,6 +33,7 @@ public sealed class RunStore
 
     public async Task StartRunAsync(RunRecord run, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
@@ -49,6 +50,7 @@ public sealed class RunStore
 
     public async Task FinishRunAsync(string runId, string state, int actionsPlanned, string? message, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE runs SET state = @state, finished_at = @now, actions_planned = @actionsPlanned, message = @message WHERE id = @runId",
@@ -89,6 +91,7 @@ public sealed class RunStore
     /// </summary>
     public async Task<bool> EnqueueActionAsync(ActionRecord action, bool requeueFinished, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await EnqueueActionAsync(connection, null, action, requeueFinished, cancellationToken).ConfigureAwait(false);
     }
@@ -135,6 +138,7 @@ public sealed class RunStore
     public async Task<IReadOnlyList<EnqueueResult>> EnqueueActionsAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
     {
         var results = new List<EnqueueResult>(requests.Count);
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         foreach (var (action, requeueFinished) in requests)
@@ -161,6 +165,7 @@ public sealed class RunStore
     /// </summary>
     public async Task<ActionRecord?> StartActionAsync(string actionId, string node, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
             """
@@ -188,6 +193,7 @@ public sealed class RunStore
 
     public async Task<int> MarkActionRunningAsync(string actionId, string node, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteScalarAsync<int>(new CommandDefinition(
             "UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now WHERE id = @actionId RETURNING attempts",
@@ -196,6 +202,7 @@ public sealed class RunStore
 
     public async Task CountRetryAsync(string actionId, string reason, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE actions SET attempts = attempts + 1, error = @reason WHERE id = @actionId",
@@ -205,6 +212,7 @@ public sealed class RunStore
     public async Task FinishActionAsync(
         string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
@@ -248,6 +256,7 @@ public sealed class RunStore
 
     public async Task RecordHookAsync(HookRunRecord hook, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
@@ -278,6 +287,7 @@ public sealed class RunStore
     /// </summary>
     public async Task<TokenClaim> ClaimTokenAsync(string token, string region, string actionId, string node, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
 
         // RETURNING yields the row only when this call inserted it; a claim made before is read back.
@@ -291,6 +301,7 @@ public sealed class RunStore
 
     public async Task CompleteTokenClaimAsync(string token, string snapshotId, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE token_claims SET snapshot_id = @snapshotId WHERE token = @token", new { token, snapshotId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
@@ -300,6 +311,7 @@ public sealed class RunStore
 
     public async Task AuditAsync(string actor, string @event, string detail, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await AuditAsync(connection, null, actor, @event, detail, cancellationToken).ConfigureAwait(false);
     }
@@ -351,6 +363,7 @@ public sealed class RunStore
         long expectedSeq, string? revision, string? author, string node, ImmutableArray<PolicySource> sources,
         IEnumerable<string> policyNames, string diff, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var current = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(

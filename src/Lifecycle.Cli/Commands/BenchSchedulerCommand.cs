@@ -60,6 +60,9 @@ public static class BenchSchedulerCommand
                           snapshot jobs          {result.SnapshotJobs} succeeded, {result.FailedJobs} failed
                           throughput             {result.JobsPerMinute:0} snapshot jobs/minute (one node)
                           fire → run start       p50 {result.RunStartP50.TotalMilliseconds:0} ms, p99 {result.RunStartP99.TotalMilliseconds:0} ms
+                            fire → action queued p50 {result.EnqueuedP50.TotalMilliseconds:0} ms, p99 {result.EnqueuedP99.TotalMilliseconds:0} ms
+                            fire → action job    p50 {result.ActionStartP50.TotalMilliseconds:0} ms, p99 {result.ActionStartP99.TotalMilliseconds:0} ms
+                            action job duration  p50 {result.ActionDurationP50.TotalMilliseconds:0} ms, p99 {result.ActionDurationP99.TotalMilliseconds:0} ms
                           fire → snapshot start  p50 {result.SnapshotStartP50.TotalMilliseconds:0} ms, p99 {result.SnapshotStartP99.TotalMilliseconds:0} ms, max {result.SnapshotStartMax.TotalMilliseconds:0} ms
                           peak working set       {result.PeakWorkingSetBytes / (1024.0 * 1024):0} MiB
                         """)).ConfigureAwait(false);

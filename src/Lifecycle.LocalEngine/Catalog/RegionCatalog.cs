@@ -10,7 +10,8 @@ namespace Lifecycle.LocalEngine.Catalog;
 /// </summary>
 internal sealed class RegionCatalog : IDisposable
 {
-    private const int SchemaVersion = 1;
+    /// <summary>1: the tables; 2: the tag index by key and value (tag-filtered lookups, e.g. the creation token).</summary>
+    private const int SchemaVersion = 2;
     private readonly SqliteConnection _connection;
     private readonly object _gate = new();
 
@@ -45,6 +46,27 @@ internal sealed class RegionCatalog : IDisposable
             return;
         }
 
+        // Each step runs in its own transaction with its version bump, so a crash mid-migration resumes from the last
+        // completed step. Steps are idempotent (IF NOT EXISTS) on top of that.
+        if (version < 1)
+        {
+            CreateTables();
+        }
+
+        if (version < 2)
+        {
+            using var tx = _connection.BeginTransaction();
+
+            // Finds the resources carrying a tag (key, value) without reading the catalog: DescribeSnapshots with a tag
+            // filter (the executor's token lookup before every create) walks this index instead of every tag row.
+            _connection.Execute("CREATE INDEX IF NOT EXISTS tags_by_key_value ON tags(key, value);", transaction: tx);
+            _connection.Execute("PRAGMA user_version=2", transaction: tx);
+            tx.Commit();
+        }
+    }
+
+    private void CreateTables()
+    {
         using var tx = _connection.BeginTransaction();
         _connection.Execute("""
             CREATE TABLE IF NOT EXISTS volumes(
@@ -70,7 +92,7 @@ internal sealed class RegionCatalog : IDisposable
               disabled_at INTEGER, PRIMARY KEY(snapshot_id, zone)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS recycle_rules(id TEXT PRIMARY KEY, days INTEGER NOT NULL, tag_key TEXT, tag_value TEXT);
             """, transaction: tx);
-        _connection.Execute($"PRAGMA user_version={SchemaVersion}", transaction: tx);
+        _connection.Execute("PRAGMA user_version=1", transaction: tx);
         tx.Commit();
     }
 

@@ -65,7 +65,8 @@ public static class SchedulingServiceCollectionExtensions
                 }
                 else
                 {
-                    store.UseSqlite(options.Store.ConnectionString);
+                    // Quartz's connections get the same busy wait and sync setting as ours (see TunedSqliteConnection).
+                    store.UseSqlite(TunedSqliteFactory.Instance, options.Store.ConnectionString);
                 }
 
                 store.UseSystemTextJsonSerializer(_ => { });

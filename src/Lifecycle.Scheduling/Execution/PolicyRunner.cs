@@ -48,14 +48,8 @@ public sealed class PolicyRunner
             var selected = PolicyRunMode.MayCreate(mode)
                 ? (creates.Count > 0 ? creates : actions)
                 : actions.Where(a => a.Kind != ActionKind.Create).ToList();
-            var queued = 0;
-            foreach (var action in selected)
-            {
-                if (await queue.EnqueueAsync(scheduler, runId, action, retry: false, cancellationToken).ConfigureAwait(false))
-                {
-                    queued++;
-                }
-            }
+            // All of a fire's actions in one store transaction and one Quartz call: they become runnable together.
+            var queued = await queue.EnqueueManyAsync(scheduler, runId, selected, cancellationToken).ConfigureAwait(false);
 
             var notes = string.Join("; ", plan.Notes.Where(n => n.Policy == policy.Name).Select(n => n.Message));
             var message = $"{queued} action(s) queued of {selected.Count} planned" + (notes.Length > 0 ? "; " + notes : "");

@@ -37,13 +37,13 @@ public sealed class ActionJob : IJob
             return;
         }
 
-        var record = await store.GetActionAsync(actionId, cancellationToken).ConfigureAwait(false);
-        if (record is null || ActionStates.IsFinished(record.State))
+        // Read and mark running in one statement; a finished (or unknown) action has nothing left to do.
+        var record = await store.StartActionAsync(actionId, node.Name, cancellationToken).ConfigureAwait(false);
+        if (record is null)
         {
             return;
         }
 
-        await store.MarkActionRunningAsync(actionId, node.Name, cancellationToken).ConfigureAwait(false);
         var action = ActionPayload.Deserialize(record.Payload);
         var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         ActionOutcome outcome;
@@ -77,9 +77,9 @@ public sealed class ActionJob : IJob
         // The last action of a run to finish (whatever its kind) wakes the policy, if the run created or copied
         // something: new snapshots change what to copy, archive, fast-restore and delete. A run of only deletions
         // and fast-restore changes does not, so follow-ups converge.
-        var runActions = await store.ListActionsAsync(new ActionFilter { RunId = runId, Limit = 100_000 }, cancellationToken).ConfigureAwait(false);
-        if (runActions.Any(a => !ActionStates.IsFinished(a.State))
-            || !runActions.Any(a => a.Kind is "create" or "copy" && a.State == ActionStates.Succeeded))
+        // One aggregate per finished action (not the run's rows): a fire of N creates costs N small queries, not N².
+        var progress = await store.GetRunProgressAsync(runId, cancellationToken).ConfigureAwait(false);
+        if (progress.Unfinished > 0 || !progress.Produced)
         {
             return;
         }

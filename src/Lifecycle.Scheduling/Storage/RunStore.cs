@@ -33,6 +33,7 @@ public sealed class RunStore
 
     public async Task StartRunAsync(RunRecord run, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
@@ -49,6 +50,7 @@ public sealed class RunStore
 
     public async Task FinishRunAsync(string runId, string state, int actionsPlanned, string? message, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE runs SET state = @state, finished_at = @now, actions_planned = @actionsPlanned, message = @message WHERE id = @runId",
@@ -89,7 +91,13 @@ public sealed class RunStore
     /// </summary>
     public async Task<bool> EnqueueActionAsync(ActionRecord action, bool requeueFinished, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await EnqueueActionAsync(connection, null, action, requeueFinished, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<bool> EnqueueActionAsync(DbConnection connection, DbTransaction? transaction, ActionRecord action, bool requeueFinished, CancellationToken cancellationToken)
+    {
         var inserted = await connection.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO actions (id, run_id, policy, schedule, kind, region, volume_ids, snapshot_id, token, fire_time, state, attempts,
@@ -105,7 +113,7 @@ public sealed class RunStore
                 FireTime = action.FireTime?.ToUnixTimeMilliseconds(), State = ActionStates.Enqueued, action.Payload,
                 EnqueuedAt = action.EnqueuedAt.ToUnixTimeMilliseconds(),
             },
-            cancellationToken: cancellationToken)).ConfigureAwait(false);
+            transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         if (inserted > 0)
         {
             return true;
@@ -118,12 +126,74 @@ public sealed class RunStore
             : "state = 'never'";
         var updated = await connection.ExecuteAsync(new CommandDefinition(
             $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL WHERE id = @Id AND {states}",
-            new { action.Id, action.RunId, action.Payload, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            new { action.Id, action.RunId, action.Payload, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return updated > 0;
+    }
+
+    /// <summary>
+    /// <see cref="EnqueueActionAsync"/> for many actions in one transaction (one commit for a whole fire). For each,
+    /// whether it was (re)queued now and, when not, whether it is still unfinished (queued or running: it must keep a
+    /// job).
+    /// </summary>
+    public async Task<IReadOnlyList<EnqueueResult>> EnqueueActionsAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
+    {
+        var results = new List<EnqueueResult>(requests.Count);
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (action, requeueFinished) in requests)
+        {
+            var queued = await EnqueueActionAsync(connection, transaction, action, requeueFinished, cancellationToken).ConfigureAwait(false);
+            var unfinished = false;
+            if (!queued)
+            {
+                var state = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+                    "SELECT state FROM actions WHERE id = @Id", new { action.Id }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                unfinished = state is not null && !ActionStates.IsFinished(state);
+            }
+
+            results.Add(new EnqueueResult(action.Id, queued, unfinished));
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    /// <summary>
+    /// Moves an unfinished action to running (attempts + 1) and returns it, in one statement; null when the action does
+    /// not exist or already finished (nothing to run).
+    /// </summary>
+    public async Task<ActionRecord?> StartActionAsync(string actionId, string node, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
+            """
+            UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
+            WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped')
+            RETURNING *
+            """,
+            new { actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return row?.ToRecord();
+    }
+
+    /// <summary>How many actions of a run are unfinished, and whether a create or copy of it succeeded (one aggregate).</summary>
+    public async Task<RunProgress> GetRunProgressAsync(string runId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleAsync<(long Unfinished, long Produced)>(new CommandDefinition(
+            """
+            SELECT coalesce(sum(CASE WHEN state NOT IN ('succeeded', 'failed', 'skipped') THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN kind IN ('create', 'copy') AND state = 'succeeded' THEN 1 ELSE 0 END), 0)
+            FROM actions WHERE run_id = @runId
+            """,
+            new { runId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return new RunProgress((int)row.Unfinished, row.Produced > 0);
     }
 
     public async Task<int> MarkActionRunningAsync(string actionId, string node, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteScalarAsync<int>(new CommandDefinition(
             "UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now WHERE id = @actionId RETURNING attempts",
@@ -132,6 +202,7 @@ public sealed class RunStore
 
     public async Task CountRetryAsync(string actionId, string reason, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE actions SET attempts = attempts + 1, error = @reason WHERE id = @actionId",
@@ -141,6 +212,7 @@ public sealed class RunStore
     public async Task FinishActionAsync(
         string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
@@ -184,6 +256,7 @@ public sealed class RunStore
 
     public async Task RecordHookAsync(HookRunRecord hook, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
@@ -214,17 +287,21 @@ public sealed class RunStore
     /// </summary>
     public async Task<TokenClaim> ClaimTokenAsync(string token, string region, string actionId, string node, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING",
-            new { token, region, actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        var row = await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
-            "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+
+        // RETURNING yields the row only when this call inserted it; a claim made before is read back.
+        var row = await connection.QuerySingleOrDefaultAsync<TokenClaimRow>(new CommandDefinition(
+            "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING RETURNING *",
+            new { token, region, actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false)
+            ?? await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
+                "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return new TokenClaim(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
     }
 
     public async Task CompleteTokenClaimAsync(string token, string snapshotId, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE token_claims SET snapshot_id = @snapshotId WHERE token = @token", new { token, snapshotId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
@@ -234,6 +311,7 @@ public sealed class RunStore
 
     public async Task AuditAsync(string actor, string @event, string detail, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await AuditAsync(connection, null, actor, @event, detail, cancellationToken).ConfigureAwait(false);
     }
@@ -285,6 +363,7 @@ public sealed class RunStore
         long expectedSeq, string? revision, string? author, string node, ImmutableArray<PolicySource> sources,
         IEnumerable<string> policyNames, string diff, CancellationToken cancellationToken = default)
     {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var current = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
@@ -425,6 +504,15 @@ public sealed class RunStore
 
     private static DateTimeOffset? FromMs(long? ms) => ms is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(ms.Value);
 }
+
+/// <summary>One action to enqueue; <paramref name="RequeueFinished"/> as in <see cref="RunStore.EnqueueActionAsync"/>.</summary>
+public sealed record EnqueueRequest(ActionRecord Action, bool RequeueFinished);
+
+/// <summary>Whether an action was (re)queued now, and when not, whether it is still unfinished.</summary>
+public sealed record EnqueueResult(string Id, bool Queued, bool Unfinished);
+
+/// <summary>A run's unfinished actions, and whether one of its creates or copies succeeded.</summary>
+public sealed record RunProgress(int Unfinished, bool Produced);
 
 /// <summary>Who claimed a creation token first, and the snapshot it produced once known.</summary>
 public sealed record TokenClaim(string Token, string Region, string ActionId, string Node, DateTimeOffset ClaimedAt, string? SnapshotId);

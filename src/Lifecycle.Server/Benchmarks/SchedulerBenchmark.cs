@@ -46,7 +46,23 @@ public sealed record SchedulerBenchResult(
     TimeSpan SnapshotStartP50,
     TimeSpan SnapshotStartP99,
     TimeSpan SnapshotStartMax,
-    long PeakWorkingSetBytes);
+    long PeakWorkingSetBytes)
+{
+    /// <summary>Where the fire→snapshot-start delay goes: fire → action row enqueued (p50, p99).</summary>
+    public TimeSpan EnqueuedP50 { get; init; }
+
+    public TimeSpan EnqueuedP99 { get; init; }
+
+    /// <summary>Fire → the action's job started on a scheduler thread (p50, p99).</summary>
+    public TimeSpan ActionStartP50 { get; init; }
+
+    public TimeSpan ActionStartP99 { get; init; }
+
+    /// <summary>How long an action job holds its scheduler thread: start → finished (create, then wait for completion).</summary>
+    public TimeSpan ActionDurationP50 { get; init; }
+
+    public TimeSpan ActionDurationP99 { get; init; }
+}
 
 /// <summary>
 /// `lifecycle bench scheduler`: one node, the real Quartz store (SQLite or PostgreSQL), the real executor and the
@@ -144,6 +160,11 @@ public static class SchedulerBenchmark
                 .Where(a => a.ResultSnapshotId is not null && snapshots.ContainsKey(a.ResultSnapshotId) && a.FireTime is not null)
                 .Select(a => snapshots[a.ResultSnapshotId!].StartTime - a.FireTime!.Value).Order().ToList();
             var runDelays = runs.Select(r => r.StartedAt - r.FireTime!.Value).Order().ToList();
+            var enqueuedDelays = actions.Where(a => a.FireTime is not null).Select(a => a.EnqueuedAt - a.FireTime!.Value).Order().ToList();
+            var actionStartDelays = actions.Where(a => a.FireTime is not null && a.StartedAt is not null)
+                .Select(a => a.StartedAt!.Value - a.FireTime!.Value).Order().ToList();
+            var actionDurations = actions.Where(a => a.StartedAt is not null && a.FinishedAt is not null)
+                .Select(a => a.FinishedAt!.Value - a.StartedAt!.Value).Order().ToList();
             var succeeded = actions.Where(a => a.State == ActionStates.Succeeded).ToList();
 
             // Busy time: per fire, from the fire to the last create's finish; jobs/min = creates / busy minutes.
@@ -158,7 +179,15 @@ public static class SchedulerBenchmark
                 options.Store, options.Volumes, options.Fires, succeeded.Count, actions.Count - succeeded.Count,
                 busy > TimeSpan.Zero ? succeeded.Count / busy.TotalMinutes : 0,
                 Percentile(runDelays, 0.50), Percentile(runDelays, 0.99),
-                Percentile(snapshotDelays, 0.50), Percentile(snapshotDelays, 0.99), snapshotDelays.LastOrDefault(), peak);
+                Percentile(snapshotDelays, 0.50), Percentile(snapshotDelays, 0.99), snapshotDelays.LastOrDefault(), peak)
+            {
+                EnqueuedP50 = Percentile(enqueuedDelays, 0.50),
+                EnqueuedP99 = Percentile(enqueuedDelays, 0.99),
+                ActionStartP50 = Percentile(actionStartDelays, 0.50),
+                ActionStartP99 = Percentile(actionStartDelays, 0.99),
+                ActionDurationP50 = Percentile(actionDurations, 0.50),
+                ActionDurationP99 = Percentile(actionDurations, 0.99),
+            };
         }
         finally
         {

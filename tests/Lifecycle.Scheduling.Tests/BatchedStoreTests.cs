@@ -1,0 +1,114 @@
+using Lifecycle.Scheduling.Storage;
+
+namespace Lifecycle.Scheduling.Tests;
+
+/// <summary>
+/// The store calls of the batched fire path: enqueuing a run's actions in one transaction follows the same rules as
+/// one by one, an action job starts in one statement and never restarts a finished action, and the follow-up check
+/// counts a run's unfinished and produced actions.
+/// </summary>
+public sealed class BatchedStoreTests : IAsyncLifetime
+{
+    private readonly string directory = Path.Combine(Path.GetTempPath(), "lifecycle-store-" + Guid.NewGuid().ToString("N")[..10]);
+    private RunStore store = null!;
+
+    public async Task InitializeAsync()
+    {
+        var database = new LifecycleDatabase(StoreOptions.From(directory, null));
+        await SchemaMigrator.MigrateAsync(database);
+        store = new RunStore(database, TimeProvider.System);
+    }
+
+    public Task DisposeAsync()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(directory, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    private static ActionRecord Action(string id, string runId, string kind) => new(
+        id, runId, "p", "s", kind, "r1", ["vol-1"], null, kind == "create" ? "token-" + id : null, DateTimeOffset.UnixEpoch,
+        ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}");
+
+    [Fact]
+    public async Task EnqueueActions_QueuesNewOnes_AndNeverRequeuesAFinishedCreate()
+    {
+        var first = await store.EnqueueActionsAsync([
+            new EnqueueRequest(Action("c1", "run-1", "create"), RequeueFinished: false),
+            new EnqueueRequest(Action("c2", "run-1", "create"), RequeueFinished: false),
+            new EnqueueRequest(Action("d1", "run-1", "delete"), RequeueFinished: true),
+        ]);
+        Assert.All(first, r => Assert.True(r.Queued));
+        Assert.Equal(["c1", "c2", "d1"], first.Select(r => r.Id));
+
+        await store.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", "application", null);
+        await store.FinishActionAsync("d1", ActionStates.Failed, null, null, "boom");
+
+        var again = (await store.EnqueueActionsAsync([
+            new EnqueueRequest(Action("c1", "run-2", "create"), RequeueFinished: false),
+            new EnqueueRequest(Action("c2", "run-2", "create"), RequeueFinished: false),
+            new EnqueueRequest(Action("d1", "run-2", "delete"), RequeueFinished: true),
+        ])).ToDictionary(r => r.Id);
+
+        Assert.Equal(new EnqueueResult("c1", Queued: false, Unfinished: false), again["c1"]); // done: never created twice
+        Assert.Equal(new EnqueueResult("c2", Queued: false, Unfinished: true), again["c2"]);  // still queued: keeps its job
+        Assert.Equal(new EnqueueResult("d1", Queued: true, Unfinished: false), again["d1"]);  // failed delete: tried again
+        Assert.Equal("run-2", (await store.GetActionAsync("d1"))!.RunId);
+        Assert.Equal("run-1", (await store.GetActionAsync("c2"))!.RunId);
+        Assert.Equal(ActionStates.Succeeded, (await store.GetActionAsync("c1"))!.State);
+    }
+
+    [Fact]
+    public async Task StartAction_MarksRunningOnce_AndReturnsNothingForAFinishedOrUnknownAction()
+    {
+        await store.EnqueueActionsAsync([new EnqueueRequest(Action("c1", "run-1", "create"), false)]);
+
+        var started = await store.StartActionAsync("c1", "node-a");
+        Assert.NotNull(started);
+        Assert.Equal(ActionStates.Running, started.State);
+        Assert.Equal(1, started.Attempts);
+        Assert.Equal("node-a", started.Node);
+
+        // a recovered job re-runs an action that was running when its node died
+        var recovered = await store.StartActionAsync("c1", "node-b");
+        Assert.Equal(2, recovered!.Attempts);
+
+        await store.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", null, null);
+        Assert.Null(await store.StartActionAsync("c1", "node-c"));
+        Assert.Null(await store.StartActionAsync("missing", "node-c"));
+        var finished = await store.GetActionAsync("c1");
+        Assert.Equal(ActionStates.Succeeded, finished!.State);
+        Assert.Equal(2, finished.Attempts);
+    }
+
+    [Fact]
+    public async Task RunProgress_CountsUnfinished_AndWhetherACreateOrCopySucceeded()
+    {
+        Assert.Equal(new RunProgress(0, false), await store.GetRunProgressAsync("run-1"));
+        await store.EnqueueActionsAsync([
+            new EnqueueRequest(Action("c1", "run-1", "create"), false),
+            new EnqueueRequest(Action("c2", "run-1", "create"), false),
+            new EnqueueRequest(Action("x1", "run-other", "create"), false),
+        ]);
+        Assert.Equal(new RunProgress(2, false), await store.GetRunProgressAsync("run-1"));
+
+        await store.FinishActionAsync("c1", ActionStates.Failed, null, null, "boom");
+        Assert.Equal(new RunProgress(1, false), await store.GetRunProgressAsync("run-1"));
+
+        await store.FinishActionAsync("c2", ActionStates.Succeeded, "snap-2", null, null);
+        Assert.Equal(new RunProgress(0, true), await store.GetRunProgressAsync("run-1"));
+    }
+
+    [Fact]
+    public async Task ClaimToken_ASecondClaim_ReturnsTheFirstOne()
+    {
+        var first = await store.ClaimTokenAsync("tok", "r1", "action-1", "node-1");
+        var second = await store.ClaimTokenAsync("tok", "r1", "action-2", "node-2");
+
+        Assert.Equal(("action-1", "node-1"), (first.ActionId, first.Node));
+        Assert.Equal(("action-1", "node-1"), (second.ActionId, second.Node));
+        Assert.Null(second.SnapshotId);
+        await store.CompleteTokenClaimAsync("tok", "snap-1");
+        Assert.Equal("snap-1", (await store.ClaimTokenAsync("tok", "r1", "action-3", "node-3")).SnapshotId);
+    }
+}

@@ -1,0 +1,186 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Providers;
+using Lifecycle.LocalEngine.Encryption;
+using Lifecycle.LocalEngine.Storage;
+
+namespace Lifecycle.LocalEngine.Tests;
+
+/// <summary>The stored block encodings: zstd for new blocks, Brotli blocks of older stores still read, damage caught.</summary>
+public sealed class BlockEncodingTests
+{
+    private const int Block = LocalRegion.BlockSize;
+
+    private static byte[] TextBlock(int seed)
+    {
+        var random = new Random(seed);
+        var text = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 30000)
+            .Select(i => $"2026-01-01T00:{i % 60:00}:00Z GET /api/v1/orders/{random.Next(100000)} took {random.Next(900)} ms\n")));
+        return text.AsSpan(0, Block).ToArray();
+    }
+
+    private static byte[] RandomBlock(int seed)
+    {
+        var bytes = new byte[Block];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    /// <summary>Every record of every standard pack: (pack path, offset of its payload, encoding, payload length).</summary>
+    private static List<(string Pack, long PayloadOffset, BlockEncoding Encoding, int Length)> Records(LocalRegion region)
+    {
+        var records = new List<(string, long, BlockEncoding, int)>();
+        foreach (var pack in Directory.EnumerateFiles(Path.Combine(region.Directory, "packs"), "*.pack"))
+        {
+            var bytes = File.ReadAllBytes(pack);
+            for (var at = 0; at < bytes.Length;)
+            {
+                Assert.Equal(PackFile.Magic, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at)));
+                var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at + 40));
+                records.Add((pack, at + PackFile.HeaderSize, (BlockEncoding)bytes[at + 4], length));
+                at += PackFile.HeaderSize + length;
+            }
+        }
+
+        return records;
+    }
+
+    private static async Task<SnapshotInfo> SnapshotAsync(LocalRegion region, string volumeId)
+    {
+        var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, LocalProviderFixture.NoTags));
+        return await region.WaitForSnapshotAsync(started.Id);
+    }
+
+    private static void FlipByte(string path, long offset)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+        stream.Position = offset;
+        var b = stream.ReadByte();
+        stream.Position = offset;
+        stream.WriteByte((byte)(b ^ 0x5A));
+    }
+
+    [Fact]
+    public void Zstd_IsAvailable_SoNewBlocksUseIt()
+    {
+        // libzstd1 is a dependency of dpkg; if this fails the machine lacks it and the engine silently falls back to Brotli
+        Assert.True(Zstd.IsAvailable, Zstd.MissingLibraryMessage);
+        Assert.Equal(BlockCompression.Zstd, BlockCodec.Compression);
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    public void EveryEncoding_RoundTrips_TextRandomAndEncrypted(bool zstd, bool encrypted)
+    {
+        var compression = zstd ? BlockCompression.Zstd : BlockCompression.Brotli;
+        using var _ = BlockCodec.UseCompression(compression);
+        var key = encrypted ? new BlockKey("k", RandomBlock(7).AsSpan(0, 32).ToArray()) : null;
+        var destination = new byte[BlockCodec.MaxEncodedSize];
+        var scratch = new byte[BlockCodec.MaxEncodedSize];
+        foreach (var (block, compressible) in new[] { (TextBlock(1), true), (RandomBlock(2), false) })
+        {
+            var id = BlockCodec.ComputeId(block, key);
+            var payload = BlockCodec.Encode(block, id, key, destination, scratch, out var encoding).ToArray();
+            var expectedCompression = !compressible ? BlockEncoding.Raw : compression == BlockCompression.Zstd ? BlockEncoding.Zstd : BlockEncoding.Brotli;
+            Assert.Equal(expectedCompression | (encrypted ? BlockEncoding.AesGcm : BlockEncoding.Raw), encoding);
+            if (compressible)
+            {
+                Assert.True(payload.Length < Block / 2, $"{compression}: {payload.Length} bytes");
+            }
+
+            var back = new byte[Block];
+            BlockCodec.Decode(payload, encoding, id, key, back, new byte[BlockCodec.MaxEncodedSize]);
+            Assert.Equal(block, back);
+        }
+    }
+
+    [Fact]
+    public void DamagedZstdPayload_FailsToDecode_EvenWhenTheFrameStillParses()
+    {
+        var block = TextBlock(3);
+        var id = BlockCodec.ComputeId(block, null);
+        using var _ = BlockCodec.UseCompression(BlockCompression.Zstd);
+        var payload = BlockCodec.Encode(block, id, null, new byte[BlockCodec.MaxEncodedSize], new byte[BlockCodec.MaxEncodedSize], out var encoding).ToArray();
+        Assert.Equal(BlockEncoding.Zstd, encoding);
+        var failures = 0;
+        // damage at many places: the frame header, literals, sequences and the trailing content checksum
+        for (var at = 0; at < payload.Length; at += Math.Max(1, payload.Length / 97))
+        {
+            var damaged = payload.ToArray();
+            damaged[at] ^= 0x21;
+            var ex = Record.Exception(() => BlockCodec.Decode(damaged, encoding, id, null, new byte[Block], new byte[BlockCodec.MaxEncodedSize]));
+            Assert.IsType<InvalidDataException>(ex);
+            failures++;
+        }
+
+        Assert.True(failures > 90);
+    }
+
+    [Fact]
+    public async Task StoreWrittenWithBrotli_StillReadsAndVerifies_AfterZstdBecameTheDefault()
+    {
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 6L * Block, LocalProviderFixture.NoTags);
+        var content = new byte[6 * Block];
+        TextBlock(10).CopyTo(content, 0);
+        TextBlock(11).CopyTo(content, Block);
+        RandomBlock(12).CopyTo(content, 2 * Block);
+        await region.WriteAsync(volume.Id, 0, content);
+        SnapshotInfo old;
+        using (BlockCodec.UseCompression(BlockCompression.Brotli))
+        {
+            old = await SnapshotAsync(region, volume.Id); // as the engine wrote stores before zstd
+        }
+
+        Assert.Equal([BlockEncoding.Raw, BlockEncoding.Brotli, BlockEncoding.Brotli], Records(region).Select(r => r.Encoding).Order());
+        var oldContent = content.ToArray();
+
+        TextBlock(13).CopyTo(content, 4 * Block);
+        await region.WriteAsync(volume.Id, 4L * Block, content.AsMemory(4 * Block, Block));
+        f.Reopen();
+        region = f.Local;
+        var incremental = await SnapshotAsync(region, volume.Id);
+        Assert.Contains(Records(region), r => r.Encoding == BlockEncoding.Zstd);
+
+        foreach (var (snapshot, expected) in new[] { (old, oldContent), (incremental, content) })
+        {
+            var target = Path.Combine(f.Root, snapshot.Id + ".raw");
+            await region.RestoreSnapshotToFileAsync(snapshot.Id, target);
+            Assert.Equal(expected, await File.ReadAllBytesAsync(target));
+        }
+
+        var report = await region.VerifyAsync(1.0);
+        Assert.True(report.Ok, string.Join("; ", report.Errors));
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    public async Task DamagedRecord_FailsRestoreToFile_AndVerify(bool compressible, bool damageHeader)
+    {
+        var encoding = compressible ? BlockEncoding.Zstd : BlockEncoding.Raw;
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 2L * Block, LocalProviderFixture.NoTags);
+        await region.WriteAsync(volume.Id, 0, encoding == BlockEncoding.Zstd ? TextBlock(20) : RandomBlock(20));
+        var snapshot = await SnapshotAsync(region, volume.Id);
+        var record = Assert.Single(Records(region));
+        Assert.Equal(encoding, record.Encoding);
+        // the header's block id, or a byte in the middle of the payload
+        FlipByte(record.Pack, damageHeader ? record.PayloadOffset - PackFile.HeaderSize + 8 : record.PayloadOffset + record.Length / 2);
+
+        var target = Path.Combine(f.Root, "restored.raw");
+        await Assert.ThrowsAsync<InvalidDataException>(() => region.RestoreSnapshotToFileAsync(snapshot.Id, target));
+        Assert.False(File.Exists(target));
+        var report = await region.VerifyAsync(1.0);
+        Assert.False(report.Ok);
+        Assert.Contains(report.Errors, e => e.Contains(damageHeader ? "does not belong to it" : "block", StringComparison.Ordinal));
+    }
+}

@@ -7,7 +7,7 @@ using Lifecycle.LocalEngine.Storage;
 
 namespace Lifecycle.LocalEngine.Tests;
 
-/// <summary>The stored block encodings: zstd for new blocks, Brotli blocks of older stores still read, damage caught.</summary>
+/// <summary>The stored block encodings: LZ4 for new blocks (zstd, Brotli where libraries lack), older encodings still read, damage caught.</summary>
 public sealed class BlockEncodingTests
 {
     private const int Block = LocalRegion.BlockSize;
@@ -61,22 +61,33 @@ public sealed class BlockEncodingTests
         stream.WriteByte((byte)(b ^ 0x5A));
     }
 
-    [Fact]
-    public void Zstd_IsAvailable_SoNewBlocksUseIt()
+    private static BlockEncoding EncodingOf(BlockCompression compression) => compression switch
     {
-        // libzstd1 is a dependency of dpkg; if this fails the machine lacks it and the engine silently falls back to Brotli
+        BlockCompression.Lz4 => BlockEncoding.Lz4,
+        BlockCompression.Zstd => BlockEncoding.Zstd,
+        _ => BlockEncoding.Brotli,
+    };
+
+    [Fact]
+    public void Lz4AndZstd_AreAvailable_SoNewBlocksUseLz4()
+    {
+        // liblz4-1 (systemd, apt) and libzstd1 (dpkg) are on every Debian machine; without them the engine would
+        // quietly fall back to a slower codec, so a machine lacking them fails here
+        Assert.True(Lz4.IsAvailable, Lz4.MissingLibraryMessage);
         Assert.True(Zstd.IsAvailable, Zstd.MissingLibraryMessage);
-        Assert.Equal(BlockCompression.Zstd, BlockCodec.Compression);
+        Assert.Equal(BlockCompression.Lz4, BlockCodec.Compression);
     }
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(true, true)]
-    [InlineData(false, false)]
-    [InlineData(false, true)]
-    public void EveryEncoding_RoundTrips_TextRandomAndEncrypted(bool zstd, bool encrypted)
+    [InlineData("Lz4", false)]
+    [InlineData("Lz4", true)]
+    [InlineData("Zstd", false)]
+    [InlineData("Zstd", true)]
+    [InlineData("Brotli", false)]
+    [InlineData("Brotli", true)]
+    public void EveryEncoding_RoundTrips_TextRandomAndEncrypted(string codec, bool encrypted)
     {
-        var compression = zstd ? BlockCompression.Zstd : BlockCompression.Brotli;
+        var compression = Enum.Parse<BlockCompression>(codec);
         using var _ = BlockCodec.UseCompression(compression);
         var key = encrypted ? new BlockKey("k", RandomBlock(7).AsSpan(0, 32).ToArray()) : null;
         var destination = new byte[BlockCodec.MaxEncodedSize];
@@ -85,7 +96,7 @@ public sealed class BlockEncodingTests
         {
             var id = BlockCodec.ComputeId(block, key);
             var payload = BlockCodec.Encode(block, id, key, destination, scratch, out var encoding).ToArray();
-            var expectedCompression = !compressible ? BlockEncoding.Raw : compression == BlockCompression.Zstd ? BlockEncoding.Zstd : BlockEncoding.Brotli;
+            var expectedCompression = !compressible ? BlockEncoding.Raw : EncodingOf(compression);
             Assert.Equal(expectedCompression | (encrypted ? BlockEncoding.AesGcm : BlockEncoding.Raw), encoding);
             if (compressible)
             {
@@ -98,14 +109,18 @@ public sealed class BlockEncodingTests
         }
     }
 
-    [Fact]
-    public void DamagedZstdPayload_FailsToDecode_EvenWhenTheFrameStillParses()
+    [Theory]
+    [InlineData("Lz4")]
+    [InlineData("Zstd")]
+    public void DamagedSelfCheckingPayload_FailsToDecode_EvenWhenTheFrameStillParses(string codec)
     {
         var block = TextBlock(3);
         var id = BlockCodec.ComputeId(block, null);
-        using var _ = BlockCodec.UseCompression(BlockCompression.Zstd);
+        var compression = Enum.Parse<BlockCompression>(codec);
+        using var _ = BlockCodec.UseCompression(compression);
         var payload = BlockCodec.Encode(block, id, null, new byte[BlockCodec.MaxEncodedSize], new byte[BlockCodec.MaxEncodedSize], out var encoding).ToArray();
-        Assert.Equal(BlockEncoding.Zstd, encoding);
+        Assert.Equal(EncodingOf(compression), encoding);
+        Assert.True(BlockCodec.IsSelfChecking(encoding));
         var failures = 0;
         // damage at many places: the frame header, literals, sequences and the trailing content checksum
         for (var at = 0; at < payload.Length; at += Math.Max(1, payload.Length / 97))
@@ -118,10 +133,12 @@ public sealed class BlockEncodingTests
         }
 
         Assert.True(failures > 90);
+        var truncated = payload.AsSpan(0, payload.Length - 3).ToArray();
+        Assert.Throws<InvalidDataException>(() => BlockCodec.Decode(truncated, encoding, id, null, new byte[Block], new byte[BlockCodec.MaxEncodedSize]));
     }
 
     [Fact]
-    public async Task StoreWrittenWithBrotli_StillReadsAndVerifies_AfterZstdBecameTheDefault()
+    public async Task StoreWrittenWithBrotli_StillReadsAndVerifies_AfterLz4BecameTheDefault()
     {
         await using var f = new LocalProviderFixture();
         var region = f.Local;
@@ -140,14 +157,25 @@ public sealed class BlockEncodingTests
         Assert.Equal([BlockEncoding.Raw, BlockEncoding.Brotli, BlockEncoding.Brotli], Records(region).Select(r => r.Encoding).Order());
         var oldContent = content.ToArray();
 
-        TextBlock(13).CopyTo(content, 4 * Block);
+        TextBlock(13).CopyTo(content, 3 * Block);
+        await region.WriteAsync(volume.Id, 3L * Block, content.AsMemory(3 * Block, Block));
+        SnapshotInfo zstd;
+        using (BlockCodec.UseCompression(BlockCompression.Zstd))
+        {
+            zstd = await SnapshotAsync(region, volume.Id); // as the engine wrote stores before LZ4
+        }
+
+        Assert.Contains(Records(region), r => r.Encoding == BlockEncoding.Zstd);
+        var zstdContent = content.ToArray();
+
+        TextBlock(14).CopyTo(content, 4 * Block);
         await region.WriteAsync(volume.Id, 4L * Block, content.AsMemory(4 * Block, Block));
         f.Reopen();
         region = f.Local;
         var incremental = await SnapshotAsync(region, volume.Id);
-        Assert.Contains(Records(region), r => r.Encoding == BlockEncoding.Zstd);
+        Assert.Contains(Records(region), r => r.Encoding == BlockEncoding.Lz4);
 
-        foreach (var (snapshot, expected) in new[] { (old, oldContent), (incremental, content) })
+        foreach (var (snapshot, expected) in new[] { (old, oldContent), (zstd, zstdContent), (incremental, content) })
         {
             var target = Path.Combine(f.Root, snapshot.Id + ".raw");
             await region.RestoreSnapshotToFileAsync(snapshot.Id, target);
@@ -165,11 +193,11 @@ public sealed class BlockEncodingTests
     [InlineData(false, true)]
     public async Task DamagedRecord_FailsRestoreToFile_AndVerify(bool compressible, bool damageHeader)
     {
-        var encoding = compressible ? BlockEncoding.Zstd : BlockEncoding.Raw;
+        var encoding = compressible ? BlockEncoding.Lz4 : BlockEncoding.Raw;
         await using var f = new LocalProviderFixture();
         var region = f.Local;
         var volume = await region.CreateVolumeAsync("a", 2L * Block, LocalProviderFixture.NoTags);
-        await region.WriteAsync(volume.Id, 0, encoding == BlockEncoding.Zstd ? TextBlock(20) : RandomBlock(20));
+        await region.WriteAsync(volume.Id, 0, compressible ? TextBlock(20) : RandomBlock(20));
         var snapshot = await SnapshotAsync(region, volume.Id);
         var record = Assert.Single(Records(region));
         Assert.Equal(encoding, record.Encoding);

@@ -13,13 +13,16 @@ internal enum BlockEncoding : byte
     AesGcm = 2,
     /// <summary>A zstd frame with content size and XXH64 content checksum (checked while decoding).</summary>
     Zstd = 4,
+    /// <summary>An LZ4 frame with content size and XXH32 content checksum (checked while decoding).</summary>
+    Lz4 = 8,
 }
 
 /// <summary>Which compressor new blocks use (stores keep reading every encoding ever written).</summary>
 internal enum BlockCompression
 {
-    /// <summary>zstd when the system has libzstd, else Brotli.</summary>
+    /// <summary>LZ4 when the system has liblz4, else zstd when it has libzstd, else Brotli.</summary>
     Default,
+    Lz4,
     Zstd,
     Brotli,
 }
@@ -55,7 +58,10 @@ internal static class BlockCodec
         get
         {
             var chosen = CompressionOverride.Value;
-            return chosen == BlockCompression.Default ? (Zstd.IsAvailable ? BlockCompression.Zstd : BlockCompression.Brotli) : chosen;
+            return chosen != BlockCompression.Default ? chosen
+                : Lz4.IsAvailable ? BlockCompression.Lz4
+                : Zstd.IsAvailable ? BlockCompression.Zstd
+                : BlockCompression.Brotli;
         }
     }
 
@@ -76,7 +82,7 @@ internal static class BlockCodec
     /// True when decoding already proves the payload is the one stored (an AES-GCM tag bound to the id, or a zstd
     /// content checksum), so a reader that also checked the record header need not re-hash the block.
     /// </summary>
-    public static bool IsSelfChecking(BlockEncoding encoding) => (encoding & (BlockEncoding.AesGcm | BlockEncoding.Zstd)) != 0;
+    public static bool IsSelfChecking(BlockEncoding encoding) => (encoding & (BlockEncoding.AesGcm | BlockEncoding.Zstd | BlockEncoding.Lz4)) != 0;
 
     public static bool IsZero(ReadOnlySpan<byte> block) => !block.ContainsAnyExcept((byte)0);
 
@@ -108,7 +114,12 @@ internal static class BlockCodec
         var compressedLength = TryCompress(plaintext, scratch, compression);
         if (compressedLength > 0)
         {
-            encoding = compression == BlockCompression.Zstd ? BlockEncoding.Zstd : BlockEncoding.Brotli;
+            encoding = compression switch
+            {
+                BlockCompression.Lz4 => BlockEncoding.Lz4,
+                BlockCompression.Zstd => BlockEncoding.Zstd,
+                _ => BlockEncoding.Brotli,
+            };
             body = scratch[..compressedLength];
         }
 
@@ -162,7 +173,14 @@ internal static class BlockCodec
             body = plain;
         }
 
-        if ((encoding & BlockEncoding.Zstd) != 0)
+        if ((encoding & BlockEncoding.Lz4) != 0)
+        {
+            if (!Lz4.TryDecompress(body, block))
+            {
+                throw new InvalidDataException($"block {id}: cannot decompress (damaged: LZ4 frame or content checksum)");
+            }
+        }
+        else if ((encoding & BlockEncoding.Zstd) != 0)
         {
             if (!Zstd.TryDecompress(body, block))
             {
@@ -210,6 +228,11 @@ internal static class BlockCodec
 
     private static int Compress(ReadOnlySpan<byte> source, Span<byte> destination, BlockCompression compression)
     {
+        if (compression == BlockCompression.Lz4)
+        {
+            return Lz4.Compress(source, destination);
+        }
+
         if (compression == BlockCompression.Zstd)
         {
             return Zstd.Compress(source, destination, ZstdLevel);

@@ -642,11 +642,11 @@ public sealed partial class LocalRegion
                 {
                     await Task.WhenAll(tasks).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested
+                    && tasks.Select(task => task.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException) is { } cause)
                 {
                     // a worker failed and cancelled the rest: report its error, not the cancellation
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(
-                        tasks.Select(task => task.Exception?.InnerException).First(e => e is not null and not OperationCanceledException)!);
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
                 }
 
                 var flush = StageClock.Start();

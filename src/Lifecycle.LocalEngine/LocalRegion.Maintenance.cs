@@ -323,14 +323,15 @@ public sealed partial class LocalRegion
             long checkedBlocks = 0, checkedBytes = 0;
             await Parallel.ForEachAsync(toCheck, new ParallelOptions { MaxDegreeOfParallelism = Options.Parallelism, CancellationToken = cancellationToken }, (entry, _) =>
             {
-                var payload = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+                var record = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize + PackFile.HeaderSize);
                 var scratch = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
                 var block = ArrayPool<byte>.Shared.Rent(BlockSize);
                 try
                 {
                     var key = entry.Value.KeyId is null ? null : Keys.Get(entry.Value.KeyId);
-                    PackFile.ReadPayload(entry.Archive ? ArchiveDirectory : PackDirectory, entry.Value, payload);
-                    BlockCodec.Decode(payload.AsSpan(0, entry.Value.Length), entry.Value.Encoding, entry.Key, key, block.AsSpan(0, BlockSize), scratch);
+                    // the record header must name the block too, so a restore (which trusts it) would find the same
+                    var payload = PackFile.ReadRecord(entry.Archive ? ArchiveDirectory : PackDirectory, entry.Key, entry.Value, record);
+                    BlockCodec.Decode(payload, entry.Value.Encoding, entry.Key, key, block.AsSpan(0, BlockSize), scratch);
                     if (BlockCodec.ComputeId(block.AsSpan(0, BlockSize), key) != entry.Key)
                     {
                         errors.Add($"block {entry.Key} in {(entry.Archive ? "archive " : "")}pack {entry.Value.PackId} does not match its id");
@@ -342,7 +343,7 @@ public sealed partial class LocalRegion
                 }
                 finally
                 {
-                    ArrayPool<byte>.Shared.Return(payload);
+                    ArrayPool<byte>.Shared.Return(record);
                     ArrayPool<byte>.Shared.Return(scratch);
                     ArrayPool<byte>.Shared.Return(block);
                 }

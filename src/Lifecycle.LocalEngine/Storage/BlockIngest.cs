@@ -233,8 +233,14 @@ internal sealed class BlockIngest : IDisposable
     /// the caller's locking applies), workers add the blocks in parallel, <paramref name="done"/> receives each id.
     /// </summary>
     public async Task RunAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask> read,
-        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken)
+        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken, bool concurrentReads = false)
     {
+        if (concurrentReads)
+        {
+            await RunReadingInWorkersAsync(indexes, read, done, parallelism, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cancellationToken = failure.Token;
         var channel = Channel.CreateBounded<(int Index, byte[] Buffer)>(new BoundedChannelOptions(parallelism * 2)
@@ -295,5 +301,48 @@ internal sealed class BlockIngest : IDisposable
             }
         }, cancellationToken)).ToArray();
         await Task.WhenAll([producer, .. workers]).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Like <see cref="RunAsync"/>, but each worker reads its own next block and then adds it, so with one worker per
+    /// core no third (reader) thread competes for the cores; <paramref name="read"/> must be safe to call
+    /// concurrently (the snapshot's read takes the volume lock itself).
+    /// </summary>
+    private async Task RunReadingInWorkersAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask> read,
+        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken)
+    {
+        using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cancellationToken = failure.Token;
+        var next = -1;
+        var workers = Enumerable.Range(0, Math.Max(1, parallelism)).Select(_ => Task.Run(async () =>
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(BlockCodec.BlockSize);
+            var encode = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+            var scratch = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+            try
+            {
+                for (var at = Interlocked.Increment(ref next); at < indexes.Count; at = Interlocked.Increment(ref next))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var index = indexes[at];
+                    var t = StageClock.Start();
+                    await read(index, buffer, cancellationToken).ConfigureAwait(false);
+                    StageClock.Stop("ingest.read", t);
+                    done(index, Add(buffer.AsSpan(0, BlockCodec.BlockSize), encode, scratch));
+                }
+            }
+            catch
+            {
+                await failure.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                ArrayPool<byte>.Shared.Return(encode);
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
+        }, cancellationToken)).ToArray();
+        await Task.WhenAll(workers).ConfigureAwait(false);
     }
 }

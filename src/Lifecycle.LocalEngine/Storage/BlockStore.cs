@@ -158,23 +158,26 @@ internal sealed class BlockStore
         }
     }
 
-    /// <summary>Reads and decodes a block; with <paramref name="verify"/> re-computes its id.</summary>
+    /// <summary>
+    /// Reads and decodes a block after checking its record header. With <paramref name="verify"/> the content is
+    /// proven to be the block's: re-hashed for plain raw or Brotli payloads; an encrypted payload's AES-GCM tag (bound
+    /// to the id) or a zstd payload's content checksum already proves it while decoding (verify re-hashes all).
+    /// </summary>
     public void ReadBlock(BlockId id, BlockKey? key, Span<byte> block, bool verify)
     {
-        var payload = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
+        var record = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize + PackFile.HeaderSize);
         var scratch = System.Buffers.ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
         try
         {
             var t = StageClock.Start();
-            var (location, length) = ReadPayload(id, payload);
+            var location = ReadRecord(id, record);
+            var payload = record.AsSpan(PackFile.HeaderSize, location.Length);
             StageClock.Stop("store.read-payload", t);
             t = StageClock.Start();
-            BlockCodec.Decode(payload.AsSpan(0, length), location.Encoding, id, key, block, scratch);
+            BlockCodec.Decode(payload, location.Encoding, id, key, block, scratch);
             StageClock.Stop("store.decode", t);
             t = StageClock.Start();
-            // AES-GCM already authenticated an encrypted payload against its id (the associated data), so any
-            // damage threw above; only plain payloads need the re-hash (verify re-hashes everything regardless)
-            var mismatch = verify && (location.Encoding & BlockEncoding.AesGcm) == 0 && BlockCodec.ComputeId(block, key) != id;
+            var mismatch = verify && !BlockCodec.IsSelfChecking(location.Encoding) && BlockCodec.ComputeId(block, key) != id;
             StageClock.Stop("store.verify-hash", t);
             if (mismatch)
             {
@@ -183,8 +186,29 @@ internal sealed class BlockStore
         }
         finally
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(payload);
+            System.Buffers.ArrayPool<byte>.Shared.Return(record);
             System.Buffers.ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private BlockLocation ReadRecord(BlockId id, Span<byte> destination)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            if (!TryGet(id, out var location))
+            {
+                throw new InvalidDataException($"block {id} is not in the store");
+            }
+
+            try
+            {
+                PackFile.ReadRecord(PackDirectory, id, location, destination);
+                return location;
+            }
+            catch (FileNotFoundException) when (attempt < 3)
+            {
+                // GC repacked it between lookup and open; the index now points at the new pack.
+            }
         }
     }
 }

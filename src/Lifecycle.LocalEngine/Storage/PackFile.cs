@@ -38,6 +38,27 @@ internal static class PackFile
         ReadExactly(handle, destination[..location.Length], location.Offset);
     }
 
+    /// <summary>
+    /// Reads a whole record (header and payload) at its location into <paramref name="destination"/> and checks that
+    /// the header names this block, encoding and length, so a misplaced index entry or a record overwritten by
+    /// another is caught even when the payload itself decodes. Returns the payload's span within the destination.
+    /// </summary>
+    public static Span<byte> ReadRecord(string directory, BlockId id, BlockLocation location, Span<byte> destination)
+    {
+        using var handle = File.OpenHandle(PathOf(directory, location.PackId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var record = destination[..(HeaderSize + location.Length)];
+        ReadExactly(handle, record, location.Offset - HeaderSize);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(record) != Magic
+            || record[4] != (byte)location.Encoding
+            || BlockId.Read(record[8..]) != id
+            || BinaryPrimitives.ReadInt32LittleEndian(record[40..]) != location.Length)
+        {
+            throw new InvalidDataException($"block {id}: the record at {location.PackId}@{location.Offset} does not belong to it (damaged header or index)");
+        }
+
+        return record[HeaderSize..];
+    }
+
     public static void ReadExactly(SafeFileHandle handle, Span<byte> destination, long offset)
     {
         var done = 0;

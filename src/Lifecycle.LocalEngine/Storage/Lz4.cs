@@ -1,0 +1,164 @@
+using System.Runtime.InteropServices;
+
+namespace Lifecycle.LocalEngine.Storage;
+
+/// <summary>
+/// LZ4 frames through the system's liblz4 (Debian's liblz4-1, which systemd and apt depend on; no LZ4 package is in
+/// this registry). Each block is one frame with its content size and an XXH32 checksum of the content, which the
+/// decoder checks, so a damaged payload fails to decode. LZ4 compresses the bench's text ~1.5x faster than zstd
+/// level 1 or Brotli quality 0 on this machine and decodes ~2 GB/s, for ~50% more bytes than zstd on text.
+/// When the library is missing, <see cref="IsAvailable"/> is false and reading an LZ4 block fails with a clear error.
+/// </summary>
+internal static unsafe class Lz4
+{
+    private const uint FrameVersion = 100; // LZ4F_VERSION
+    private const int MaxBlockSize1MiB = 6; // LZ4F_max1MB: a whole 512 KiB block is one LZ4 block
+
+    private static readonly Native? Functions = Native.TryLoad();
+
+    [ThreadStatic]
+    private static DecompressionContext? t_decompressor;
+
+    public static bool IsAvailable => Functions is not null;
+
+    public const string MissingLibraryMessage = "the LZ4 library (liblz4.so.1, Debian package liblz4-1) is not installed on this machine";
+
+    /// <summary>LZ4F_preferences_t (lz4frame.h, stable since 1.8): frame info, then level, autoFlush, favorDecSpeed, reserved.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Preferences
+    {
+        public int BlockSizeId;
+        public int BlockMode;
+        public int ContentChecksumFlag;
+        public int FrameType;
+        public ulong ContentSize;
+        public uint DictionaryId;
+        public int BlockChecksumFlag;
+        public int CompressionLevel;
+        public uint AutoFlush;
+        public uint FavorDecompressionSpeed;
+        public uint Reserved0, Reserved1, Reserved2;
+    }
+
+    /// <summary>Compresses <paramref name="source"/> into one frame with a content checksum; returns its length, or 0 when it does not fit.</summary>
+    public static int Compress(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        var native = Functions ?? throw new InvalidOperationException(MissingLibraryMessage);
+        var preferences = new Preferences { BlockSizeId = MaxBlockSize1MiB, ContentChecksumFlag = 1, ContentSize = (ulong)source.Length };
+        fixed (byte* sourcePointer = source)
+        fixed (byte* destinationPointer = destination)
+        {
+            var result = native.CompressFrame(destinationPointer, (nuint)destination.Length, sourcePointer, (nuint)source.Length, &preferences);
+            return native.IsError(result) != 0 ? 0 : checked((int)result);
+        }
+    }
+
+    /// <summary>Decodes one frame into exactly <paramref name="destination"/>; false when damaged (checksum, format or size).</summary>
+    public static bool TryDecompress(ReadOnlySpan<byte> source, Span<byte> destination)
+    {
+        var native = Functions ?? throw new InvalidDataException(MissingLibraryMessage);
+        var context = t_decompressor ??= DecompressionContext.Create(native);
+        native.Reset(context.Handle); // a frame that failed earlier may have left the context mid-frame
+        fixed (byte* sourcePointer = source)
+        fixed (byte* destinationPointer = destination)
+        {
+            nuint consumed = 0, produced = 0;
+            while (true)
+            {
+                var sourceSize = (nuint)source.Length - consumed;
+                var destinationSize = (nuint)destination.Length - produced;
+                var hint = native.Decompress(context.Handle, destinationPointer + produced, &destinationSize, sourcePointer + consumed, &sourceSize, null);
+                if (native.IsError(hint) != 0)
+                {
+                    return false;
+                }
+
+                consumed += sourceSize;
+                produced += destinationSize;
+                if (hint == 0)
+                {
+                    // frame complete and its checksum matched; it must fill the block exactly and be the whole payload
+                    return produced == (nuint)destination.Length && consumed == (nuint)source.Length;
+                }
+
+                if (sourceSize == 0 && destinationSize == 0)
+                {
+                    return false; // truncated: the frame wants more input than the payload has
+                }
+            }
+        }
+    }
+
+    private sealed class DecompressionContext : SafeHandle
+    {
+        private readonly delegate* unmanaged<nint, nuint> _free;
+
+        private DecompressionContext(nint native, delegate* unmanaged<nint, nuint> free)
+            : base(0, ownsHandle: true)
+        {
+            SetHandle(native);
+            _free = free;
+        }
+
+        public static DecompressionContext Create(Native native)
+        {
+            nint context;
+            if (native.IsError(native.CreateDecompressionContext(&context, FrameVersion)) != 0 || context == 0)
+            {
+                throw new OutOfMemoryException("LZ4 could not allocate a decompression context");
+            }
+
+            return new DecompressionContext(context, native.FreeDecompressionContext);
+        }
+
+        public nint Handle => handle;
+
+        public override bool IsInvalid => handle == 0;
+
+        protected override bool ReleaseHandle()
+        {
+            _free(handle);
+            return true;
+        }
+    }
+
+    private sealed class Native
+    {
+        public delegate* unmanaged<byte*, nuint, byte*, nuint, Preferences*, nuint> CompressFrame;
+        public delegate* unmanaged<nint*, uint, nuint> CreateDecompressionContext;
+        public delegate* unmanaged<nint, nuint> FreeDecompressionContext;
+        public delegate* unmanaged<nint, void> Reset;
+        public delegate* unmanaged<nint, byte*, nuint*, byte*, nuint*, void*, nuint> Decompress;
+        public delegate* unmanaged<nuint, uint> IsError;
+
+        public static Native? TryLoad()
+        {
+            foreach (var name in new[] { "liblz4.so.1", "liblz4.so", "liblz4.1.dylib", "liblz4" })
+            {
+                if (!NativeLibrary.TryLoad(name, out var library))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    return new Native
+                    {
+                        CompressFrame = (delegate* unmanaged<byte*, nuint, byte*, nuint, Preferences*, nuint>)NativeLibrary.GetExport(library, "LZ4F_compressFrame"),
+                        CreateDecompressionContext = (delegate* unmanaged<nint*, uint, nuint>)NativeLibrary.GetExport(library, "LZ4F_createDecompressionContext"),
+                        FreeDecompressionContext = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "LZ4F_freeDecompressionContext"),
+                        Reset = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(library, "LZ4F_resetDecompressionContext"),
+                        Decompress = (delegate* unmanaged<nint, byte*, nuint*, byte*, nuint*, void*, nuint>)NativeLibrary.GetExport(library, "LZ4F_decompress"),
+                        IsError = (delegate* unmanaged<nuint, uint>)NativeLibrary.GetExport(library, "LZ4F_isError"),
+                    };
+                }
+                catch (EntryPointNotFoundException)
+                {
+                    // older than 1.8 (no LZ4F_resetDecompressionContext): treat as missing
+                }
+            }
+
+            return null;
+        }
+    }
+}

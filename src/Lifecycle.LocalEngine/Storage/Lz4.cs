@@ -131,34 +131,16 @@ internal static unsafe class Lz4
         public delegate* unmanaged<nint, byte*, nuint*, byte*, nuint*, void*, nuint> Decompress;
         public delegate* unmanaged<nuint, uint> IsError;
 
-        public static Native? TryLoad()
-        {
-            foreach (var name in new[] { "liblz4.so.1", "liblz4.so", "liblz4.1.dylib", "liblz4" })
+        /// <summary>Null when the library is missing or older than 1.8 (no LZ4F_resetDecompressionContext).</summary>
+        public static Native? TryLoad() => NativeBinding.TryLoad(["liblz4.so.1", "liblz4.so", "liblz4.1.dylib", "liblz4"], library =>
+            new Native
             {
-                if (!NativeLibrary.TryLoad(name, out var library))
-                {
-                    continue;
-                }
-
-                try
-                {
-                    return new Native
-                    {
-                        CompressFrame = (delegate* unmanaged<byte*, nuint, byte*, nuint, Preferences*, nuint>)NativeLibrary.GetExport(library, "LZ4F_compressFrame"),
-                        CreateDecompressionContext = (delegate* unmanaged<nint*, uint, nuint>)NativeLibrary.GetExport(library, "LZ4F_createDecompressionContext"),
-                        FreeDecompressionContext = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "LZ4F_freeDecompressionContext"),
-                        Reset = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(library, "LZ4F_resetDecompressionContext"),
-                        Decompress = (delegate* unmanaged<nint, byte*, nuint*, byte*, nuint*, void*, nuint>)NativeLibrary.GetExport(library, "LZ4F_decompress"),
-                        IsError = (delegate* unmanaged<nuint, uint>)NativeLibrary.GetExport(library, "LZ4F_isError"),
-                    };
-                }
-                catch (EntryPointNotFoundException)
-                {
-                    // older than 1.8 (no LZ4F_resetDecompressionContext): treat as missing
-                }
-            }
-
-            return null;
-        }
+                CompressFrame = (delegate* unmanaged<byte*, nuint, byte*, nuint, Preferences*, nuint>)NativeLibrary.GetExport(library, "LZ4F_compressFrame"),
+                CreateDecompressionContext = (delegate* unmanaged<nint*, uint, nuint>)NativeLibrary.GetExport(library, "LZ4F_createDecompressionContext"),
+                FreeDecompressionContext = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "LZ4F_freeDecompressionContext"),
+                Reset = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(library, "LZ4F_resetDecompressionContext"),
+                Decompress = (delegate* unmanaged<nint, byte*, nuint*, byte*, nuint*, void*, nuint>)NativeLibrary.GetExport(library, "LZ4F_decompress"),
+                IsError = (delegate* unmanaged<nuint, uint>)NativeLibrary.GetExport(library, "LZ4F_isError"),
+            });
     }
 }

@@ -104,36 +104,18 @@ internal static unsafe class Zstd
         public delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint> DecompressDCtx;
         public delegate* unmanaged<nuint, uint> IsError;
 
-        public static Native? TryLoad()
-        {
-            foreach (var name in new[] { "libzstd.so.1", "libzstd.so", "libzstd.1.dylib", "libzstd" })
+        /// <summary>Null when the library is missing or older than 1.4.0 (no ZSTD_compress2).</summary>
+        public static Native? TryLoad() => NativeBinding.TryLoad(["libzstd.so.1", "libzstd.so", "libzstd.1.dylib", "libzstd"], library =>
+            new Native
             {
-                if (!NativeLibrary.TryLoad(name, out var library))
-                {
-                    continue;
-                }
-
-                try
-                {
-                    return new Native
-                    {
-                        CreateCCtx = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "ZSTD_createCCtx"),
-                        FreeCCtx = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "ZSTD_freeCCtx"),
-                        CreateDCtx = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "ZSTD_createDCtx"),
-                        FreeDCtx = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "ZSTD_freeDCtx"),
-                        SetParameter = (delegate* unmanaged<nint, int, int, nuint>)NativeLibrary.GetExport(library, "ZSTD_CCtx_setParameter"),
-                        Compress2 = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint>)NativeLibrary.GetExport(library, "ZSTD_compress2"),
-                        DecompressDCtx = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint>)NativeLibrary.GetExport(library, "ZSTD_decompressDCtx"),
-                        IsError = (delegate* unmanaged<nuint, uint>)NativeLibrary.GetExport(library, "ZSTD_isError"),
-                    };
-                }
-                catch (EntryPointNotFoundException)
-                {
-                    // too old a libzstd (ZSTD_compress2 came with 1.4.0): treat as missing
-                }
-            }
-
-            return null;
-        }
+                CreateCCtx = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "ZSTD_createCCtx"),
+                FreeCCtx = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "ZSTD_freeCCtx"),
+                CreateDCtx = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "ZSTD_createDCtx"),
+                FreeDCtx = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "ZSTD_freeDCtx"),
+                SetParameter = (delegate* unmanaged<nint, int, int, nuint>)NativeLibrary.GetExport(library, "ZSTD_CCtx_setParameter"),
+                Compress2 = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint>)NativeLibrary.GetExport(library, "ZSTD_compress2"),
+                DecompressDCtx = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint>)NativeLibrary.GetExport(library, "ZSTD_decompressDCtx"),
+                IsError = (delegate* unmanaged<nuint, uint>)NativeLibrary.GetExport(library, "ZSTD_isError"),
+            });
     }
 }

@@ -36,6 +36,9 @@ public sealed class LocalEngineOptions
 
     /// <summary>Test seam: awaited by a snapshot's background build before it reads any block.</summary>
     internal Func<string, Task>? BeforeSnapshotBuild { get; set; }
+
+    /// <summary>Test seam: awaited by a snapshot's build between marking a block for its image read and that read (snapshot id, block index).</summary>
+    internal Func<string, int, Task>? BeforeImageRead { get; set; }
 }
 
 /// <summary>

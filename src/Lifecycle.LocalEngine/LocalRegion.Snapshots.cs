@@ -188,23 +188,52 @@ public sealed partial class LocalRegion
                 var done = 0;
                 await ingest.RunAsync(indexes, async (index, buffer, ct) =>
                 {
+                    // The image is read outside the volume gate, so the workers read in parallel and writers are not
+                    // held up. That is safe because a writer captures a block's original before its first write while
+                    // the block is unread: if a write interleaves with our read (a torn read), the capture exists
+                    // when we look again under the gate, and it is the content at the snapshot's start.
+                    var block = buffer.AsMemory(0, BlockSize);
+                    var readImage = false;
                     await volume.Gate.WaitAsync(ct).ConfigureAwait(false);
                     try
                     {
-                        if (session.Captured.Remove(index, out var original))
+                        if (!TakeCaptured(session, index, block.Span))
                         {
-                            original.CopyTo(buffer, 0);
-                        }
-                        else
-                        {
-                            ReadCurrentBlock(volume, index, buffer.AsSpan(0, BlockSize));
+                            if (volume.Hydrated is not null && !volume.Hydrated[index])
+                            {
+                                ReadCurrentBlock(volume, index, block.Span); // a lazily loading block: from the store, under the gate
+                            }
+                            else
+                            {
+                                readImage = true;
+                            }
                         }
 
-                        session.Unread[index] = false;
+                        session.Unread[index] = readImage; // stays unread (writers capture it) until the image read is checked
                     }
                     finally
                     {
                         volume.Gate.Release();
+                    }
+
+                    if (readImage)
+                    {
+                        if (Options.BeforeImageRead is { } beforeRead)
+                        {
+                            await beforeRead(row.Id, index).ConfigureAwait(false);
+                        }
+
+                        volume.ReadImageBlock(index, block.Span);
+                        await volume.Gate.WaitAsync(ct).ConfigureAwait(false);
+                        try
+                        {
+                            TakeCaptured(session, index, block.Span); // a write interleaved: the capture is the content at the start
+                            session.Unread[index] = false;
+                        }
+                        finally
+                        {
+                            volume.Gate.Release();
+                        }
                     }
 
                     _progress[row.Id] = (int)(99L * Interlocked.Increment(ref done) / Math.Max(1, indexes.Count));
@@ -274,6 +303,18 @@ public sealed partial class LocalRegion
         var blocks = new BlockId[count];
         source?.Blocks.AsSpan(0, Math.Min(count, source.Count)).CopyTo(blocks);
         return new Manifest(blocks);
+    }
+
+    /// <summary>Under the volume gate: moves a block's captured original (if a writer saved one) into <paramref name="block"/>.</summary>
+    private static bool TakeCaptured(CaptureSession session, int index, Span<byte> block)
+    {
+        if (!session.Captured.Remove(index, out var original))
+        {
+            return false;
+        }
+
+        original.CopyTo(block);
+        return true;
     }
 
     /// <summary>

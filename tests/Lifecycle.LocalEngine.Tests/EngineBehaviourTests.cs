@@ -59,6 +59,70 @@ public sealed class EngineBehaviourTests
     }
 
     [Fact]
+    public async Task Snapshot_TakesTheCapture_WhenAWriteLandsBetweenMarkingABlockAndReadingIt()
+    {
+        // Deterministic form of the race below: the write to block 5 happens exactly inside the build's unlocked read window.
+        LocalRegion? region = null;
+        string? volumeId = null;
+        var overwritten = RandomBytes(Block, 22);
+        await using var f = new LocalProviderFixture(o => o.BeforeImageRead = async (_, index) =>
+        {
+            if (index == 5)
+            {
+                await region!.WriteAsync(volumeId!, 5L * Block + 100, overwritten.AsMemory(0, 4096));
+            }
+        });
+        region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 8L * Block, LocalProviderFixture.NoTags);
+        volumeId = volume.Id;
+        var before = RandomBytes(8 * Block, 21);
+        await region.WriteAsync(volume.Id, 0, before);
+
+        var snapshot = await SnapshotAsync(region, volume.Id);
+
+        Assert.Equal(SnapshotState.Completed, snapshot.State);
+        var content = await ReadSnapshotAsync(region, snapshot.Id, 8L * Block);
+        Assert.True(before.AsSpan().SequenceEqual(content), "the snapshot holds a write made after its start");
+    }
+
+    [Fact]
+    public async Task Snapshot_HoldsTheContentAtItsStart_WhileAWriterHammersTheBlocksItIsReading()
+    {
+        // The build reads the image outside the volume gate; writes racing those reads (torn reads) must be
+        // replaced by the writer's capture. Many rounds of a writer overwriting random ranges during the build.
+        const int Blocks = 256;
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", (long)Blocks * Block, LocalProviderFixture.NoTags);
+        var shadow = RandomBytes(Blocks * Block, 7);
+        await region.WriteAsync(volume.Id, 0, shadow);
+        var random = new Random(11);
+        for (var round = 0; round < 6; round++)
+        {
+            var expected = shadow.ToArray();
+            var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, LocalProviderFixture.NoTags));
+            var writes = 0;
+            while (writes < 40 || region.Describe(started.Id).State == SnapshotState.Pending)
+            {
+                var length = random.Next(1, 64 * 1024);
+                var offset = random.Next(0, Blocks * Block - length);
+                var data = RandomBytes(length, random.Next());
+                await region.WriteAsync(volume.Id, offset, data);
+                data.CopyTo(shadow, offset);
+                writes++;
+            }
+
+            Assert.Equal(SnapshotState.Completed, (await region.WaitForSnapshotAsync(started.Id)).State);
+            var content = await ReadSnapshotAsync(region, started.Id, (long)Blocks * Block);
+            Assert.True(expected.AsSpan().SequenceEqual(content), $"round {round}: the snapshot differs from the content at its start");
+        }
+
+        var now = new byte[Blocks * Block];
+        await region.ReadAsync(volume.Id, 0, now);
+        Assert.True(shadow.AsSpan().SequenceEqual(now), "the volume lost a write");
+    }
+
+    [Fact]
     public async Task IncrementalSnapshot_ReadsAndStoresOnlyTheChangedBlocks()
     {
         await using var f = new LocalProviderFixture();

@@ -100,6 +100,9 @@ internal static class BenchEngineCommand
                 keep?.Write(chunk, 0, count * Block);
             }
 
+            // The peers' runs start after `sync` (compare-peers.sh); so does ours: no write-back of the kept image
+            // competes with the measured steps.
+            keep?.Flush(flushToDisk: true);
             keep?.Dispose();
             log.WriteLine($"image: {generator.Describe()}");
 
@@ -142,6 +145,8 @@ internal static class BenchEngineCommand
                 {
                     RandomAccess.Write(handle, data, offset);
                 }
+
+                RandomAccess.FlushToDisk(handle);
             }
 
             var beforeIncremental = DirectorySize(packs);

@@ -17,7 +17,7 @@ internal static unsafe class Lz4
     private static readonly Native? Functions = Native.TryLoad();
 
     [ThreadStatic]
-    private static DecompressionContext? t_decompressor;
+    private static NativeContext? t_decompressor;
 
     public static bool IsAvailable => Functions is not null;
 
@@ -57,7 +57,7 @@ internal static unsafe class Lz4
     public static bool TryDecompress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
         var native = Functions ?? throw new InvalidDataException(MissingLibraryMessage);
-        var context = t_decompressor ??= DecompressionContext.Create(native);
+        var context = t_decompressor ??= CreateDecompressionContext(native);
         native.Reset(context.Handle); // a frame that failed earlier may have left the context mid-frame
         fixed (byte* sourcePointer = source)
         fixed (byte* destinationPointer = destination)
@@ -89,37 +89,16 @@ internal static unsafe class Lz4
         }
     }
 
-    private sealed class DecompressionContext : SafeHandle
+    /// <summary>A decompression context for the calling thread (contexts are per thread; freed with the thread's last reference).</summary>
+    private static NativeContext CreateDecompressionContext(Native native)
     {
-        private readonly delegate* unmanaged<nint, nuint> _free;
-
-        private DecompressionContext(nint native, delegate* unmanaged<nint, nuint> free)
-            : base(0, ownsHandle: true)
+        nint context;
+        if (native.IsError(native.CreateDecompressionContext(&context, FrameVersion)) != 0)
         {
-            SetHandle(native);
-            _free = free;
+            context = 0;
         }
 
-        public static DecompressionContext Create(Native native)
-        {
-            nint context;
-            if (native.IsError(native.CreateDecompressionContext(&context, FrameVersion)) != 0 || context == 0)
-            {
-                throw new OutOfMemoryException("LZ4 could not allocate a decompression context");
-            }
-
-            return new DecompressionContext(context, native.FreeDecompressionContext);
-        }
-
-        public nint Handle => handle;
-
-        public override bool IsInvalid => handle == 0;
-
-        protected override bool ReleaseHandle()
-        {
-            _free(handle);
-            return true;
-        }
+        return new NativeContext(context, native.FreeDecompressionContext, "LZ4");
     }
 
     private sealed class Native

@@ -32,3 +32,32 @@ internal static class NativeBinding
         return null;
     }
 }
+
+/// <summary>A native library context (zstd's CCtx/DCtx, LZ4's decompression context), freed with the library's own function.</summary>
+internal sealed unsafe class NativeContext : SafeHandle
+{
+    private readonly delegate* unmanaged<nint, nuint> _free;
+
+    /// <param name="native">The context; 0 (the library could not allocate one) throws <see cref="OutOfMemoryException"/>.</param>
+    public NativeContext(nint native, delegate* unmanaged<nint, nuint> free, string library)
+        : base(0, ownsHandle: true)
+    {
+        if (native == 0)
+        {
+            throw new OutOfMemoryException($"{library} could not allocate a context");
+        }
+
+        SetHandle(native);
+        _free = free;
+    }
+
+    public nint Handle => handle;
+
+    public override bool IsInvalid => handle == 0;
+
+    protected override bool ReleaseHandle()
+    {
+        _free(handle);
+        return true;
+    }
+}

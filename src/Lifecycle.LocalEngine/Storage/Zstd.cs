@@ -17,10 +17,10 @@ internal static unsafe class Zstd
     private static readonly Native? Functions = Native.TryLoad();
 
     [ThreadStatic]
-    private static Dictionary<int, Context>? t_compressors;
+    private static Dictionary<int, NativeContext>? t_compressors;
 
     [ThreadStatic]
-    private static Context? t_decompressor;
+    private static NativeContext? t_decompressor;
 
     public static bool IsAvailable => Functions is not null;
 
@@ -34,7 +34,7 @@ internal static unsafe class Zstd
         var compressors = t_compressors ??= [];
         if (!compressors.TryGetValue(level, out var context))
         {
-            context = new Context(native.CreateCCtx(), native.FreeCCtx);
+            context = new NativeContext(native.CreateCCtx(), native.FreeCCtx, "zstd");
             if (native.IsError(native.SetParameter(context.Handle, CompressionLevelParameter, level)) != 0
                 || native.IsError(native.SetParameter(context.Handle, ChecksumFlagParameter, 1)) != 0)
             {
@@ -56,40 +56,12 @@ internal static unsafe class Zstd
     public static bool TryDecompress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
         var native = Functions ?? throw new InvalidDataException(MissingLibraryMessage);
-        var context = t_decompressor ??= new Context(native.CreateDCtx(), native.FreeDCtx);
+        var context = t_decompressor ??= new NativeContext(native.CreateDCtx(), native.FreeDCtx, "zstd");
         fixed (byte* sourcePointer = source)
         fixed (byte* destinationPointer = destination)
         {
             var result = native.DecompressDCtx(context.Handle, destinationPointer, (nuint)destination.Length, sourcePointer, (nuint)source.Length);
             return native.IsError(result) == 0 && result == (nuint)destination.Length;
-        }
-    }
-
-    /// <summary>A native context owned by one thread; freed by the finalizer when the thread is gone.</summary>
-    private sealed class Context : SafeHandle
-    {
-        private readonly delegate* unmanaged<nint, nuint> _free;
-
-        public Context(nint native, delegate* unmanaged<nint, nuint> free)
-            : base(0, ownsHandle: true)
-        {
-            if (native == 0)
-            {
-                throw new OutOfMemoryException("zstd could not allocate a context");
-            }
-
-            SetHandle(native);
-            _free = free;
-        }
-
-        public nint Handle => handle;
-
-        public override bool IsInvalid => handle == 0;
-
-        protected override bool ReleaseHandle()
-        {
-            _free(handle);
-            return true;
         }
     }
 

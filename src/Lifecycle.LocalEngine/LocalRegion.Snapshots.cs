@@ -238,7 +238,7 @@ public sealed partial class LocalRegion
 
                     _progress[row.Id] = (int)(99L * Interlocked.Increment(ref done) / Math.Max(1, indexes.Count));
                     _blocksRead.AddOrUpdate(row.Id, 1, (_, n) => n + 1);
-                }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token, concurrentReads: true).ConfigureAwait(false);
+                }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
 
                 var fullSize = (long)manifest.NonZero.Count() * BlockSize;
                 ingest.Commit(_catalog, (c, tx) =>

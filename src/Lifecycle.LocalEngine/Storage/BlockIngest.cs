@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Threading.Channels;
 using Dapper;
 using Lifecycle.LocalEngine.Catalog;
 using Lifecycle.LocalEngine.Encryption;
@@ -229,86 +228,13 @@ internal sealed class BlockIngest : IDisposable
     }
 
     /// <summary>
-    /// Runs a bounded pipeline: <paramref name="read"/> fills a pooled 512 KiB buffer for each index (sequentially,
-    /// the caller's locking applies), workers add the blocks in parallel, <paramref name="done"/> receives each id.
+    /// Adds the blocks of <paramref name="indexes"/> with one worker per <paramref name="parallelism"/>: each worker
+    /// reads its own next block into a pooled 512 KiB buffer with <paramref name="read"/> and adds it, so no separate
+    /// reader thread competes for the cores and memory stays at one block per worker. <paramref name="read"/> must be
+    /// safe to call concurrently (the snapshot's read guards itself with the volume lock; store reads are positioned reads);
+    /// <paramref name="done"/> receives each id.
     /// </summary>
     public async Task RunAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask> read,
-        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken, bool concurrentReads = false)
-    {
-        if (concurrentReads)
-        {
-            await RunReadingInWorkersAsync(indexes, read, done, parallelism, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cancellationToken = failure.Token;
-        var channel = Channel.CreateBounded<(int Index, byte[] Buffer)>(new BoundedChannelOptions(parallelism * 2)
-        {
-            SingleWriter = true,
-        });
-        var producer = Task.Run(async () =>
-        {
-            try
-            {
-                foreach (var index in indexes)
-                {
-                    var buffer = ArrayPool<byte>.Shared.Rent(BlockCodec.BlockSize);
-                    var t = StageClock.Start();
-                    await read(index, buffer, cancellationToken).ConfigureAwait(false);
-                    StageClock.Stop("ingest.read", t);
-                    t = StageClock.Start();
-                    await channel.Writer.WriteAsync((index, buffer), cancellationToken).ConfigureAwait(false);
-                    StageClock.Stop("ingest.read-wait-for-workers", t);
-                }
-
-                channel.Writer.Complete();
-            }
-            catch (Exception e)
-            {
-                channel.Writer.Complete(e);
-                await failure.CancelAsync().ConfigureAwait(false);
-                throw;
-            }
-        }, cancellationToken);
-        var workers = Enumerable.Range(0, Math.Max(1, parallelism)).Select(_ => Task.Run(async () =>
-        {
-            var encode = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
-            var scratch = ArrayPool<byte>.Shared.Rent(BlockCodec.MaxEncodedSize);
-            try
-            {
-                await foreach (var (index, buffer) in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    try
-                    {
-                        done(index, Add(buffer.AsSpan(0, BlockCodec.BlockSize), encode, scratch));
-                    }
-                    catch
-                    {
-                        await failure.CancelAsync().ConfigureAwait(false);
-                        throw;
-                    }
-                    finally
-                    {
-                        ArrayPool<byte>.Shared.Return(buffer);
-                    }
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(encode);
-                ArrayPool<byte>.Shared.Return(scratch);
-            }
-        }, cancellationToken)).ToArray();
-        await Task.WhenAll([producer, .. workers]).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Like <see cref="RunAsync"/>, but each worker reads its own next block and then adds it, so with one worker per
-    /// core no third (reader) thread competes for the cores; <paramref name="read"/> must be safe to call
-    /// concurrently (the snapshot's read takes the volume lock itself).
-    /// </summary>
-    private async Task RunReadingInWorkersAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask> read,
         Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken)
     {
         using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -24,11 +24,8 @@ public sealed class ActionQueue
     /// <summary>Returns true when the action was (re)queued now.</summary>
     public async Task<bool> EnqueueAsync(IScheduler scheduler, string runId, PlannedAction action, bool retry = false, CancellationToken cancellationToken = default)
     {
-        var id = ActionPayload.IdOf(action);
-        var record = new ActionRecord(
-            id, runId, action.Policy, action.Schedule, ActionPayload.KindName(action.Kind), action.Region, action.VolumeIds, action.SnapshotId,
-            action.Token, action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, timeProvider.GetUtcNow(), null, null,
-            ActionPayload.Serialize(action));
+        var record = NewRecord(runId, action, timeProvider.GetUtcNow());
+        var id = record.Id;
         var requeueFinished = retry || action.Kind != ActionKind.Create;
         var queued = await store.EnqueueActionAsync(record, requeueFinished, cancellationToken).ConfigureAwait(false);
         if (!queued)
@@ -58,12 +55,7 @@ public sealed class ActionQueue
         }
 
         var now = timeProvider.GetUtcNow();
-        var requests = actions.Select(action => new EnqueueRequest(
-            new ActionRecord(
-                ActionPayload.IdOf(action), runId, action.Policy, action.Schedule, ActionPayload.KindName(action.Kind), action.Region, action.VolumeIds,
-                action.SnapshotId, action.Token, action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, now, null, null,
-                ActionPayload.Serialize(action)),
-            RequeueFinished: action.Kind != ActionKind.Create)).ToList();
+        var requests = actions.Select(action => new EnqueueRequest(NewRecord(runId, action, now), RequeueFinished: action.Kind != ActionKind.Create)).ToList();
         var results = await store.EnqueueActionsAsync(requests, cancellationToken).ConfigureAwait(false);
 
         // Queued now: almost always without a job (a new action, or a finished one whose job Quartz removed with its
@@ -99,6 +91,11 @@ public sealed class ActionQueue
 
         return results.Count(r => r.Queued);
     }
+
+    private static ActionRecord NewRecord(string runId, PlannedAction action, DateTimeOffset now) => new(
+        ActionPayload.IdOf(action), runId, action.Policy, action.Schedule, ActionPayload.KindName(action.Kind), action.Region, action.VolumeIds,
+        action.SnapshotId, action.Token, action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, now, null, null,
+        ActionPayload.Serialize(action));
 
     private static IJobDetail NewJob(string actionId) => JobBuilder.Create<ActionJob>()
         .WithIdentity(JobKeys.Action(actionId))

@@ -28,6 +28,9 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
     private readonly ConcurrentDictionary<string, int> _progress = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _leases = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gcGate = new(1, 1);
+    private readonly SemaphoreSlim _buildTurns = new(BuildsAtOnce, BuildsAtOnce);
+    private readonly ConcurrentQueue<PendingInsert> _pendingInserts = new();
+    private readonly SemaphoreSlim _insertTurn = new(1, 1);
     private readonly CancellationTokenSource _closing = new();
     private bool _disposed;
 
@@ -320,6 +323,9 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
 
     /// <summary>Up to this many rows, tags and fast-restore state are read per row (indexed) instead of in bulk.</summary>
     private const int NarrowReadLimit = 64;
+
+    /// <summary>Snapshot builds one region runs at once (each one's workers use every core).</summary>
+    private static readonly int BuildsAtOnce = Math.Max(2, Environment.ProcessorCount);
 
     /// <summary>More ids than this in one query are filtered in memory rather than bound as SQL parameters.</summary>
     private const int MaxBoundIds = 500;

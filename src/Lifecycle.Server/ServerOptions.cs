@@ -31,7 +31,7 @@ public sealed record ServerOptions
     public string? NodeName { get; init; }
 
     /// <summary>Jobs this node runs at once.</summary>
-    public int MaxConcurrency { get; init; } = 16;
+    public int MaxConcurrency { get; init; } = Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency;
 
     public string EngineDirectoryOrDefault => EngineDirectory ?? Path.Combine(DataDirectory, "engine");
 }

@@ -29,6 +29,35 @@ public sealed class EngineBehaviourTests
     }
 
     [Fact]
+    public async Task CreateSnapshot_ManyAtOnce_CommitsEachWithItsTags_AndEveryOneHoldsItsVolume()
+    {
+        // Concurrent creates share commits (group commit) and builds take turns: each must still be its own snapshot.
+        await using var f = new LocalProviderFixture();
+        var region = f.Local;
+        var volumes = new List<(string Id, byte[] Content)>();
+        for (var i = 0; i < 40; i++)
+        {
+            var volume = await region.CreateVolumeAsync("a", 2L * Block, LocalProviderFixture.NoTags);
+            var content = RandomBytes(2 * Block, 100 + i);
+            await region.WriteAsync(volume.Id, 0, content);
+            volumes.Add((volume.Id, content));
+        }
+
+        var started = await Task.WhenAll(volumes.Select((v, i) => Task.Run(() => region.CreateSnapshotAsync(new CreateSnapshotRequest(
+            v.Id, ImmutableSortedDictionary<string, string>.Empty.Add("n", i.ToString(System.Globalization.CultureInfo.InvariantCulture)))))));
+
+        var listed = await region.DescribeSnapshotsAsync();
+        Assert.Equal(started.Select(s => s.Id).Order(), listed.Select(s => s.Id).Order());
+        foreach (var (snapshot, i) in started.Select((s, i) => (s, i)))
+        {
+            Assert.Equal(SnapshotState.Completed, (await region.WaitForSnapshotAsync(snapshot.Id)).State);
+            var described = Assert.Single(await region.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshot.Id] }));
+            Assert.Equal((volumes[i].Id, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), (described.VolumeId, described.Tags["n"]));
+            Assert.Equal(volumes[i].Content, await ReadSnapshotAsync(region, snapshot.Id, 2L * Block));
+        }
+    }
+
+    [Fact]
     public async Task Snapshot_HoldsTheContentAtItsStart_WhenTheVolumeIsOverwrittenWhilePending()
     {
         var release = new TaskCompletionSource();

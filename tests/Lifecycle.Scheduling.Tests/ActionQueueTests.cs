@@ -9,9 +9,10 @@ using Quartz;
 namespace Lifecycle.Scheduling.Tests;
 
 /// <summary>
-/// A run's actions are enqueued in one batch (rows in one transaction, jobs in one ScheduleJobs call): every queued
-/// action ends with exactly one job and one trigger, also when the batch meets a job that still exists, and enqueuing
-/// the same fire again never adds a second trigger. The scheduler is not started, so the jobs are only inspected.
+/// A run's actions are enqueued together (rows in one transaction, batch jobs in one ScheduleJobs call): every queued
+/// action is carried by exactly one job with one trigger, which its row names as its owner; an action whose batch is
+/// gone gets a job of its own; enqueuing the same fire again adds nothing. The scheduler is not started, so the jobs
+/// are only inspected.
 /// </summary>
 public sealed class ActionQueueTests : IAsyncLifetime
 {
@@ -59,47 +60,72 @@ public sealed class ActionQueueTests : IAsyncLifetime
     private static PlannedAction Delete(string snapshot) =>
         new() { Kind = ActionKind.Delete, Policy = "p1", Region = "r1", SnapshotId = snapshot, Reason = "expired" };
 
-    private async Task<int> TriggerCountAsync(PlannedAction action) =>
-        (await scheduler.GetTriggersOfJob(JobKeys.Action(ActionPayload.IdOf(action)))).Count;
+    /// <summary>The jobs that carry an action: its batch job listing it, or its own job; with their trigger counts.</summary>
+    private async Task<List<(JobKey Job, int Triggers)>> CarriersAsync(PlannedAction action)
+    {
+        var id = ActionPayload.IdOf(action);
+        var carriers = new List<(JobKey, int)>();
+        foreach (var key in await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(JobKeys.ActionBatchGroup)))
+        {
+            var detail = await scheduler.GetJobDetail(key);
+            if (((string)detail!.JobDataMap[JobKeys.ActionIds]!).Split(',').Contains(id))
+            {
+                carriers.Add((key, (await scheduler.GetTriggersOfJob(key)).Count));
+            }
+        }
+
+        if (await scheduler.Exists(JobKeys.Action(id)))
+        {
+            carriers.Add((JobKeys.Action(id), (await scheduler.GetTriggersOfJob(JobKeys.Action(id))).Count));
+        }
+
+        return carriers;
+    }
 
     [Fact]
-    public async Task EnqueueMany_GivesEveryActionOneJobAndOneTrigger_AndARepeatAddsNone()
+    public async Task EnqueueMany_PutsEveryActionInExactlyOneTriggeredBatchJob_ThatOwnsIt_AndARepeatAddsNone()
     {
         var actions = Enumerable.Range(0, 30).Select(i => Create($"vol-{i}")).ToList();
 
         Assert.Equal(30, await queue.EnqueueManyAsync(scheduler, "run-1", actions));
+        Assert.Equal(2, (await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(JobKeys.ActionBatchGroup))).Count); // 25 + 5
         foreach (var action in actions)
         {
-            Assert.Equal(1, await TriggerCountAsync(action));
-            Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync(ActionPayload.IdOf(action)))!.State);
+            var carrier = Assert.Single(await CarriersAsync(action));
+            Assert.Equal(1, carrier.Triggers);
+            var row = (await store.GetActionAsync(ActionPayload.IdOf(action)))!;
+            Assert.Equal((ActionStates.Enqueued, carrier.Job.Name), (row.State, row.Job));
         }
 
-        // the same fire planned again (another wake-up before the jobs ran): nothing new, still one trigger each
+        // the same fire planned again (another wake-up before the jobs ran): nothing new, still one carrier each
         Assert.Equal(0, await queue.EnqueueManyAsync(scheduler, "run-2", actions));
+        Assert.Equal(2, (await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(JobKeys.ActionBatchGroup))).Count);
         foreach (var action in actions)
         {
-            Assert.Equal(1, await TriggerCountAsync(action));
+            Assert.Equal(1, Assert.Single(await CarriersAsync(action)).Triggers);
         }
     }
 
     [Fact]
-    public async Task EnqueueMany_RestoresAMissingJob_AndFallsBackOneByOne_WhenAJobStillExists()
+    public async Task EnqueueMany_GivesAnActionWhoseBatchIsGoneAJobOfItsOwn_AndBatchesWhatIsQueuedAgain()
     {
         var create = Create("vol-a");
         var delete = Delete("snap-old");
         Assert.Equal(2, await queue.EnqueueManyAsync(scheduler, "run-1", [create, delete]));
 
-        // A crash between the row and the job: the create's row is queued but its job is gone.
-        await scheduler.DeleteJob(JobKeys.Action(ActionPayload.IdOf(create)));
-        // The delete failed, but its job is still stored (its trigger not yet cleaned up): a requeue of it makes the
-        // batch call meet an existing job.
+        // A shutdown cancelled the batch: its job is gone, the create's row is still unfinished; the delete failed.
+        var batch = (await store.GetActionAsync(ActionPayload.IdOf(create)))!.Job!;
+        await scheduler.DeleteJob(JobKeys.ActionBatch(batch));
         await store.FinishActionAsync(ActionPayload.IdOf(delete), ActionStates.Failed, null, null, "throttled");
         var fresh = Create("vol-b");
 
         Assert.Equal(2, await queue.EnqueueManyAsync(scheduler, "run-2", [create, delete, fresh]));
-        Assert.Equal(1, await TriggerCountAsync(create));
-        Assert.Equal(1, await TriggerCountAsync(delete));
-        Assert.Equal(1, await TriggerCountAsync(fresh));
+        Assert.Equal((JobKeys.Action(ActionPayload.IdOf(create)), 1), Assert.Single(await CarriersAsync(create)));
+        Assert.Null((await store.GetActionAsync(ActionPayload.IdOf(create)))!.Job);
+        var requeued = Assert.Single(await CarriersAsync(delete));
+        Assert.Equal(requeued, Assert.Single(await CarriersAsync(fresh))); // both in the new run's batch
+        Assert.Equal(1, requeued.Triggers);
+        Assert.StartsWith("run-2/", requeued.Job.Name, StringComparison.Ordinal);
         Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync(ActionPayload.IdOf(delete)))!.State);
     }
 }

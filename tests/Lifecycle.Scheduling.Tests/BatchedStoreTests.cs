@@ -111,4 +111,62 @@ public sealed class BatchedStoreTests : IAsyncLifetime
         await store.CompleteTokenClaimAsync("tok", "snap-1");
         Assert.Equal("snap-1", (await store.ClaimTokenAsync("tok", "r1", "action-3", "node-3")).SnapshotId);
     }
+
+    [Fact]
+    public async Task StartActions_StartsOnlyWhatTheBatchOwns_ClaimsTheirTokens_AndAnActionJobCannotTakeThem()
+    {
+        await store.EnqueueActionsAsync([
+            new EnqueueRequest(Action("c1", "run-1", "create") with { Job = "run-1/0" }, false),
+            new EnqueueRequest(Action("c2", "run-1", "create") with { Job = "run-1/0" }, false),
+            new EnqueueRequest(Action("c3", "run-1", "create") with { Job = "run-1/1" }, false),
+        ]);
+
+        // the action's own job (a retry, a resume) may not run what a batch owns
+        Assert.Null(await store.StartActionAsync("c1", "node-a"));
+        Assert.Empty(await store.StartActionsAsync(["c1", "c2"], "node-a", "run-1/1"));
+
+        var started = await store.StartActionsAsync(["c1", "c2", "c3"], "node-a", "run-1/0");
+        Assert.Equal(["c1", "c2"], started.Select(a => a.Id).Order());
+        Assert.All(started, a => Assert.Equal((ActionStates.Running, 1, "node-a", "run-1/0"), (a.State, a.Attempts, a.Node, a.Job)));
+        Assert.Equal("c1", (await store.ClaimTokenAsync("token-c1", "r1", "someone-else", "node-b")).ActionId);
+        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("c3"))!.State);
+
+        // a recovered batch (its node died) resumes its running actions; finished ones stay finished
+        await store.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", null, null);
+        var resumed = await store.StartActionsAsync(["c1", "c2"], "node-b", "run-1/0");
+        Assert.Equal(("c2", 2, "node-b"), (resumed.Single().Id, resumed.Single().Attempts, resumed.Single().Node));
+
+        // once its batch is gone, an action is given to a job of its own
+        Assert.True(await store.DetachActionFromBatchAsync("c2"));
+        Assert.False(await store.DetachActionFromBatchAsync("c1"));
+        Assert.Equal(3, (await store.StartActionAsync("c2", "node-b"))!.Attempts);
+    }
+
+    [Fact]
+    public async Task FinishAction_ManyAtOnce_CommitsEveryOutcome_AndRecordsEachSnapshotOnItsClaim()
+    {
+        var ids = Enumerable.Range(0, 200).Select(i => $"c{i}").ToList();
+        await store.EnqueueActionsAsync([.. ids.Select(id => new EnqueueRequest(Action(id, "run-1", "create") with { Job = "run-1/0" }, false))]);
+        await store.StartActionsAsync(ids, "node-a", "run-1/0");
+
+        await Task.WhenAll(ids.Select((id, i) => Task.Run(() => i % 10 == 0
+            ? store.FinishActionAsync(id, ActionStates.Failed, null, null, "boom " + id)
+            : store.FinishActionAsync(id, ActionStates.Succeeded, "snap-" + id, "application", null))));
+
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            var action = (await store.GetActionAsync(id))!;
+            var claim = await store.ClaimTokenAsync("token-" + id, "r1", "other", "node-b");
+            if (i % 10 == 0)
+            {
+                Assert.Equal((ActionStates.Failed, "boom " + id, (string?)null), (action.State, action.Error, claim.SnapshotId));
+            }
+            else
+            {
+                Assert.Equal((ActionStates.Succeeded, "snap-" + id, "snap-" + id), (action.State, action.ResultSnapshotId, claim.SnapshotId));
+            }
+        }
+
+        Assert.Equal(new RunProgress(0, true), await store.GetRunProgressAsync("run-1"));
+    }
 }

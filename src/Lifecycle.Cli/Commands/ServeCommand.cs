@@ -21,7 +21,7 @@ public static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "Where the API listens", DefaultValueFactory = _ => ServerOptions.DefaultUrl };
         var demo = new Option<bool>("--demo") { Description = "Seed demo volumes, a background writer and minute-level demo policies" };
         var node = new Option<string?>("--node") { Description = "Node name recorded on runs and actions (default: host-pid)" };
-        var concurrency = new Option<int>("--max-concurrency") { Description = "Jobs this node runs at once", DefaultValueFactory = _ => 16 };
+        var concurrency = new Option<int>("--max-concurrency") { Description = "Jobs this node runs at once", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
         var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default)")
         {
             engine, engineUrl, policies, data, engineData, database, urls, demo, node, concurrency,

@@ -8,8 +8,16 @@ public sealed record SchedulingOptions
 {
     public required StoreOptions Store { get; init; }
 
-    /// <summary>Jobs one node runs at once (1..256).</summary>
-    public int MaxConcurrency { get; init; } = 16;
+    /// <summary>
+    /// Jobs one node runs at once (1..256). A fire's creates run as batch jobs that mostly wait (for hooks, for the
+    /// provider), so this is sized for every batch of a large fire to start at once.
+    /// </summary>
+    public int MaxConcurrency { get; init; } = DefaultMaxConcurrency;
+
+    public const int DefaultMaxConcurrency = 64;
+
+    /// <summary>Actions per batch job when a run enqueues many (a fire's creates): see <c>ActionBatchJob</c>.</summary>
+    public int ActionBatchSize { get; init; } = ActionQueue.DefaultBatchSize;
 
     public ExecutorOptions Executor { get; init; } = new();
 

@@ -206,8 +206,8 @@ public sealed class ActionExecutor
             return ActionOutcome.Failed("the provider returned no snapshot");
         }
 
+        // The claim records the snapshot with the action's outcome (one write, see RunStore.FinishActionAsync).
         var ids = string.Join(',', snapshots.Select(s => s.Id));
-        await store.CompleteTokenClaimAsync(token, ids, cancellationToken).ConfigureAwait(false);
         foreach (var snapshot in snapshots)
         {
             var final = await WaitForCompletionAsync(provider, snapshot.Id, pipeline, cancellationToken).ConfigureAwait(false);
@@ -291,7 +291,6 @@ public sealed class ActionExecutor
             }, cancellationToken).ConfigureAwait(false);
         }
 
-        await store.CompleteTokenClaimAsync(token, copy.Id, cancellationToken).ConfigureAwait(false);
         var final = await WaitForCompletionAsync(target, copy.Id, pipeline, cancellationToken).ConfigureAwait(false);
         return final is null || final.State == SnapshotState.Error
             ? new ActionOutcome(ActionStates.Failed, copy.Id, null, $"copy {copy.Id} ended in state {(final is null ? "missing" : "error")}")

@@ -12,14 +12,22 @@ namespace Lifecycle.Scheduling.Execution;
 /// </summary>
 public sealed class ActionQueue
 {
+    /// <summary>Default actions per batch job: a fire's creates spread over nodes in batches this size.</summary>
+    public const int DefaultBatchSize = 25;
+
     private readonly RunStore store;
     private readonly TimeProvider timeProvider;
+    private readonly int batchSize;
 
-    public ActionQueue(RunStore store, TimeProvider timeProvider)
+    public ActionQueue(RunStore store, TimeProvider timeProvider, int batchSize = DefaultBatchSize)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         this.store = store;
         this.timeProvider = timeProvider;
+        this.batchSize = batchSize;
     }
+
+    public int BatchSize => batchSize;
 
     /// <summary>Returns true when the action was (re)queued now.</summary>
     public async Task<bool> EnqueueAsync(IScheduler scheduler, string runId, PlannedAction action, bool retry = false, CancellationToken cancellationToken = default)
@@ -28,6 +36,7 @@ public sealed class ActionQueue
         var id = record.Id;
         var requeueFinished = retry || action.Kind != ActionKind.Create;
         var queued = await store.EnqueueActionAsync(record, requeueFinished, cancellationToken).ConfigureAwait(false);
+        string? existingJob = null;
         if (!queued)
         {
             var existing = await store.GetActionAsync(id, cancellationToken).ConfigureAwait(false);
@@ -35,17 +44,19 @@ public sealed class ActionQueue
             {
                 return false;
             }
+
+            existingJob = existing.Job;
         }
 
-        await EnsureScheduledAsync(scheduler, id, cancellationToken).ConfigureAwait(false);
+        await EnsureScheduledAsync(scheduler, store, id, existingJob, cancellationToken).ConfigureAwait(false);
         return queued;
     }
 
     /// <summary>
-    /// Enqueues the actions of one run together: their rows in one store transaction, then the jobs of the newly queued
-    /// ones in one Quartz call (one job-store transaction instead of an existence check and an insert per action), so a
-    /// fire's creates become runnable at once. Same rules as <see cref="EnqueueAsync"/> action by action; returns how
-    /// many were (re)queued now.
+    /// Enqueues the actions of one run together: their rows in one store transaction, then the newly queued ones as
+    /// batch jobs of up to <see cref="BatchSize"/> actions each (<see cref="ActionBatchJob"/>), all in one Quartz call.
+    /// Each action row records its batch, and only that batch may start it. Same rules as <see cref="EnqueueAsync"/>
+    /// action by action; returns how many were (re)queued now.
     /// </summary>
     public async Task<int> EnqueueManyAsync(IScheduler scheduler, string runId, IReadOnlyList<PlannedAction> actions, CancellationToken cancellationToken = default)
     {
@@ -55,38 +66,28 @@ public sealed class ActionQueue
         }
 
         var now = timeProvider.GetUtcNow();
-        var requests = actions.Select(action => new EnqueueRequest(NewRecord(runId, action, now), RequeueFinished: action.Kind != ActionKind.Create)).ToList();
+        var requests = actions.Select((action, i) => new EnqueueRequest(
+            NewRecord(runId, action, now) with { Job = $"{runId}/{i / batchSize}" }, RequeueFinished: action.Kind != ActionKind.Create)).ToList();
         var results = await store.EnqueueActionsAsync(requests, cancellationToken).ConfigureAwait(false);
 
-        // Queued now: almost always without a job (a new action, or a finished one whose job Quartz removed with its
-        // last trigger), so all of them go in one call. Not queued but unfinished (queued or running from an earlier
-        // run): make sure it has a trigger, one by one, as before.
-        var fresh = results.Where(r => r.Queued).Select(r => r.Id).Distinct(StringComparer.Ordinal).ToList();
-        if (fresh.Count > 0)
+        // Queued now: a new action, or a finished one queued again; their batches are new (the run id is new).
+        var batches = results.Where(r => r.Queued).GroupBy(r => r.Job!, StringComparer.Ordinal).ToList();
+        if (batches.Count > 0)
         {
-            var jobs = new Dictionary<IJobDetail, IReadOnlyCollection<ITrigger>>(fresh.Count);
-            foreach (var id in fresh)
+            var jobs = new Dictionary<IJobDetail, IReadOnlyCollection<ITrigger>>(batches.Count);
+            foreach (var batch in batches)
             {
-                jobs[NewJob(id)] = [NewTrigger(scheduler, id)];
+                var ids = batch.Select(r => r.Id).Distinct(StringComparer.Ordinal);
+                jobs[NewBatchJob(batch.Key, ids)] = [NewTrigger(scheduler, JobKeys.ActionBatch(batch.Key))];
             }
 
-            try
-            {
-                await scheduler.ScheduleJobs(jobs, default, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ObjectAlreadyExistsException)
-            {
-                // Some job still exists (a retry, another node): nothing of the batch was stored; take them one by one.
-                foreach (var id in fresh)
-                {
-                    await EnsureScheduledAsync(scheduler, id, cancellationToken).ConfigureAwait(false);
-                }
-            }
+            await scheduler.ScheduleJobs(jobs, default, cancellationToken).ConfigureAwait(false);
         }
 
+        // Not queued but unfinished (queued or running from an earlier run): make sure its owner job still exists.
         foreach (var result in results.Where(r => !r.Queued && r.Unfinished))
         {
-            await EnsureScheduledAsync(scheduler, result.Id, cancellationToken).ConfigureAwait(false);
+            await EnsureScheduledAsync(scheduler, store, result.Id, result.Job, cancellationToken).ConfigureAwait(false);
         }
 
         return results.Count(r => r.Queued);
@@ -97,6 +98,13 @@ public sealed class ActionQueue
         action.SnapshotId, action.Token, action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, now, null, null,
         ActionPayload.Serialize(action));
 
+    private static IJobDetail NewBatchJob(string batch, IEnumerable<string> actionIds) => JobBuilder.Create<ActionBatchJob>()
+        .WithIdentity(JobKeys.ActionBatch(batch))
+        .StoreDurably(false)
+        .RequestRecovery(true)
+        .UsingJobData(JobKeys.ActionIds, string.Join(',', actionIds))
+        .Build();
+
     private static IJobDetail NewJob(string actionId) => JobBuilder.Create<ActionJob>()
         .WithIdentity(JobKeys.Action(actionId))
         .StoreDurably(false)
@@ -104,9 +112,9 @@ public sealed class ActionQueue
         .UsingJobData(JobKeys.ActionId, actionId)
         .Build();
 
-    private static ITrigger NewTrigger(IScheduler scheduler, string actionId) => TriggerBuilder.Create(scheduler.TimeProvider)
-        .WithIdentity(actionId + "/" + Guid.NewGuid().ToString("N")[..8], JobKeys.ActionGroup)
-        .ForJob(JobKeys.Action(actionId))
+    private static ITrigger NewTrigger(IScheduler scheduler, JobKey job) => TriggerBuilder.Create(scheduler.TimeProvider)
+        .WithIdentity(job.Name + "/" + Guid.NewGuid().ToString("N")[..8], job.Group)
+        .ForJob(job)
         .StartNow()
         // A queued action is never "misfired": under a backlog it runs as soon as a thread is free, without
         // going through the misfire handler (which handles only a few triggers per pass).
@@ -115,15 +123,26 @@ public sealed class ActionQueue
 
     /// <summary>
     /// Makes sure an unfinished action has a job with a trigger (after a crash between row and job, or a shutdown).
-    /// Action jobs are stored in the job store (recoverable) but not durable: Quartz removes a job with its last
-    /// trigger, atomically, so a re-enqueue never races with a manual delete.
+    /// An action whose batch job still exists is left to it (the batch runs, or a recovery re-runs, its unfinished
+    /// actions); one whose batch is gone is given a job of its own. Action jobs are stored in the job store
+    /// (recoverable) but not durable: Quartz removes a job with its last trigger, atomically, so a re-enqueue never
+    /// races with a manual delete.
     /// </summary>
-    public static async Task EnsureScheduledAsync(IScheduler scheduler, string actionId, CancellationToken cancellationToken = default)
+    public static async Task EnsureScheduledAsync(IScheduler scheduler, RunStore store, string actionId, string? batch, CancellationToken cancellationToken = default)
     {
+        if (batch is not null)
+        {
+            if (await scheduler.Exists(JobKeys.ActionBatch(batch), cancellationToken).ConfigureAwait(false)
+                || !await store.DetachActionFromBatchAsync(actionId, cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+
         var key = JobKeys.Action(actionId);
         for (var attempt = 0; ; attempt++)
         {
-            var trigger = NewTrigger(scheduler, actionId);
+            var trigger = NewTrigger(scheduler, key);
             try
             {
                 if (!await scheduler.Exists(key, cancellationToken).ConfigureAwait(false))

@@ -8,6 +8,7 @@ public static class JobKeys
     public const string PolicyGroup = "policies";
     public const string ScheduleTriggerGroup = "schedules";
     public const string ActionGroup = "actions";
+    public const string ActionBatchGroup = "action-batches";
     public const string SystemGroup = "system";
 
     /// <summary>Job data key: why a policy job runs (<see cref="PolicyRunMode"/>).</summary>
@@ -18,11 +19,17 @@ public static class JobKeys
 
     public const string ActionId = "actionId";
 
+    /// <summary>Job data key of a batch job: the ids of its actions, comma-separated.</summary>
+    public const string ActionIds = "actionIds";
+
     public static JobKey Policy(string policy) => new(policy, PolicyGroup);
 
     public static TriggerKey ScheduleTrigger(string policy, string schedule) => new($"{policy}/{schedule}", ScheduleTriggerGroup);
 
     public static JobKey Action(string actionId) => new(actionId, ActionGroup);
+
+    /// <summary>A batch job; <paramref name="batch"/> is the name stored in the actions' <c>job</c> column.</summary>
+    public static JobKey ActionBatch(string batch) => new(batch, ActionBatchGroup);
 
     public static JobKey Reconcile { get; } = new("reconcile", SystemGroup);
 

@@ -59,7 +59,14 @@ public sealed record ActionRecord(
     DateTimeOffset EnqueuedAt,
     DateTimeOffset? StartedAt,
     DateTimeOffset? FinishedAt,
-    string Payload);
+    string Payload)
+{
+    /// <summary>
+    /// The batch job that carries this action (a fire's actions run in batches, see <c>ActionBatchJob</c>); null when
+    /// it has a job of its own (a retry, a resumed action).
+    /// </summary>
+    public string? Job { get; init; }
+}
 
 /// <summary>One hook execution (after its retries) with its captured, capped output.</summary>
 public sealed record HookRunRecord(

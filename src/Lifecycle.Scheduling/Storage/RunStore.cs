@@ -18,6 +18,7 @@ public sealed class RunStore
     public static readonly TimeSpan RequeueQuietPeriod = TimeSpan.FromMinutes(5);
     private readonly LifecycleDatabase database;
     private readonly TimeProvider timeProvider;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingFinish> pendingFinishes = new();
 
     public RunStore(LifecycleDatabase database, TimeProvider timeProvider)
     {
@@ -101,9 +102,9 @@ public sealed class RunStore
         var inserted = await connection.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO actions (id, run_id, policy, schedule, kind, region, volume_ids, snapshot_id, token, fire_time, state, attempts,
-                                 result_snapshot_id, consistency, error, payload, node, enqueued_at, started_at, finished_at)
+                                 result_snapshot_id, consistency, error, payload, node, enqueued_at, started_at, finished_at, job)
             VALUES (@Id, @RunId, @Policy, @Schedule, @Kind, @Region, @VolumeIds, @SnapshotId, @Token, @FireTime, @State, 0,
-                    NULL, NULL, NULL, @Payload, NULL, @EnqueuedAt, NULL, NULL)
+                    NULL, NULL, NULL, @Payload, NULL, @EnqueuedAt, NULL, NULL, @Job)
             ON CONFLICT (id) DO NOTHING
             """,
             new
@@ -111,7 +112,7 @@ public sealed class RunStore
                 action.Id, action.RunId, action.Policy, action.Schedule, action.Kind, action.Region,
                 VolumeIds = string.Join(',', action.VolumeIds), action.SnapshotId, action.Token,
                 FireTime = action.FireTime?.ToUnixTimeMilliseconds(), State = ActionStates.Enqueued, action.Payload,
-                EnqueuedAt = action.EnqueuedAt.ToUnixTimeMilliseconds(),
+                EnqueuedAt = action.EnqueuedAt.ToUnixTimeMilliseconds(), action.Job,
             },
             transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         if (inserted > 0)
@@ -125,8 +126,8 @@ public sealed class RunStore
             ? "(state = 'failed' OR (state IN ('skipped', 'succeeded') AND finished_at < @QuietBefore))"
             : "state = 'never'";
         var updated = await connection.ExecuteAsync(new CommandDefinition(
-            $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL WHERE id = @Id AND {states}",
-            new { action.Id, action.RunId, action.Payload, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL, job = @Job WHERE id = @Id AND {states}",
+            new { action.Id, action.RunId, action.Payload, action.Job, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return updated > 0;
     }
 
@@ -145,14 +146,16 @@ public sealed class RunStore
         {
             var queued = await EnqueueActionAsync(connection, transaction, action, requeueFinished, cancellationToken).ConfigureAwait(false);
             var unfinished = false;
+            var job = action.Job;
             if (!queued)
             {
-                var state = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
-                    "SELECT state FROM actions WHERE id = @Id", new { action.Id }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
-                unfinished = state is not null && !ActionStates.IsFinished(state);
+                var current = await connection.QuerySingleOrDefaultAsync<(string State, string? Job)>(new CommandDefinition(
+                    "SELECT state, job FROM actions WHERE id = @Id", new { action.Id }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                unfinished = current.State is not null && !ActionStates.IsFinished(current.State);
+                job = current.Job;
             }
 
-            results.Add(new EnqueueResult(action.Id, queued, unfinished));
+            results.Add(new EnqueueResult(action.Id, queued, unfinished) { Job = job });
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -163,18 +166,67 @@ public sealed class RunStore
     /// Moves an unfinished action to running (attempts + 1) and returns it, in one statement; null when the action does
     /// not exist or already finished (nothing to run).
     /// </summary>
-    public async Task<ActionRecord?> StartActionAsync(string actionId, string node, CancellationToken cancellationToken = default)
+    public async Task<ActionRecord?> StartActionAsync(string actionId, string node, string? job = null, CancellationToken cancellationToken = default)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
             """
             UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
-            WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped')
+            WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped') AND (job = @job OR (job IS NULL AND @job IS NULL))
             RETURNING *
             """,
-            new { actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            new { actionId, node, job, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return row?.ToRecord();
+    }
+
+    /// <summary>
+    /// <see cref="StartActionAsync"/> for the actions of one batch job, in one transaction: marks those the batch owns
+    /// and that are unfinished running, and claims the creation tokens of those that carry one (so the executor's own
+    /// claim is then a read). Returns the started actions.
+    /// </summary>
+    public async Task<IReadOnlyList<ActionRecord>> StartActionsAsync(IReadOnlyList<string> actionIds, string node, string job, CancellationToken cancellationToken = default)
+    {
+        if (actionIds.Count == 0)
+        {
+            return [];
+        }
+
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now;
+        var rows = (await connection.QueryAsync<ActionRow>(new CommandDefinition(
+            """
+            UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
+            WHERE id IN @actionIds AND state NOT IN ('succeeded', 'failed', 'skipped') AND job = @job
+            RETURNING *
+            """,
+            new { actionIds, node, job, now }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+        var claims = rows.Where(r => r.token is not null && r.kind is "create" or "copy")
+            .Select(r => new { token = r.token, region = r.region, actionId = r.id, node, now }).ToList();
+        if (claims.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING",
+                claims, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    /// <summary>
+    /// Gives an unfinished action to its own job (its batch job is gone: a shutdown cancelled it). Returns false when it
+    /// finished meanwhile.
+    /// </summary>
+    public async Task<bool> DetachActionFromBatchAsync(string actionId, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE actions SET job = NULL WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped')",
+            new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
     }
 
     /// <summary>How many actions of a run are unfinished, and whether a create or copy of it succeeded (one aggregate).</summary>
@@ -209,19 +261,69 @@ public sealed class RunStore
             new { actionId, reason = Truncate("retrying after: " + reason) }, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Records an action's outcome, and the snapshot it produced on its token's claim. Outcomes that arrive while
+    /// another is being written are written together in the next transaction (group commit): a fire's thousand
+    /// finishing actions cost a few commits, not a thousand turns at SQLite's single writer. Returns once this outcome
+    /// is committed.
+    /// </summary>
     public async Task FinishActionAsync(
         string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default)
     {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        var finish = new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error));
+        pendingFinishes.Enqueue(finish);
+        await using (await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // Unless a writer before us took ours along, we write everything waiting, ours included.
+            if (!finish.Committed.Task.IsCompleted)
+            {
+                var batch = new List<PendingFinish>();
+                while (pendingFinishes.TryDequeue(out var next))
+                {
+                    batch.Add(next);
+                }
+
+                try
+                {
+                    await WriteFinishesAsync(batch, cancellationToken).ConfigureAwait(false);
+                    batch.ForEach(f => f.Committed.TrySetResult());
+                }
+                catch (Exception e)
+                {
+                    batch.ForEach(f => f.Committed.TrySetException(e));
+                }
+            }
+        }
+
+        await finish.Committed.Task.ConfigureAwait(false);
+    }
+
+    private async Task WriteFinishesAsync(List<PendingFinish> batch, CancellationToken cancellationToken)
+    {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now;
         await connection.ExecuteAsync(new CommandDefinition(
             """
-            UPDATE actions SET state = @state, finished_at = @now, result_snapshot_id = coalesce(@resultSnapshotId, result_snapshot_id),
-                               consistency = coalesce(@consistency, consistency), error = @error
-            WHERE id = @actionId
+            UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
+                               consistency = coalesce(@Consistency, consistency), error = @Error
+            WHERE id = @ActionId
             """,
-            new { actionId, state, now = Now, resultSnapshotId, consistency, error = Truncate(error) },
-            cancellationToken: cancellationToken)).ConfigureAwait(false);
+            batch.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error }), transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var produced = batch.Where(f => f.ResultSnapshotId is not null).ToList();
+        if (produced.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE token_claims SET snapshot_id = @ResultSnapshotId WHERE token = (SELECT token FROM actions WHERE id = @ActionId) AND snapshot_id IS NULL",
+                produced.Select(f => new { f.ActionId, f.ResultSnapshotId }), transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error)
+    {
+        public TaskCompletionSource Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public async Task<ActionRecord?> GetActionAsync(string actionId, CancellationToken cancellationToken = default)
@@ -287,6 +389,17 @@ public sealed class RunStore
     /// </summary>
     public async Task<TokenClaim> ClaimTokenAsync(string token, string region, string actionId, string node, CancellationToken cancellationToken = default)
     {
+        // Usually claimed already (with the batch's start): then a read, which needs no turn at the writer.
+        await using (var reader = await database.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var claimed = await reader.QuerySingleOrDefaultAsync<TokenClaimRow>(new CommandDefinition(
+                "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            if (claimed is not null)
+            {
+                return ToClaim(claimed);
+            }
+        }
+
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
 
@@ -296,8 +409,11 @@ public sealed class RunStore
             new { token, region, actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false)
             ?? await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
                 "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return new TokenClaim(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
+        return ToClaim(row);
     }
+
+    private static TokenClaim ToClaim(TokenClaimRow row) =>
+        new(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
 
     public async Task CompleteTokenClaimAsync(string token, string snapshotId, CancellationToken cancellationToken = default)
     {
@@ -443,9 +559,14 @@ public sealed class RunStore
         public long? started_at { get; set; }
         public long? finished_at { get; set; }
 
+        public string? job { get; set; }
+
         public ActionRecord ToRecord() => new(id, run_id, policy, schedule, kind, region,
             [.. volume_ids.Split(',', StringSplitOptions.RemoveEmptyEntries)], snapshot_id, token, FromMs(fire_time), state, (int)attempts,
-            result_snapshot_id, consistency, error, node, DateTimeOffset.FromUnixTimeMilliseconds(enqueued_at), FromMs(started_at), FromMs(finished_at), payload);
+            result_snapshot_id, consistency, error, node, DateTimeOffset.FromUnixTimeMilliseconds(enqueued_at), FromMs(started_at), FromMs(finished_at), payload)
+        {
+            Job = job,
+        };
     }
 
     private sealed class HookRow
@@ -509,7 +630,11 @@ public sealed class RunStore
 public sealed record EnqueueRequest(ActionRecord Action, bool RequeueFinished);
 
 /// <summary>Whether an action was (re)queued now, and when not, whether it is still unfinished.</summary>
-public sealed record EnqueueResult(string Id, bool Queued, bool Unfinished);
+public sealed record EnqueueResult(string Id, bool Queued, bool Unfinished)
+{
+    /// <summary>The batch job that owns the action as stored (null: its own job).</summary>
+    public string? Job { get; init; }
+}
 
 /// <summary>A run's unfinished actions, and whether one of its creates or copies succeeded.</summary>
 public sealed record RunProgress(int Unfinished, bool Produced);

@@ -21,6 +21,7 @@ public static class SchemaMigrator
     [
         new(1, "quartz job store tables", QuartzSchema.Statements),
         new(2, "lifecycle tables: revisions, runs, actions, hook output, audit, token claims", LifecycleSchema.Version2),
+        new(3, "actions.job: the batch job that carries an action", LifecycleSchema.Version3),
     ];
 
     public static int LatestVersion => All[^1].Version;
@@ -126,6 +127,12 @@ internal static class QuartzSchema
 /// <summary>Our tables. Times are Unix milliseconds (bigint) and booleans integers, the same on both dialects.</summary>
 internal static class LifecycleSchema
 {
+    /// <summary>
+    /// The Quartz batch job that owns an action (null: the action's own job). Only its owner may start it, so an action
+    /// never runs in two jobs at once.
+    /// </summary>
+    public static IReadOnlyList<string> Version3(StoreDialect dialect) => ["ALTER TABLE actions ADD COLUMN job text NULL"];
+
     public static IReadOnlyList<string> Version2(StoreDialect dialect) =>
     [
         """

@@ -31,7 +31,10 @@ public sealed record SchedulerBenchOptions
     /// <summary>Minute fires to measure.</summary>
     public int Fires { get; init; } = 2;
 
-    public int Threads { get; init; } = 16;
+    public int Threads { get; init; } = SchedulingOptions.DefaultMaxConcurrency;
+
+    /// <summary>Actions per batch job (see ActionBatchJob).</summary>
+    public int BatchSize { get; init; } = Lifecycle.Scheduling.Execution.ActionQueue.DefaultBatchSize;
 }
 
 public sealed record SchedulerBenchResult(
@@ -105,7 +108,7 @@ public static class SchedulerBenchmark
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
             builder.Services.AddLifecycleScheduling(
-                new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, CatchUpOnStart = false, NodeName = "bench" },
+                new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, ActionBatchSize = options.BatchSize, CatchUpOnStart = false, NodeName = "bench" },
                 new LocalProviderRegistry(engine), new YamlPolicySetParser());
             using var host = builder.Build();
             await host.StartAsync(cancellationToken).ConfigureAwait(false);

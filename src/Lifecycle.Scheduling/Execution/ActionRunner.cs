@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using Lifecycle.Scheduling.Jobs;
+using Lifecycle.Scheduling.Policies;
+using Lifecycle.Scheduling.Storage;
+using Microsoft.Extensions.Logging;
+using Quartz;
+
+namespace Lifecycle.Scheduling.Execution;
+
+/// <summary>
+/// Runs stored actions to their outcome: claims them (only the job that owns an action may), executes them, records
+/// the outcomes. Shared by an action's own job and by the batch job that carries a fire's actions.
+/// </summary>
+public sealed class ActionRunner
+{
+    private readonly RunStore store;
+    private readonly ActionExecutor executor;
+    private readonly AppliedPolicies applied;
+    private readonly NodeIdentity node;
+    private readonly ILogger<ActionRunner> logger;
+
+    // Defence in depth next to the store's ownership rule: never two executions of one action in this process.
+    private readonly ConcurrentDictionary<string, byte> executing = new(StringComparer.Ordinal);
+
+    public ActionRunner(RunStore store, ActionExecutor executor, AppliedPolicies applied, NodeIdentity node, ILogger<ActionRunner> logger)
+    {
+        this.store = store;
+        this.executor = executor;
+        this.applied = applied;
+        this.node = node;
+        this.logger = logger;
+    }
+
+    /// <summary>
+    /// Runs the action when it has no batch (its own job) and is unfinished; returns its run and policy when it ran,
+    /// null when there was nothing to do. Throws only on cancellation (shutdown), leaving the action running so the
+    /// next start or Quartz's recovery runs it again (the token makes that safe).
+    /// </summary>
+    public async Task<(string RunId, string Policy)?> RunAsync(string actionId, CancellationToken cancellationToken = default)
+    {
+        // Read and mark running in one statement; a finished, unknown or batch-owned action has nothing to do here.
+        var record = await store.StartActionAsync(actionId, node.Name, job: null, cancellationToken).ConfigureAwait(false);
+        return record is null ? null : await RunStartedAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs the unfinished actions a batch job owns, concurrently: all marked running (and their tokens claimed) in one
+    /// store transaction, then each executed. Returns the runs and policies of the actions that ran.
+    /// </summary>
+    public async Task<IReadOnlyList<(string RunId, string Policy)>> RunBatchAsync(IReadOnlyList<string> actionIds, string job, CancellationToken cancellationToken = default)
+    {
+        var started = await store.StartActionsAsync(actionIds, node.Name, job, cancellationToken).ConfigureAwait(false);
+        // Each action on its own pool thread: the store and engine calls before an action's first real wait are
+        // synchronous underneath, so started in a loop the batch's actions would reach their provider one by one.
+        var ran = await Task.WhenAll(started.Select(record => Task.Run(() => RunStartedAsync(record, cancellationToken), cancellationToken))).ConfigureAwait(false);
+        return [.. ran.OfType<(string RunId, string Policy)>()];
+    }
+
+    private async Task<(string RunId, string Policy)?> RunStartedAsync(ActionRecord record, CancellationToken cancellationToken)
+    {
+        var actionId = record.Id;
+        if (!executing.TryAdd(actionId, 0))
+        {
+            logger.LogWarning("action {Action} is already running in this process; not started twice", actionId);
+            return null;
+        }
+
+        try
+        {
+            var action = ActionPayload.Deserialize(record.Payload);
+            var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
+            ActionOutcome outcome;
+            try
+            {
+                outcome = await executor.ExecuteAsync(actionId, action, policies.Policies.Find(action.Policy), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                logger.LogInformation("action {Action} cancelled by shutdown; it resumes on the next start", actionId);
+                throw;
+            }
+            catch (Exception e)
+            {
+                outcome = ActionOutcome.Failed($"{e.GetType().Name}: {e.Message}");
+            }
+
+            var error = outcome.Error ?? outcome.Note;
+            await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
+                outcome.State == ActionStates.Succeeded ? outcome.Note : error, CancellationToken.None).ConfigureAwait(false);
+            logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
+                "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
+            return (record.RunId, action.Policy);
+        }
+        finally
+        {
+            executing.TryRemove(actionId, out _);
+        }
+    }
+
+    /// <summary>
+    /// Once the last action of a run finished, wakes the policy for its copies, archive moves, fast restore and
+    /// deletions, if the run created or copied something (new snapshots change what to do). A run of only deletions and
+    /// fast-restore changes does not, so follow-ups converge. One aggregate query per call, not the run's rows.
+    /// </summary>
+    public async Task FollowUpAsync(IScheduler scheduler, string runId, string policy, CancellationToken cancellationToken = default)
+    {
+        var progress = await store.GetRunProgressAsync(runId, cancellationToken).ConfigureAwait(false);
+        if (progress.Unfinished > 0 || !progress.Produced)
+        {
+            return;
+        }
+
+        var data = new JobDataMap { [JobKeys.Mode] = PolicyRunMode.FollowUp };
+        try
+        {
+            await scheduler.TriggerJob(JobKeys.Policy(policy), data, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SchedulerException e)
+        {
+            logger.LogWarning("cannot trigger follow-up of policy {Policy}: {Error}; the reconcile pass will catch up", policy, e.Message);
+        }
+    }
+}

@@ -102,6 +102,12 @@ public sealed class ClusterTests
         }
         finally
         {
+            // The nodes' logs, for a failure that needs them (the assertion messages name fires, not causes).
+            foreach (var (node, i) in nodes.Select((n, i) => (n, i)))
+            {
+                File.WriteAllText(Path.Combine(Path.GetTempPath(), $"lifecycle-cluster-node-{i}.log"), node.Log);
+            }
+
             foreach (var node in nodes)
             {
                 if (!node.HasExited)

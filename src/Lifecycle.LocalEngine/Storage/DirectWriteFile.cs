@@ -41,6 +41,57 @@ internal static partial class DirectWriteFile
         return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>
+    /// Creates <paramref name="path"/> (which must not exist) for direct writes; null when direct I/O is unsupported
+    /// here (the caller writes through the cache). An existing file throws <see cref="IOException"/>.
+    /// </summary>
+    public static SafeFileHandle? TryCreateNew(string path)
+    {
+        var direct = DirectFlag;
+        if (direct == 0)
+        {
+            return null;
+        }
+
+        var fd = Open(path, WriteOnly | Create | Exclusive | CloseOnExec | direct, 0x1A4 /* 0644 */);
+        if (fd < 0 && Marshal.GetLastPInvokeError() == ErrorExists)
+        {
+            throw new IOException($"the file '{path}' already exists");
+        }
+
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="path"/> for direct reads; null when direct I/O is unsupported here or refused by the
+    /// file system (the caller reads through the cache). A missing file throws <see cref="FileNotFoundException"/>.
+    /// </summary>
+    public static SafeFileHandle? TryOpenRead(string path)
+    {
+        var direct = DirectFlag;
+        if (direct == 0)
+        {
+            return null;
+        }
+
+        var fd = Open(path, ReadOnly | CloseOnExec | direct, 0);
+        if (fd < 0 && Marshal.GetLastPInvokeError() == ErrorNoEntry)
+        {
+            throw new FileNotFoundException($"could not find file '{path}'", path);
+        }
+
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    private const int ReadOnly = 0x0, Exclusive = 0x80, ErrorNoEntry = 2, ErrorExists = 17;
+
+    private static int DirectFlag => !OperatingSystem.IsLinux() ? 0 : RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 or Architecture.X86 => 0x4000,
+        Architecture.Arm64 or Architecture.Arm => 0x10000,
+        _ => 0,
+    };
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags, int mode);
 }

@@ -32,10 +32,61 @@ internal static class PackFile
     }
 
     /// <summary>Reads a record's payload at its location into <paramref name="destination"/>.</summary>
-    public static void ReadPayload(string directory, BlockLocation location, Span<byte> destination)
+    public static void ReadPayload(string directory, BlockLocation location, Span<byte> destination) =>
+        ReadAt(PathOf(directory, location.PackId), destination[..location.Length], location.Offset);
+
+    /// <summary>
+    /// Reads bytes of a pack. On Linux with O_DIRECT, straight from the device into an aligned buffer of this thread
+    /// and copied out: packs are written with O_DIRECT too (see <see cref="PackWriter"/>), so they are not in the
+    /// page cache, and filling the cache costs far more CPU than the read here (about 1.8 s of kernel time per GiB on
+    /// the bench machine, against 0.04 s for direct reads at 2.7 GB/s). Elsewhere through the cache.
+    /// </summary>
+    private static void ReadAt(string path, Span<byte> destination, long offset)
     {
-        using var handle = File.OpenHandle(PathOf(directory, location.PackId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        ReadExactly(handle, destination[..location.Length], location.Offset);
+        using var direct = DirectWriteFile.TryOpenRead(path);
+        if (direct is null)
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            ReadExactly(handle, destination, offset);
+            return;
+        }
+
+        const int Alignment = DirectWriteFile.Alignment;
+        var start = offset & ~(long)(Alignment - 1);
+        var needed = (int)(offset + destination.Length - start);
+        var buffer = DirectReadBuffer((needed + Alignment - 1) & ~(Alignment - 1));
+        var done = 0;
+        while (done < needed)
+        {
+            var read = RandomAccess.Read(direct, buffer[done..], start + done);
+            if (read == 0)
+            {
+                throw new InvalidDataException($"unexpected end of file at offset {start + done} of {path}");
+            }
+
+            done += read;
+        }
+
+        buffer.Slice((int)(offset - start), destination.Length).CopyTo(destination);
+    }
+
+    [ThreadStatic]
+    private static byte[]? t_directReadBuffer;
+
+    /// <summary>A page-aligned span of this thread's pinned read buffer (a managed array, so it goes with the thread).</summary>
+    private static unsafe Span<byte> DirectReadBuffer(int length)
+    {
+        const int Alignment = DirectWriteFile.Alignment;
+        if (t_directReadBuffer is null || t_directReadBuffer.Length < length + Alignment)
+        {
+            t_directReadBuffer = GC.AllocateUninitializedArray<byte>(Math.Max(length, BlockCodec.MaxEncodedSize + HeaderSize + 2 * Alignment) + Alignment, pinned: true);
+        }
+
+        fixed (byte* address = t_directReadBuffer)
+        {
+            var misalignment = (int)((nint)address & (Alignment - 1));
+            return t_directReadBuffer.AsSpan(misalignment == 0 ? 0 : Alignment - misalignment, length);
+        }
     }
 
     /// <summary>
@@ -45,9 +96,8 @@ internal static class PackFile
     /// </summary>
     public static Span<byte> ReadRecord(string directory, BlockId id, BlockLocation location, Span<byte> destination)
     {
-        using var handle = File.OpenHandle(PathOf(directory, location.PackId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         var record = destination[..(HeaderSize + location.Length)];
-        ReadExactly(handle, record, location.Offset - HeaderSize);
+        ReadAt(PathOf(directory, location.PackId), record, location.Offset - HeaderSize);
         if (BinaryPrimitives.ReadUInt32LittleEndian(record) != Magic
             || record[4] != (byte)location.Encoding
             || BlockId.Read(record[8..]) != id
@@ -80,7 +130,13 @@ internal static class PackFile
 /// are sealed: a full pack is fsynced, renamed and its directory flushed in the background while later records go
 /// to the next pack; <see cref="Finish"/> seals the last one and waits for all. The caller then records them in the
 /// catalog (the catalog commits last). Thread-safe: a record's space is reserved under a lock and its bytes are
-/// written with positioned writes outside it, so workers copy into the page cache in parallel.
+/// copied outside it, so workers append in parallel.
+/// On Linux a pack is written with O_DIRECT (<see cref="DirectPackChunks"/>): records are copied into 4 MiB aligned
+/// chunk buffers and each full chunk is written from there to the device by a background thread, without the page
+/// cache. Filling the cache was the largest kernel cost of a full snapshot here (~1 s of CPU for 924 MB, against
+/// ~0.2 s for direct writes). The file format is unchanged: the last chunk is written padded to 4 KiB and the
+/// file is then truncated to the records' end before the fsync. Where O_DIRECT is refused, positioned writes
+/// through the cache as before.
 /// </summary>
 internal sealed class PackWriter : IDisposable
 {
@@ -93,13 +149,18 @@ internal sealed class PackWriter : IDisposable
     private OpenPack? _current;
     private bool _abandoned;
 
-    private sealed class OpenPack(string id, SafeFileHandle handle)
+    private sealed class OpenPack(string id, SafeFileHandle handle, bool direct)
     {
         public string Id { get; } = id;
         public SafeFileHandle Handle { get; } = handle;
+        public bool Direct { get; } = direct;
         public long Reserved;
         public int Writers;
         public bool Sealed;
+        /// <summary>Direct packs: chunk buffers being filled, by chunk index (under the writer's lock).</summary>
+        public Dictionary<long, DirectPackChunks.Chunk> Chunks { get; } = [];
+        /// <summary>Direct packs: the first failed chunk write (set by the background thread).</summary>
+        public volatile Exception? Failure;
     }
 
     /// <param name="onPackStarted">Told each new pack id before it is written, so GC leaves it alone.</param>
@@ -134,8 +195,21 @@ internal sealed class PackWriter : IDisposable
         {
             Span<byte> header = stackalloc byte[PackFile.HeaderSize];
             PackFile.WriteHeader(header, id, encoding, payload.Length);
-            RandomAccess.Write(pack.Handle, header, start);
-            RandomAccess.Write(pack.Handle, payload, start + PackFile.HeaderSize);
+            if (pack.Direct)
+            {
+                if (pack.Failure is { } failure)
+                {
+                    throw new IOException($"writing pack {pack.Id} failed: {failure.Message}", failure);
+                }
+
+                CopyToChunks(pack, header, start);
+                CopyToChunks(pack, payload, start + PackFile.HeaderSize);
+            }
+            else
+            {
+                RandomAccess.Write(pack.Handle, header, start);
+                RandomAccess.Write(pack.Handle, payload, start + PackFile.HeaderSize);
+            }
         }
         finally
         {
@@ -147,6 +221,65 @@ internal sealed class PackWriter : IDisposable
         }
 
         return new BlockLocation(pack.Id, start + PackFile.HeaderSize, payload.Length, encoding, keyId);
+    }
+
+    /// <summary>Copies bytes at their pack position into the chunk buffers; a chunk that becomes full is queued for its direct write.</summary>
+    private void CopyToChunks(OpenPack pack, ReadOnlySpan<byte> bytes, long position)
+    {
+        while (!bytes.IsEmpty)
+        {
+            var index = position / DirectPackChunks.ChunkSize;
+            var within = (int)(position % DirectPackChunks.ChunkSize);
+            var count = Math.Min(bytes.Length, DirectPackChunks.ChunkSize - within);
+            DirectPackChunks.Chunk? chunk;
+            lock (_gate)
+            {
+                if (!pack.Chunks.TryGetValue(index, out chunk))
+                {
+                    chunk = DirectPackChunks.Rent();
+                    pack.Chunks[index] = chunk;
+                }
+            }
+
+            bytes[..count].CopyTo(chunk.Span.Slice(within, count));
+            var full = false;
+            lock (_gate)
+            {
+                chunk.Filled += count;
+                if (chunk.Filled == DirectPackChunks.ChunkSize)
+                {
+                    pack.Chunks.Remove(index);
+                    full = true;
+                }
+            }
+
+            if (full)
+            {
+                // queued before this writer leaves the pack, so always ahead of the pack's seal on the queue
+                var offset = index * DirectPackChunks.ChunkSize;
+                DirectPackChunks.WriteFull(() =>
+                {
+                    try
+                    {
+                        if (pack.Failure is null)
+                        {
+                            RandomAccess.Write(pack.Handle, chunk.Span, offset);
+                        }
+                    }
+                    catch (Exception e)
+                    {
+                        pack.Failure ??= e;
+                    }
+                    finally
+                    {
+                        DirectPackChunks.Return(chunk);
+                    }
+                });
+            }
+
+            bytes = bytes[count..];
+            position += count;
+        }
     }
 
     /// <summary>Flushes and publishes every pack; returns their ids and sizes.</summary>
@@ -190,7 +323,7 @@ internal sealed class PackWriter : IDisposable
                 _current.Sealed = true;
                 if (_current.Writers == 0)
                 {
-                    _current.Handle.Dispose();
+                    Close(_current);
                 }
 
                 _current = null;
@@ -210,6 +343,7 @@ internal sealed class PackWriter : IDisposable
             // the operation already failed; what matters now is that none of its packs stays behind
         }
 
+        DirectPackChunks.Drain(); // no queued write of ours may land after the files are gone
         foreach (var id in started)
         {
             var path = PackFile.PathOf(_directory, id);
@@ -229,8 +363,29 @@ internal sealed class PackWriter : IDisposable
         var id = PackFile.NewId();
         _onPackStarted?.Invoke(id);
         _started.Add(id);
-        _current = new OpenPack(id, File.OpenHandle(PackFile.PathOf(_directory, id) + DurableFile.TempSuffix, FileMode.CreateNew,
-            FileAccess.Write, FileShare.Read));
+        var temp = PackFile.PathOf(_directory, id) + DurableFile.TempSuffix;
+        var direct = DirectWriteFile.TryCreateNew(temp);
+        _current = direct is not null
+            ? new OpenPack(id, direct, direct: true)
+            : new OpenPack(id, File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.Read), direct: false);
+    }
+
+    /// <summary>Under the lock: closes a pack that will not be published (a direct one after its queued writes).</summary>
+    private static void Close(OpenPack pack)
+    {
+        if (!pack.Direct)
+        {
+            pack.Handle.Dispose();
+            return;
+        }
+
+        var chunks = pack.Chunks.Values.ToList();
+        pack.Chunks.Clear();
+        DirectPackChunks.Enqueue(() =>
+        {
+            pack.Handle.Dispose();
+            chunks.ForEach(DirectPackChunks.Return);
+        });
     }
 
     /// <summary>Under the lock: once a sealed pack has no writer left, publish it in the background.</summary>
@@ -241,6 +396,55 @@ internal sealed class PackWriter : IDisposable
             return;
         }
 
+        if (pack.Direct)
+        {
+            // every chunk but the last is full and queued by now (records fill the pack from 0 without gaps)
+            var tail = pack.Chunks.Count == 0 ? default : pack.Chunks.Single();
+            pack.Chunks.Clear();
+            var sealedPack = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _sealing.Add(sealedPack.Task);
+            DirectPackChunks.Enqueue(() =>
+            {
+                try
+                {
+                    using (pack.Handle)
+                    {
+                        if (tail.Value is { } last)
+                        {
+                            var length = (last.Filled + DirectWriteFile.Alignment - 1) & ~(DirectWriteFile.Alignment - 1);
+                            if (pack.Failure is null)
+                            {
+                                RandomAccess.Write(pack.Handle, last.Span[..length], tail.Key * DirectPackChunks.ChunkSize);
+                            }
+                        }
+
+                        if (pack.Failure is { } failure)
+                        {
+                            throw new IOException($"writing pack {pack.Id} failed: {failure.Message}", failure);
+                        }
+
+                        RandomAccess.SetLength(pack.Handle, pack.Reserved); // drop the last chunk's padding
+                        RandomAccess.FlushToDisk(pack.Handle);
+                    }
+
+                    Publish(pack);
+                    sealedPack.SetResult();
+                }
+                catch (Exception e)
+                {
+                    sealedPack.SetException(e);
+                }
+                finally
+                {
+                    if (tail.Value is { } last)
+                    {
+                        DirectPackChunks.Return(last);
+                    }
+                }
+            });
+            return;
+        }
+
         _sealing.Add(Task.Run(() =>
         {
             using (pack.Handle)
@@ -248,14 +452,19 @@ internal sealed class PackWriter : IDisposable
                 RandomAccess.FlushToDisk(pack.Handle);
             }
 
-            var path = PackFile.PathOf(_directory, pack.Id);
-            File.Move(path + DurableFile.TempSuffix, path);
-            DurableFile.FlushDirectory(_directory);
-            lock (_gate)
-            {
-                _finished.Add((pack.Id, pack.Reserved));
-            }
+            Publish(pack);
         }));
+    }
+
+    private void Publish(OpenPack pack)
+    {
+        var path = PackFile.PathOf(_directory, pack.Id);
+        File.Move(path + DurableFile.TempSuffix, path);
+        DurableFile.FlushDirectory(_directory);
+        lock (_gate)
+        {
+            _finished.Add((pack.Id, pack.Reserved));
+        }
     }
 
     public void Dispose()
@@ -264,7 +473,7 @@ internal sealed class PackWriter : IDisposable
         {
             if (_current is not null && _current.Writers == 0)
             {
-                _current.Handle.Dispose();
+                Close(_current);
             }
 
             _current = null;
@@ -278,5 +487,108 @@ internal sealed class PackWriter : IDisposable
         {
             // reported by Finish; Dispose only releases handles
         }
+    }
+}
+
+/// <summary>
+/// The aligned chunk buffers of direct pack writes and the one background thread that writes, seals and closes
+/// direct packs in the order their work was queued (so a pack's seal always follows its chunk writes). At most
+/// <see cref="MaxQueuedChunks"/> full chunks wait for the device; an appender waits beyond that, so memory stays
+/// bounded when the device is slower than the workers. Up to <see cref="KeptChunks"/> buffers are kept for reuse
+/// (touching fresh pages costs more than the copy into them on the bench machine).
+/// </summary>
+internal static unsafe class DirectPackChunks
+{
+    public const int ChunkSize = 4 << 20;
+    private const int MaxQueuedChunks = 8;
+    private const int KeptChunks = 12;
+
+    private static readonly System.Collections.Concurrent.BlockingCollection<Action> Queue = StartWriter();
+    private static readonly SemaphoreSlim QueuedChunks = new(MaxQueuedChunks, MaxQueuedChunks);
+    private static readonly System.Collections.Concurrent.ConcurrentBag<Chunk> Free = [];
+
+    /// <summary>One aligned 4 MiB buffer and how many of its bytes the records filled.</summary>
+    public sealed class Chunk
+    {
+        public nint Buffer { get; } = (nint)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(ChunkSize, DirectWriteFile.Alignment);
+        public int Filled;
+
+        public Span<byte> Span => new((void*)Buffer, ChunkSize);
+    }
+
+    public static Chunk Rent()
+    {
+        if (!Free.TryTake(out var chunk))
+        {
+            chunk = new Chunk();
+        }
+
+        chunk.Filled = 0;
+        return chunk;
+    }
+
+    public static void Return(Chunk chunk)
+    {
+        if (Free.Count < KeptChunks)
+        {
+            Free.Add(chunk);
+        }
+        else
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)chunk.Buffer);
+        }
+    }
+
+    /// <summary>Queues a full chunk's write (<paramref name="write"/> returns the chunk); waits while too many are queued.</summary>
+    public static void WriteFull(Action write)
+    {
+        QueuedChunks.Wait();
+        Queue.Add(() =>
+        {
+            try
+            {
+                write();
+            }
+            finally
+            {
+                QueuedChunks.Release();
+            }
+        });
+    }
+
+    /// <summary>Queues other work (a seal or close); never waits, so it may be called under a lock.</summary>
+    public static void Enqueue(Action work) => Queue.Add(work);
+
+    /// <summary>Waits until everything queued so far is done.</summary>
+    public static void Drain()
+    {
+        using var done = new ManualResetEventSlim();
+        Queue.Add(done.Set);
+        done.Wait();
+    }
+
+    private static System.Collections.Concurrent.BlockingCollection<Action> StartWriter()
+    {
+        var queue = new System.Collections.Concurrent.BlockingCollection<Action>();
+        var thread = new Thread(() =>
+        {
+            foreach (var work in queue.GetConsumingEnumerable())
+            {
+                try
+                {
+                    work();
+                }
+                catch (Exception)
+                {
+                    // every item reports its own errors to its pack; this thread must outlive any one of them
+                }
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "pack direct writer",
+        };
+        thread.Start();
+        return queue;
     }
 }

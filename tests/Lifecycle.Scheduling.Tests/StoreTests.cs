@@ -44,6 +44,31 @@ public sealed class StoreTests
     }
 
     [Fact]
+    public async Task BatchStart_AndGroupCommittedFinishes_OnPostgres_StartOnlyTheBatchsActions_AndCommitEveryOutcome()
+    {
+        using var postgres = PostgresServer.Start();
+        var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
+        await SchemaMigrator.MigrateAsync(database);
+        var store = new RunStore(database, TimeProvider.System);
+        ActionRecord Create(string id, string job) => new(
+            id, "run-1", "p", "s", "create", "r1", ["vol-1"], null, "token-" + id, DateTimeOffset.UnixEpoch,
+            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}") { Job = job };
+        var ids = Enumerable.Range(0, 40).Select(i => $"c{i}").ToList();
+        await store.EnqueueActionsAsync([.. ids.Select((id, i) => new EnqueueRequest(Create(id, i < 30 ? "run-1/0" : "run-1/1"), false))]);
+
+        var started = await store.StartActionsAsync(ids, "node-a", "run-1/0");
+        Assert.Equal(ids.Take(30).Order(), started.Select(a => a.Id).Order());
+        Assert.Equal("c0", (await store.ClaimTokenAsync("token-c0", "r1", "other", "node-b")).ActionId);
+        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("c35"))!.State);
+
+        await Task.WhenAll(started.Select(a => Task.Run(() => store.FinishActionAsync(a.Id, ActionStates.Succeeded, "snap-" + a.Id, null, null))));
+        foreach (var id in ids.Take(30))
+        {
+            Assert.Equal((ActionStates.Succeeded, "snap-" + id), ((await store.GetActionAsync(id))!.State, (await store.ClaimTokenAsync("token-" + id, "r1", "x", "y")).SnapshotId));
+        }
+    }
+
+    [Fact]
     public async Task ClaimToken_FromManyNodesAtOnce_HasExactlyOneWinner_OnPostgres()
     {
         using var postgres = PostgresServer.Start();

@@ -196,13 +196,15 @@ public sealed class RunStore
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
+        // Dapper expands "IN @list" on SQLite but passes an array to Npgsql, where it is "= ANY(@list)".
+        var idMatch = database.Dialect == StoreDialect.Postgres ? "id = ANY(@actionIds)" : "id IN @actionIds";
         var rows = (await connection.QueryAsync<ActionRow>(new CommandDefinition(
-            """
+            $"""
             UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
-            WHERE id IN @actionIds AND state NOT IN ('succeeded', 'failed', 'skipped') AND job = @job
+            WHERE {idMatch} AND state NOT IN ('succeeded', 'failed', 'skipped') AND job = @job
             RETURNING *
             """,
-            new { actionIds, node, job, now }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
+            new { actionIds = actionIds.ToArray(), node, job, now }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
         var claims = rows.Where(r => r.token is not null && r.kind is "create" or "copy")
             .Select(r => new { token = r.token, region = r.region, actionId = r.id, node, now }).ToList();
         if (claims.Count > 0)

@@ -47,9 +47,7 @@ public sealed class StoreTests
     public async Task BatchStart_AndGroupCommittedFinishes_OnPostgres_StartOnlyTheBatchsActions_AndCommitEveryOutcome()
     {
         using var postgres = PostgresServer.Start();
-        var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
-        await SchemaMigrator.MigrateAsync(database);
-        var store = new RunStore(database, TimeProvider.System);
+        var store = await MigratedStoreAsync(postgres);
         ActionRecord Create(string id, string job) => new(
             id, "run-1", "p", "s", "create", "r1", ["vol-1"], null, "token-" + id, DateTimeOffset.UnixEpoch,
             ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}") { Job = job };
@@ -72,9 +70,7 @@ public sealed class StoreTests
     public async Task ClaimToken_FromManyNodesAtOnce_HasExactlyOneWinner_OnPostgres()
     {
         using var postgres = PostgresServer.Start();
-        var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
-        await SchemaMigrator.MigrateAsync(database);
-        var store = new RunStore(database, TimeProvider.System);
+        var store = await MigratedStoreAsync(postgres);
 
         var claims = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => store.ClaimTokenAsync("lc-token", "r1", $"action-{i}", $"node-{i}")));
 
@@ -106,5 +102,12 @@ public sealed class StoreTests
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    private static async Task<RunStore> MigratedStoreAsync(PostgresServer postgres)
+    {
+        var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
+        await SchemaMigrator.MigrateAsync(database);
+        return new RunStore(database, TimeProvider.System);
     }
 }

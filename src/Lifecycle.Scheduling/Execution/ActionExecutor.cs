@@ -62,8 +62,13 @@ public sealed class ActionExecutor
         this.logger = logger;
     }
 
-    /// <summary>Runs the action. Never throws for a provider or hook failure (it returns it); throws on cancellation.</summary>
-    public async Task<ActionOutcome> ExecuteAsync(string actionId, PlannedAction action, SnapshotPolicy? policy, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Runs the action. Never throws for a provider or hook failure (it returns it); throws on cancellation.
+    /// <paramref name="tokenClaimed"/>: the caller claimed the action's token already (a batch start does, in its
+    /// transaction), so no store call precedes the provider's.
+    /// </summary>
+    public async Task<ActionOutcome> ExecuteAsync(
+        string actionId, PlannedAction action, SnapshotPolicy? policy, bool tokenClaimed = false, CancellationToken cancellationToken = default)
     {
         var pipeline = ProviderRetry.Create(options.Retry, timeProvider, (e, attempt) =>
         {
@@ -74,8 +79,8 @@ public sealed class ActionExecutor
         {
             return action.Kind switch
             {
-                ActionKind.Create => await CreateAsync(actionId, action, policy, pipeline, cancellationToken).ConfigureAwait(false),
-                ActionKind.Copy => await CopyAsync(actionId, action, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Create => await CreateAsync(actionId, action, policy, tokenClaimed, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Copy => await CopyAsync(actionId, action, tokenClaimed, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.Archive => await ArchiveAsync(action, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.EnableFastRestore => await FastRestoreAsync(action, enable: true, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.DisableFastRestore => await FastRestoreAsync(action, enable: false, pipeline, cancellationToken).ConfigureAwait(false),
@@ -92,11 +97,14 @@ public sealed class ActionExecutor
     // ---- create ----------------------------------------------------------------------------------
 
     private async Task<ActionOutcome> CreateAsync(
-        string actionId, PlannedAction action, SnapshotPolicy? policy, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+        string actionId, PlannedAction action, SnapshotPolicy? policy, bool tokenClaimed, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var token = action.Token ?? throw new InvalidOperationException($"create {actionId} has no token");
         var provider = registry.For(action.Region);
-        await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
+        if (!tokenClaimed)
+        {
+            await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
+        }
 
         var existing = await FindLiveByTokenAsync(provider, token, pipeline, cancellationToken).ConfigureAwait(false);
         if (existing.Length > 0)
@@ -256,11 +264,14 @@ public sealed class ActionExecutor
 
     // ---- copy ------------------------------------------------------------------------------------
 
-    private async Task<ActionOutcome> CopyAsync(string actionId, PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> CopyAsync(string actionId, PlannedAction action, bool tokenClaimed, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var token = action.Token ?? throw new InvalidOperationException($"copy {actionId} has no token");
         var target = registry.For(action.Region);
-        await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
+        if (!tokenClaimed)
+        {
+            await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
+        }
         var existing = await FindLiveByTokenAsync(target, token, pipeline, cancellationToken).ConfigureAwait(false);
         SnapshotInfo copy;
         var note = (string?)null;

@@ -40,7 +40,13 @@ public sealed class ActionRunner
     {
         // Read and mark running in one statement; a finished, unknown or batch-owned action has nothing to do here.
         var record = await store.StartActionAsync(actionId, node.Name, job: null, cancellationToken).ConfigureAwait(false);
-        return record is null ? null : await RunStartedAsync(record, cancellationToken).ConfigureAwait(false);
+        if (record is null)
+        {
+            return null;
+        }
+
+        var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
+        return await RunStartedAsync(record, policies, tokenClaimed: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -50,13 +56,14 @@ public sealed class ActionRunner
     public async Task<IReadOnlyList<(string RunId, string Policy)>> RunBatchAsync(IReadOnlyList<string> actionIds, string job, CancellationToken cancellationToken = default)
     {
         var started = await store.StartActionsAsync(actionIds, node.Name, job, cancellationToken).ConfigureAwait(false);
+        var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false); // once per batch, not per action
         // Each action on its own pool thread: the store and engine calls before an action's first real wait are
         // synchronous underneath, so started in a loop the batch's actions would reach their provider one by one.
-        var ran = await Task.WhenAll(started.Select(record => Task.Run(() => RunStartedAsync(record, cancellationToken), cancellationToken))).ConfigureAwait(false);
+        var ran = await Task.WhenAll(started.Select(record => Task.Run(() => RunStartedAsync(record, policies, tokenClaimed: true, cancellationToken), cancellationToken))).ConfigureAwait(false);
         return [.. ran.OfType<(string RunId, string Policy)>()];
     }
 
-    private async Task<(string RunId, string Policy)?> RunStartedAsync(ActionRecord record, CancellationToken cancellationToken)
+    private async Task<(string RunId, string Policy)?> RunStartedAsync(ActionRecord record, AppliedPolicySet policies, bool tokenClaimed, CancellationToken cancellationToken)
     {
         var actionId = record.Id;
         if (!executing.TryAdd(actionId, 0))
@@ -68,11 +75,10 @@ public sealed class ActionRunner
         try
         {
             var action = ActionPayload.Deserialize(record.Payload);
-            var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
             ActionOutcome outcome;
             try
             {
-                outcome = await executor.ExecuteAsync(actionId, action, policies.Policies.Find(action.Policy), cancellationToken).ConfigureAwait(false);
+                outcome = await executor.ExecuteAsync(actionId, action, policies.Policies.Find(action.Policy), tokenClaimed, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

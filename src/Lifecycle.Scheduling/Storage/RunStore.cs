@@ -19,6 +19,7 @@ public sealed class RunStore
     private readonly LifecycleDatabase database;
     private readonly TimeProvider timeProvider;
     private readonly System.Collections.Concurrent.ConcurrentQueue<PendingFinish> pendingFinishes = new();
+    private readonly SemaphoreSlim finishTurn = new(1, 1);
 
     public RunStore(LifecycleDatabase database, TimeProvider timeProvider)
     {
@@ -274,11 +275,16 @@ public sealed class RunStore
     {
         var finish = new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error));
         pendingFinishes.Enqueue(finish);
-        await using (await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false))
+
+        // One writer of outcomes at a time on either store (PostgreSQL has no writer gate, and a thousand concurrent
+        // one-row commits would queue for the connection pool instead).
+        await finishTurn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
             // Unless a writer before us took ours along, we write everything waiting, ours included.
             if (!finish.Committed.Task.IsCompleted)
             {
+                await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
                 var batch = new List<PendingFinish>();
                 while (pendingFinishes.TryDequeue(out var next))
                 {
@@ -295,6 +301,10 @@ public sealed class RunStore
                     batch.ForEach(f => f.Committed.TrySetException(e));
                 }
             }
+        }
+        finally
+        {
+            finishTurn.Release();
         }
 
         await finish.Committed.Task.ConfigureAwait(false);

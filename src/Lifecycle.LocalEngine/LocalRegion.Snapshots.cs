@@ -136,68 +136,22 @@ public sealed partial class LocalRegion
     /// while another create is committing go together in the next transaction (group commit): a thousand creates at
     /// one fire cost a few fsyncs, not a thousand turns at the catalog. Returns once these rows are committed.
     /// </summary>
-    private async Task InsertPendingAsync(IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)> snapshots)
-    {
-        var insert = new PendingInsert(snapshots);
-        _pendingInserts.Enqueue(insert);
+    private Task InsertPendingAsync(IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)> snapshots) =>
+        _pendingInserts.CommitAsync(snapshots);
 
-        // An async turn, not a lock: creates waiting here hold no thread (a fire starts hundreds at once).
-        await _insertTurn.WaitAsync().ConfigureAwait(false);
-        try
+    private Task WritePendingAsync(IReadOnlyList<IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)>> batch, CancellationToken cancellationToken)
+    {
+        _catalog.Write((c, tx) =>
         {
-            // Unless a committer before us took ours along, we commit everything waiting, ours included.
-            if (!insert.Done)
+            var seq = c.ExecuteScalar<long>("SELECT coalesce(max(seq), 0) FROM snapshots", transaction: tx);
+            foreach (var (started, tags) in batch.SelectMany(b => b))
             {
-                var batch = new List<PendingInsert>();
-                while (_pendingInserts.TryDequeue(out var next))
-                {
-                    batch.Add(next);
-                }
-
-                Exception? failure = null;
-                try
-                {
-                    _catalog.Write((c, tx) =>
-                    {
-                        var seq = c.ExecuteScalar<long>("SELECT coalesce(max(seq), 0) FROM snapshots", transaction: tx);
-                        foreach (var (started, tags) in batch.SelectMany(b => b.Snapshots))
-                        {
-                            started.Row.Seq = ++seq;
-                            InsertSnapshotRow(c, tx, started.Row);
-                            WriteTags(c, tx, started.Row.Id, tags);
-                        }
-                    });
-                }
-                catch (Exception e)
-                {
-                    failure = e;
-                }
-
-                foreach (var pending in batch)
-                {
-                    pending.Failure = failure;
-                    pending.Done = true;
-                }
+                started.Row.Seq = ++seq;
+                InsertSnapshotRow(c, tx, started.Row);
+                WriteTags(c, tx, started.Row.Id, tags);
             }
-        }
-        finally
-        {
-            _insertTurn.Release();
-        }
-
-        if (insert.Failure is { } error)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-        }
-    }
-
-    private sealed class PendingInsert(IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)> snapshots)
-    {
-        public IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)> Snapshots { get; } = snapshots;
-
-        public bool Done { get; set; }
-
-        public Exception? Failure { get; set; }
+        });
+        return Task.CompletedTask;
     }
 
     private static void InsertSnapshotRow(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction tx, SnapshotRow row) =>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Security.Cryptography;
 using Dapper;
+using Lifecycle.Core.Concurrency;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine.Catalog;
@@ -29,8 +30,7 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
     private readonly Dictionary<string, int> _leases = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gcGate = new(1, 1);
     private readonly SemaphoreSlim _buildTurns = new(BuildsAtOnce, BuildsAtOnce);
-    private readonly ConcurrentQueue<PendingInsert> _pendingInserts = new();
-    private readonly SemaphoreSlim _insertTurn = new(1, 1);
+    private readonly GroupCommit<IReadOnlyList<(StartedSnapshot Started, IReadOnlyDictionary<string, string> Tags)>> _pendingInserts;
     private readonly CancellationTokenSource _closing = new();
     private bool _disposed;
 
@@ -41,6 +41,7 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         Directory = directory;
         _lock = regionLock;
         _catalog = new RegionCatalog(Path.Combine(directory, "catalog.db"));
+        _pendingInserts = new(WritePendingAsync);
         _store = new BlockStore(PackDirectory);
     }
 

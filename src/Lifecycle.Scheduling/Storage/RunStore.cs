@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Text;
 using System.Text.Json;
 using Dapper;
+using Lifecycle.Core.Concurrency;
 
 namespace Lifecycle.Scheduling.Storage;
 
@@ -14,17 +15,24 @@ public sealed class RunStore
 {
     private const int MaxErrorLength = 4000;
 
+    /// <summary>Claims a token unless it is claimed already (the primary key makes the first claim win).</summary>
+    private const string ClaimTokenSql =
+        "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING";
+
     /// <summary>A finished non-create action is re-run by the planner only after this long.</summary>
     public static readonly TimeSpan RequeueQuietPeriod = TimeSpan.FromMinutes(5);
     private readonly LifecycleDatabase database;
     private readonly TimeProvider timeProvider;
-    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingFinish> pendingFinishes = new();
-    private readonly SemaphoreSlim finishTurn = new(1, 1);
+
+    // One writer of outcomes at a time on either store, the rest batched behind it (PostgreSQL has no writer gate, and
+    // a thousand concurrent one-row commits would queue for the connection pool instead).
+    private readonly GroupCommit<PendingFinish> finishes;
 
     public RunStore(LifecycleDatabase database, TimeProvider timeProvider)
     {
         this.database = database;
         this.timeProvider = timeProvider;
+        finishes = new GroupCommit<PendingFinish>(WriteFinishesAsync);
     }
 
     public LifecycleDatabase Database => database;
@@ -211,8 +219,7 @@ public sealed class RunStore
         if (claims.Count > 0)
         {
             await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING",
-                claims, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                ClaimTokenSql, claims, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -270,48 +277,13 @@ public sealed class RunStore
     /// finishing actions cost a few commits, not a thousand turns at SQLite's single writer. Returns once this outcome
     /// is committed.
     /// </summary>
-    public async Task FinishActionAsync(
-        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default)
+    public Task FinishActionAsync(
+        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)), cancellationToken);
+
+    private async Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
     {
-        var finish = new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error));
-        pendingFinishes.Enqueue(finish);
-
-        // One writer of outcomes at a time on either store (PostgreSQL has no writer gate, and a thousand concurrent
-        // one-row commits would queue for the connection pool instead).
-        await finishTurn.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            // Unless a writer before us took ours along, we write everything waiting, ours included.
-            if (!finish.Committed.Task.IsCompleted)
-            {
-                await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-                var batch = new List<PendingFinish>();
-                while (pendingFinishes.TryDequeue(out var next))
-                {
-                    batch.Add(next);
-                }
-
-                try
-                {
-                    await WriteFinishesAsync(batch, cancellationToken).ConfigureAwait(false);
-                    batch.ForEach(f => f.Committed.TrySetResult());
-                }
-                catch (Exception e)
-                {
-                    batch.ForEach(f => f.Committed.TrySetException(e));
-                }
-            }
-        }
-        finally
-        {
-            finishTurn.Release();
-        }
-
-        await finish.Committed.Task.ConfigureAwait(false);
-    }
-
-    private async Task WriteFinishesAsync(List<PendingFinish> batch, CancellationToken cancellationToken)
-    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
@@ -333,10 +305,7 @@ public sealed class RunStore
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error)
-    {
-        public TaskCompletionSource Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error);
 
     public async Task<ActionRecord?> GetActionAsync(string actionId, CancellationToken cancellationToken = default)
     {
@@ -401,31 +370,17 @@ public sealed class RunStore
     /// </summary>
     public async Task<TokenClaim> ClaimTokenAsync(string token, string region, string actionId, string node, CancellationToken cancellationToken = default)
     {
-        // Usually claimed already (with the batch's start): then a read, which needs no turn at the writer.
-        await using (var reader = await database.OpenAsync(cancellationToken).ConfigureAwait(false))
-        {
-            var claimed = await reader.QuerySingleOrDefaultAsync<TokenClaimRow>(new CommandDefinition(
-                "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-            if (claimed is not null)
-            {
-                return ToClaim(claimed);
-            }
-        }
-
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
 
         // RETURNING yields the row only when this call inserted it; a claim made before is read back.
         var row = await connection.QuerySingleOrDefaultAsync<TokenClaimRow>(new CommandDefinition(
-            "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING RETURNING *",
+            ClaimTokenSql + " RETURNING *",
             new { token, region, actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false)
             ?? await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
                 "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return ToClaim(row);
+        return new TokenClaim(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
     }
-
-    private static TokenClaim ToClaim(TokenClaimRow row) =>
-        new(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
 
     public async Task CompleteTokenClaimAsync(string token, string snapshotId, CancellationToken cancellationToken = default)
     {

@@ -126,6 +126,20 @@ public sealed class TagIndexTests
     }
 
     [Fact]
+    public async Task ClockCheck_BeforeEveryDescribe_WalksTheDeadlineIndexes_NotTheSnapshots()
+    {
+        await using var f = new LocalProviderFixture();
+        var plan = f.Local.ExplainClockCheck();
+        Assert.Contains(plan, line => line.Contains("snapshots_by_restore_expiry", StringComparison.Ordinal));
+        Assert.Contains(plan, line => line.Contains("snapshots_by_recycle_exit", StringComparison.Ordinal));
+        Assert.Contains(plan, line => line.Contains("fast_restore_by_disabled_at", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, ScansATable);
+    }
+
+    private static bool ScansATable(string planLine) =>
+        planLine.StartsWith("SCAN snapshots", StringComparison.Ordinal) || planLine.StartsWith("SCAN fast_restore", StringComparison.Ordinal);
+
+    [Fact]
     public async Task CatalogWithoutTheIndex_IsMigratedOnOpen_AndKeepsItsSnapshots()
     {
         await using var f = new LocalProviderFixture();
@@ -140,7 +154,8 @@ public sealed class TagIndexTests
             using var connection = new SqliteConnection($"Data Source={catalogPath};Pooling=False");
             connection.Open();
             using var command = connection.CreateCommand();
-            command.CommandText = "DROP INDEX tags_by_key_value; PRAGMA user_version=1;";
+            command.CommandText = "DROP INDEX tags_by_key_value; DROP INDEX snapshots_by_restore_expiry; DROP INDEX snapshots_by_recycle_exit;"
+                + " DROP INDEX fast_restore_by_disabled_at; PRAGMA user_version=1;";
             command.ExecuteNonQuery();
         });
 
@@ -149,7 +164,7 @@ public sealed class TagIndexTests
             connection.Open();
             using var version = connection.CreateCommand();
             version.CommandText = "PRAGMA user_version";
-            Assert.Equal(2L, (long)version.ExecuteScalar()!);
+            Assert.Equal((long)Catalog.RegionCatalog.SchemaVersion, (long)version.ExecuteScalar()!);
             using var index = connection.CreateCommand();
             index.CommandText = "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='tags_by_key_value'";
             Assert.Equal(1L, (long)index.ExecuteScalar()!);
@@ -159,5 +174,6 @@ public sealed class TagIndexTests
         Assert.Equal(snapshot.Id, found.Id);
         Assert.Equal(SnapshotState.Completed, found.State);
         Assert.Contains(f.Local.ExplainSnapshotQuery(ByTag(TokenKey, "old-token")), line => line.Contains("tags_by_key_value", StringComparison.Ordinal));
+        Assert.DoesNotContain(f.Local.ExplainClockCheck(), ScansATable);
     }
 }

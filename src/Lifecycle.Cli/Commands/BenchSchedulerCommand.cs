@@ -68,6 +68,11 @@ public static class BenchSchedulerCommand
                           fire → snapshot start  p50 {result.SnapshotStartP50.TotalMilliseconds:0} ms, p99 {result.SnapshotStartP99.TotalMilliseconds:0} ms, max {result.SnapshotStartMax.TotalMilliseconds:0} ms
                           peak working set       {result.PeakWorkingSetBytes / (1024.0 * 1024):0} MiB
                         """)).ConfigureAwait(false);
+                    foreach (var (fire, i) in result.PerFire.Select((f, i) => (f, i)))
+                    {
+                        await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                            $"  fire {fire.Fire:HH:mm}{(i == 0 ? " (first after start)" : ""),-20} {fire.Snapshots} snapshots, start p50 {fire.P50.TotalMilliseconds:0} ms, p99 {fire.P99.TotalMilliseconds:0} ms, max {fire.Max.TotalMilliseconds:0} ms")).ConfigureAwait(false);
+                    }
                 }
 
                 return result.FailedJobs == 0 && result.SnapshotJobs > 0 ? 0 : 1;

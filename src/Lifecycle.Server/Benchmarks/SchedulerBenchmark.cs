@@ -65,7 +65,16 @@ public sealed record SchedulerBenchResult(
     public TimeSpan ActionDurationP50 { get; init; }
 
     public TimeSpan ActionDurationP99 { get; init; }
+
+    /// <summary>
+    /// Fire → snapshot start per measured fire. The first fire after a start also pays for the JIT compiling the hot
+    /// paths, so it is shown apart from the ones after it.
+    /// </summary>
+    public IReadOnlyList<FireDelays> PerFire { get; init; } = [];
 }
+
+/// <summary>One measured fire: its time and the fire → snapshot start delays of its creates.</summary>
+public sealed record FireDelays(DateTimeOffset Fire, int Snapshots, TimeSpan P50, TimeSpan P99, TimeSpan Max);
 
 /// <summary>
 /// `lifecycle bench scheduler`: one node, the real Quartz store (SQLite or PostgreSQL), the real executor and the
@@ -159,9 +168,15 @@ public static class SchedulerBenchmark
                 .Where(a => runIds.Contains(a.RunId)).ToList();
             var snapshots = (await engine.Region(Region).DescribeSnapshotsAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
                 .ToDictionary(s => s.Id);
-            var snapshotDelays = actions
+            var snapshotStarts = actions
                 .Where(a => a.ResultSnapshotId is not null && snapshots.ContainsKey(a.ResultSnapshotId) && a.FireTime is not null)
-                .Select(a => snapshots[a.ResultSnapshotId!].StartTime - a.FireTime!.Value).Order().ToList();
+                .Select(a => (Fire: a.FireTime!.Value, Delay: snapshots[a.ResultSnapshotId!].StartTime - a.FireTime!.Value)).ToList();
+            var snapshotDelays = snapshotStarts.Select(s => s.Delay).Order().ToList();
+            var perFire = snapshotStarts.GroupBy(s => s.Fire).OrderBy(g => g.Key).Select(g =>
+            {
+                var delays = g.Select(s => s.Delay).Order().ToList();
+                return new FireDelays(g.Key, delays.Count, Percentile(delays, 0.50), Percentile(delays, 0.99), delays[^1]);
+            }).ToList();
             var runDelays = runs.Select(r => r.StartedAt - r.FireTime!.Value).Order().ToList();
             var enqueuedDelays = actions.Where(a => a.FireTime is not null).Select(a => a.EnqueuedAt - a.FireTime!.Value).Order().ToList();
             var actionStartDelays = actions.Where(a => a.FireTime is not null && a.StartedAt is not null)
@@ -190,6 +205,7 @@ public static class SchedulerBenchmark
                 ActionStartP99 = Percentile(actionStartDelays, 0.99),
                 ActionDurationP50 = Percentile(actionDurations, 0.50),
                 ActionDurationP99 = Percentile(actionDurations, 0.99),
+                PerFire = perFire,
             };
         }
         finally

@@ -67,9 +67,11 @@ internal sealed class VolumeRuntime : IDisposable
 
     public SafeFileHandle Image => _image ??= File.OpenHandle(ImagePath, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
 
+    /// <summary>Reads one block of the image; a short image (a sparse tail) reads as zeros.</summary>
     public void ReadImageBlock(int index, Span<byte> block)
     {
-        block.Clear();
+        // Only the tail a short read leaves is cleared: clearing every 512 KiB block before reading it was 2 GiB of
+        // memset per full snapshot of the bench image (ingest.read 0.74-1.29 s of thread time with it, 0.68-0.70 without).
         var read = 0;
         long offset = (long)index * BlockCodec.BlockSize;
         while (read < block.Length)
@@ -77,7 +79,8 @@ internal sealed class VolumeRuntime : IDisposable
             var n = RandomAccess.Read(Image, block[read..], offset + read);
             if (n == 0)
             {
-                break; // a sparse tail reads as zeros
+                block[read..].Clear(); // past the end of the image file: zeros
+                break;
             }
 
             read += n;

@@ -7,20 +7,14 @@ namespace Lifecycle.LocalEngine.Tests;
 /// Catalog reads run on read-only connections of their own: a read made while a write transaction is open (e.g. during
 /// its fsync) neither waits for it nor sees its rows; once the write commits, the next read sees them.
 /// </summary>
-public sealed class CatalogReadTests : IDisposable
+public sealed class CatalogReadTests() : TempDirectoryTest("lifecycle-catalog-")
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "lifecycle-catalog-" + Guid.NewGuid().ToString("N")[..12]);
-
-    public CatalogReadTests() => Directory.CreateDirectory(_directory);
-
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
-
     private static long CountVolumes(RegionCatalog catalog) => catalog.Read(c => c.ExecuteScalar<long>("SELECT count(*) FROM volumes"));
 
     [Fact]
     public async Task Read_DuringAnOpenWrite_DoesNotWait_AndSeesOnlyCommittedRows()
     {
-        using var catalog = new RegionCatalog(Path.Combine(_directory, "catalog.db"));
+        using var catalog = new RegionCatalog(Path.Combine(TestDirectory, "catalog.db"));
         using var inserted = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var write = Task.Run(() => catalog.Write((c, tx) =>
@@ -44,7 +38,7 @@ public sealed class CatalogReadTests : IDisposable
     [Fact]
     public async Task ConcurrentReads_AndWrites_SeeEveryCommittedRow()
     {
-        using var catalog = new RegionCatalog(Path.Combine(_directory, "catalog.db"));
+        using var catalog = new RegionCatalog(Path.Combine(TestDirectory, "catalog.db"));
         var writes = Enumerable.Range(0, 50).Select(i => Task.Run(() =>
         {
             catalog.Write((c, tx) => c.Execute(

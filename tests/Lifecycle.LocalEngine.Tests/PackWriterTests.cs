@@ -5,12 +5,8 @@ using Lifecycle.LocalEngine.Storage;
 namespace Lifecycle.LocalEngine.Tests;
 
 /// <summary>Pack files as written by <see cref="PackWriter"/> (O_DIRECT chunks on Linux): exact sizes, contiguous records, nothing left behind.</summary>
-public sealed class PackWriterTests : IDisposable
+public sealed class PackWriterTests() : TempDirectoryTest("lifecycle-packs-")
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("lifecycle-packs-").FullName;
-
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
-
     /// <summary>Records of odd sizes (many straddle the 4 MiB chunk boundaries), appended from several threads, enough to roll over into a second pack.</summary>
     private List<(BlockId Id, BlockLocation Location, byte[] Payload)> AppendRecords(PackWriter writer)
     {
@@ -33,16 +29,16 @@ public sealed class PackWriterTests : IDisposable
     [Fact]
     public void Finish_PublishesPacksOfExactlyTheirRecords_AndEveryRecordReadsBack()
     {
-        using var writer = new PackWriter(_directory);
+        using var writer = new PackWriter(TestDirectory);
         var records = AppendRecords(writer);
 
         var packs = writer.Finish();
 
         Assert.True(packs.Count >= 2, "the records should fill more than one pack");
-        Assert.Empty(Directory.EnumerateFiles(_directory, "*" + DurableFile.TempSuffix));
+        Assert.Empty(Directory.EnumerateFiles(TestDirectory, "*" + DurableFile.TempSuffix));
         foreach (var (packId, size) in packs)
         {
-            var bytes = File.ReadAllBytes(PackFile.PathOf(_directory, packId));
+            var bytes = File.ReadAllBytes(PackFile.PathOf(TestDirectory, packId));
             Assert.Equal(size, bytes.Length); // no padding of the last direct chunk survives
             var at = 0;
             while (at < bytes.Length)
@@ -58,9 +54,9 @@ public sealed class PackWriterTests : IDisposable
         foreach (var (id, location, payload) in records)
         {
             Assert.Contains(packs, p => p.Id == location.PackId);
-            Assert.True(payload.AsSpan().SequenceEqual(PackFile.ReadRecord(_directory, id, location, buffer)), $"record {id} differs");
+            Assert.True(payload.AsSpan().SequenceEqual(PackFile.ReadRecord(TestDirectory, id, location, buffer)), $"record {id} differs");
             var direct = new byte[payload.Length];
-            PackFile.ReadPayload(_directory, location, direct);
+            PackFile.ReadPayload(TestDirectory, location, direct);
             Assert.True(payload.AsSpan().SequenceEqual(direct), $"payload {id} differs");
         }
     }
@@ -68,11 +64,11 @@ public sealed class PackWriterTests : IDisposable
     [Fact]
     public void Abandon_RemovesEveryPackItWrote_PublishedOrNot()
     {
-        using var writer = new PackWriter(_directory);
+        using var writer = new PackWriter(TestDirectory);
         AppendRecords(writer);
 
         writer.Abandon();
 
-        Assert.Empty(Directory.EnumerateFileSystemEntries(_directory));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(TestDirectory));
     }
 }

@@ -4,19 +4,15 @@ using Lifecycle.LocalEngine.Volumes;
 namespace Lifecycle.LocalEngine.Tests;
 
 /// <summary>Reading image blocks for a snapshot: exact bytes, and zeros past a short image's end even in a reused buffer.</summary>
-public sealed class VolumeImageReadTests : IDisposable
+public sealed class VolumeImageReadTests() : TempDirectoryTest("lifecycle-image-")
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("lifecycle-image-").FullName;
-
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
-
     [Fact]
     public void ReadImageBlock_ReturnsTheImageBytes_AndZerosPastAShortImagesEnd_OverwritingWhatTheBufferHeld()
     {
         const int Block = BlockCodec.BlockSize;
         var content = new byte[Block + Block / 3]; // the second block is cut short, as an image file whose tail was never written
         new Random(11).NextBytes(content);
-        var path = Path.Combine(_directory, "v.img");
+        var path = Path.Combine(TestDirectory, "v.img");
         File.WriteAllBytes(path, content);
         using var volume = new VolumeRuntime("v", 2L * Block, path, path + ".cbt", path + ".hyd");
         var buffer = new byte[Block];

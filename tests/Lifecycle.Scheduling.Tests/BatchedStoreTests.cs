@@ -102,14 +102,17 @@ public sealed class BatchedStoreTests : IAsyncLifetime
     [Fact]
     public async Task ClaimToken_ASecondClaim_ReturnsTheFirstOne()
     {
-        var first = await store.ClaimTokenAsync("tok", "r1", "action-1", "node-1");
-        var second = await store.ClaimTokenAsync("tok", "r1", "action-2", "node-2");
+        await store.EnqueueActionsAsync([new EnqueueRequest(Action("action-1", "run-1", "create"), false)]);
+        const string Token = "token-action-1";
+        var first = await store.ClaimTokenAsync(Token, "r1", "action-1", "node-1");
+        var second = await store.ClaimTokenAsync(Token, "r1", "action-2", "node-2");
 
         Assert.Equal(("action-1", "node-1"), (first.ActionId, first.Node));
         Assert.Equal(("action-1", "node-1"), (second.ActionId, second.Node));
         Assert.Null(second.SnapshotId);
-        await store.CompleteTokenClaimAsync("tok", "snap-1");
-        Assert.Equal("snap-1", (await store.ClaimTokenAsync("tok", "r1", "action-3", "node-3")).SnapshotId);
+        // the claim records its snapshot with the claiming action's outcome
+        await store.FinishActionAsync("action-1", ActionStates.Succeeded, "snap-1", null, null);
+        Assert.Equal("snap-1", (await store.ClaimTokenAsync(Token, "r1", "action-3", "node-3")).SnapshotId);
     }
 
     [Fact]

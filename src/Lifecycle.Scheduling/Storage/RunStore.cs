@@ -191,8 +191,8 @@ public sealed class RunStore
 
     /// <summary>
     /// <see cref="StartActionAsync"/> for the actions of one batch job, in one transaction: marks those the batch owns
-    /// and that are unfinished running, and claims the creation tokens of those that carry one (so the executor's own
-    /// claim is then a read). Returns the started actions.
+    /// and that are unfinished running, and claims the creation tokens of those that carry one (so the executor skips
+    /// its own claim). Returns the started actions.
     /// </summary>
     public async Task<IReadOnlyList<ActionRecord>> StartActionsAsync(IReadOnlyList<string> actionIds, string node, string job, CancellationToken cancellationToken = default)
     {
@@ -380,14 +380,6 @@ public sealed class RunStore
             ?? await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
                 "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return new TokenClaim(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
-    }
-
-    public async Task CompleteTokenClaimAsync(string token, string snapshotId, CancellationToken cancellationToken = default)
-    {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE token_claims SET snapshot_id = @snapshotId WHERE token = @token", new { token, snapshotId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
     // ---- audit -----------------------------------------------------------------------------------

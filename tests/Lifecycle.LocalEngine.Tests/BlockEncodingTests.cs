@@ -109,6 +109,33 @@ public sealed class BlockEncodingTests
         }
     }
 
+    [Fact]
+    public void Lz4Frames_CarryABlockChecksum_AndFramesWithAContentChecksum_AsWrittenBefore_StillDecode_AndCatchDamage()
+    {
+        var block = TextBlock(4);
+        var id = BlockCodec.ComputeId(block, null);
+        using var _ = BlockCodec.UseCompression(BlockCompression.Lz4);
+        var current = BlockCodec.Encode(block, id, null, new byte[BlockCodec.MaxEncodedSize], new byte[BlockCodec.MaxEncodedSize], out var encoding).ToArray();
+        Assert.Equal(BlockEncoding.Lz4, encoding);
+        // the frame descriptor's FLG byte follows the 4-byte magic: bit 4 = block checksum, bit 2 = content checksum
+        Assert.Equal(0x10, current[4] & 0x14);
+
+        var older = new byte[BlockCodec.MaxEncodedSize];
+        var length = Lz4.Compress(block, older, checksumContent: true);
+        Assert.True(length > 0);
+        older = older[..length];
+        Assert.Equal(0x04, older[4] & 0x14);
+        foreach (var payload in new[] { current, older })
+        {
+            var back = new byte[Block];
+            BlockCodec.Decode(payload, BlockEncoding.Lz4, id, null, back, new byte[BlockCodec.MaxEncodedSize]);
+            Assert.Equal(block, back);
+            var damaged = payload.ToArray();
+            damaged[damaged.Length / 2] ^= 0x08; // inside the compressed block, where the frame still parses
+            Assert.Throws<InvalidDataException>(() => BlockCodec.Decode(damaged, BlockEncoding.Lz4, id, null, new byte[Block], new byte[BlockCodec.MaxEncodedSize]));
+        }
+    }
+
     [Theory]
     [InlineData("Lz4")]
     [InlineData("Zstd")]
@@ -122,7 +149,7 @@ public sealed class BlockEncodingTests
         Assert.Equal(EncodingOf(compression), encoding);
         Assert.True(BlockCodec.IsSelfChecking(encoding));
         var failures = 0;
-        // damage at many places: the frame header, literals, sequences and the trailing content checksum
+        // damage at many places: the frame header, literals, sequences and the trailing checksum
         for (var at = 0; at < payload.Length; at += Math.Max(1, payload.Length / 97))
         {
             var damaged = payload.ToArray();

@@ -161,7 +161,7 @@ internal sealed class BlockStore
     /// <summary>
     /// Reads and decodes a block after checking its record header. With <paramref name="verify"/> the content is
     /// proven to be the block's: re-hashed for plain raw or Brotli payloads; an encrypted payload's AES-GCM tag (bound
-    /// to the id) or a zstd payload's content checksum already proves it while decoding (verify re-hashes all).
+    /// to the id) or a zstd or LZ4 payload's checksum already proves it while decoding (verify re-hashes all).
     /// </summary>
     public void ReadBlock(BlockId id, BlockKey? key, Span<byte> block, bool verify)
     {

@@ -34,11 +34,14 @@ public sealed class LocalEngineOptions
     /// <summary>Workers hashing, compressing and encrypting blocks (default: one per core).</summary>
     public int Parallelism { get; set; } = Environment.ProcessorCount;
 
-    /// <summary>Test seam: awaited by a snapshot's background build before it reads any block.</summary>
+    /// <summary>Test seam: awaited by a snapshot's background build or a copy before it reads any block (snapshot id).</summary>
     internal Func<string, Task>? BeforeSnapshotBuild { get; set; }
 
-    /// <summary>Test seam: awaited by a snapshot's build between marking a block for its image read and that read (snapshot id, block index).</summary>
+    /// <summary>Test seam: awaited by a snapshot's build after marking a block for its image read, before that read (snapshot id, block index).</summary>
     internal Func<string, int, Task>? BeforeImageRead { get; set; }
+
+    /// <summary>Test seam: called by GC after it read the catalog's pack list, before it looks at the pack files.</summary>
+    internal Action? BeforeOrphanSweep { get; set; }
 }
 
 /// <summary>
@@ -120,9 +123,16 @@ public sealed partial class LocalEngine : IProviderRegistry, IDisposable
         }
 
         _disposed = true;
-        foreach (var region in _regions.Values.Where(r => r.IsValueCreated))
+        var regions = _regions.Values.Where(r => r.IsValueCreated).Select(r => r.Value).ToList();
+        // a copy runs in its target region and reads its source region: all work ends before any region closes
+        foreach (var region in regions)
         {
-            region.Value.Dispose();
+            region.DrainBackgroundWork();
+        }
+
+        foreach (var region in regions)
+        {
+            region.Dispose();
         }
     }
 

@@ -176,25 +176,44 @@ public sealed partial class LocalRegion
 
     private int RemoveOrphanPacks()
     {
-        var known = _catalog.Read(c => c.Query<string>("SELECT id FROM packs").ToHashSet(StringComparer.Ordinal));
-        var removed = 0;
+        var known = PackIds();
+        Options.BeforeOrphanSweep?.Invoke();
+        var candidates = new List<string>();
         foreach (var directory in new[] { PackDirectory, ArchiveDirectory })
         {
-            foreach (var file in System.IO.Directory.EnumerateFiles(directory))
-            {
-                var name = Path.GetFileName(file);
-                var packId = name.Split('.')[0];
-                if (_store.IsInFlight(packId) || (name.EndsWith(PackFile.Extension, StringComparison.Ordinal) && known.Contains(packId)))
-                {
-                    continue;
-                }
+            candidates.AddRange(System.IO.Directory.EnumerateFiles(directory).Where(file => !IsKept(file, known)));
+        }
 
+        if (candidates.Count == 0)
+        {
+            return 0;
+        }
+
+        // Decided again under the store gate with a fresh pack list: a writer registers its pack (StartPack) before it
+        // creates the file, records the pack in the catalog, and only then releases it (EndPacks), each under this gate.
+        // So here a candidate is in flight, recorded since the first read (a snapshot that committed meanwhile: deleting
+        // its pack lost it), or an orphan.
+        var removed = 0;
+        lock (_store.Gate)
+        {
+            var recorded = PackIds();
+            foreach (var file in candidates.Where(file => !IsKept(file, recorded)))
+            {
                 File.Delete(file);
                 removed++;
             }
         }
 
         return removed;
+
+        HashSet<string> PackIds() => _catalog.Read(c => c.Query<string>("SELECT id FROM packs").ToHashSet(StringComparer.Ordinal));
+
+        bool IsKept(string file, HashSet<string> packs)
+        {
+            var name = Path.GetFileName(file);
+            var packId = name.Split('.')[0];
+            return _store.IsInFlight(packId) || (name.EndsWith(PackFile.Extension, StringComparison.Ordinal) && packs.Contains(packId));
+        }
     }
 
     /// <summary>

@@ -218,12 +218,14 @@ public sealed partial class LocalRegion
                 var manifest = Extend(baseManifest, volume.BlockCount);
                 var indexes = session.Unread.SetIndexes().ToList();
                 var done = 0;
+                using var mapping = indexes.Count > 0 ? ImageMapping.TryCreate(volume) : null;
                 await ingest.RunAsync(indexes, async (index, buffer, ct) =>
                 {
-                    // The image is read outside the volume gate, so the workers read in parallel and writers are not
-                    // held up. That is safe because a writer captures a block's original before its first write while
-                    // the block is unread: if a write interleaves with our read (a torn read), the capture exists
-                    // when we look again under the gate, and it is the content at the snapshot's start.
+                    // A block comes from the capture set when a writer saved its original, from the store when it is
+                    // not loaded yet (a lazily loading volume), else from the image: mapped, so it is hashed and encoded
+                    // in place, or read with pread past the mapped part. While it is read that way the block is in
+                    // session.Reading, and a write to it waits (WaitForReads) until the block is added, so the bytes
+                    // hashed are the bytes stored; it is marked read at once, so writes after that need no capture.
                     var block = buffer.AsMemory(0, BlockSize);
                     var readImage = false;
                     await volume.Gate.WaitAsync(ct).ConfigureAwait(false);
@@ -238,39 +240,38 @@ public sealed partial class LocalRegion
                             else
                             {
                                 readImage = true;
+                                session.Reading.Add(index);
                             }
                         }
 
-                        session.Unread[index] = readImage; // stays unread (writers capture it) until the image read is checked
+                        session.Unread[index] = false;
                     }
                     finally
                     {
                         volume.Gate.Release();
                     }
 
-                    if (readImage)
-                    {
-                        if (Options.BeforeImageRead is { } beforeRead)
-                        {
-                            await beforeRead(row.Id, index).ConfigureAwait(false);
-                        }
-
-                        volume.ReadImageBlock(index, block.Span);
-                        await volume.Gate.WaitAsync(ct).ConfigureAwait(false);
-                        try
-                        {
-                            TakeCaptured(session, index, block.Span); // a write interleaved: the capture is the content at the start
-                            session.Unread[index] = false;
-                        }
-                        finally
-                        {
-                            volume.Gate.Release();
-                        }
-                    }
-
                     _progress[row.Id] = (int)(99L * Interlocked.Increment(ref done) / Math.Max(1, indexes.Count));
                     _blocksRead.AddOrUpdate(row.Id, 1, (_, n) => n + 1);
-                }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
+                    if (!readImage)
+                    {
+                        return block;
+                    }
+
+                    if (Options.BeforeImageRead is { } beforeRead)
+                    {
+                        await beforeRead(row.Id, index).ConfigureAwait(false);
+                    }
+
+                    if (mapping is not null && mapping.TryGetBlock(index, out var mapped))
+                    {
+                        return mapped;
+                    }
+
+                    volume.ReadImageBlock(index, block.Span);
+                    return block;
+                }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token,
+                    release: index => EndImageRead(volume, session, index)).ConfigureAwait(false);
 
                 var fullSize = (long)manifest.NonZero.Count() * BlockSize;
                 ingest.Commit(_catalog, (c, tx) =>
@@ -305,12 +306,35 @@ public sealed partial class LocalRegion
         }
     }
 
+    /// <summary>A block read from the image is added (or failed): writes to it may go ahead.</summary>
+    private static void EndImageRead(VolumeRuntime volume, CaptureSession session, int index)
+    {
+        volume.Gate.Wait();
+        try
+        {
+            if (session.Reading.Remove(index))
+            {
+                volume.SignalReadsEnded();
+            }
+        }
+        finally
+        {
+            volume.Gate.Release();
+        }
+    }
+
     private static async Task FinishSessionAsync(VolumeRuntime volume, CaptureSession session, SnapshotRow row, bool completed)
     {
         await volume.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
             volume.Sessions.Remove(session);
+            if (session.Reading.Count > 0)
+            {
+                session.Reading.Clear(); // a failed build: blocks it was reading are released with it
+                volume.SignalReadsEnded();
+            }
+
             if (volume.ChangedSincePending.Remove(row.Id, out var changedSince) && completed && row.Seq > volume.BaseSequence)
             {
                 volume.BaseSnapshotId = row.Id;
@@ -396,6 +420,11 @@ public sealed partial class LocalRegion
             {
                 try
                 {
+                    if (Options.BeforeSnapshotBuild is { } hook)
+                    {
+                        await hook(row.Id).ConfigureAwait(false);
+                    }
+
                     await CopyBlocksAsync(source, sourceRow, sourceKey, row, targetKey).ConfigureAwait(false);
                 }
                 finally
@@ -452,8 +481,9 @@ public sealed partial class LocalRegion
                 var indexes = Enumerable.Range(0, sourceManifest.Count).Where(i => !sourceManifest.Blocks[i].IsZero).ToList();
                 await ingest.RunAsync(indexes, (index, buffer, _) =>
                 {
-                    source._store.ReadBlock(sourceManifest.Blocks[index], sourceKey, buffer.AsSpan(0, BlockSize), verify: true);
-                    return ValueTask.CompletedTask;
+                    var block = buffer.AsMemory(0, BlockSize);
+                    source._store.ReadBlock(sourceManifest.Blocks[index], sourceKey, block.Span, verify: true);
+                    return ValueTask.FromResult<ReadOnlyMemory<byte>>(block);
                 }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token).ConfigureAwait(false);
             }
 

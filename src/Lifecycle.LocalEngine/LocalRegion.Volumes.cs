@@ -216,7 +216,8 @@ public sealed partial class LocalRegion
 
     /// <summary>
     /// Writes at any offset. Durable when it returns (the image is flushed). Blocks a pending snapshot has not read
-    /// yet are copied first (copy-before-write); the changed-block map records the blocks.
+    /// yet are copied first (copy-before-write); a block a snapshot is reading from the image at that moment is
+    /// waited for (one block's hashing and encoding); the changed-block map records the blocks.
     /// </summary>
     public async Task WriteAsync(string volumeId, long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
@@ -231,11 +232,22 @@ public sealed partial class LocalRegion
             return;
         }
 
-        await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var first = (int)(offset / BlockSize);
+        var last = (int)((offset + data.Length - 1) / BlockSize);
+        while (true)
+        {
+            await volume.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (volume.ReadsInProgress(first, last) is not { } reading)
+            {
+                break; // holding the gate
+            }
+
+            volume.Gate.Release();
+            await reading.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
-            var first = (int)(offset / BlockSize);
-            var last = (int)((offset + data.Length - 1) / BlockSize);
             MarkDirty(volume);
             var hydrationChanged = false;
             for (var index = first; index <= last; index++)

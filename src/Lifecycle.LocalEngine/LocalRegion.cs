@@ -497,6 +497,19 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         }
     }
 
+    /// <summary>Waits (up to 10 minutes) for the background work running now; failures are recorded on the snapshots.</summary>
+    internal void DrainBackgroundWork()
+    {
+        try
+        {
+            Task.WhenAll(_background.Values).Wait(TimeSpan.FromMinutes(10));
+        }
+        catch (AggregateException)
+        {
+            // failures are recorded on the snapshots
+        }
+    }
+
     /// <summary>Finishes background work, records clean changed-block maps, and releases the region.</summary>
     public void Dispose()
     {
@@ -506,14 +519,7 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         }
 
         _disposed = true;
-        try
-        {
-            Task.WhenAll(_background.Values).Wait(TimeSpan.FromMinutes(10));
-        }
-        catch (AggregateException)
-        {
-            // failures are recorded on the snapshots
-        }
+        DrainBackgroundWork();
 
         foreach (var volume in _volumes.Values)
         {

@@ -29,6 +29,93 @@ public sealed class EngineBehaviourTests
     }
 
     [Fact]
+    public async Task ClosingTheEngine_LetsCopiesInBothDirectionsFinish_BeforeAnyRegionCloses()
+    {
+        // A copy runs in its target region and reads its source region. If each region waited only for its own work
+        // before closing, the region closed first would cut off a slower copy out of it (it failed reading a closed
+        // catalog). The engine closes its regions in an order of its own, so both ways round are run: in one of them
+        // the slower copy reads the region that would close first.
+        await CopiesBothWaysThenCloseAsync(slowTarget: "test-1");
+        await CopiesBothWaysThenCloseAsync(slowTarget: "test-2");
+    }
+
+    private static async Task CopiesBothWaysThenCloseAsync(string slowTarget)
+    {
+        var copying = false;
+        var slowCopies = new TaskCompletionSource<HashSet<string>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var f = new LocalProviderFixture(o => o.BeforeSnapshotBuild = async id =>
+        {
+            if (Volatile.Read(ref copying) && (await slowCopies.Task).Contains(id))
+            {
+                await Task.Delay(600);
+            }
+        });
+        string[] regions = [f.Region, f.OtherRegion];
+        Assert.Contains(slowTarget, regions);
+        var sources = new List<(string Region, string Snapshot, byte[] Content)>();
+        foreach (var name in regions)
+        {
+            var region = f.Engine.Region(name);
+            var volume = await region.CreateVolumeAsync("a", 3L * Block, LocalProviderFixture.NoTags);
+            var content = RandomBytes(3 * Block, name.Length + sources.Count);
+            await region.WriteAsync(volume.Id, 0, content);
+            sources.Add((name, (await SnapshotAsync(region, volume.Id)).Id, content));
+        }
+
+        Volatile.Write(ref copying, true);
+        var copies = new List<(string Region, string Copy, byte[] Content)>();
+        foreach (var (name, snapshot, content) in sources)
+        {
+            var target = regions.Single(r => r != name);
+            var copy = await f.Engine.Region(target).CopySnapshotAsync(new CopySnapshotRequest(name, snapshot, LocalProviderFixture.NoTags));
+            Assert.Equal(SnapshotState.Pending, copy.State);
+            copies.Add((target, copy.Id, content));
+        }
+
+        slowCopies.SetResult(copies.Where(c => c.Region == slowTarget).Select(c => c.Copy).ToHashSet());
+        f.Reopen();
+
+        foreach (var (name, copy, content) in copies)
+        {
+            var region = f.Engine.Region(name);
+            Assert.Equal(SnapshotState.Completed, region.Describe(copy).State);
+            Assert.Equal(content, await ReadSnapshotAsync(region, copy, content.Length));
+        }
+    }
+
+    [Fact]
+    public async Task Gc_KeepsThePacksOfASnapshotThatCommitsWhileItLooksForOrphanFiles()
+    {
+        // GC reads the catalog's pack list, then looks at the pack files. A snapshot that commits and releases its pack
+        // in between has a file the first list does not know and that is no longer in flight; deleting it lost the
+        // snapshot's blocks (found by the property test as "pack ... is missing").
+        LocalRegion? region = null;
+        string? volumeId = null;
+        SnapshotInfo? committed = null;
+        var once = 0;
+        await using var f = new LocalProviderFixture(o => o.BeforeOrphanSweep = () =>
+        {
+            if (Interlocked.Exchange(ref once, 1) == 0)
+            {
+                committed = SnapshotAsync(region!, volumeId!).GetAwaiter().GetResult();
+            }
+        });
+        region = f.Local;
+        var volume = await region.CreateVolumeAsync("a", 4L * Block, LocalProviderFixture.NoTags);
+        volumeId = volume.Id;
+        var content = RandomBytes(4 * Block, 5);
+        await region.WriteAsync(volume.Id, 0, content);
+
+        var report = await region.CollectGarbageAsync();
+
+        Assert.Equal(SnapshotState.Completed, committed?.State);
+        Assert.Equal(0, report.OrphanFilesDeleted);
+        var verify = await region.VerifyAsync(1.0);
+        Assert.True(verify.Ok, string.Join("; ", verify.Errors));
+        Assert.Equal(content, await ReadSnapshotAsync(region, committed!.Id, content.Length));
+    }
+
+    [Fact]
     public async Task CreateSnapshot_ManyAtOnce_CommitsEachWithItsTags_AndEveryOneHoldsItsVolume()
     {
         // Concurrent creates share commits (group commit) and builds take turns: each must still be its own snapshot.
@@ -88,17 +175,22 @@ public sealed class EngineBehaviourTests
     }
 
     [Fact]
-    public async Task Snapshot_TakesTheCapture_WhenAWriteLandsBetweenMarkingABlockAndReadingIt()
+    public async Task AWriteToTheBlockASnapshotIsReading_WaitsUntilTheBlockIsStored_AndTheSnapshotHoldsTheContentAtItsStart()
     {
-        // Deterministic form of the race below: the write to block 5 happens exactly inside the build's unlocked read window.
+        // Deterministic form of the race below: the write to block 5 starts while the build reads that block from the
+        // mapped image; it must wait (else the bytes hashed could differ from the bytes stored), and land afterwards.
         LocalRegion? region = null;
         string? volumeId = null;
+        Task? write = null;
+        var writeWaited = false;
         var overwritten = RandomBytes(Block, 22);
         await using var f = new LocalProviderFixture(o => o.BeforeImageRead = async (_, index) =>
         {
             if (index == 5)
             {
-                await region!.WriteAsync(volumeId!, 5L * Block + 100, overwritten.AsMemory(0, 4096));
+                write = region!.WriteAsync(volumeId!, 5L * Block + 100, overwritten.AsMemory(0, 4096));
+                await Task.Delay(200);
+                writeWaited = !write.IsCompleted;
             }
         });
         region = f.Local;
@@ -108,10 +200,15 @@ public sealed class EngineBehaviourTests
         await region.WriteAsync(volume.Id, 0, before);
 
         var snapshot = await SnapshotAsync(region, volume.Id);
+        await write!;
 
+        Assert.True(writeWaited, "the write to the block being read went ahead of the read");
         Assert.Equal(SnapshotState.Completed, snapshot.State);
         var content = await ReadSnapshotAsync(region, snapshot.Id, 8L * Block);
         Assert.True(before.AsSpan().SequenceEqual(content), "the snapshot holds a write made after its start");
+        var now = new byte[4096];
+        await region.ReadAsync(volume.Id, 5L * Block + 100, now);
+        Assert.Equal(overwritten.AsSpan(0, 4096).ToArray(), now);
     }
 
     [Fact]

@@ -3,7 +3,10 @@ using Lifecycle.LocalEngine.Volumes;
 
 namespace Lifecycle.LocalEngine.Tests;
 
-/// <summary>Reading image blocks for a snapshot: exact bytes, and zeros past a short image's end even in a reused buffer.</summary>
+/// <summary>
+/// Reading image blocks for a snapshot: exact bytes, zeros past a short image's end even in a reused buffer, and the
+/// mapping that serves whole blocks inside the file (the rest is read with pread).
+/// </summary>
 public sealed class VolumeImageReadTests() : TempDirectoryTest("lifecycle-image-")
 {
     [Fact]
@@ -25,5 +28,32 @@ public sealed class VolumeImageReadTests() : TempDirectoryTest("lifecycle-image-
         volume.ReadImageBlock(1, buffer);
         Assert.Equal(content[Block..], buffer[..(Block / 3)]);
         Assert.False(buffer.AsSpan(Block / 3).ContainsAnyExcept((byte)0), "the part past the image's end must read as zeros");
+    }
+
+    [Fact]
+    public void ImageMapping_ServesTheWholeBlocksInsideTheFile_AndNothingPastThem()
+    {
+        const int Block = BlockCodec.BlockSize;
+        var content = new byte[2 * Block + Block / 2]; // two whole blocks and half of a third
+        new Random(12).NextBytes(content);
+        var path = Path.Combine(TestDirectory, "m.img");
+        File.WriteAllBytes(path, content);
+        using var volume = new VolumeRuntime("m", 4L * Block, path, path + ".cbt", path + ".hyd");
+
+        using (var mapping = ImageMapping.TryCreate(volume))
+        {
+            Assert.NotNull(mapping);
+            Assert.Equal(2, mapping.Blocks);
+            Assert.True(mapping.TryGetBlock(0, out var first));
+            Assert.True(mapping.TryGetBlock(1, out var second));
+            Assert.Equal(content[..Block], first.ToArray());
+            Assert.Equal(content[Block..(2 * Block)], second.ToArray());
+            Assert.False(mapping.TryGetBlock(2, out _)); // partly past the end: read with pread, zero-filled
+            Assert.False(mapping.TryGetBlock(-1, out _));
+        }
+
+        File.WriteAllBytes(path, new byte[Block / 2]);
+        volume.CloseImage();
+        Assert.Null(ImageMapping.TryCreate(volume)); // no whole block to map
     }
 }

@@ -229,13 +229,15 @@ internal sealed class BlockIngest : IDisposable
 
     /// <summary>
     /// Adds the blocks of <paramref name="indexes"/> with one worker per <paramref name="parallelism"/>: each worker
-    /// reads its own next block into a pooled 512 KiB buffer with <paramref name="read"/> and adds it, so no separate
-    /// reader thread competes for the cores and memory stays at one block per worker. <paramref name="read"/> must be
-    /// safe to call concurrently (the snapshot's read guards itself with the volume lock; store reads are positioned reads);
-    /// <paramref name="done"/> receives each id.
+    /// gets its own next block from <paramref name="read"/> and adds it, so no separate reader thread competes for the
+    /// cores and memory stays at one block per worker. <paramref name="read"/> fills the worker's pooled 512 KiB buffer
+    /// and returns it, or returns the block's bytes elsewhere (a snapshot's mapped image), which must stay unchanged
+    /// until <paramref name="release"/> is called for the index, after the block is added or failed to be.
+    /// <paramref name="read"/> must be safe to call concurrently (the snapshot's read guards itself with the volume
+    /// lock; store reads are positioned reads); <paramref name="done"/> receives each id.
     /// </summary>
-    public async Task RunAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask> read,
-        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken)
+    public async Task RunAsync(IReadOnlyList<int> indexes, Func<int, byte[], CancellationToken, ValueTask<ReadOnlyMemory<byte>>> read,
+        Action<int, BlockId> done, int parallelism, CancellationToken cancellationToken, Action<int>? release = null)
     {
         using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cancellationToken = failure.Token;
@@ -252,9 +254,16 @@ internal sealed class BlockIngest : IDisposable
                     cancellationToken.ThrowIfCancellationRequested();
                     var index = indexes[at];
                     var t = StageClock.Start();
-                    await read(index, buffer, cancellationToken).ConfigureAwait(false);
+                    var block = await read(index, buffer, cancellationToken).ConfigureAwait(false);
                     StageClock.Stop("ingest.read", t);
-                    done(index, Add(buffer.AsSpan(0, BlockCodec.BlockSize), encode, scratch));
+                    try
+                    {
+                        done(index, Add(block.Span, encode, scratch));
+                    }
+                    finally
+                    {
+                        release?.Invoke(index);
+                    }
                 }
             }
             catch

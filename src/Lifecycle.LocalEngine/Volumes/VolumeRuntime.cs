@@ -54,6 +54,41 @@ internal sealed class VolumeRuntime : IDisposable
 
     public List<CaptureSession> Sessions { get; } = [];
 
+    private TaskCompletionSource? _readsEnded;
+
+    /// <summary>
+    /// Null when no pending snapshot is reading a block of [<paramref name="first"/>, <paramref name="last"/>] from the
+    /// image; else a task that completes when one of those reads ends (then look again).
+    /// </summary>
+    public Task? ReadsInProgress(int first, int last)
+    {
+        foreach (var session in Sessions)
+        {
+            if (session.Reading.Count == 0)
+            {
+                continue;
+            }
+
+            for (var index = first; index <= last; index++)
+            {
+                if (session.Reading.Contains(index))
+                {
+                    return (_readsEnded ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Wakes writers waiting in <see cref="ReadsInProgress"/>.</summary>
+    public void SignalReadsEnded()
+    {
+        var waiting = _readsEnded;
+        _readsEnded = null;
+        waiting?.TrySetResult();
+    }
+
     /// <summary>For a lazily loading volume: the source manifest and the blocks already loaded into the image.</summary>
     public Manifest? SourceManifest { get; set; }
 
@@ -101,8 +136,9 @@ internal sealed class VolumeRuntime : IDisposable
 }
 
 /// <summary>
-/// Copy-before-write state of one pending snapshot on one volume: the blocks it still has to read, and the
-/// original contents of blocks that a write overwrote before the snapshot read them.
+/// Copy-before-write state of one pending snapshot on one volume: the blocks it still has to read, the original
+/// contents of blocks that a write overwrote before the snapshot read them, and the blocks it is reading from the
+/// image right now (writes to those wait until they are stored).
 /// </summary>
 internal sealed class CaptureSession
 {
@@ -117,4 +153,6 @@ internal sealed class CaptureSession
     public BlockBitmap Unread { get; }
 
     public Dictionary<int, byte[]> Captured { get; } = [];
+
+    public HashSet<int> Reading { get; } = [];
 }

@@ -218,7 +218,7 @@ public sealed partial class LocalRegion
                 var manifest = Extend(baseManifest, volume.BlockCount);
                 var indexes = session.Unread.SetIndexes().ToList();
                 var done = 0;
-                using var mapping = indexes.Count > 0 ? ImageMapping.TryCreate(volume) : null;
+                using var mapping = indexes.Count > 0 ? ImageMapping.TryCreate(volume, indexes) : null;
                 await ingest.RunAsync(indexes, async (index, buffer, ct) =>
                 {
                     // A block comes from the capture set when a writer saved its original, from the store when it is
@@ -271,7 +271,11 @@ public sealed partial class LocalRegion
                     volume.ReadImageBlock(index, block.Span);
                     return block;
                 }, (index, id) => manifest.Blocks[index] = id, Options.Parallelism, _closing.Token,
-                    release: index => EndImageRead(volume, session, index)).ConfigureAwait(false);
+                    release: index =>
+                    {
+                        mapping?.Done(index);
+                        EndImageRead(volume, session, index);
+                    }).ConfigureAwait(false);
 
                 var fullSize = (long)manifest.NonZero.Count() * BlockSize;
                 ingest.Commit(_catalog, (c, tx) =>

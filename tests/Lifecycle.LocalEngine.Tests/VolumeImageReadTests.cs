@@ -40,7 +40,7 @@ public sealed class VolumeImageReadTests() : TempDirectoryTest("lifecycle-image-
         File.WriteAllBytes(path, content);
         using var volume = new VolumeRuntime("m", 4L * Block, path, path + ".cbt", path + ".hyd");
 
-        using (var mapping = ImageMapping.TryCreate(volume))
+        using (var mapping = ImageMapping.TryCreate(volume, [0, 1, 2, 3]))
         {
             Assert.NotNull(mapping);
             Assert.Equal(2, mapping.Blocks);
@@ -54,6 +54,6 @@ public sealed class VolumeImageReadTests() : TempDirectoryTest("lifecycle-image-
 
         File.WriteAllBytes(path, new byte[Block / 2]);
         volume.CloseImage();
-        Assert.Null(ImageMapping.TryCreate(volume)); // no whole block to map
+        Assert.Null(ImageMapping.TryCreate(volume, [0, 1, 2, 3])); // no whole block to map
     }
 }

@@ -224,7 +224,7 @@ public sealed partial class LocalRegion
                     // A block comes from the capture set when a writer saved its original, from the store when it is
                     // not loaded yet (a lazily loading volume), else from the image: mapped, so it is hashed and encoded
                     // in place, or read with pread past the mapped part. While it is read that way the block is in
-                    // session.Reading, and a write to it waits (WaitForReads) until the block is added, so the bytes
+                    // session.Reading, and a write to it waits (ReadsInProgress) until the block is added, so the bytes
                     // hashed are the bytes stored; it is marked read at once, so writes after that need no capture.
                     var block = buffer.AsMemory(0, BlockSize);
                     var readImage = false;

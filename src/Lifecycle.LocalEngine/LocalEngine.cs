@@ -40,6 +40,12 @@ public sealed class LocalEngineOptions
     /// <summary>Test seam: awaited by a snapshot's build after marking a block for its image read, before that read (snapshot id, block index).</summary>
     internal Func<string, int, Task>? BeforeImageRead { get; set; }
 
+    /// <summary>
+    /// Test seam: called by a volume write just before its image write (<c>"before-image-write"</c>) and after the
+    /// image is flushed (<c>"after-image-write"</c>); a test throws there to stop the write as a crash would.
+    /// </summary>
+    internal Action<string>? VolumeWriteStep { get; set; }
+
     /// <summary>Test seam: called by GC after it read the catalog's pack list, before it looks at the pack files.</summary>
     internal Action? BeforeOrphanSweep { get; set; }
 }

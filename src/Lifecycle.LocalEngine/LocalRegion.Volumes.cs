@@ -250,20 +250,23 @@ public sealed partial class LocalRegion
         {
             MarkDirty(volume);
             var hydrationChanged = false;
+            List<int>? replaced = null;
             for (var index = first; index <= last; index++)
             {
                 CopyBeforeWrite(volume, index);
                 if (volume.Hydrated is not null && !volume.Hydrated[index])
                 {
                     var blockStart = (long)index * BlockSize;
-                    var coversBlock = offset <= blockStart && offset + data.Length >= blockStart + BlockSize;
-                    if (!coversBlock)
+                    if (offset <= blockStart && offset + data.Length >= blockStart + BlockSize)
+                    {
+                        (replaced ??= []).Add(index); // loaded by this write itself: marked once its data is on disk
+                    }
+                    else
                     {
                         HydrateBlock(volume, index);
+                        volume.Hydrated[index] = true;
+                        hydrationChanged = true;
                     }
-
-                    volume.Hydrated[index] = true;
-                    hydrationChanged = true;
                 }
 
                 volume.ChangedSinceBase[index] = true;
@@ -279,8 +282,21 @@ public sealed partial class LocalRegion
                 PersistHydration(volume);
             }
 
+            // A block this write replaces whole is marked loaded only after the write is on disk: marked first, a
+            // crash in between would leave it loaded but holding neither its old content nor the new (a hole).
+            Options.VolumeWriteStep?.Invoke("before-image-write");
             RandomAccess.Write(volume.Image, data.Span, offset);
             RandomAccess.FlushToDisk(volume.Image);
+            Options.VolumeWriteStep?.Invoke("after-image-write");
+            if (replaced is not null)
+            {
+                foreach (var index in replaced)
+                {
+                    volume.Hydrated![index] = true;
+                }
+
+                PersistHydration(volume);
+            }
         }
         finally
         {
@@ -457,15 +473,6 @@ public sealed partial class LocalRegion
 
             MarkDirty(volume);
             volume.Trusted = false;
-            if (volume.Hydrated is not null)
-            {
-                for (var i = 0; i < volume.BlockCount; i++)
-                {
-                    volume.Hydrated[i] = true;
-                }
-
-                PersistHydration(volume);
-            }
 
             var buffer = new byte[BlockSize];
             var zero = new byte[BlockSize];
@@ -492,6 +499,18 @@ public sealed partial class LocalRegion
             }
 
             RandomAccess.FlushToDisk(volume.Image);
+
+            // a volume still loading from its source is marked loaded only now that the whole image is on disk: a
+            // crash during the import leaves it reading its old content, not holes taken for loaded blocks
+            if (volume.Hydrated is not null)
+            {
+                for (var i = 0; i < volume.BlockCount; i++)
+                {
+                    volume.Hydrated[i] = true;
+                }
+
+                PersistHydration(volume);
+            }
         }
         finally
         {

@@ -111,6 +111,20 @@ public sealed partial class LocalRegion
         }
 
         var needed = baseManifest is null ? BlockBitmap.All(volume.BlockCount) : volume.ChangedSinceBase.Clone();
+
+        // A block in a hole of the image reads as zeros, so the snapshot records it as zero without reading it (a block
+        // still loading from the volume's source snapshot is a hole too but not zero: it is read). Taken under the
+        // volume lock, so it is the content at the snapshot's instant; later writes to these blocks need no capture.
+        var holes = new List<int>();
+        if (SparseImage.DataBlocks(volume.Image, volume.BlockCount) is { } data)
+        {
+            holes.AddRange(needed.SetIndexes().Where(i => !data[i] && (volume.Hydrated is null || volume.Hydrated[i])));
+            foreach (var index in holes)
+            {
+                needed[index] = false;
+            }
+        }
+
         var id = NewId("snap-");
         var row = new SnapshotRow
         {
@@ -124,7 +138,7 @@ public sealed partial class LocalRegion
             KeyId = key?.Id,
             Description = description,
         };
-        var session = new CaptureSession(id, needed);
+        var session = new CaptureSession(id, needed) { Holes = holes };
         volume.Sessions.Add(session);
         volume.ChangedSincePending[id] = new BlockBitmap(volume.BlockCount);
         _progress[id] = 0;
@@ -216,6 +230,11 @@ public sealed partial class LocalRegion
             {
                 var buildStarted = StageClock.Start();
                 var manifest = Extend(baseManifest, volume.BlockCount);
+                foreach (var index in session.Holes)
+                {
+                    manifest.Blocks[index] = BlockId.Zero; // an incremental's base may hold data there
+                }
+
                 var indexes = session.Unread.SetIndexes().ToList();
                 var done = 0;
                 using var mapping = indexes.Count > 0 ? ImageMapping.TryCreate(volume, indexes) : null;

@@ -6,6 +6,7 @@ using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine.Catalog;
 using Lifecycle.LocalEngine.Storage;
 using Lifecycle.LocalEngine.Volumes;
+using Microsoft.Win32.SafeHandles;
 
 namespace Lifecycle.LocalEngine;
 
@@ -285,7 +286,7 @@ public sealed partial class LocalRegion
             // A block this write replaces whole is marked loaded only after the write is on disk: marked first, a
             // crash in between would leave it loaded but holding neither its old content nor the new (a hole).
             Options.VolumeWriteStep?.Invoke("before-image-write");
-            RandomAccess.Write(volume.Image, data.Span, offset);
+            WriteImage(volume.Image, data.Span, offset);
             RandomAccess.FlushToDisk(volume.Image);
             Options.VolumeWriteStep?.Invoke("after-image-write");
             if (replaced is not null)
@@ -353,6 +354,39 @@ public sealed partial class LocalRegion
         }
 
         volume.ReadImageBlock(index, block);
+    }
+
+    /// <summary>
+    /// Writes to an image, punching a hole instead for each whole block the write sets to zeros (images are sparse,
+    /// <see cref="SparseImage"/>); other parts are written as they are. Durable once the caller flushes the image.
+    /// </summary>
+    private static void WriteImage(SafeFileHandle image, ReadOnlySpan<byte> data, long offset)
+    {
+        var runStart = 0;
+        var runZero = false;
+        for (var at = 0; at < data.Length;)
+        {
+            var length = Math.Min(data.Length - at, BlockSize - (int)((offset + at) % BlockSize));
+            var zero = length == BlockSize && BlockCodec.IsZero(data.Slice(at, length));
+            if (at > runStart && zero != runZero)
+            {
+                WriteRun(image, data[runStart..at], offset + runStart, runZero);
+                runStart = at;
+            }
+
+            runZero = zero;
+            at += length;
+        }
+
+        WriteRun(image, data[runStart..], offset + runStart, runZero);
+
+        static void WriteRun(SafeFileHandle image, ReadOnlySpan<byte> run, long offset, bool zero)
+        {
+            if (!zero || !SparseImage.TryPunchHole(image, offset, run.Length))
+            {
+                RandomAccess.Write(image, run, offset);
+            }
+        }
     }
 
     private void HydrateBlock(VolumeRuntime volume, int index)
@@ -475,7 +509,6 @@ public sealed partial class LocalRegion
             volume.Trusted = false;
 
             var buffer = new byte[BlockSize];
-            var zero = new byte[BlockSize];
             using var source = File.OpenHandle(sourcePath, FileMode.Open, FileAccess.Read);
             for (var index = 0; index < volume.BlockCount; index++)
             {
@@ -494,7 +527,7 @@ public sealed partial class LocalRegion
                 }
 
                 buffer.AsSpan(read).Clear();
-                RandomAccess.Write(volume.Image, BlockCodec.IsZero(buffer) ? zero : buffer, position);
+                WriteImage(volume.Image, buffer, position);
                 progress?.Report(position + BlockSize);
             }
 

@@ -155,4 +155,7 @@ internal sealed class CaptureSession
     public Dictionary<int, byte[]> Captured { get; } = [];
 
     public HashSet<int> Reading { get; } = [];
+
+    /// <summary>Blocks of the snapshot that were holes of the image at its instant: zero, and never read.</summary>
+    public IReadOnlyList<int> Holes { get; init; } = [];
 }

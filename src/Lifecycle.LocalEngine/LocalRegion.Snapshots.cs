@@ -191,6 +191,7 @@ public sealed partial class LocalRegion
                     await hook(started.Row.Id).ConfigureAwait(false);
                 }
 
+                await Failpoints.HitAsync("engine.snapshot.before-build", _closing.Token).ConfigureAwait(false);
                 try
                 {
                     await _buildTurns.WaitAsync(_closing.Token).ConfigureAwait(false);

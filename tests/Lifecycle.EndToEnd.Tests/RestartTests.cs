@@ -46,13 +46,17 @@ public sealed class RestartTests
             """);
         string[] arguments = ["--data", environment.DataDirectory, "--policies", environment.PoliciesDirectory];
 
-        // A copy of these small volumes takes milliseconds; the failpoint holds each one for 5 s after its blocks are
-        // sent and before its catalog commit, so the kill during a copy lands there instead of racing it.
-        var slowCopies = new Dictionary<string, string> { [Failpoints.EnvironmentVariable] = "engine.copy.before-commit=sleep(5000)" };
+        // A snapshot or a copy of these small, mostly empty volumes takes milliseconds; failpoints hold each snapshot
+        // pending for 5 s before its build, and each copy for 5 s after its blocks are sent and before its catalog
+        // commit, so the kills during a snapshot and during a copy land there instead of racing them.
+        var slowSteps = new Dictionary<string, string>
+        {
+            [Failpoints.EnvironmentVariable] = "engine.snapshot.before-build=sleep(5000);engine.copy.before-commit=sleep(5000)",
+        };
         var kills = new List<string>();
 
         // 1. During a pre hook: a create is running and its pre hook has started but cannot have finished (it sleeps 6 s).
-        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
             await WaitUntilAsync(server, () => PreHookStarted(environment), TimeSpan.FromSeconds(90), "a pre hook to start");
             await Task.Delay(1500);
@@ -62,8 +66,8 @@ public sealed class RestartTests
             kills.Add($"during hooks: {running.Count} create(s) running");
         }
 
-        // 2. During snapshot creation: the moment a pre hook of a running create has succeeded, the create call follows.
-        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
+        // 2. During snapshot creation: once a running create's pre hook has succeeded, its snapshot is pending (held 5 s).
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
             await WaitUntilAsync(server, async () =>
             {
@@ -83,7 +87,7 @@ public sealed class RestartTests
         }
 
         // 3. During a copy.
-        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
             await WaitUntilAsync(server, async () => (await ActionsAsync(server, "running", "copy")).Count > 0, TimeSpan.FromSeconds(120), "a copy to run");
             server.Kill();
@@ -92,7 +96,7 @@ public sealed class RestartTests
 
         // 4. Restart and let everything finish.
         IReadOnlyList<JsonElement> actions;
-        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowCopies))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
             await WaitUntilAsync(server, async () =>
             {

@@ -4,6 +4,7 @@ using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine.Encryption;
 using Lifecycle.LocalEngine.Storage;
+using static Lifecycle.LocalEngine.Tests.EngineTestData;
 
 namespace Lifecycle.LocalEngine.Tests;
 
@@ -44,12 +45,6 @@ public sealed class BlockEncodingTests
         }
 
         return records;
-    }
-
-    private static async Task<SnapshotInfo> SnapshotAsync(LocalRegion region, string volumeId)
-    {
-        var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, LocalProviderFixture.NoTags));
-        return await region.WaitForSnapshotAsync(started.Id);
     }
 
     private static void FlipByte(string path, long offset)

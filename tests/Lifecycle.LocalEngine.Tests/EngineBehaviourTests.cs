@@ -1,32 +1,13 @@
 using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
+using static Lifecycle.LocalEngine.Tests.EngineTestData;
 
 namespace Lifecycle.LocalEngine.Tests;
 
 public sealed class EngineBehaviourTests
 {
     private const int Block = LocalRegion.BlockSize;
-
-    private static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
-    private static async Task<byte[]> ReadSnapshotAsync(LocalRegion region, string snapshotId, long size)
-    {
-        var buffer = new byte[size];
-        Assert.Equal((int)size, await region.ReadSnapshotAsync(snapshotId, 0, buffer));
-        return buffer;
-    }
-
-    private static async Task<SnapshotInfo> SnapshotAsync(LocalRegion region, string volumeId, params (string, string)[] tags)
-    {
-        var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, tags.ToImmutableSortedDictionary(t => t.Item1, t => t.Item2)));
-        return await region.WaitForSnapshotAsync(started.Id);
-    }
 
     [Fact]
     public async Task ClosingTheEngine_LetsCopiesInBothDirectionsFinish_BeforeAnyRegionCloses()

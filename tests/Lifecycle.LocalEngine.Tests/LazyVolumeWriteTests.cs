@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Lifecycle.Core.Providers;
+using static Lifecycle.LocalEngine.Tests.EngineTestData;
 
 namespace Lifecycle.LocalEngine.Tests;
 
@@ -7,13 +8,6 @@ namespace Lifecycle.LocalEngine.Tests;
 public sealed class LazyVolumeWriteTests
 {
     private const int Block = LocalRegion.BlockSize;
-
-    private static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
 
     [Theory]
     [InlineData("before-image-write")]

@@ -1,8 +1,7 @@
-using System.Collections.Immutable;
-using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine.Volumes;
 using Microsoft.Win32.SafeHandles;
+using static Lifecycle.LocalEngine.Tests.EngineTestData;
 
 namespace Lifecycle.LocalEngine.Tests;
 
@@ -10,28 +9,6 @@ namespace Lifecycle.LocalEngine.Tests;
 public sealed class SparseImageTests
 {
     private const int Block = LocalRegion.BlockSize;
-
-    private static byte[] RandomBytes(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
-
-    private static async Task<SnapshotInfo> SnapshotAsync(LocalRegion region, string volumeId)
-    {
-        var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, ImmutableSortedDictionary<string, string>.Empty));
-        var done = await region.WaitForSnapshotAsync(started.Id);
-        Assert.Equal(SnapshotState.Completed, done.State);
-        return done;
-    }
-
-    private static async Task<byte[]> ReadSnapshotAsync(LocalRegion region, string snapshotId, int size)
-    {
-        var buffer = new byte[size];
-        Assert.Equal(size, await region.ReadSnapshotAsync(snapshotId, 0, buffer));
-        return buffer;
-    }
 
     private static int[] DataBlocksOf(LocalRegion region, string volumeId, int blocks)
     {

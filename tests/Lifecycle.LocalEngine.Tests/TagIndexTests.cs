@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
 using Microsoft.Data.Sqlite;
+using static Lifecycle.LocalEngine.Tests.EngineTestData;
 
 namespace Lifecycle.LocalEngine.Tests;
 
@@ -22,12 +23,6 @@ public sealed class TagIndexTests
 
     private static async Task<List<string>> IdsWithTagAsync(LocalRegion region, string key, params string[] values) =>
         [.. (await region.DescribeSnapshotsAsync(ByTag(key, values))).Select(s => s.Id).Order(StringComparer.Ordinal)];
-
-    private static async Task<SnapshotInfo> SnapshotAsync(LocalRegion region, string volumeId, params (string, string)[] tags)
-    {
-        var started = await region.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, Tags(tags)));
-        return await region.WaitForSnapshotAsync(started.Id);
-    }
 
     [Fact]
     public async Task TagLookup_FindsEachSnapshotByItsToken_AmongManySnapshots()

@@ -116,9 +116,9 @@ public sealed partial class LocalRegion
         // still loading from the volume's source snapshot is a hole too but not zero: it is read). Taken under the
         // volume lock, so it is the content at the snapshot's instant; later writes to these blocks need no capture.
         var holes = new List<int>();
-        if (SparseImage.DataBlocks(volume.Image, volume.BlockCount) is { } data)
+        if (SparseImage.Holes(volume.Image, needed) is { } found)
         {
-            holes.AddRange(needed.SetIndexes().Where(i => !data[i] && (volume.Hydrated is null || volume.Hydrated[i])));
+            holes.AddRange(found.Where(i => volume.Hydrated is null || volume.Hydrated[i]));
             foreach (var index in holes)
             {
                 needed[index] = false;

@@ -6,7 +6,7 @@ using static Lifecycle.LocalEngine.Tests.EngineTestData;
 namespace Lifecycle.LocalEngine.Tests;
 
 /// <summary>Volume images are sparse: whole zero blocks are holes, and snapshots record holes as zero without reading them.</summary>
-public sealed class SparseImageTests
+public sealed class SparseImageTests() : TempDirectoryTest("lifecycle-sparse-")
 {
     private const int Block = LocalRegion.BlockSize;
 
@@ -16,6 +16,33 @@ public sealed class SparseImageTests
         var data = SparseImage.DataBlocks(image, blocks);
         Assert.NotNull(data); // the test machine (Linux, ext4 or tmpfs) reports holes
         return [.. data.SetIndexes()];
+    }
+
+    [Fact]
+    public void Holes_AreTheSameWhetherProbedBlockByBlockOrFoundByWalkingTheExtents()
+    {
+        // 12 blocks in the file (data in 0, 9, 3 and the last 4 KiB of 4), 16 asked about (12..15 past its end)
+        var path = Path.Combine(TestDirectory, "image");
+        using (var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(file, 12L * Block);
+            foreach (var (offset, length) in new[] { (0L, Block), (9L * Block, Block), (3L * Block, 4096), (5L * Block - 4096, 4096) })
+            {
+                RandomAccess.Write(file, RandomBytes(length, (int)(offset / 4096)), offset);
+            }
+        }
+
+        using var image = File.OpenHandle(path);
+        int[] expected = [1, 2, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15];
+        var many = BlockBitmap.All(16); // more than 1/16 of the blocks: one walk over the extents
+        Assert.Equal(expected, SparseImage.Holes(image, many));
+        var few = new BlockBitmap(1024); // 16 of 1024 blocks: each probed on its own
+        foreach (var index in Enumerable.Range(0, 16))
+        {
+            few[index] = true;
+        }
+
+        Assert.Equal(expected, SparseImage.Holes(image, few));
     }
 
     [Fact]

@@ -65,6 +65,43 @@ internal static partial class SparseImage
     }
 
     /// <summary>
+    /// The blocks set in <paramref name="blocks"/> that are holes (no byte of data; past the end of the file too); null
+    /// when the system cannot tell. Few blocks (an incremental's changed ones) are probed one by one, so the cost
+    /// follows the blocks asked about, not how fragmented the image is; many are answered by one walk over the extents.
+    /// </summary>
+    public static List<int>? Holes(SafeFileHandle image, BlockBitmap blocks)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        if (blocks.PopCount() > blocks.Count / 16)
+        {
+            return DataBlocks(image, blocks.Count) is { } data ? [.. blocks.SetIndexes().Where(i => !data[i])] : null;
+        }
+
+        var fd = (int)image.DangerousGetHandle();
+        var holes = new List<int>();
+        foreach (var index in blocks.SetIndexes())
+        {
+            var start = (long)index * BlockCodec.BlockSize;
+            var data = Lseek(fd, start, SeekData);
+            if (data < 0 && Marshal.GetLastPInvokeError() != NoSuchDataErrno)
+            {
+                return null;
+            }
+
+            if (data < 0 || data >= start + BlockCodec.BlockSize)
+            {
+                holes.Add(index);
+            }
+        }
+
+        return holes;
+    }
+
+    /// <summary>
     /// Makes <paramref name="length"/> bytes at <paramref name="offset"/> read as zeros by punching a hole; false when
     /// the system or file system cannot (the caller then writes zeros). Not durable until the file is flushed.
     /// </summary>

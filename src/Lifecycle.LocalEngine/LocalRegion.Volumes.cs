@@ -250,24 +250,19 @@ public sealed partial class LocalRegion
         try
         {
             MarkDirty(volume);
-            var hydrationChanged = false;
-            List<int>? replaced = null;
+            List<int>? loading = null;
             for (var index = first; index <= last; index++)
             {
                 CopyBeforeWrite(volume, index);
                 if (volume.Hydrated is not null && !volume.Hydrated[index])
                 {
                     var blockStart = (long)index * BlockSize;
-                    if (offset <= blockStart && offset + data.Length >= blockStart + BlockSize)
+                    if (offset > blockStart || offset + data.Length < blockStart + BlockSize)
                     {
-                        (replaced ??= []).Add(index); // loaded by this write itself: marked once its data is on disk
+                        HydrateBlock(volume, index); // the part this write leaves keeps the source snapshot's content
                     }
-                    else
-                    {
-                        HydrateBlock(volume, index);
-                        volume.Hydrated[index] = true;
-                        hydrationChanged = true;
-                    }
+
+                    (loading ??= []).Add(index);
                 }
 
                 volume.ChangedSinceBase[index] = true;
@@ -277,21 +272,16 @@ public sealed partial class LocalRegion
                 }
             }
 
-            if (hydrationChanged)
-            {
-                RandomAccess.FlushToDisk(volume.Image);
-                PersistHydration(volume);
-            }
-
-            // A block this write replaces whole is marked loaded only after the write is on disk: marked first, a
-            // crash in between would leave it loaded but holding neither its old content nor the new (a hole).
+            // Blocks this write loads are marked loaded only once the write is on disk, with one update of the map:
+            // marked first, a crash in between would leave a block loaded but holding neither its old content nor
+            // the new (a hole where the write replaces it whole). Unmarked, it still reads its source's content.
             Options.VolumeWriteStep?.Invoke("before-image-write");
             WriteImage(volume.Image, data.Span, offset);
             RandomAccess.FlushToDisk(volume.Image);
             Options.VolumeWriteStep?.Invoke("after-image-write");
-            if (replaced is not null)
+            if (loading is not null)
             {
-                foreach (var index in replaced)
+                foreach (var index in loading)
                 {
                     volume.Hydrated![index] = true;
                 }

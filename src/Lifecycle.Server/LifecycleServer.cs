@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Lifecycle.Scheduling;
@@ -6,11 +7,13 @@ using Lifecycle.Scheduling.Storage;
 using Lifecycle.Server.Api;
 using Lifecycle.Server.Demo;
 using Lifecycle.Server.Hosting;
+using Lifecycle.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -37,8 +40,12 @@ public static class LifecycleServer
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Quartz", LogLevel.Warning);
+        // Authentication brings Data Protection, which warns about its key ring at every start; we use no cookies.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
         var timeProvider = TimeProvider.System;
+        var tokens = TokenStore.Open(options.DataDirectory, options.AdminTokenFile, options.TokensFile, timeProvider);
+        ConfigureKestrel(builder, options);
         var engine = EngineHost.Open(options, timeProvider);
         var store = StoreOptions.From(options.DataDirectory, options.DatabaseUrl);
         builder.Services.AddSingleton(timeProvider);
@@ -60,7 +67,11 @@ public static class LifecycleServer
         }
 
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
-        builder.Services.AddProblemDetails();
+        builder.Services.AddLifecycleAuthentication(tokens);
+        // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+            c.ProblemDetails.Detail ??= Problems.DefaultDetail(c.HttpContext, c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode));
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
@@ -71,7 +82,13 @@ public static class LifecycleServer
 
         var app = builder.Build();
         app.UseExceptionHandler();
+        app.UseBadInputProblems();
         app.UseStatusCodePages();
+        app.UseHostFiltering(RequestGuards.AllowedHosts(options.Urls, options.AllowedHosts));
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseWriteGuards();
         HealthEndpoint.Map(app);
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
@@ -85,13 +102,46 @@ public static class LifecycleServer
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             var node = app.Services.GetRequiredService<NodeIdentity>();
-            (announce ?? Console.Out).WriteLine(
+            var output = announce ?? Console.Out;
+            output.WriteLine(
                 $"lifecycle serve: listening on {string.Join(", ", addresses)} (node {node.Name}, store {store.Describe()}, {engine.Description})");
-            (announce ?? Console.Out).Flush();
+            output.WriteLine(tokens.CreatedAdminToken
+                ? $"lifecycle serve: wrote a new admin token to {tokens.AdminTokenPath} (mode 0600); send it as 'Authorization: Bearer TOKEN'"
+                : $"lifecycle serve: admin token from {tokens.AdminTokenPath}");
+            output.Flush();
+            if (!RequestGuards.IsLoopbackOnly(options.Urls) && options.TlsCertificateFile is null)
+            {
+                app.Logger.LogWarning(
+                    "listening on a non-loopback address ({Urls}) without TLS: bearer tokens cross the network in clear text. Use --tls-cert/--tls-key, or a TLS-terminating reverse proxy on the same host (src/Lifecycle.Server/README.md, \"Exposing the server\")",
+                    options.Urls);
+            }
         });
         app.Lifetime.ApplicationStopped.Register(engine.Dispose);
         return app;
     }
+
+    /// <summary>Request limits, and HTTPS from PEM files when asked.</summary>
+    private static void ConfigureKestrel(WebApplicationBuilder builder, ServerOptions options)
+    {
+        if ((options.TlsCertificateFile is null) != (options.TlsKeyFile is null))
+        {
+            throw new ArgumentException("--tls-cert and --tls-key go together");
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
+            if (options.TlsCertificateFile is { } cert && options.TlsKeyFile is { } key)
+            {
+                var certificate = X509Certificate2.CreateFromPemFile(cert, key);
+                kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate);
+            }
+        });
+    }
+
+    /// <summary>The largest request body read (a policy set of many files fits easily).</summary>
+    public const long MaxRequestBodyBytes = 16L * 1024 * 1024;
 
     /// <summary>Runs until Ctrl+C / SIGTERM or <paramref name="cancellationToken"/>.</summary>
     public static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellationToken = default)

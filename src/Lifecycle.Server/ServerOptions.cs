@@ -33,5 +33,25 @@ public sealed record ServerOptions
     /// <summary>Jobs this node runs at once.</summary>
     public int MaxConcurrency { get; init; } = Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency;
 
+    /// <summary>The admin token's file; default DATA/admin-token, written (mode 0600) at first start.</summary>
+    public string? AdminTokenFile { get; init; }
+
+    /// <summary>Named, scoped tokens as hashes (<c>NAME SCOPE sha256:HEX</c> per line; `lifecycle token create` writes one).</summary>
+    public string? TokensFile { get; init; }
+
+    /// <summary>Host names accepted besides those of <see cref="Urls"/> (DNS rebinding protection); "*" accepts any.</summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary>PEM certificate and key for HTTPS (with https:// in <see cref="Urls"/>).</summary>
+    public string? TlsCertificateFile { get; init; }
+
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>Regions this server serves besides those its applied policies name; a read never creates a region.</summary>
+    public IReadOnlyList<string> Regions { get; init; } = [];
+
+    /// <summary>With <c>--engine remote</c>: the file holding an admin token of the engine host.</summary>
+    public string? EngineTokenFile { get; init; }
+
     public string EngineDirectoryOrDefault => EngineDirectory ?? Path.Combine(DataDirectory, "engine");
 }

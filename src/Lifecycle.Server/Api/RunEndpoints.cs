@@ -2,7 +2,9 @@ using System.Collections.Immutable;
 using Lifecycle.Core.Planning;
 using Lifecycle.Core.Providers;
 using Lifecycle.Scheduling.Execution;
+using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
+using Lifecycle.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -16,7 +18,7 @@ internal static class RunEndpoints
     public static void Map(IEndpointRouteBuilder api)
     {
         api.MapGet("/runs", async (string? policy, string? state, DateTimeOffset? from, DateTimeOffset? to, int? limit, RunStore store, CancellationToken ct) =>
-            Results.Ok(await store.ListRunsAsync(new RunFilter { Policy = policy, State = state, From = from, To = to, Limit = Math.Clamp(limit ?? 200, 1, 10_000) }, ct).ConfigureAwait(false)));
+            Results.Ok(await store.ListRunsAsync(new RunFilter { Policy = policy, State = state, From = from, To = to, Limit = Math.Clamp(limit ?? 200, 1, 10_000) }, ct).ConfigureAwait(false))).RequireScope(AccessScope.Read);
 
         api.MapGet("/runs/{id}", async (string id, RunStore store, CancellationToken ct) =>
         {
@@ -28,13 +30,13 @@ internal static class RunEndpoints
 
             var actions = await store.ListActionsAsync(new ActionFilter { RunId = id, Limit = 100_000 }, ct).ConfigureAwait(false);
             return Results.Ok(new RunDetail(run, actions));
-        });
+        }).RequireScope(AccessScope.Read);
 
         api.MapGet("/actions", async (string? policy, string? volume, string? state, string? kind, DateTimeOffset? from, DateTimeOffset? to, int? limit, RunStore store, CancellationToken ct) =>
             Results.Ok(await store.ListActionsAsync(new ActionFilter
             {
                 Policy = policy, Volume = volume, State = state, Kind = kind, From = from, To = to, Limit = Math.Clamp(limit ?? 500, 1, 100_000),
-            }, ct).ConfigureAwait(false)));
+            }, ct).ConfigureAwait(false))).RequireScope(AccessScope.Read);
 
         api.MapGet("/actions/{id}", async (string id, RunStore store, CancellationToken ct) =>
         {
@@ -42,9 +44,9 @@ internal static class RunEndpoints
             return action is null
                 ? Problems.NotFound($"action '{id}' does not exist")
                 : Results.Ok(new ActionDetail(action, await store.ListHooksAsync(id, ct).ConfigureAwait(false)));
-        });
+        }).RequireScope(AccessScope.Read);
 
-        api.MapPost("/actions/{id}:retry", async (string id, RunStore store, ActionQueue queue, ISchedulerFactory factory, CancellationToken ct) =>
+        api.MapPost("/actions/{id}:retry", async (string id, HttpContext http, RunStore store, ActionQueue queue, ISchedulerFactory factory, CancellationToken ct) =>
         {
             var action = await store.GetActionAsync(id, ct).ConfigureAwait(false);
             if (action is null)
@@ -59,19 +61,29 @@ internal static class RunEndpoints
 
             var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
             await queue.EnqueueAsync(scheduler, action.RunId, ActionPayload.Deserialize(action.Payload), retry: true, ct).ConfigureAwait(false);
-            await store.AuditAsync("api", "action.retried", id, ct).ConfigureAwait(false);
+            await store.AuditAsync(http.Actor(), "action.retried", id, ct).ConfigureAwait(false);
             return Results.Accepted($"/api/v1/actions/{id}", await store.GetActionAsync(id, ct).ConfigureAwait(false));
-        });
+        }).RequireScope(AccessScope.Operate);
 
         api.MapGet("/revisions", async (int? limit, RunStore store, CancellationToken ct) =>
-            Results.Ok(await store.ListRevisionsAsync(Math.Clamp(limit ?? 20, 1, 1000), ct).ConfigureAwait(false)));
+            Results.Ok(await store.ListRevisionsAsync(Math.Clamp(limit ?? 20, 1, 1000), ct).ConfigureAwait(false))).RequireScope(AccessScope.Read);
 
         api.MapGet("/audit", async (int? limit, RunStore store, CancellationToken ct) =>
-            Results.Ok(await store.ListAuditAsync(Math.Clamp(limit ?? 100, 1, 10_000), ct).ConfigureAwait(false)));
+            Results.Ok(await store.ListAuditAsync(Math.Clamp(limit ?? 100, 1, 10_000), ct).ConfigureAwait(false))).RequireScope(AccessScope.Read);
 
-        api.MapGet("/snapshots", async (string? region, string? policy, string? volume, IProviderRegistry registry, CancellationToken ct) =>
+        api.MapGet("/snapshots", async (string? region, string? policy, string? volume, IProviderRegistry registry, AppliedPolicies applied, ServerOptions options, CancellationToken ct) =>
         {
-            var regions = region is null ? registry.Regions : [region];
+            var existing = registry.Regions;
+            if (region is not null && !existing.Contains(region, StringComparer.Ordinal))
+            {
+                // A read never creates a region; one that is served but not created yet holds nothing.
+                var served = ServedRegions((await applied.GetAsync(ct).ConfigureAwait(false)).Policies, options).Union(existing).Order(StringComparer.Ordinal).ToList();
+                return served.Contains(region, StringComparer.Ordinal)
+                    ? Results.Ok(ImmutableArray<SnapshotView>.Empty)
+                    : Problems.NotFound($"region: '{(region.Length > 64 ? region[..64] + "…" : region)}' is not served here (served: {string.Join(", ", served)}; add one with --regions)");
+            }
+
+            var regions = region is null ? existing : [region];
             var views = ImmutableArray.CreateBuilder<SnapshotView>();
             foreach (var name in regions)
             {
@@ -88,6 +100,13 @@ internal static class RunEndpoints
             }
 
             return Results.Ok(views.ToImmutable());
-        });
+        }).RequireScope(AccessScope.Read);
     }
+
+    /// <summary>The regions this server serves: <c>--regions</c> and every region (and copy target) of the applied policies.</summary>
+    internal static IEnumerable<string> ServedRegions(Lifecycle.Core.Policies.PolicySet policies, ServerOptions options) =>
+        options.Regions
+            .Concat(policies.Policies.SelectMany(p => p.Regions))
+            .Concat(policies.Policies.SelectMany(p => p.Schedules).SelectMany(s => s.Copies).Select(c => c.Region))
+            .Distinct(StringComparer.Ordinal);
 }

@@ -48,6 +48,6 @@ internal static class HealthEndpoint
                 policies = new { revision = policies.Seq, count = policies.Policies.Policies.Length, diagnostics = policies.Diagnostics },
             };
             return Results.Json(body, statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        });
+        }).AllowAnonymous();
     }
 }

@@ -37,25 +37,25 @@ public sealed class ApiAndCliTests
 
         // The pull-request step: `plan --server` shows the diff and the next runs' actions, and changes nothing.
         var revisionsBefore = (await server.GetJsonAsync("/api/v1/revisions")).GetArrayLength();
-        var planned = await CliAsync("plan", "--server", server1, "--policies", environment.PoliciesDirectory);
+        var planned = await CliAsync(server.AdminToken, "plan", "--server", server1, "--policies", environment.PoliciesDirectory);
         Assert.True(planned.Exit == 0, planned.Stderr + planned.Stdout);
         Assert.Contains("added    api-daily", planned.Stdout);
         Assert.Equal(2, planned.Stdout.Split('\n').Count(line => line.Contains(" create ", StringComparison.Ordinal)));
         Assert.Equal(revisionsBefore, (await server.GetJsonAsync("/api/v1/revisions")).GetArrayLength());
-        var planUsage = await CliAsync("plan", "--server", server1, "--policies", environment.PoliciesDirectory, "--inventory", "x.json");
+        var planUsage = await CliAsync(server.AdminToken, "plan", "--server", server1, "--policies", environment.PoliciesDirectory, "--inventory", "x.json");
         Assert.Equal(2, planUsage.Exit);
 
-        var applied = await CliAsync("apply", "--server", server1, "--policies", environment.PoliciesDirectory, "--revision", "abc123", "--author", "ci");
+        var applied = await CliAsync(server.AdminToken, "apply", "--server", server1, "--policies", environment.PoliciesDirectory, "--revision", "abc123", "--author", "ci");
         Assert.Equal(0, applied.Exit);
         Assert.Contains("status: applied", applied.Stdout);
         Assert.Contains("added    api-daily", applied.Stdout);
 
-        var again = await CliAsync("apply", "--server", server1, "--policies", environment.PoliciesDirectory, "--output", "json");
+        var again = await CliAsync(server.AdminToken, "apply", "--server", server1, "--policies", environment.PoliciesDirectory, "--output", "json");
         Assert.Equal(0, again.Exit);
         Assert.Equal("unchanged", JsonDocument.Parse(again.Stdout).RootElement.GetProperty("status").GetString());
 
         File.WriteAllText(Path.Combine(environment.PoliciesDirectory, "broken.yaml"), Policy.Replace("api-daily", "api-broken").Replace("count: 3", "count: three"));
-        var invalid = await CliAsync("apply", "--server", server1, "--policies", environment.PoliciesDirectory);
+        var invalid = await CliAsync(server.AdminToken, "apply", "--server", server1, "--policies", environment.PoliciesDirectory);
         Assert.Equal(1, invalid.Exit);
         Assert.Matches(@"broken\.yaml:\d+:\d+: error: ", invalid.Stderr);
         File.Delete(Path.Combine(environment.PoliciesDirectory, "broken.yaml"));
@@ -93,11 +93,11 @@ public sealed class ApiAndCliTests
         var snapshots = (await server.GetJsonAsync("/api/v1/snapshots?policy=api-daily")).EnumerateArray().ToList();
         Assert.Equal(2, snapshots.Count);
 
-        var runs = await CliAsync("runs", "list", "--server", server1, "--policy", "api-daily", "--output", "json");
+        var runs = await CliAsync(server.AdminToken, "runs", "list", "--server", server1, "--policy", "api-daily", "--output", "json");
         Assert.Equal(0, runs.Exit);
         var runList = JsonDocument.Parse(runs.Stdout).RootElement.EnumerateArray().ToList();
         Assert.Contains(runList, r => r.GetProperty("kind").GetString() == "manual");
-        var shown = await CliAsync("runs", "show", runList.Last().GetProperty("id").GetString()!, "--server", server1);
+        var shown = await CliAsync(server.AdminToken, "runs", "show", runList.Last().GetProperty("id").GetString()!, "--server", server1);
         Assert.Equal(0, shown.Exit);
         Assert.Contains("policy api-daily", shown.Stdout);
 
@@ -105,14 +105,15 @@ public sealed class ApiAndCliTests
         using var missing = await server.Http.GetAsync("/api/v1/runs/nope");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
-        var notRunning = await CliAsync("runs", "list", "--server", "http://127.0.0.1:" + ServerProcess.FreePort());
+        var notRunning = await CliAsync(server.AdminToken, "runs", "list", "--server", "http://127.0.0.1:" + ServerProcess.FreePort());
         Assert.Equal(1, notRunning.Exit);
         await server.StopAsync();
     }
 
-    private static async Task<(int Exit, string Stdout, string Stderr)> CliAsync(params string[] arguments)
+    private static async Task<(int Exit, string Stdout, string Stderr)> CliAsync(string token, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.Environment["LIFECYCLE_TOKEN"] = token;
         start.ArgumentList.Add(ServerProcess.LifecycleDll);
         foreach (var argument in arguments)
         {

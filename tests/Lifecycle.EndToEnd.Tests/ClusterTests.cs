@@ -47,7 +47,7 @@ public sealed class ClusterTests
             foreach (var name in new[] { "node-a", "node-b", "node-c" })
             {
                 nodes.Add(await ServerProcess.StartAsync([
-                    "--engine", "remote", "--engine-url", engineHost.BaseAddress.ToString(), "--database", postgres.Url,
+                    "--engine", "remote", "--engine-url", engineHost.BaseAddress.ToString(), "--engine-token-file", Path.Combine(engineHost.DataDirectory, "admin-token"), "--database", postgres.Url,
                     "--data", Path.Combine(environment.Root, name), "--policies", environment.PoliciesDirectory, "--node", name]));
             }
 

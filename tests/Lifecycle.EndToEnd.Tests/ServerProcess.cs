@@ -24,6 +24,12 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The server's admin token (DATA/admin-token); <see cref="Http"/> sends it on every request.</summary>
+    public string AdminToken { get; private set; } = "";
+
+    /// <summary>The data directory the server was started with (--data, or ./.lifecycle).</summary>
+    public string DataDirectory { get; private set; } = "";
+
     public HttpClient Http { get; }
 
     public int ProcessId => process.Id;
@@ -73,13 +79,24 @@ public sealed class ServerProcess : IAsyncDisposable
         start.ArgumentList.Add($"http://127.0.0.1:{port}");
         var process = new Process { StartInfo = start };
         var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        var args = arguments.ToList();
+        var data = args.IndexOf("--data") is >= 0 and var i && i + 1 < args.Count ? args[i + 1] : "./.lifecycle";
+        server.DataDirectory = Path.GetFullPath(data);
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         await server.WaitHealthyAsync(startTimeout ?? TimeSpan.FromSeconds(90)).ConfigureAwait(false);
+        server.UseAdminToken(args.IndexOf("--admin-token-file") is >= 0 and var t && t + 1 < args.Count ? args[t + 1] : null);
         return server;
+    }
+
+    /// <summary>Reads the admin token the server wrote (or was given) and sends it from now on.</summary>
+    public void UseAdminToken(string? adminTokenFile = null)
+    {
+        AdminToken = File.ReadAllText(adminTokenFile ?? Path.Combine(DataDirectory, "admin-token")).Trim();
+        Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
     }
 
     public async Task WaitHealthyAsync(TimeSpan timeout)

@@ -23,21 +23,24 @@ public static class ApplyCommand
         var allowDestructive = new Option<bool>("--allow-destructive") { Description = "Apply even if the plan deletes more than maxDeletesPerRun" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Only show the diff and the plan; change nothing" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+        var tokenFile = ServerClient.TokenFileOption();
+        var data = ServerClient.DataOption();
         var command = new Command("apply", "Apply a policy set to a running server: validate, diff, refuse destructive revisions, swap, reschedule")
         {
-            server, policies, revision, author, allowDestructive, dryRun, output,
+            server, policies, revision, author, allowDestructive, dryRun, output, tokenFile, data,
         };
         command.SetAction((parseResult, cancellationToken) => RunAsync(
             parseResult.GetValue(server)!, parseResult.GetValue(policies)!, parseResult.GetValue(revision), parseResult.GetValue(author),
             parseResult.GetValue(allowDestructive), parseResult.GetValue(dryRun), parseResult.GetValue(output) ?? "text",
-            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken,
+            parseResult.GetValue(tokenFile), parseResult.GetValue(data)));
         return command;
     }
 
     /// <summary>Plans (dryRun) or applies; `lifecycle plan --server` can call this with dryRun set.</summary>
     public static async Task<int> RunAsync(
         string server, string policies, string? revision, string? author, bool allowDestructive, bool dryRun, string output,
-        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default, string? tokenFile = null, string? dataDirectory = null)
     {
         if (output is not ("text" or "json"))
         {
@@ -55,7 +58,7 @@ public static class ApplyCommand
         var files = PolicyLoader.ExpandPath(policies)
             .Select(f => new { path = Path.GetRelativePath(root, Path.GetFullPath(f)).Replace('\\', '/'), text = File.ReadAllText(f) })
             .ToList();
-        using var client = new ServerClient(server);
+        using var client = new ServerClient(server, tokenFile, dataDirectory);
         int status;
         JsonElement body;
         try

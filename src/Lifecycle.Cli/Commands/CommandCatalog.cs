@@ -17,6 +17,7 @@ internal static class CommandCatalog
         yield return ServeCommand.Create();
         yield return ApplyCommand.Create();
         yield return RunsCommand.Create();
+        yield return TokenCommand.Create();
 
         // The local block engine.
         yield return VolumeCommand.Create();

@@ -26,6 +26,10 @@ public static class PlanCommand
         command.Options.Add(now);
         command.Options.Add(output);
         command.Options.Add(server);
+        var tokenFile = ServerClient.TokenFileOption();
+        var data = ServerClient.DataOption();
+        command.Options.Add(tokenFile);
+        command.Options.Add(data);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var configuration = parseResult.InvocationConfiguration;
@@ -44,7 +48,8 @@ public static class PlanCommand
                 }
 
                 return await ApplyCommand.RunAsync(url, policyPath, revision: null, author: null, allowDestructive: false, dryRun: true,
-                    parseResult.GetValue(output) ?? "text", configuration.Output, configuration.Error, cancellationToken).ConfigureAwait(false);
+                    parseResult.GetValue(output) ?? "text", configuration.Output, configuration.Error, cancellationToken,
+                    parseResult.GetValue(tokenFile), parseResult.GetValue(data)).ConfigureAwait(false);
             }
 
             return Run(parseResult.GetValue(policies), parseResult.GetValue(inventory), parseResult.GetValue(now),

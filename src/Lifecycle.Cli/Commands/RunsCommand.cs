@@ -14,6 +14,8 @@ public static class RunsCommand
     {
         var server = new Option<string>("--server") { Description = "The server's URL", DefaultValueFactory = _ => ServerClient.DefaultServer, Recursive = true };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text", Recursive = true };
+        var tokenFile = ServerClient.TokenFileOption();
+        var data = ServerClient.DataOption();
         var policy = new Option<string?>("--policy") { Description = "Only runs of this policy" };
         var state = new Option<string?>("--state") { Description = "running | succeeded | failed" };
         var limit = new Option<int>("--limit") { Description = "At most this many runs (newest first)", DefaultValueFactory = _ => 50 };
@@ -23,22 +25,24 @@ public static class RunsCommand
             var query = $"api/v1/runs?limit={parseResult.GetValue(limit)}"
                 + (parseResult.GetValue(policy) is { } p ? "&policy=" + Uri.EscapeDataString(p) : "")
                 + (parseResult.GetValue(state) is { } s ? "&state=" + Uri.EscapeDataString(s) : "");
-            return await FetchAsync(parseResult.GetValue(server)!, query, parseResult.GetValue(output)!, WriteRuns,
+            return await FetchAsync(new ServerClient(parseResult.GetValue(server)!, parseResult.GetValue(tokenFile), parseResult.GetValue(data)), query, parseResult.GetValue(output)!, WriteRuns,
                 parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
         });
         var runId = new Argument<string>("run-id") { Description = "The run's id (from runs list)" };
         var show = new Command("show", "Show one run with its actions") { runId };
         show.SetAction(async (parseResult, cancellationToken) =>
-            await FetchAsync(parseResult.GetValue(server)!, "api/v1/runs/" + Uri.EscapeDataString(parseResult.GetValue(runId)!), parseResult.GetValue(output)!, WriteRun,
+            await FetchAsync(new ServerClient(parseResult.GetValue(server)!, parseResult.GetValue(tokenFile), parseResult.GetValue(data)), "api/v1/runs/" + Uri.EscapeDataString(parseResult.GetValue(runId)!), parseResult.GetValue(output)!, WriteRun,
                 parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false));
         var command = new Command("runs", "Runs and actions recorded by a server") { list, show };
         command.Options.Add(server);
         command.Options.Add(output);
+        command.Options.Add(tokenFile);
+        command.Options.Add(data);
         return command;
     }
 
     private static async Task<int> FetchAsync(
-        string server, string path, string output, Action<JsonElement, TextWriter> writeText, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+        ServerClient owned, string path, string output, Action<JsonElement, TextWriter> writeText, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         if (output is not ("text" or "json"))
         {
@@ -46,7 +50,7 @@ public static class RunsCommand
             return 2;
         }
 
-        using var client = new ServerClient(server);
+        using var client = owned;
         try
         {
             var (status, body) = await client.GetAsync(path, cancellationToken).ConfigureAwait(false);
@@ -69,7 +73,7 @@ public static class RunsCommand
         }
         catch (HttpRequestException e)
         {
-            await stderr.WriteLineAsync($"error: cannot reach the server at {server}: {e.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"error: cannot reach the server at {client.Server}: {e.Message}").ConfigureAwait(false);
             return 1;
         }
     }

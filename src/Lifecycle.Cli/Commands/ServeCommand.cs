@@ -22,9 +22,17 @@ public static class ServeCommand
         var demo = new Option<bool>("--demo") { Description = "Seed demo volumes, a background writer and minute-level demo policies" };
         var node = new Option<string?>("--node") { Description = "Node name recorded on runs and actions (default: host-pid)" };
         var concurrency = new Option<int>("--max-concurrency") { Description = "Jobs this node runs at once", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
-        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default)")
+        var adminTokenFile = new Option<string?>("--admin-token-file") { Description = "File holding the admin token (default: DATA/admin-token, written with mode 0600 at first start)" };
+        var tokens = new Option<string?>("--tokens") { Description = "File of named, scoped tokens as hashes, one 'NAME SCOPE sha256:HEX' a line (lifecycle token create)" };
+        var allowedHosts = new Option<string[]>("--allowed-hosts") { Description = "Host names accepted besides those of --urls (DNS rebinding protection); '*' accepts any", AllowMultipleArgumentsPerToken = true };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate for HTTPS (use https:// in --urls)" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
+        var regions = new Option<string[]>("--regions") { Description = "Regions served besides those the applied policies name (a read never creates a region)", AllowMultipleArgumentsPerToken = true };
+        var engineToken = new Option<string?>("--engine-token-file") { Description = "With --engine remote: file holding an admin token of the engine host" };
+        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz needs a bearer token)")
         {
             engine, engineUrl, policies, data, engineData, database, urls, demo, node, concurrency,
+            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, engineToken,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -41,6 +49,13 @@ public static class ServeCommand
                 Demo = parseResult.GetValue(demo),
                 NodeName = parseResult.GetValue(node),
                 MaxConcurrency = parseResult.GetValue(concurrency),
+                AdminTokenFile = parseResult.GetValue(adminTokenFile),
+                TokensFile = parseResult.GetValue(tokens),
+                AllowedHosts = SplitList(parseResult.GetValue(allowedHosts)),
+                TlsCertificateFile = parseResult.GetValue(tlsCert),
+                TlsKeyFile = parseResult.GetValue(tlsKey),
+                Regions = SplitList(parseResult.GetValue(regions)),
+                EngineTokenFile = parseResult.GetValue(engineToken),
             };
             if (options.Engine is not ("local" or "remote" or "aws"))
             {
@@ -64,7 +79,8 @@ public static class ServeCommand
             {
                 return await LifecycleServer.RunAsync(options, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is NotSupportedException or ArgumentException or IOException or Lifecycle.Core.Providers.ProviderException)
+            catch (Exception e) when (e is NotSupportedException or ArgumentException or IOException or InvalidDataException
+                or System.Security.Cryptography.CryptographicException or Lifecycle.Core.Providers.ProviderException)
             {
                 await error.WriteLineAsync($"error: cannot start the server: {e.Message}").ConfigureAwait(false);
                 return 1;
@@ -72,4 +88,8 @@ public static class ServeCommand
         });
         return command;
     }
+
+    /// <summary>"a,b" and repeated options alike.</summary>
+    private static string[] SplitList(string[]? values) =>
+        [.. (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
 }

@@ -52,7 +52,8 @@ public sealed class EngineHost : IDisposable
                     throw new ArgumentException("--engine remote needs --engine-url (the URL of the server that hosts the local engine)");
                 }
 
-                var remote = new RemoteProviderRegistry(new Uri(options.EngineUrl));
+                var token = options.EngineTokenFile is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable("LIFECYCLE_ENGINE_TOKEN");
+                var remote = new RemoteProviderRegistry(new Uri(options.EngineUrl), token);
                 return new EngineHost(remote, $"remote engine at {options.EngineUrl}", null, remote);
             case "aws":
                 throw new NotSupportedException("--engine aws needs the AWS provider (Lifecycle.Aws), which is not part of this build yet");

@@ -14,9 +14,13 @@ public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
 {
     private readonly HttpClient http;
 
-    public RemoteProviderRegistry(Uri engineUrl)
+    public RemoteProviderRegistry(Uri engineUrl, string? token)
     {
         http = new HttpClient { BaseAddress = engineUrl, Timeout = TimeSpan.FromMinutes(2) };
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
     }
 
     public ImmutableArray<string> Regions =>
@@ -45,8 +49,18 @@ public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
         public Task<SnapshotInfo> CopySnapshotAsync(CopySnapshotRequest request, CancellationToken cancellationToken = default) =>
             CallAsync<SnapshotInfo>("copy-snapshot", new { request }, cancellationToken);
 
-        public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
-            CallAsync<JsonElement>("delete-snapshot", new { snapshotId }, cancellationToken);
+        /// <summary>The engine host deletes only for the owning policy, named from the snapshot's own tag.</summary>
+        public async Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
+        {
+            var snapshot = (await DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+            if (snapshot is null)
+            {
+                return; // gone already
+            }
+
+            var policy = snapshot.Tags.GetValueOrDefault(Lifecycle.Core.Planning.OwnershipTags.Policy) ?? "";
+            await CallAsync<JsonElement>("delete-snapshot", new { snapshotId, policy }, cancellationToken).ConfigureAwait(false);
+        }
 
         public Task ArchiveSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
             CallAsync<JsonElement>("archive-snapshot", new { snapshotId }, cancellationToken);
@@ -103,16 +117,51 @@ public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
             {
                 if (!response.IsSuccessStatusCode)
                 {
-                    var error = await response.Content.ReadFromJsonAsync<RemoteEngineError>(RemoteEngineJson.Options, cancellationToken).ConfigureAwait(false);
-                    throw error is null
-                        ? new ProviderException(ProviderErrorKind.Transient, "EngineError", $"engine answered HTTP {(int)response.StatusCode}")
-                        : new ProviderException(error.Kind, error.Code, error.Message);
+                    throw await ErrorAsync(response, cancellationToken).ConfigureAwait(false);
                 }
 
                 var result = await response.Content.ReadFromJsonAsync<ResultEnvelope<T>>(RemoteEngineJson.Options, cancellationToken).ConfigureAwait(false);
                 return result is null ? default! : result.Result;
             }
         }
+    }
+
+    /// <summary>
+    /// The engine's typed error, or — for an answer that is not one (401/403 from authentication, a proxy's page) — an
+    /// error by status that is never NotFound, which a delete would take for success.
+    /// </summary>
+    private static async Task<ProviderException> ErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        string? detail = null;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("code", out _) && root.TryGetProperty("kind", out _))
+            {
+                var error = root.Deserialize<RemoteEngineError>(RemoteEngineJson.Options);
+                if (error is not null)
+                {
+                    return new ProviderException(error.Kind, error.Code, error.Message);
+                }
+            }
+
+            detail = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("detail", out var d) ? d.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            // not JSON: described by its status
+        }
+
+        var kind = status switch
+        {
+            401 or 403 => ProviderErrorKind.Unauthorized,
+            429 => ProviderErrorKind.Throttled,
+            >= 500 => ProviderErrorKind.Transient,
+            _ => ProviderErrorKind.InvalidParameter,
+        };
+        return new ProviderException(kind, "EngineHttp" + status, $"engine answered HTTP {status}{(detail is null ? "" : ": " + detail)}");
     }
 
     private sealed record ResultEnvelope<T>(T Result);

@@ -66,7 +66,7 @@ public sealed class ApiAndCliTests
         Assert.Equal(3, TimeZoneInfo.ConvertTime(next, TimeZoneInfo.FindSystemTimeZoneById("Europe/Paris")).Hour);
         var revisions = await server.GetJsonAsync("/api/v1/revisions");
         Assert.Equal("abc123", revisions[0].GetProperty("revision").GetString());
-        Assert.Equal("ci", revisions[0].GetProperty("author").GetString());
+        Assert.Equal("ci (token admin)", revisions[0].GetProperty("author").GetString()); // the token that applied it, not only what the client says
 
         // Pause and resume.
         using (var pause = await server.Http.PostAsync("/api/v1/policies/api-daily:pause", null))

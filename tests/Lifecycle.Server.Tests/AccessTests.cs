@@ -223,7 +223,7 @@ public sealed class AccessTests(ServerFixture server)
     }
 
     [Fact]
-    public async Task AForeignHostHeader_IsRefused_SoADnsRebindingPageCannotReachTheServer()
+    public async Task AForeignHostHeader_IsRefused_SoADnsRebindingPageCannotReachTheApi_WhileHealthProbesByAddressWork()
     {
         using var admin = server.Client(server.AdminToken);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/policies");
@@ -234,7 +234,7 @@ public sealed class AccessTests(ServerFixture server)
         using var health = new HttpRequestMessage(HttpMethod.Get, "/healthz");
         health.Headers.Host = "rebind.attacker.example";
         using var healthResponse = await admin.SendAsync(health);
-        Assert.Equal(HttpStatusCode.BadRequest, healthResponse.StatusCode);
+        Assert.True(healthResponse.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, healthResponse.StatusCode.ToString());
     }
 
     public static TheoryData<string, string, string?, string?, int, string> BadInputs => new()

@@ -65,11 +65,14 @@ public static class RequestGuards
             return host == "localhost" || IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip);
         });
 
-    /// <summary>Host filtering, before routing. 400 with the refused name.</summary>
+    /// <summary>
+    /// Host filtering, before routing. 400 with the refused name. /healthz is exempt: load balancers and kubelets probe
+    /// it by address, and it says nothing a stranger could use.
+    /// </summary>
     public static IApplicationBuilder UseHostFiltering(this IApplicationBuilder app, IReadOnlySet<string> allowed) => app.Use(async (context, next) =>
     {
         var host = context.Request.Host.Host;
-        if (!allowed.Contains("*") && !allowed.Contains(host.Trim('[', ']')))
+        if (!allowed.Contains("*") && !allowed.Contains(host.Trim('[', ']')) && !context.Request.Path.Equals("/healthz", StringComparison.Ordinal))
         {
             await Problems.Write(context, StatusCodes.Status400BadRequest, "Host not allowed",
                 $"Host: '{Truncate(host)}' is not a name of this server (allowed: {string.Join(", ", allowed.Order(StringComparer.Ordinal))}; add names with --allowed-hosts)")

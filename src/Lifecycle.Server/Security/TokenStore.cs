@@ -67,8 +67,15 @@ public sealed class TokenStore
             if (!File.Exists(path))
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                WriteSecretFile(path, NewToken() + "\n");
-                created = true;
+                try
+                {
+                    WriteSecretFile(path, NewToken() + "\n");
+                    created = true;
+                }
+                catch (IOException) when (File.Exists(path))
+                {
+                    // Another node sharing this data directory wrote it first: use theirs.
+                }
             }
         }
 

@@ -109,7 +109,7 @@ public static class LifecycleServer
                 ? $"lifecycle serve: wrote a new admin token to {tokens.AdminTokenPath} (mode 0600); send it as 'Authorization: Bearer TOKEN'"
                 : $"lifecycle serve: admin token from {tokens.AdminTokenPath}");
             output.Flush();
-            if (!RequestGuards.IsLoopbackOnly(options.Urls) && options.TlsCertificateFile is null)
+            if (!RequestGuards.IsLoopbackOnly(PlainHttpUrls(options.Urls)))
             {
                 app.Logger.LogWarning(
                     "listening on a non-loopback address ({Urls}) without TLS: bearer tokens cross the network in clear text. Use --tls-cert/--tls-key, or a TLS-terminating reverse proxy on the same host (src/Lifecycle.Server/README.md, \"Exposing the server\")",
@@ -128,6 +128,17 @@ public static class LifecycleServer
             throw new ArgumentException("--tls-cert and --tls-key go together");
         }
 
+        var https = options.Urls.Split(';').Any(u => u.Trim().StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+        if (https && options.TlsCertificateFile is null)
+        {
+            throw new ArgumentException("an https:// address in --urls needs --tls-cert and --tls-key");
+        }
+
+        if (https)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -139,6 +150,10 @@ public static class LifecycleServer
             }
         });
     }
+
+    /// <summary>The http:// (not https://) addresses of <c>--urls</c>.</summary>
+    private static string PlainHttpUrls(string urls) =>
+        string.Join(';', urls.Split(';', StringSplitOptions.TrimEntries).Where(u => !u.StartsWith("https://", StringComparison.OrdinalIgnoreCase)));
 
     /// <summary>The largest request body read (a policy set of many files fits easily).</summary>
     public const long MaxRequestBodyBytes = 16L * 1024 * 1024;

@@ -511,8 +511,20 @@ public sealed class SnapshotPlanner
                 FireTime = fire,
                 Token = token,
                 Tags = tags.ToImmutable(),
-                Reason = $"{what} at {fireText}; no snapshot for it yet",
+                Reason = $"{what} at {fireText}; no snapshot for it yet{LeftOut(target)}",
             };
+        }
+
+        /// <summary>What an instance set leaves out, for the create's reason ("; left out: boot volume, vol-scratch").</summary>
+        private static string LeftOut(CreateTarget target)
+        {
+            if (target.InstanceId is null || (!target.ExcludeBootVolume && target.ExcludeVolumeIds.IsDefaultOrEmpty))
+            {
+                return string.Empty;
+            }
+
+            IEnumerable<string> parts = target.ExcludeBootVolume ? ["boot volume", .. target.ExcludeVolumeIds] : target.ExcludeVolumeIds;
+            return "; left out: " + string.Join(", ", parts);
         }
 
         // ---------------------------------------------------------------------------------------------- retention

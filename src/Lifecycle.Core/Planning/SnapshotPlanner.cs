@@ -383,7 +383,7 @@ public sealed class SnapshotPlanner
 
             foreach (var target in Targets())
             {
-                var (targetId, instanceId, volumes) = (target.TargetId, target.InstanceId, target.Volumes);
+                var volumes = target.Volumes;
                 if (fires.Count == 1)
                 {
                     // The common case (one schedule): no grouping needed.

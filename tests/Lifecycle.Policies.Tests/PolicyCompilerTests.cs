@@ -30,6 +30,27 @@ public class PolicyCompilerTests
     }
 
     [Fact]
+    public void Compile_InstanceTargetExclusions_AreTheBootVolumeAndDataVolumeTags()
+    {
+        // DLM: ExcludeBootVolume leaves out the root volume; ExcludeDataVolumeTags leaves out data volumes with those tags.
+        var policy = LoadSingle(Minimal.Replace("""
+            targets:
+                tags: { backup: "true" }
+            """, """
+            targets:
+                resource: instance
+                tags: { role: database }
+                exclude:
+                  bootVolume: true
+                  tags: { scratch: ["true", "yes"] }
+            """, StringComparison.Ordinal));
+
+        Assert.Equal(ResourceKind.Instance, policy.Targets.Resource);
+        Assert.True(policy.Targets.ExcludeBootVolume);
+        Assert.Equal(["true", "yes"], policy.Targets.ExcludeTags["scratch"].ToArray());
+    }
+
+    [Fact]
     public void Compile_AppliesTheDocumentedDefaults()
     {
         var policy = LoadSingle(Minimal);

@@ -22,12 +22,14 @@ internal static class SnapshotCommand
         var volumeId = new Argument<string?>("VOLUME") { Description = "Volume id (omit with --instance)", Arity = ArgumentArity.ZeroOrOne };
         var instance = new Option<string?>("--instance") { Description = "Snapshot every volume of this instance at one instant" };
         var excludeBoot = new Option<bool>("--exclude-boot") { Description = "With --instance: leave out the boot volume" };
-        var create = new Command("create", "Create a point-in-time snapshot") { volumeId, instance, excludeBoot, tags, description, noWait };
+        var excludeVolumes = new Option<string[]>("--exclude-volume") { Description = "With --instance: leave out this attached data volume (repeatable)" };
+        var create = new Command("create", "Create a point-in-time snapshot") { volumeId, instance, excludeBoot, excludeVolumes, tags, description, noWait };
         create.SetAction((r, ct) => EngineCli.RunAsync(r, async (_, region) =>
         {
             var tagValues = EngineCli.ParseTags(r.GetValue(tags));
             ImmutableArray<SnapshotInfo> started = r.GetValue(instance) is { } instanceId
-                ? await region.CreateSnapshotsAsync(new CreateSnapshotsRequest(instanceId, tagValues, r.GetValue(excludeBoot), Description: r.GetValue(description)), ct)
+                ? await region.CreateSnapshotsAsync(new CreateSnapshotsRequest(instanceId, tagValues, r.GetValue(excludeBoot),
+                    [.. r.GetValue(excludeVolumes) ?? []], r.GetValue(description)), ct)
                 : [await region.CreateSnapshotAsync(new CreateSnapshotRequest(
                     r.GetValue(volumeId) ?? throw new CliUsageException("snapshot create needs VOLUME or --instance"), tagValues, r.GetValue(description)), ct)];
             var result = r.GetValue(noWait) ? started : await WaitAllAsync(region, started, ct);

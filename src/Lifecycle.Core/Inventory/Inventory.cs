@@ -49,6 +49,12 @@ public sealed record VolumeInfo
     /// <summary>True for the instance's root (boot) volume.</summary>
     public bool IsBoot { get; init; }
 
+    /// <summary>
+    /// The tags of the instance it is attached to, where the provider reports them (EC2's DescribeInstances); empty
+    /// otherwise (the local engine has no instance objects). Instance targets match on these or on a volume's tags.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> InstanceTags { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
     public bool Encrypted { get; init; }
 
     public string? KeyId { get; init; }

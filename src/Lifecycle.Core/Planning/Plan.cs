@@ -35,6 +35,15 @@ public sealed record PlannedAction
     /// <summary>Create of an instance set: the instance.</summary>
     public string? InstanceId { get; init; }
 
+    /// <summary>Create of an instance set: leave the instance's boot volume out (EC2's ExcludeBootVolume).</summary>
+    public bool ExcludeBootVolume { get; init; }
+
+    /// <summary>
+    /// Create of an instance set: attached data volumes deliberately left out by the policy's exclusions (EC2's
+    /// ExcludeDataVolumeIds). Everything else attached to the instance is in the set.
+    /// </summary>
+    public ImmutableArray<string> ExcludeVolumeIds { get; init; } = [];
+
     /// <summary>The snapshot acted on (copy: the source snapshot).</summary>
     public string? SnapshotId { get; init; }
 

@@ -54,6 +54,16 @@ public static class PlanJsonWriter
             WriteIfSet(json, "sourceRegion", action.SourceRegion);
             WriteIfSet(json, "instanceId", action.InstanceId);
             WriteStrings(json, "volumeIds", action.VolumeIds);
+            if (action.ExcludeBootVolume)
+            {
+                json.WriteBoolean("excludeBootVolume", true);
+            }
+
+            if (!action.ExcludeVolumeIds.IsDefaultOrEmpty)
+            {
+                WriteStrings(json, "excludeVolumeIds", action.ExcludeVolumeIds);
+            }
+
             WriteIfSet(json, "snapshotId", action.SnapshotId);
             if (!action.Zones.IsDefaultOrEmpty)
             {

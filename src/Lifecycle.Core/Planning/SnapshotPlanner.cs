@@ -105,6 +105,10 @@ public sealed class SnapshotPlanner
         return c;
     }
 
+    /// <summary>One create target: a volume, or an instance's set with what it deliberately leaves out.</summary>
+    private sealed record CreateTarget(
+        string TargetId, string? InstanceId, List<VolumeInfo> Volumes, bool ExcludeBootVolume, ImmutableArray<string> ExcludeVolumeIds);
+
     private sealed record PolicyOutput(List<PlannedAction> Actions, List<SnapshotDecision> Decisions, List<PlanNote> Notes);
 
     /// <summary>The planning of one policy.</summary>
@@ -146,6 +150,7 @@ public sealed class SnapshotPlanner
                 SortNewestFirst(members);
             }
 
+            NoteSnapshotsWithoutToken();
             if (!policy.Enabled)
             {
                 notes.Add(new PlanNote(policy.Name, "policy is disabled: nothing is created, copied, archived or deleted"));
@@ -160,6 +165,8 @@ public sealed class SnapshotPlanner
             }
 
             PlanCreates();
+            NoteArchivedWithoutArchiveTime();
+            var targeted = TargetedVolumeIds();
 
             foreach (var (key, members) in groups)
             {
@@ -175,6 +182,11 @@ public sealed class SnapshotPlanner
                         notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
                             $"volume {key.VolumeId} ({key.Region}) no longer exists: its {members.Count} snapshot(s) stay under the retention rules; nothing new is created for it")));
                     }
+                    else if (!targeted.Contains(key.VolumeId))
+                    {
+                        notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
+                            $"volume {key.VolumeId} ({key.Region}) no longer matches the targets of policy {policy.Name}: its {members.Count} snapshot(s) are still retained by the policy rules (kept or released by them); nothing new is created for it")));
+                    }
                 }
             }
 
@@ -187,6 +199,35 @@ public sealed class SnapshotPlanner
             PlanArchivesAndDeletes();
             EmitDecisions(groups);
         }
+
+        /// <summary>
+        /// Notes owned snapshots without a lifecycle:token tag (made by hand or by an older tool): the rules still retain
+        /// them, but nothing can find them by token, so no copy is made from them and a copy without one may be made twice.
+        /// </summary>
+        private void NoteSnapshotsWithoutToken()
+        {
+            var missing = owned.Where(o => o.Token is null).Select(o => o.Info.Id).Order(StringComparer.Ordinal).ToList();
+            if (missing.Count > 0)
+            {
+                notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
+                    $"{missing.Count} owned snapshot(s) carry no {OwnershipTags.Token} tag ({ListSome(missing)}): they are still retained by the policy rules (kept or released by them), but nothing is copied from them and a retried creation or copy cannot find them by token")));
+            }
+        }
+
+        /// <summary>Notes archived snapshots whose archive time is unknown (old data): they are kept, never deleted by archive age.</summary>
+        private void NoteArchivedWithoutArchiveTime()
+        {
+            var unknown = owned.Where(o => o.IsCompleted && !o.IsStandard && o.Info.ArchivedAt is null)
+                .Select(o => o.Info.Id).Order(StringComparer.Ordinal).ToList();
+            if (unknown.Count > 0)
+            {
+                notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
+                    $"{unknown.Count} archived snapshot(s) have no known archive time ({ListSome(unknown)}): archive age and the 90-day minimum count from it, so they are kept until the inventory reports it")));
+            }
+        }
+
+        private static string ListSome(List<string> ids) =>
+            ids.Count <= 5 ? string.Join(", ", ids) : string.Join(", ", ids.Take(5)) + string.Create(CultureInfo.InvariantCulture, $", and {ids.Count - 5} more");
 
         private static void SortNewestFirst(List<OwnedSnapshot> members) => SortByStartTime(members, newestFirst: true);
 
@@ -340,14 +381,15 @@ public sealed class SnapshotPlanner
                 return false;
             }
 
-            foreach (var (targetId, instanceId, volumes) in Targets())
+            foreach (var target in Targets())
             {
+                var volumes = target.Volumes;
                 if (fires.Count == 1)
                 {
                     // The common case (one schedule): no grouping needed.
                     if (!Taken(volumes, fires[0]))
                     {
-                        actions.Add(BuildCreate(targetId, instanceId, volumes, [fires[0].Schedule], fires[0].Fire));
+                        actions.Add(BuildCreate(target, [fires[0].Schedule], fires[0].Fire));
                     }
 
                     continue;
@@ -357,40 +399,55 @@ public sealed class SnapshotPlanner
                 foreach (var simultaneous in due)
                 {
                     var merged = simultaneous.Select(f => f.Schedule).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
-                    actions.Add(BuildCreate(targetId, instanceId, volumes, merged, simultaneous.Key));
+                    actions.Add(BuildCreate(target, merged, simultaneous.Key));
                 }
             }
         }
 
-        private IEnumerable<(string TargetId, string? InstanceId, List<VolumeInfo> Volumes)> Targets()
+        private List<CreateTarget>? targets;
+
+        /// <summary>What the policy targets now: one volume each, or one crash-consistent set per matching instance.</summary>
+        private List<CreateTarget> Targets() => targets ??= [.. FindTargets()];
+
+        private IEnumerable<CreateTarget> FindTargets()
         {
             var selector = TargetMatcher.Compile(policy);
-            var matching = index.Volumes.Where(selector.Matches);
             if (policy.Targets.Resource == ResourceKind.Volume)
             {
-                foreach (var volume in matching.OrderBy(v => v.Id, StringComparer.Ordinal))
+                foreach (var volume in index.Volumes.Where(selector.Matches).OrderBy(v => v.Id, StringComparer.Ordinal))
                 {
-                    yield return (volume.Id, null, [volume]);
+                    yield return new CreateTarget(volume.Id, null, [volume], false, []);
                 }
 
                 yield break;
             }
 
-            foreach (var instance in matching.Where(v => v.InstanceId is not null).GroupBy(v => v.InstanceId!).OrderBy(g => g.Key, StringComparer.Ordinal))
+            // DLM: a policy targeting instances snapshots all EBS volumes attached to a matching instance, not only
+            // the ones that carry the target tags; ExcludeBootVolume and ExcludeDataVolumeTags leave volumes out.
+            foreach (var set in selector.InstanceSets(index.Volumes))
             {
-                var volumes = instance
-                    .Where(v => !(policy.Targets.ExcludeBootVolume && v.IsBoot))
-                    .OrderBy(v => v.Id, StringComparer.Ordinal)
-                    .ToList();
-                if (volumes.Count > 0)
-                {
-                    yield return (instance.Key, instance.Key, volumes);
-                }
+                yield return new CreateTarget(set.InstanceId, set.InstanceId, [.. set.Volumes], set.ExcludeBootVolume, set.ExcludeVolumeIds);
             }
         }
 
-        private PlannedAction BuildCreate(string targetId, string? instanceId, List<VolumeInfo> volumes, List<Schedule> merged, DateTimeOffset fire)
+        /// <summary>The volumes the policy targets now (to note owned snapshots of volumes it no longer targets).</summary>
+        private HashSet<string> TargetedVolumeIds()
         {
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var target in Targets())
+            {
+                foreach (var volume in target.Volumes)
+                {
+                    ids.Add(volume.Id);
+                }
+            }
+
+            return ids;
+        }
+
+        private PlannedAction BuildCreate(CreateTarget target, List<Schedule> merged, DateTimeOffset fire)
+        {
+            var (targetId, instanceId, volumes) = (target.TargetId, target.InstanceId, target.Volumes);
             var first = merged[0].Name;
             var names = string.Join(',', merged.Select(s => s.Name));
             var token = CreationToken.ForCreate(policy.Name, first, fire, targetId);
@@ -449,11 +506,25 @@ public sealed class SnapshotPlanner
                 Region = volumes[0].Region,
                 VolumeIds = [.. volumes.Select(v => v.Id)],
                 InstanceId = instanceId,
+                ExcludeBootVolume = target.ExcludeBootVolume,
+                ExcludeVolumeIds = target.ExcludeVolumeIds,
                 FireTime = fire,
                 Token = token,
                 Tags = tags.ToImmutable(),
-                Reason = $"{what} at {fireText}; no snapshot for it yet",
+                Reason = $"{what} at {fireText}; no snapshot for it yet{LeftOut(target)}",
             };
+        }
+
+        /// <summary>What an instance set leaves out, for the create's reason ("; left out: boot volume, vol-scratch").</summary>
+        private static string LeftOut(CreateTarget target)
+        {
+            if (target.InstanceId is null || (!target.ExcludeBootVolume && target.ExcludeVolumeIds.IsDefaultOrEmpty))
+            {
+                return string.Empty;
+            }
+
+            IEnumerable<string> parts = target.ExcludeBootVolume ? ["boot volume", .. target.ExcludeVolumeIds] : target.ExcludeVolumeIds;
+            return "; left out: " + string.Join(", ", parts);
         }
 
         // ---------------------------------------------------------------------------------------------- retention
@@ -493,6 +564,52 @@ public sealed class SnapshotPlanner
                 var prefix = Prefix(series[i], schedule);
                 series[i].AddKeepReason(prefix.Length == 0 && extraPrefix.Length == 0 ? reason : string.Concat(prefix, extraPrefix, reason));
             });
+        }
+
+        /// <summary>
+        /// Applies an archive-tier retention rule. As in Amazon DLM, an archive <c>age</c> counts from the moment the
+        /// snapshot entered the archive tier (<see cref="SnapshotInfo.ArchivedAt"/>), not from its start time; count and
+        /// buckets still order and bucket archived snapshots by start time (the point in time of their data).
+        /// </summary>
+        private void KeepArchivedBy(RetentionRule rule, List<OwnedSnapshot> archived, Schedule schedule)
+        {
+            if (rule.Age is not { } age)
+            {
+                KeepBy(rule, archived, schedule, "archive ");
+                return;
+            }
+
+            // Rule order as everywhere: count, age, buckets.
+            if (rule.Count is not null)
+            {
+                KeepBy(rule with { Age = null, Buckets = null, Minimum = null }, archived, schedule, "archive ");
+            }
+
+            foreach (var snapshot in archived)
+            {
+                var prefix = Prefix(snapshot, schedule);
+                if (snapshot.Info.ArchivedAt is not { } archivedAt)
+                {
+                    // Old data without an archive time: its archive age cannot be judged, so it is kept (and noted).
+                    snapshot.AddKeepReason($"{prefix}archive age {age}: archive time unknown (kept)");
+                    continue;
+                }
+
+                // Never earlier than an age counted from the start time would release it (an archive time before the
+                // start time is bad data).
+                var from = archivedAt > snapshot.Info.StartTime ? archivedAt : snapshot.Info.StartTime;
+                var until = age.AddTo(from);
+                if (until > now)
+                {
+                    snapshot.AddKeepReason(
+                        $"{prefix}archive age {age} from archiving at {OwnershipTags.FormatFireTime(archivedAt)} (until {OwnershipTags.FormatFireTime(until)})");
+                }
+            }
+
+            if (rule.Buckets is not null)
+            {
+                KeepBy(rule with { Count = null, Age = null, Minimum = null }, archived, schedule, "archive ");
+            }
         }
 
         private string Prefix(OwnedSnapshot snapshot, Schedule schedule)
@@ -563,7 +680,7 @@ public sealed class SnapshotPlanner
                 var archived = Series(members, schedule.Name, standardTier: false, seriesB);
                 if (schedule.Archive is { } archive)
                 {
-                    KeepBy(archive.Retain, archived, schedule, "archive ");
+                    KeepArchivedBy(archive.Retain, archived, schedule);
                 }
                 else
                 {

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Planning;
 
 namespace Lifecycle.Core.Providers;
 
@@ -81,12 +82,33 @@ public sealed record SnapshotQuery
 
 public sealed record CreateSnapshotRequest(string VolumeId, ImmutableSortedDictionary<string, string> Tags, string? Description = null);
 
+/// <summary>
+/// CreateSnapshots of an instance (EC2's InstanceSpecification): every volume attached to it at that instant, minus the
+/// boot volume when <paramref name="ExcludeBootVolume"/> and minus <paramref name="ExcludeVolumeIds"/>.
+/// </summary>
 public sealed record CreateSnapshotsRequest(
     string InstanceId,
     ImmutableSortedDictionary<string, string> Tags,
     bool ExcludeBootVolume = false,
     ImmutableArray<string> ExcludeVolumeIds = default,
-    string? Description = null);
+    string? Description = null)
+{
+    /// <summary>
+    /// The request that carries out a planned instance-set create, with the exclusions the planner decided
+    /// (<see cref="PlannedAction.ExcludeBootVolume"/>, <see cref="PlannedAction.ExcludeVolumeIds"/>).
+    /// </summary>
+    public static CreateSnapshotsRequest For(PlannedAction create, ImmutableSortedDictionary<string, string> tags)
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        if (create.Kind != ActionKind.Create || create.InstanceId is null)
+        {
+            throw new ArgumentException("only a create of an instance set becomes a CreateSnapshots request", nameof(create));
+        }
+
+        return new CreateSnapshotsRequest(create.InstanceId, tags, create.ExcludeBootVolume,
+            create.ExcludeVolumeIds.IsDefault ? [] : create.ExcludeVolumeIds, create.Reason);
+    }
+}
 
 public sealed record CopySnapshotRequest(
     string SourceRegion,

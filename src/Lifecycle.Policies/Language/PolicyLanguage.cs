@@ -166,7 +166,7 @@ internal static class PolicyLanguage
         Properties =
         [
             new("after", ArchiveAfter, "When to archive; omitted: when a snapshot leaves the standard retention."),
-            new("retain", Retention, "Retention in the archive tier; an age must be at least 90d.", Required: true),
+            new("retain", Retention, "Retention in the archive tier; an age counts from when the snapshot entered the archive (as in Amazon DLM) and must be at least 90d.", Required: true),
         ],
     };
 
@@ -264,12 +264,12 @@ internal static class PolicyLanguage
 
     private static readonly ObjectShape Exclude = new()
     {
-        Description = "Volumes left out even when the tags match.",
+        Description = "Volumes left out even when the tags match; with resource: instance, volumes left out of a matching instance's set.",
         Properties =
         [
-            new("tags", TagMatch, "A volume matching any of these key/value patterns is excluded."),
+            new("tags", TagMatch, "A volume matching any of these key/value patterns is excluded (for instance targets: left out of the set, Amazon DLM's ExcludeDataVolumeTags)."),
             new("volumeIds", new ArrayShape { Items = new StringShape { MinLength = 1, MaxLength = 128 }, UniqueItems = true, MaxItems = 1000 }, "Volume ids to leave out."),
-            new("bootVolume", new BooleanShape(), "Leave the boot volume out of instance sets.", Default: false),
+            new("bootVolume", new BooleanShape(), "Leave the instance's boot (root) volume out of its set (Amazon DLM's ExcludeBootVolume).", Default: false),
         ],
     };
 
@@ -278,10 +278,16 @@ internal static class PolicyLanguage
         Description = "Which volumes (or instances) the policy snapshots.",
         Properties =
         [
-            new("resource", new StringShape { Enum = ["volume", "instance"] }, "volume, or instance (all its volumes as one crash-consistent set).", Default: "volume"),
-            new("tags", new MapShape { Values = new StringOrListShape { Item = TagPattern }, MinProperties = 1, Description = TagMatch.Description }, "Tags a target must carry: every key must match.", Required: true),
+            new("resource", new StringShape { Enum = ["volume", "instance"] }, "volume, or instance (every volume attached to a matching instance, as one crash-consistent set).", Default: "volume"),
+            new("tags", new MapShape { Values = new StringOrListShape { Item = TagPattern }, MinProperties = 1, Description = TagMatch.Description }, "Tags a target must carry: every key must match (an instance matches by its own tags or those of one of its attached volumes).", Required: true),
             new("exclude", Exclude, "Exclusions."),
         ],
+        ForeignKeys = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["excludeBootVolume"] = "'exclude: { bootVolume: true }' (Amazon DLM's ExcludeBootVolume)",
+            ["excludeVolumes"] = "'exclude: { tags: { key: value } }' (Amazon DLM's ExcludeDataVolumeTags)",
+            ["excludeDataVolumeTags"] = "'exclude: { tags: { key: value } }' (Amazon DLM's ExcludeDataVolumeTags)",
+        },
     };
 
     private static readonly ObjectShape Safety = new()

@@ -171,7 +171,8 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
             .Where(c => c.Distance <= Math.Max(1, Math.Min(3, c.Name.Length / 3)))
             .OrderBy(c => c.Distance)
             .FirstOrDefault();
-        var hint = suggestion.Name is null ? "" : $"; did you mean '{suggestion.Name}'?";
+        var hint = shape.ForeignKeys.TryGetValue(key, out var instead) ? $"; write {instead}"
+            : suggestion.Name is null ? "" : $"; did you mean '{suggestion.Name}'?";
         return $"unknown key '{YamlScalar.Shorten(key)}'{hint} (allowed: {string.Join(", ", names)})";
     }
 

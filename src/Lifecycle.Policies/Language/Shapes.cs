@@ -35,6 +35,9 @@ internal sealed class ObjectShape : Shape
     /// <summary>Added to the "set at least one of" message.</summary>
     public string? AnyOfHint { get; init; }
 
+    /// <summary>Keys people bring from elsewhere (Amazon DLM's names) → what to write here instead.</summary>
+    public IReadOnlyDictionary<string, string> ForeignKeys { get; init; } = new Dictionary<string, string>();
+
     public Property? Find(string name) => Properties.FirstOrDefault(p => p.Name == name);
 
     public override string Expected => "a mapping";

@@ -50,6 +50,23 @@ public class PlanAndSimulateCommandTests
     }
 
     [Fact]
+    public void Plan_RejectsABadEnumValueInTheInventory_NamingItAndTheAllowedValues()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "{\n  \"snapshots\": [\n    { \"id\": \"s\", \"volumeId\": \"v\", \"region\": \"r\", \"startTime\": \"2026-01-01T00:00:00Z\", \"tier\": \"frozen\" }\n  ]\n}\n");
+            var (code, _, error) = Plan(Examples, file);
+            Assert.Equal(1, code);
+            Assert.Equal($"{file}:3:95: error: snapshots[0].tier: 'frozen' is not one of standard, archive", error.TrimEnd());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Plan_PrintsPolicyDiagnostics_AndExits1_ForAnInvalidPolicy()
     {
         var directory = Directory.CreateTempSubdirectory("plan-invalid-");

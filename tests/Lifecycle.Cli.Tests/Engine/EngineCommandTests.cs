@@ -69,6 +69,27 @@ public sealed class EngineCommandTests : IDisposable
         return id;
     }
 
+    [Fact]
+    public void SnapshotCreate_OfAnInstance_TakesEveryAttachedVolume_ButTheBootAndExcludedOnes()
+    {
+        // DLM: a policy targeting instances snapshots all EBS volumes attached to the instance; ExcludeBootVolume
+        // leaves out the root volume; ExcludeDataVolumeIds (what ExcludeDataVolumeTags resolves to) the listed ones.
+        var root = CreateVolumeWithText("root");
+        var data = CreateVolumeWithText("data");
+        var logs = CreateVolumeWithText("logs");
+        var scratch = CreateVolumeWithText("scratch");
+        Json("volume", "attach", root, "--instance", "i-1", "--device", "/dev/xvda", "--boot");
+        foreach (var (volume, device) in new[] { (data, "/dev/xvdf"), (logs, "/dev/xvdg"), (scratch, "/dev/xvdh") })
+        {
+            Json("volume", "attach", volume, "--instance", "i-1", "--device", device);
+        }
+
+        var created = Json("snapshot", "create", "--instance", "i-1", "--exclude-boot", "--exclude-volume", scratch);
+
+        var volumes = created.EnumerateArray().Select(s => s.GetProperty("volumeId").GetString()!).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { data, logs }.Order(StringComparer.Ordinal), volumes);
+    }
+
     private string Snapshot(string volumeId)
     {
         var created = Json("snapshot", "create", volumeId, "--tag", "team=storage");

@@ -9,7 +9,8 @@ namespace Lifecycle.Core.Tests.Planning;
 /// <summary>
 /// Safety invariants over random policies and inventories (seeded, so a failure names its seed): whatever the rules,
 /// the planner never deletes what it does not own, never deletes the newest completed snapshot of a volume, never
-/// deletes an archived snapshot before its 90 days, decides about every owned snapshot exactly once, and gives the
+/// deletes an archived snapshot before its 90 days or its archive age (both counted from when it entered the
+/// archive tier), decides about every owned snapshot exactly once, and gives the
 /// same plan for a shuffled inventory.
 /// </summary>
 public class PlannerPropertyTests
@@ -41,6 +42,15 @@ public class PlannerPropertyTests
                 if (target.Tier == StorageTier.Archive)
                 {
                     Assert.True(target.ArchivedAt is { } at && at.AddDays(90) <= Now, $"seed {seed}: archived snapshot {target.Id} deleted before 90 days");
+                    var schedule = policies.Single(p => p.Name == action.Policy).Schedules.FirstOrDefault(x => x.Name == target.Tags[OwnershipTags.Schedule]);
+                    // (a failed snapshot is released whatever its tier; only completed ones are judged by the archive rule)
+                    if (action.Kind == ActionKind.Delete && target.State == SnapshotState.Completed && target.SourceSnapshotId is null
+                        && schedule?.Archive?.Retain.Age is { } age)
+                    {
+                        var from = target.ArchivedAt!.Value > target.StartTime ? target.ArchivedAt.Value : target.StartTime;
+                        Assert.True(age.AddTo(from) <= Now,
+                            $"seed {seed}: archived snapshot {target.Id} deleted before its archive age {age} ended (DLM: archive retention is measured from the time the snapshot is moved to the archive tier)");
+                    }
                 }
             }
 
@@ -76,7 +86,7 @@ public class PlannerPropertyTests
             Name = $"s{i}",
             Trigger = random.Next(2) == 0 ? new CronTrigger("0 2 * * *", "UTC") : new IntervalTrigger(PolicyDuration.Hours(6), new TimeOnly(0, 0)),
             Retain = Rule(),
-            Archive = random.Next(4) == 0 ? new ArchiveRule { After = random.Next(2) == 0 ? new ArchiveAfter(2, null) : null, Retain = new RetentionRule { Count = 1 } } : null,
+            Archive = random.Next(4) == 0 ? new ArchiveRule { After = random.Next(2) == 0 ? new ArchiveAfter(2, null) : null, Retain = random.Next(2) == 0 ? new RetentionRule { Count = 1 } : new RetentionRule { Age = PolicyDuration.Days(random.Next(90, 300)) } } : null,
             Copies = random.Next(4) == 0 ? [new CopyRule { Region = "eu-central-1", Retain = Rule() }] : [],
             FastRestore = random.Next(4) == 0 ? new FastRestoreRule { Zones = ["eu-west-1a"], Count = 1 } : null,
         }).ToImmutableArray();
@@ -117,7 +127,14 @@ public class PlannerPropertyTests
             };
             if (random.Next(6) == 0)
             {
-                snapshot = snapshot with { Tier = StorageTier.Archive, ArchivedAt = random.Next(3) == 0 ? null : Now.AddDays(-random.Next(0, 200)) };
+                // Archived some time after it started, which may be long before the archive time.
+                DateTimeOffset? archivedAt = random.Next(3) == 0 ? null : Now.AddDays(-random.Next(0, 200));
+                snapshot = snapshot with
+                {
+                    Tier = StorageTier.Archive,
+                    ArchivedAt = archivedAt,
+                    StartTime = archivedAt is { } at ? at.AddDays(-random.Next(0, 400)) : snapshot.StartTime,
+                };
             }
 
             if (random.Next(6) == 0)

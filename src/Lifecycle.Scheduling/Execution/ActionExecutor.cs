@@ -197,7 +197,7 @@ public sealed class ActionExecutor
 
             if (action.InstanceId is not null)
             {
-                return await provider.CreateSnapshotsAsync(new CreateSnapshotsRequest(action.InstanceId, tags, Description: action.Reason), ct).ConfigureAwait(false);
+                return await provider.CreateSnapshotsAsync(CreateSnapshotsRequest.For(action, tags), ct).ConfigureAwait(false);
             }
 
             var one = await provider.CreateSnapshotAsync(new CreateSnapshotRequest(action.VolumeIds.Single(), tags, action.Reason), ct).ConfigureAwait(false);

@@ -36,7 +36,7 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<PolicyRunner>();
         services.AddSingleton<ActionExecutor>();
         services.AddSingleton<PolicyApplier>();
-        services.AddSingleton<IHookRunner>(sp => new HookRunner(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IHookRunner>(sp => new HookRunner(sp.GetRequiredService<TimeProvider>()));
         services.AddTransient<PolicyJob>();
         services.AddTransient<ActionJob>();
         services.AddTransient<ActionBatchJob>();

@@ -248,7 +248,7 @@ public sealed class ActionExecutor
 
     private async Task<HookResult> RunHookAsync(string actionId, HookSpec hook, HookContext context, CancellationToken cancellationToken)
     {
-        var result = await hooks.RunAsync(hook, context, cancellationToken).ConfigureAwait(false);
+        var result = await hooks.RunAsync(hook, context, cancellationToken: cancellationToken).ConfigureAwait(false);
         await store.RecordHookAsync(new HookRunRecord(
             Guid.NewGuid().ToString("N"), actionId, context.Stage == HookStage.Pre ? "pre" : "post", HookRunner.Describe(hook),
             result.Outcome.ToString().ToLowerInvariant(), result.Attempts, result.ExitCode, result.Output, result.Error, result.Duration,

@@ -37,6 +37,7 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<ActionExecutor>();
         services.AddSingleton<PolicyApplier>();
         services.AddSingleton<IHookRunner>(sp => new HookRunner(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<HookLeftoverReaper>();
         services.AddTransient<PolicyJob>();
         services.AddTransient<ActionJob>();
         services.AddTransient<ActionBatchJob>();
@@ -44,6 +45,9 @@ public static class SchedulingServiceCollectionExtensions
 
         // Hosted services start in registration order: the schema exists before Quartz opens its store.
         services.AddHostedService<SchemaMigrationService>();
+
+        // Before Quartz starts (and so before any job can run a hook again): kill what a crash left running.
+        services.AddHostedService<HookLeftoverService>();
         services.AddQuartz(q =>
         {
             q.ConfigureScheduler(s =>
@@ -90,6 +94,17 @@ public static class SchedulingServiceCollectionExtensions
 internal sealed class SchemaMigrationService(LifecycleDatabase database, TimeProvider timeProvider) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) => SchemaMigrator.MigrateAsync(database, timeProvider, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Kills the exec hook process groups a crashed server of this machine left running and closes their records, once
+/// the schema exists and before the scheduler can start a job (hosted services start in registration order).
+/// </summary>
+internal sealed class HookLeftoverService(HookLeftoverReaper reaper) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => reaper.ReapAsync(cancellationToken: cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

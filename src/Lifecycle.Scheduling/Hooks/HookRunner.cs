@@ -68,7 +68,11 @@ public sealed class HookRunner : IHookRunner, IDisposable
         this.retryDelay = retryDelay ?? TimeSpan.FromSeconds(1);
 
         // Redirects are followed by hand, per hook (followRedirects), so the handler itself never follows one.
-        httpClient = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { Timeout = Timeout.InfiniteTimeSpan };
+        // Pooled connections are renewed so a hook endpoint that moves (DNS) is found again.
+        httpClient = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
     }
 
     public void Dispose() => httpClient.Dispose();

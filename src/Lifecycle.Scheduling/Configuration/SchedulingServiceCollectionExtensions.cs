@@ -8,6 +8,7 @@ using Lifecycle.Scheduling.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Quartz;
 
 namespace Lifecycle.Scheduling.Configuration;
@@ -102,9 +103,24 @@ internal sealed class SchemaMigrationService(LifecycleDatabase database, TimePro
 /// Kills the exec hook process groups a crashed server of this machine left running and closes their records, once
 /// the schema exists and before the scheduler can start a job (hosted services start in registration order).
 /// </summary>
-internal sealed class HookLeftoverService(HookLeftoverReaper reaper) : IHostedService
+internal sealed class HookLeftoverService(HookLeftoverReaper reaper, ILogger<HookLeftoverService> logger) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => reaper.ReapAsync(cancellationToken: cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var closed = await reaper.ReapAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (closed > 0)
+            {
+                logger.LogWarning("closed {Count} hook records a crashed server left running (see the warnings above)", closed);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The server still starts: the executor tries again for each action before it runs that action's hooks.
+            logger.LogError(e, "could not clean up the hooks a crashed server left running");
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -150,6 +150,53 @@ public sealed class HookLeftoverTests : IDisposable
         Assert.NotNull(finished.FinishedAt);
     }
 
+    [Fact]
+    public async Task Executor_Cancelled_KillsTheHooksGroup_AndRecordsItAsCancelled()
+    {
+        var executor = new ActionExecutor(new FakeProvider("r1"), store, runner, Restarted(), TimeProvider.System,
+            new ExecutorOptions(), new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+        var action = new PlannedAction
+        {
+            Kind = ActionKind.Create,
+            Policy = "p1",
+            Schedule = "s1",
+            Region = "r1",
+            VolumeIds = ["vol-1"],
+            FireTime = Context.FireTime,
+            Token = CreationToken.ForCreate("p1", "s1", Context.FireTime, "vol-1"),
+            Reason = "test",
+        };
+        var actionId = ActionPayload.IdOf(action);
+        var pidFile = Path.Combine(directory, "cancel.pids");
+        var policy = new SnapshotPolicy
+        {
+            Name = "p1",
+            Regions = ["r1"],
+            Targets = new TargetSelector { Tags = ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty },
+            Schedules = [new Schedule { Name = "s1", Trigger = new CronTrigger("* * * * *", "UTC"), Retain = new RetentionRule { Count = 1 } }],
+            Hooks = new HookSet
+            {
+                Pre = [new ExecHook(["/bin/sh", "-c", $"echo $$ > {pidFile}.tmp; (sleep 300 & echo $! >> {pidFile}.tmp); mv {pidFile}.tmp {pidFile}; sleep 300"])],
+            },
+        };
+        using var shutdown = new CancellationTokenSource();
+
+        var execution = executor.ExecuteAsync(actionId, action, policy, cancellationToken: shutdown.Token);
+        var pids = await PollAsync(() => File.Exists(pidFile) ? File.ReadAllLines(pidFile).Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToArray() : null);
+        groupsToClean.Add(pids![0]);
+        await shutdown.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => execution);
+        foreach (var pid in pids)
+        {
+            Assert.True(await PollAsync(() => !HookRunnerTests.IsAlive(pid)), $"process {pid} survived the cancellation");
+        }
+
+        var record = Assert.Single(await store.ListHooksAsync(actionId));
+        Assert.Equal(HookRunStates.Cancelled, record.Outcome);
+        Assert.NotNull(record.FinishedAt);
+    }
+
     /// <summary>A new server process on this machine (another pid than the crashed one).</summary>
     private HookLeftoverReaper Restarted() => new(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance);
 

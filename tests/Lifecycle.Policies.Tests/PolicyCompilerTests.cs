@@ -184,6 +184,34 @@ public class PolicyCompilerTests
     }
 
     [Fact]
+    public void Compile_HookEnvironment_FollowRedirects_AndSecretFile()
+    {
+        var policy = LoadSingle(Minimal + """
+              hooks:
+                pre:
+                  - exec: [/usr/bin/freeze]
+                    env: { PGHOST: /run/postgresql, PORT: 5432, _private: "a b" }
+                post:
+                  - http: https://hooks.example.com/thaw
+                    followRedirects: true
+                    secretFile: /etc/lifecycle/hook-secret
+                  - http: https://hooks.example.com/plain
+
+            """);
+
+        var pre = Assert.IsType<ExecHook>(Assert.Single(policy.Hooks.Pre));
+        Assert.Equal(
+            [new("PGHOST", "/run/postgresql"), new("PORT", "5432"), new KeyValuePair<string, string>("_private", "a b")],
+            pre.Environment.ToArray());
+        var signed = Assert.IsType<HttpHook>(policy.Hooks.Post[0]);
+        Assert.True(signed.FollowRedirects);
+        Assert.Equal("/etc/lifecycle/hook-secret", signed.SecretFile);
+        var plain = Assert.IsType<HttpHook>(policy.Hooks.Post[1]);
+        Assert.False(plain.FollowRedirects);
+        Assert.Null(plain.SecretFile);
+    }
+
+    [Fact]
     public void Compile_CronWithoutTimezone_IsUtc_AndCountDeleteLimitIsAbsolute()
     {
         var policy = LoadSingle(Minimal.Replace("every: 1d", "cron: \"0 2 * * *\"", StringComparison.Ordinal) + "  safety: { maxDeletesPerRun: 7 }\n");

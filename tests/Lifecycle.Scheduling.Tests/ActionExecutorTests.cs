@@ -23,7 +23,8 @@ public sealed class ActionExecutorTests : IDisposable
         var database = new LifecycleDatabase(StoreOptions.From(directory, null));
         SchemaMigrator.MigrateAsync(database).GetAwaiter().GetResult();
         store = new RunStore(database, TimeProvider.System);
-        executor = new ActionExecutor(provider, store, new HookRunner(new HttpClient(), TimeProvider.System, TimeSpan.FromMilliseconds(1)), TimeProvider.System,
+        executor = new ActionExecutor(provider, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
+            new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System,
             new ExecutorOptions { Retry = new ProviderRetryOptions { MaxRetries = 4, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) }, CompletionPollInterval = TimeSpan.FromMilliseconds(5) },
             new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
     }

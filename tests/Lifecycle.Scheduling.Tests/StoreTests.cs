@@ -13,9 +13,9 @@ public sealed class StoreTests
         try
         {
             var database = new LifecycleDatabase(StoreOptions.From(directory, null));
-            Assert.Equal([1, 2, 3], await SchemaMigrator.MigrateAsync(database));
+            Assert.Equal([1, 2, 3, 4], await SchemaMigrator.MigrateAsync(database));
             Assert.Empty(await SchemaMigrator.MigrateAsync(database));
-            Assert.Equal([1, 2, 3], await SchemaMigrator.AppliedVersionsAsync(database));
+            Assert.Equal([1, 2, 3, 4], await SchemaMigrator.AppliedVersionsAsync(database));
             await using var connection = await database.OpenAsync();
             var tables = (await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table'")).ToHashSet(StringComparer.OrdinalIgnoreCase);
             foreach (var table in new[] { "qrtz_job_details", "qrtz_triggers", "qrtz_fired_triggers", "qrtz_locks", "runs", "actions", "hook_runs", "audit_log", "token_claims", "policy_revisions" })
@@ -37,8 +37,8 @@ public sealed class StoreTests
         var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
         var applied = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => SchemaMigrator.MigrateAsync(database)));
 
-        Assert.Equal([1, 2, 3], applied.SelectMany(a => a).Order());
-        Assert.Equal([1, 2, 3], await SchemaMigrator.AppliedVersionsAsync(database));
+        Assert.Equal([1, 2, 3, 4], applied.SelectMany(a => a).Order());
+        Assert.Equal([1, 2, 3, 4], await SchemaMigrator.AppliedVersionsAsync(database));
         await using var connection = await database.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM information_schema.tables WHERE table_name = 'qrtz_triggers'"));
     }
@@ -102,6 +102,69 @@ public sealed class StoreTests
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Migrate_Version4_OnSqlite_KeepsTheHookRecordsOfAnOlderStore()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "lifecycle-store-" + Guid.NewGuid().ToString("N")[..10]);
+        try
+        {
+            await AssertVersion4KeepsOldHookRecordsAsync(new LifecycleDatabase(StoreOptions.From(directory, null)));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_Version4_OnPostgres_KeepsTheHookRecordsOfAnOlderStore()
+    {
+        using var postgres = PostgresServer.Start();
+        await AssertVersion4KeepsOldHookRecordsAsync(new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url)));
+    }
+
+    /// <summary>Puts hook_runs back to its version 2 shape with one finished record, then migrates again.</summary>
+    private static async Task AssertVersion4KeepsOldHookRecordsAsync(LifecycleDatabase database)
+    {
+        await SchemaMigrator.MigrateAsync(database);
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("DROP TABLE hook_runs");
+            foreach (var statement in LifecycleSchema.Version2(database.Dialect).Where(s => s.Contains("hook_runs", StringComparison.Ordinal)))
+            {
+                await connection.ExecuteAsync(statement);
+            }
+
+            await connection.ExecuteAsync(
+                "INSERT INTO hook_runs (id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at) " +
+                "VALUES ('old', 'a1', 'pre', 'exec freeze', 'succeeded', 1, 0, 'frozen', NULL, 4000, 10000)");
+            await connection.ExecuteAsync("DELETE FROM lifecycle_schema_migrations WHERE version >= 4");
+        }
+
+        Assert.Contains(4, await SchemaMigrator.MigrateAsync(database));
+
+        var store = new RunStore(database, TimeProvider.System);
+        var old = Assert.Single(await store.ListHooksAsync("a1"));
+        Assert.Equal(("succeeded", "frozen", DateTimeOffset.FromUnixTimeMilliseconds(10000)), (old.Outcome, old.Output, old.FinishedAt!.Value));
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(6000), old.StartedAt);
+
+        // A record can now be written while its hook runs (no finished_at yet).
+        var owner = new HookOwner("host-1", "boot-1", 42, 4242);
+        await store.StartHookAsync(new HookRunRecord("new", "a1", "post", "exec thaw", HookRunStates.Running, 0, null, "", null, TimeSpan.Zero, null)
+        {
+            StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(20000),
+            Owner = owner,
+        });
+        await store.SetHookProcessAsync("new", new HookProcessRecord(777, 123456, "boot-1"));
+        var running = Assert.Single(await store.ListRunningHooksAsync("host-1"));
+        Assert.Equal(("new", (DateTimeOffset?)null, owner, new HookProcessRecord(777, 123456, "boot-1")), (running.Id, running.FinishedAt, running.Owner, running.Process));
+        Assert.Empty(await store.ListRunningHooksAsync("host-2"));
+        Assert.True(await store.CloseHookAsync("new", HookRunStates.Interrupted, "server gone"));
+        Assert.False(await store.CloseHookAsync("new", HookRunStates.Killed, "twice"));
+        Assert.Equal(HookRunStates.Interrupted, (await store.ListHooksAsync("a1")).Single(h => h.Id == "new").Outcome);
     }
 
     private static async Task<RunStore> MigratedStoreAsync(PostgresServer postgres)

@@ -215,9 +215,26 @@ public abstract record HookSpec
     public int Retries { get; init; }
 }
 
-public sealed record ExecHook(ImmutableArray<string> Argv) : HookSpec;
+public sealed record ExecHook(ImmutableArray<string> Argv) : HookSpec
+{
+    /// <summary>
+    /// Variables the policy gives the program (its <c>env:</c> map). The program sees only these, PATH, LANG, HOME, TZ
+    /// and the LIFECYCLE_* variables, never the server's own environment; a key starting with LIFECYCLE_ is refused.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> Environment { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+}
 
-public sealed record HttpHook(Uri Url) : HookSpec;
+public sealed record HttpHook(Uri Url) : HookSpec
+{
+    /// <summary>Follow 3xx responses (at most a few hops, never from https to http); off by default.</summary>
+    public bool FollowRedirects { get; init; }
+
+    /// <summary>
+    /// A file holding the shared secret that signs each request (HMAC-SHA256 over timestamp and body); null: unsigned.
+    /// Read at every request, so a rotated secret applies at once.
+    /// </summary>
+    public string? SecretFile { get; init; }
+}
 
 /// <summary>Safety rails applied to every deletion decision of a policy.</summary>
 public sealed record SafetyRules

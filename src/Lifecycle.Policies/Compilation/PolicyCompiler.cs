@@ -458,7 +458,7 @@ internal sealed class PolicyCompiler(ShapeValidator shapes, DiagnosticBag diagno
                     diagnostics.Error(program.Location, hookPath + ".exec[0]", "the program to run must not be empty");
                 }
 
-                spec = new ExecHook([.. argv.Items.OfType<YamlScalar>().Select(s => s.Value)]);
+                spec = new ExecHook([.. argv.Items.OfType<YamlScalar>().Select(s => s.Value)]) { Environment = CompileHookEnvironment(Map(hook, "env")) };
             }
             else if (Get(hook, "http") is YamlScalar url)
             {
@@ -473,7 +473,7 @@ internal sealed class PolicyCompiler(ShapeValidator shapes, DiagnosticBag diagno
                         diagnostics.Warning(url.Location, hookPath + ".http", "the hook is sent over plain http to another machine; use https");
                     }
 
-                    spec = new HttpHook(uri);
+                    spec = new HttpHook(uri) { FollowRedirects = Bool(hook, "followRedirects") ?? false, SecretFile = Str(hook, "secretFile") };
                 }
             }
 
@@ -484,6 +484,19 @@ internal sealed class PolicyCompiler(ShapeValidator shapes, DiagnosticBag diagno
         }
 
         return list.ToImmutable();
+    }
+
+    private ImmutableSortedDictionary<string, string> CompileHookEnvironment(YamlMapping? env)
+    {
+        if (env is null || shapes.IsRejected(env))
+        {
+            return ImmutableSortedDictionary<string, string>.Empty;
+        }
+
+        // Entries the shape check rejected (bad names, LIFECYCLE_*) were reported there; keep the rest.
+        return env.Entries
+            .Where(e => e.Value is YamlScalar && !shapes.IsRejected(e.Value))
+            .ToImmutableSortedDictionary(e => e.Key.Value, e => ((YamlScalar)e.Value).Value, StringComparer.Ordinal);
     }
 
     private SafetyRules CompileSafety(YamlMapping? safety, string path)

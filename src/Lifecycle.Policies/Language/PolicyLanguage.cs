@@ -16,6 +16,9 @@ internal static class PolicyLanguage
     public const string TimeOfDayPattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
     public const string PercentPattern = "^([1-9][0-9]?|100)%$";
 
+    /// <summary>A POSIX-portable environment variable name; LIFECYCLE_* belongs to Lifecycle.</summary>
+    public const string EnvironmentNamePattern = "^(?!LIFECYCLE_)[A-Za-z_][A-Za-z0-9_]*$";
+
     public const int MaxSchedules = 8;
     public const int MaxCopies = 5;
     public const int MaxRetainCount = 1000;
@@ -245,10 +248,28 @@ internal static class PolicyLanguage
                 ScalarHint = "exec takes the program and its arguments as a list, such as [/usr/bin/freeze, --all]; no shell splits a string",
             }, "Program and arguments (argv, no shell)."),
             new("http", new StringShape { Pattern = "^https?://", PatternHint = "an http:// or https:// URL", MaxLength = 2048 }, "URL to POST a JSON body to; 2xx is success."),
+            new("env", new MapShape
+            {
+                Name = "hookEnvironment",
+                Values = new StringShape { MaxLength = 4096, Description = "The variable's value." },
+                MaxProperties = 50,
+                KeyPattern = EnvironmentNamePattern,
+                KeyPatternHint = "an environment variable name (letters, digits and _, not starting with a digit) outside LIFECYCLE_*, which Lifecycle sets",
+                Description = "Environment variables for the program. It sees only these, PATH, LANG, HOME, TZ and LIFECYCLE_*, never the server's environment.",
+            }, "Extra environment variables of an exec hook (the server's own environment is never passed on)."),
+            new("followRedirects", new BooleanShape(), "Follow 3xx redirects of an http hook (at most 5, never from https to http).", Default: false),
+            new("secretFile", new StringShape
+            {
+                Pattern = "^/",
+                PatternHint = "an absolute path",
+                MaxLength = 4096,
+                Description = "Absolute path of a file holding a shared secret; each request is signed with it (HMAC-SHA256, X-Lifecycle-Signature).",
+            }, "File with the secret that signs an http hook's requests; read at every request."),
             new("timeout", Duration, "Time limit of one attempt (at most 1h).", Default: "30s"),
             new("retries", Count("Attempts after the first failure.", 0, MaxHookRetries), "Retries after a failure (0 to 5).", Default: 0),
         ],
         ExactlyOneOf = [["exec", "http"]],
+        Requires = [("env", "exec"), ("followRedirects", "http"), ("secretFile", "http")],
     };
 
     private static readonly ObjectShape Hooks = new()

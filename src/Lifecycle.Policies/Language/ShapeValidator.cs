@@ -232,6 +232,13 @@ internal sealed partial class ShapeValidator(DiagnosticBag diagnostics)
                 continue;
             }
 
+            if (shape.CompiledKeyPattern is { } keyPattern && !keyPattern.IsMatch(entry.Key.Value))
+            {
+                rejected.Add(entry.Value);
+                diagnostics.Error(entry.Key.Location, childPath, $"'{YamlScalar.Shorten(entry.Key.Value)}' is not {shape.KeyPatternHint ?? "a valid key: it must match " + shape.KeyPattern}");
+                continue;
+            }
+
             Validate(entry.Value, shape.Values, childPath);
         }
     }

@@ -57,6 +57,16 @@ internal sealed class MapShape : Shape
 
     public int MaxKeyLength { get; init; } = 128;
 
+    /// <summary>Regular expression every key must match (JSON Schema propertyNames.pattern); null: any key.</summary>
+    public string? KeyPattern { get; init; }
+
+    /// <summary>What the key pattern means, for the error message.</summary>
+    public string? KeyPatternHint { get; init; }
+
+    private Regex? keyRegex;
+
+    public Regex? CompiledKeyPattern => KeyPattern is null ? null : keyRegex ??= new Regex(KeyPattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
     public override string Expected => "a mapping";
 }
 

@@ -122,6 +122,11 @@ internal static class JsonSchemaGenerator
                 writer.WriteStartObject("propertyNames");
                 writer.WriteNumber("minLength", 1);
                 writer.WriteNumber("maxLength", m.MaxKeyLength);
+                if (m.KeyPattern is { } keyPattern)
+                {
+                    writer.WriteString("pattern", keyPattern);
+                }
+
                 writer.WriteEndObject();
                 writer.WritePropertyName("additionalProperties");
                 WriteShape(writer, m.Values);

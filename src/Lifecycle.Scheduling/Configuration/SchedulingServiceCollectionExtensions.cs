@@ -8,6 +8,7 @@ using Lifecycle.Scheduling.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Quartz;
 
 namespace Lifecycle.Scheduling.Configuration;
@@ -36,7 +37,8 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<PolicyRunner>();
         services.AddSingleton<ActionExecutor>();
         services.AddSingleton<PolicyApplier>();
-        services.AddSingleton<IHookRunner>(sp => new HookRunner(new HttpClient { Timeout = Timeout.InfiniteTimeSpan }, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IHookRunner>(sp => new HookRunner(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<HookLeftoverReaper>();
         services.AddTransient<PolicyJob>();
         services.AddTransient<ActionJob>();
         services.AddTransient<ActionBatchJob>();
@@ -44,6 +46,9 @@ public static class SchedulingServiceCollectionExtensions
 
         // Hosted services start in registration order: the schema exists before Quartz opens its store.
         services.AddHostedService<SchemaMigrationService>();
+
+        // Before Quartz starts (and so before any job can run a hook again): kill what a crash left running.
+        services.AddHostedService<HookLeftoverService>();
         services.AddQuartz(q =>
         {
             q.ConfigureScheduler(s =>
@@ -90,6 +95,32 @@ public static class SchedulingServiceCollectionExtensions
 internal sealed class SchemaMigrationService(LifecycleDatabase database, TimeProvider timeProvider) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken) => SchemaMigrator.MigrateAsync(database, timeProvider, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Kills the exec hook process groups a crashed server of this machine left running and closes their records, once
+/// the schema exists and before the scheduler can start a job (hosted services start in registration order).
+/// </summary>
+internal sealed class HookLeftoverService(HookLeftoverReaper reaper, ILogger<HookLeftoverService> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var closed = await reaper.ReapAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (closed > 0)
+            {
+                logger.LogWarning("closed {Count} hook records a crashed server left running (see the warnings above)", closed);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The server still starts: the executor tries again for each action before it runs that action's hooks.
+            logger.LogError(e, "could not clean up the hooks a crashed server left running");
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -44,18 +44,20 @@ public sealed class ActionExecutor
     private readonly IProviderRegistry registry;
     private readonly RunStore store;
     private readonly IHookRunner hooks;
+    private readonly HookLeftoverReaper leftovers;
     private readonly TimeProvider timeProvider;
     private readonly ExecutorOptions options;
     private readonly ILogger logger;
     private readonly string node;
 
     public ActionExecutor(
-        IProviderRegistry registry, RunStore store, IHookRunner hooks, TimeProvider timeProvider, ExecutorOptions options, NodeIdentity node,
-        ILogger<ActionExecutor> logger)
+        IProviderRegistry registry, RunStore store, IHookRunner hooks, HookLeftoverReaper leftovers, TimeProvider timeProvider, ExecutorOptions options,
+        NodeIdentity node, ILogger<ActionExecutor> logger)
     {
         this.registry = registry;
         this.store = store;
         this.hooks = hooks;
+        this.leftovers = leftovers;
         this.timeProvider = timeProvider;
         this.options = options;
         this.node = node.Name;
@@ -122,6 +124,13 @@ public sealed class ActionExecutor
         var context = new HookContext(action.Policy, schedule, HookStage.Pre, action.VolumeIds, action.InstanceId, action.FireTime ?? timeProvider.GetUtcNow());
         var consistency = "application";
         string? preFailure = null;
+        if (!policy.Hooks.IsEmpty)
+        {
+            // A crash during an earlier attempt may have left its hook running (a freeze still holding): kill it before
+            // this attempt starts the hooks again. The startup step does the same for every action of this machine.
+            await leftovers.ReapAsync(actionId, cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var hook in policy.Hooks.Pre)
         {
             var result = await RunHookAsync(actionId, hook, context, cancellationToken).ConfigureAwait(false);
@@ -246,14 +255,45 @@ public sealed class ActionExecutor
         return failure;
     }
 
+    /// <summary>
+    /// Runs one hook with its record: written before the hook starts (running, owned by this server), told each exec
+    /// process group as it starts, completed at the end, so an attempt that a crash interrupts keeps its record and the
+    /// restart can kill what it left.
+    /// </summary>
     private async Task<HookResult> RunHookAsync(string actionId, HookSpec hook, HookContext context, CancellationToken cancellationToken)
     {
-        var result = await hooks.RunAsync(hook, context, cancellationToken).ConfigureAwait(false);
-        await store.RecordHookAsync(new HookRunRecord(
-            Guid.NewGuid().ToString("N"), actionId, context.Stage == HookStage.Pre ? "pre" : "post", HookRunner.Describe(hook),
-            result.Outcome.ToString().ToLowerInvariant(), result.Attempts, result.ExitCode, result.Output, result.Error, result.Duration,
-            timeProvider.GetUtcNow()), CancellationToken.None).ConfigureAwait(false);
+        var stage = context.Stage == HookStage.Pre ? "pre" : "post";
+        var id = Guid.NewGuid().ToString("N");
+        await store.StartHookAsync(new HookRunRecord(id, actionId, stage, HookRunner.Describe(hook), HookRunStates.Running, 0, null, "", null, TimeSpan.Zero, null)
+        {
+            StartedAt = timeProvider.GetUtcNow(),
+            Owner = leftovers.Self,
+        }, CancellationToken.None).ConfigureAwait(false);
+        HookResult result;
+        try
+        {
+            result = await hooks.RunAsync(hook, context, new RecordingObserver(store, id), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Cancelled (the runner killed the process group) or broken: the record says so instead of staying "running".
+            var outcome = e is OperationCanceledException ? HookRunStates.Cancelled : HookOutcome.Failed.ToString().ToLowerInvariant();
+            await store.FinishHookAsync(new HookRunRecord(id, actionId, stage, HookRunner.Describe(hook), outcome, 0, null, "", $"{e.GetType().Name}: {e.Message}",
+                TimeSpan.Zero, timeProvider.GetUtcNow()), CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        await store.FinishHookAsync(new HookRunRecord(
+            id, actionId, stage, HookRunner.Describe(hook), result.Outcome.ToString().ToLowerInvariant(), result.Attempts, result.ExitCode, result.Output,
+            result.Error, result.Duration, timeProvider.GetUtcNow()), CancellationToken.None).ConfigureAwait(false);
         return result;
+    }
+
+    /// <summary>Writes each exec attempt's process group on the hook's record as it starts.</summary>
+    private sealed class RecordingObserver(RunStore store, string hookId) : IHookProcessObserver
+    {
+        public Task ProcessStartedAsync(HookProcess process, CancellationToken cancellationToken = default) =>
+            store.SetHookProcessAsync(hookId, new HookProcessRecord(process.ProcessGroupId, process.StartTicks, process.BootId), CancellationToken.None);
     }
 
     private static string Describe(HookResult result) => result.Outcome switch

@@ -68,7 +68,28 @@ public sealed record ActionRecord(
     public string? Job { get; init; }
 }
 
-/// <summary>One hook execution (after its retries) with its captured, capped output.</summary>
+/// <summary>
+/// Outcomes of a hook record beside the hook's own (succeeded, failed, timedout): <see cref="Running"/> from the moment
+/// it starts, so a crash leaves a trail; the others close a record its server could not finish.
+/// </summary>
+public static class HookRunStates
+{
+    public const string Running = "running";
+
+    /// <summary>Its process group was still alive after a server crash and was killed at restart.</summary>
+    public const string Killed = "killed";
+
+    /// <summary>Its server stopped (crash, reboot) while it ran; nothing of it was left to kill.</summary>
+    public const string Interrupted = "interrupted";
+
+    /// <summary>The job running it was cancelled (server shutdown); its process group was killed.</summary>
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>
+/// One hook execution (after its retries) with its captured, capped output. Written when the hook starts (outcome
+/// <see cref="HookRunStates.Running"/>, no <see cref="FinishedAt"/>) and completed when it ends.
+/// </summary>
 public sealed record HookRunRecord(
     string Id,
     string ActionId,
@@ -80,7 +101,25 @@ public sealed record HookRunRecord(
     string Output,
     string? Error,
     TimeSpan Duration,
-    DateTimeOffset FinishedAt);
+    DateTimeOffset? FinishedAt)
+{
+    public DateTimeOffset? StartedAt { get; init; }
+
+    /// <summary>The process group of the exec attempt running now (or last), with its identity; null for http hooks.</summary>
+    public HookProcessRecord? Process { get; init; }
+
+    /// <summary>The server process that runs the hook; a record whose owner is gone is a leftover of a crash.</summary>
+    public HookOwner? Owner { get; init; }
+}
+
+/// <summary>An exec hook's process group as recorded: group id (= leader pid), leader start ticks since boot, boot id.</summary>
+public sealed record HookProcessRecord(int ProcessGroupId, long? StartTicks, string? BootId);
+
+/// <summary>
+/// The server process that runs a hook: machine name, boot id, its pid and that pid's start ticks. Its hooks are
+/// leftovers once this process no longer exists (a recycled pid has another start time).
+/// </summary>
+public sealed record HookOwner(string Host, string? BootId, int Pid, long? StartTicks);
 
 public sealed record AuditEntry(string Id, DateTimeOffset At, string Actor, string Event, string Detail);
 

@@ -337,28 +337,104 @@ public sealed class RunStore
 
     // ---- hooks -----------------------------------------------------------------------------------
 
+    /// <summary>Inserts a finished hook record in one write (no crash trail; <see cref="StartHookAsync"/> leaves one).</summary>
     public async Task RecordHookAsync(HookRunRecord hook, CancellationToken cancellationToken = default)
+    {
+        await StartHookAsync(hook, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Inserts a hook record as it is, normally when the hook starts (outcome <see cref="HookRunStates.Running"/>, with its
+    /// <see cref="HookRunRecord.Owner"/>), so an attempt that a crash interrupts keeps its record.
+    /// </summary>
+    public async Task StartHookAsync(HookRunRecord hook, CancellationToken cancellationToken = default)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             """
-            INSERT INTO hook_runs (id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at)
-            VALUES (@Id, @ActionId, @Stage, @Hook, @Outcome, @Attempts, @ExitCode, @Output, @Error, @DurationMs, @FinishedAt)
+            INSERT INTO hook_runs (id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at, started_at,
+                                   owner_host, owner_boot_id, owner_pid, owner_start_ticks, process_group, process_start_ticks, process_boot_id)
+            VALUES (@Id, @ActionId, @Stage, @Hook, @Outcome, @Attempts, @ExitCode, @Output, @Error, @DurationMs, @FinishedAt, @StartedAt,
+                    @OwnerHost, @OwnerBootId, @OwnerPid, @OwnerStartTicks, @ProcessGroup, @ProcessStartTicks, @ProcessBootId)
             """,
             new
             {
                 hook.Id, hook.ActionId, hook.Stage, hook.Hook, hook.Outcome, hook.Attempts, hook.ExitCode, hook.Output,
-                Error = Truncate(hook.Error), DurationMs = (long)hook.Duration.TotalMilliseconds, FinishedAt = hook.FinishedAt.ToUnixTimeMilliseconds(),
+                Error = Truncate(hook.Error), DurationMs = (long)hook.Duration.TotalMilliseconds, FinishedAt = hook.FinishedAt?.ToUnixTimeMilliseconds(),
+                StartedAt = (hook.StartedAt ?? hook.FinishedAt - hook.Duration)?.ToUnixTimeMilliseconds(),
+                OwnerHost = hook.Owner?.Host, OwnerBootId = hook.Owner?.BootId, OwnerPid = hook.Owner?.Pid, OwnerStartTicks = hook.Owner?.StartTicks,
+                ProcessGroup = hook.Process?.ProcessGroupId, ProcessStartTicks = hook.Process?.StartTicks, ProcessBootId = hook.Process?.BootId,
             },
             cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Records the process group of the exec attempt that just started (each retry replaces the last one).</summary>
+    public async Task SetHookProcessAsync(string hookId, HookProcessRecord process, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE hook_runs SET process_group = @ProcessGroupId, process_start_ticks = @StartTicks, process_boot_id = @BootId WHERE id = @hookId",
+            new { hookId, process.ProcessGroupId, process.StartTicks, process.BootId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Completes a hook record with its outcome. Only a record still running is changed: one closed at restart
+    /// (killed, interrupted) keeps that outcome. Returns whether it changed the record.
+    /// </summary>
+    public async Task<bool> FinishHookAsync(HookRunRecord hook, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE hook_runs SET outcome = @Outcome, attempts = @Attempts, exit_code = @ExitCode, output = @Output, error = @Error,
+                                 duration_ms = @DurationMs, finished_at = @FinishedAt
+            WHERE id = @Id AND outcome = @running
+            """,
+            new
+            {
+                hook.Id, hook.Outcome, hook.Attempts, hook.ExitCode, hook.Output, Error = Truncate(hook.Error),
+                DurationMs = (long)hook.Duration.TotalMilliseconds, FinishedAt = (hook.FinishedAt ?? timeProvider.GetUtcNow()).ToUnixTimeMilliseconds(),
+                running = HookRunStates.Running,
+            },
+            cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>Hook records still running whose owner ran on <paramref name="host"/> (optionally of one action).</summary>
+    public async Task<IReadOnlyList<HookRunRecord>> ListRunningHooksAsync(string host, string? actionId = null, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<HookRow>(new CommandDefinition(
+            "SELECT * FROM hook_runs WHERE outcome = @running AND owner_host = @host" + (actionId is null ? "" : " AND action_id = @actionId") + " ORDER BY started_at, id",
+            new { running = HookRunStates.Running, host, actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    /// <summary>
+    /// Closes a record its server left running (<see cref="HookRunStates.Killed"/> or <see cref="HookRunStates.Interrupted"/>)
+    /// with the reason appended to its output; only while it is still running. Returns whether it closed it.
+    /// </summary>
+    public async Task<bool> CloseHookAsync(string hookId, string outcome, string reason, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now;
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE hook_runs SET outcome = @outcome, error = @reason, finished_at = @now,
+                                 duration_ms = CASE WHEN started_at IS NULL THEN 0 ELSE @now - started_at END
+            WHERE id = @hookId AND outcome = @running
+            """,
+            new { hookId, outcome, reason = Truncate(reason), now, running = HookRunStates.Running }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
     }
 
     public async Task<IReadOnlyList<HookRunRecord>> ListHooksAsync(string actionId, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<HookRow>(new CommandDefinition(
-            "SELECT * FROM hook_runs WHERE action_id = @actionId ORDER BY finished_at, id", new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            "SELECT * FROM hook_runs WHERE action_id = @actionId ORDER BY COALESCE(started_at, finished_at), id", new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToRecord()).ToList();
     }
 
@@ -540,10 +616,23 @@ public sealed class RunStore
         public string output { get; set; } = "";
         public string? error { get; set; }
         public long duration_ms { get; set; }
-        public long finished_at { get; set; }
+        public long? finished_at { get; set; }
+        public long? started_at { get; set; }
+        public string? owner_host { get; set; }
+        public string? owner_boot_id { get; set; }
+        public long? owner_pid { get; set; }
+        public long? owner_start_ticks { get; set; }
+        public long? process_group { get; set; }
+        public long? process_start_ticks { get; set; }
+        public string? process_boot_id { get; set; }
 
         public HookRunRecord ToRecord() => new(id, action_id, stage, hook, outcome, (int)attempts, (int?)exit_code, output, error,
-            TimeSpan.FromMilliseconds(duration_ms), DateTimeOffset.FromUnixTimeMilliseconds(finished_at));
+            TimeSpan.FromMilliseconds(duration_ms), FromMs(finished_at))
+        {
+            StartedAt = FromMs(started_at),
+            Owner = owner_host is null ? null : new HookOwner(owner_host, owner_boot_id, (int)(owner_pid ?? 0), owner_start_ticks),
+            Process = process_group is null ? null : new HookProcessRecord((int)process_group.Value, process_start_ticks, process_boot_id),
+        };
     }
 
     private sealed class AuditRow

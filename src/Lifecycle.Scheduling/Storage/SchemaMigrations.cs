@@ -22,6 +22,7 @@ public static class SchemaMigrator
         new(1, "quartz job store tables", QuartzSchema.Statements),
         new(2, "lifecycle tables: revisions, runs, actions, hook output, audit, token claims", LifecycleSchema.Version2),
         new(3, "actions.job: the batch job that carries an action", LifecycleSchema.Version3),
+        new(4, "hook_runs: written at start (finished_at null while running), with the owner server and the hook's process group", LifecycleSchema.Version4),
     ];
 
     public static int LatestVersion => All[^1].Version;
@@ -132,6 +133,64 @@ internal static class LifecycleSchema
     /// never runs in two jobs at once.
     /// </summary>
     public static IReadOnlyList<string> Version3(StoreDialect dialect) => ["ALTER TABLE actions ADD COLUMN job text NULL"];
+
+    /// <summary>
+    /// A hook record is written when the hook starts, so finished_at is null while it runs; it names the server process
+    /// that owns it (host, boot, pid and start ticks) and the exec hook's process group (leader pid = group id, and its
+    /// start ticks), so a restarted server finds and kills what a crash left running. SQLite cannot drop a NOT NULL:
+    /// the table is rebuilt (inside the migration's transaction); PostgreSQL alters it in place.
+    /// </summary>
+    public static IReadOnlyList<string> Version4(StoreDialect dialect)
+    {
+        string[] added =
+        [
+            "started_at bigint null",
+            "owner_host text null",
+            "owner_boot_id text null",
+            "owner_pid integer null",
+            "owner_start_ticks bigint null",
+            "process_group integer null",
+            "process_start_ticks bigint null",
+            "process_boot_id text null",
+        ];
+        const string runningIndex = "CREATE INDEX ix_hook_runs_running ON hook_runs (outcome, owner_host)";
+        if (dialect == StoreDialect.Postgres)
+        {
+            return
+            [
+                "ALTER TABLE hook_runs ALTER COLUMN finished_at DROP NOT NULL",
+                .. added.Select(column => "ALTER TABLE hook_runs ADD COLUMN " + column),
+                "UPDATE hook_runs SET started_at = finished_at - duration_ms",
+                runningIndex,
+            ];
+        }
+
+        const string oldColumns = "id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at";
+        return
+        [
+            $"""
+            CREATE TABLE hook_runs_v4 (
+              id text primary key,
+              action_id text not null,
+              stage text not null,
+              hook text not null,
+              outcome text not null,
+              attempts integer not null,
+              exit_code integer null,
+              output text not null,
+              error text null,
+              duration_ms bigint not null,
+              finished_at bigint null,
+              {string.Join(",\n  ", added)}
+            )
+            """,
+            $"INSERT INTO hook_runs_v4 ({oldColumns}, started_at) SELECT {oldColumns}, finished_at - duration_ms FROM hook_runs",
+            "DROP TABLE hook_runs",
+            "ALTER TABLE hook_runs_v4 RENAME TO hook_runs",
+            "CREATE INDEX ix_hook_runs_action ON hook_runs (action_id)",
+            runningIndex,
+        ];
+    }
 
     public static IReadOnlyList<string> Version2(StoreDialect dialect) =>
     [

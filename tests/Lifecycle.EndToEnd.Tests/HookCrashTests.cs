@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Lifecycle.EndToEnd.Tests;
+
+/// <summary>
+/// A server SIGKILLed during a pre hook leaves the hook running (it leads its own process group, so the kill of the
+/// server does not reach it). The restarted server must kill that group, grandchildren that double-forked out of the
+/// process tree included, before it runs the action's hooks again, and keep the first attempt's record.
+/// </summary>
+public sealed class HookCrashTests
+{
+    private const string Region = "hk-a";
+
+    [Fact]
+    public async Task AHookLeftByAKilledServer_IsKilledWithItsGroupAtRestart_BeforeTheActionRunsAgain_AndBothAttemptsAreRecorded()
+    {
+        using var environment = new TestEnvironment("hookcrash");
+        using (var engine = environment.OpenEngine())
+        {
+            await TestEnvironment.SeedVolumesAsync(engine, Region, "hk-a-1", 1, new Dictionary<string, string> { ["suite"] = "hooks" });
+        }
+
+        var marker = environment.MarkerDirectory;
+        var script = Path.Combine(environment.Root, "freeze.sh");
+        // The first attempt records its pid, leaves a child and a double-forked grandchild, and hangs; later ones succeed.
+        File.WriteAllText(script, """
+            #!/bin/sh
+            if [ ! -e "$HOOK_DIR/first" ]; then
+              echo $$ > "$HOOK_DIR/first.tmp"
+              sleep 600 &
+              echo $! > "$HOOK_DIR/child"
+              (sleep 600 & echo $! > "$HOOK_DIR/grandchild")
+              mv "$HOOK_DIR/first.tmp" "$HOOK_DIR/first"
+              wait
+            fi
+            echo "pre ok" >> "$HOOK_DIR/log"
+            """);
+        environment.WritePolicy("hooks.yaml", $$"""
+            apiVersion: lifecycle/v1
+            kind: SnapshotPolicy
+            metadata: { name: e2e-hooks }
+            spec:
+              engine: local
+              regions: [hk-a]
+              targets: { tags: { suite: hooks } }
+              schedules:
+                - name: daily
+                  cron: "0 3 * * *"
+                  retain: { count: 5 }
+              hooks:
+                pre:  [{ exec: [/bin/sh, "{{script}}"], timeout: 10m, env: { HOOK_DIR: "{{marker}}" } }]
+                onFailure: fail
+            """);
+        string[] arguments = ["--data", environment.DataDirectory, "--policies", environment.PoliciesDirectory];
+
+        int[] leftovers;
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            // Applying the directory catches up the latest fire: its create runs the pre hook, which hangs.
+            await WaitAsync(() => File.Exists(Path.Combine(marker, "first")) && File.Exists(Path.Combine(marker, "grandchild")), "the first pre hook to start", server);
+            leftovers = new[] { "first", "child", "grandchild" }.Select(f => int.Parse(File.ReadAllText(Path.Combine(marker, f)).Trim(), CultureInfo.InvariantCulture)).ToArray();
+            Assert.All(leftovers, pid => Assert.True(Alive(pid), $"process {pid} should be running"));
+            server.Kill();
+        }
+
+        // The hook outlived its server: nothing killed it yet.
+        Assert.All(leftovers, pid => Assert.True(Alive(pid), $"process {pid} died with the server; the test would prove nothing"));
+
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            await WaitAsync(() => leftovers.All(pid => !Alive(pid)), "the leftover hook group to be killed", server);
+            await WaitAsync(() => File.Exists(Path.Combine(marker, "log")), "the action's pre hook to run again", server);
+            JsonElement create = default;
+            await WaitAsync(async () =>
+            {
+                var creates = (await server.GetJsonAsync("/api/v1/actions?policy=e2e-hooks&kind=create")).EnumerateArray().ToList();
+                create = creates.FirstOrDefault();
+                return creates.Count == 1 && create.GetProperty("state").GetString() == "succeeded";
+            }, "the create to succeed", server);
+
+            var detail = await server.GetJsonAsync("/api/v1/actions/" + create.GetProperty("id").GetString());
+            var outcomes = detail.GetProperty("hooks").EnumerateArray().Where(h => h.GetProperty("stage").GetString() == "pre")
+                .Select(h => h.GetProperty("outcome").GetString()).ToList();
+            Assert.Contains("killed", outcomes);
+            Assert.Contains("succeeded", outcomes);
+            var snapshots = (await server.GetJsonAsync($"/api/v1/snapshots?region={Region}&policy=e2e-hooks")).EnumerateArray().ToList();
+            Assert.Single(snapshots);
+            Assert.Single(File.ReadAllLines(Path.Combine(marker, "log")));
+        }
+    }
+
+    /// <summary>Running, not a zombie (an orphan's zombie lingers until PID 1 reaps it).</summary>
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static Task WaitAsync(Func<bool> condition, string what, ServerProcess server) =>
+        WaitAsync(() => Task.FromResult(condition()), what, server);
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, string what, ServerProcess server)
+    {
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(90);
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            Assert.False(server.HasExited, "the server exited:\n" + server.Log);
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"waited for {what}:\n{server.Log}");
+    }
+}

@@ -59,6 +59,7 @@ public static class LifecycleServer
             builder.Services.AddHostedService<DemoSeeder>();
         }
 
+        builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o =>

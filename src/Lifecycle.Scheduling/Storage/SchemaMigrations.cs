@@ -22,6 +22,8 @@ public static class SchemaMigrator
         new(1, "quartz job store tables", QuartzSchema.Statements),
         new(2, "lifecycle tables: revisions, runs, actions, hook output, audit, token claims", LifecycleSchema.Version2),
         new(3, "actions.job: the batch job that carries an action", LifecycleSchema.Version3),
+        // Version 4 (hook records) comes from another branch; versions apply by number, so a gap is harmless.
+        new(5, "policy_pauses: paused policies", LifecycleSchema.Version5),
     ];
 
     public static int LatestVersion => All[^1].Version;
@@ -132,6 +134,21 @@ internal static class LifecycleSchema
     /// never runs in two jobs at once.
     /// </summary>
     public static IReadOnlyList<string> Version3(StoreDialect dialect) => ["ALTER TABLE actions ADD COLUMN job text NULL"];
+
+    /// <summary>
+    /// A row per paused policy: the store, not Quartz, says whether a policy may run, so a pause survives schedule
+    /// edits (which rebuild triggers), restarts and the paths that bypass Quartz's pause (TriggerJob).
+    /// </summary>
+    public static IReadOnlyList<string> Version5(StoreDialect dialect) =>
+    [
+        """
+        CREATE TABLE policy_pauses (
+          policy text primary key,
+          paused_at bigint not null,
+          paused_by text not null
+        )
+        """,
+    ];
 
     public static IReadOnlyList<string> Version2(StoreDialect dialect) =>
     [

@@ -140,6 +140,7 @@ internal sealed class PolicyDirectoryWatcher(
             Sources = sources,
             Revision = "dir:" + fingerprint[..12],
             Author = "policies-dir " + directory,
+            AllowDestructive = options.AllowDestructive,
         }, cancellationToken).ConfigureAwait(false);
         switch (result.Status)
         {

@@ -223,3 +223,45 @@ public sealed class PolicyPauseAndSafetyTests : IDisposable
         }
     }
 }
+
+public sealed class FailingCreatesTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 21, 12, 0, 30, TimeSpan.Zero);
+
+    [Theory]
+    [InlineData(90, true, false)]    // last success 90 s ago, minute schedule: within 2 × 1 min
+    [InlineData(150, true, true)]    // 150 s ago: failing
+    [InlineData(150, false, true)]   // never succeeded, first failure 150 s ago
+    [InlineData(100, false, false)]
+    public void Evaluate_FlagsAPolicyWhoseCreatesFailedForLongerThanTwiceItsInterval(int secondsAgo, bool succeededBefore, bool failing)
+    {
+        var set = new PolicySet([Minutely("p1")]);
+        var at = Now.AddSeconds(-secondsAgo);
+        var failures = new CreateFailures("p1", succeededBefore ? at : null, 2, succeededBefore ? at.AddSeconds(10) : at, Now.AddSeconds(-5));
+
+        var problems = FailingCreates.Evaluate(set, [failures], new HashSet<string>(), Now);
+
+        Assert.Equal(failing, problems.Count == 1);
+        if (failing)
+        {
+            Assert.StartsWith("p1: 2 create(s) failed", problems[0]);
+        }
+    }
+
+    [Fact]
+    public void Evaluate_IgnoresPausedAndRemovedPolicies()
+    {
+        var old = new CreateFailures("p1", null, 3, Now.AddHours(-1), Now.AddMinutes(-1));
+
+        Assert.Empty(FailingCreates.Evaluate(new PolicySet([Minutely("p1")]), [old], new HashSet<string> { "p1" }, Now));
+        Assert.Empty(FailingCreates.Evaluate(new PolicySet([Minutely("p2")]), [old], new HashSet<string>(), Now));
+    }
+
+    private static SnapshotPolicy Minutely(string name) => new()
+    {
+        Name = name,
+        Regions = ["r1"],
+        Targets = new TargetSelector { Tags = ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty },
+        Schedules = [new Schedule { Name = "s1", Trigger = new CronTrigger("* * * * *", "UTC"), Retain = new RetentionRule { Count = 1 } }],
+    };
+}

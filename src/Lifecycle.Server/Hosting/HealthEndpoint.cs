@@ -1,5 +1,4 @@
 using Dapper;
-using Lifecycle.Core.Scheduling;
 using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -97,40 +96,11 @@ internal static class HealthEndpoint
         });
     }
 
-    /// <summary>
-    /// A policy fails this check when it has creates that failed since its last successful create and that success
-    /// (or, if none ever, its first failure) is older than twice its shortest schedule interval. Paused and removed
-    /// policies are not checked.
-    /// </summary>
     private static async Task<HealthCheck> CreatesCheckAsync(RunStore runs, AppliedPolicySet policies, DateTimeOffset now, CancellationToken ct)
     {
-        var pauses = await runs.ListPausesAsync(ct).ConfigureAwait(false);
-        var problems = new List<string>();
-        foreach (var failures in await runs.ListCreateFailuresAsync(ct).ConfigureAwait(false))
-        {
-            if (policies.Policies.Find(failures.Policy) is not { Enabled: true } policy || pauses.ContainsKey(policy.Name))
-            {
-                continue;
-            }
-
-            var interval = policy.Schedules.Select(s => IntervalOf(s.Trigger, now)).Where(i => i > TimeSpan.Zero).DefaultIfEmpty(TimeSpan.Zero).Min();
-            var since = failures.LastSucceeded ?? failures.FirstFailed;
-            if (interval > TimeSpan.Zero && now - since > 2 * interval)
-            {
-                problems.Add(failures.LastSucceeded is null
-                    ? $"{policy.Name}: {failures.Failed} create(s) failed since {failures.FirstFailed:u} and none ever succeeded (schedule every {interval})"
-                    : $"{policy.Name}: {failures.Failed} create(s) failed and the last successful create was at {failures.LastSucceeded:u}, more than twice its schedule interval ({interval}) ago");
-            }
-        }
-
+        var paused = (await runs.ListPausesAsync(ct).ConfigureAwait(false)).Keys.ToHashSet(StringComparer.Ordinal);
+        var problems = FailingCreates.Evaluate(policies.Policies, await runs.ListCreateFailuresAsync(ct).ConfigureAwait(false), paused, now);
         return new HealthCheck("creates", problems.Count == 0, problems.Count == 0 ? null : string.Join("; ", problems));
-    }
-
-    /// <summary>The gap between the schedule's next two fire times (zero when it has none).</summary>
-    private static TimeSpan IntervalOf(Lifecycle.Core.Policies.ScheduleTrigger trigger, DateTimeOffset now)
-    {
-        var calendar = ScheduleCalendar.For(trigger);
-        return calendar.NextAfter(now) is { } first && calendar.NextAfter(first) is { } second ? second - first : TimeSpan.Zero;
     }
 
     private static HealthCheck DiskCheck(ServerOptions options)

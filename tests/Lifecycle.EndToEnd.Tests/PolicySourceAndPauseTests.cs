@@ -104,6 +104,37 @@ public sealed class PolicySourceAndPauseTests
     }
 
     [Fact]
+    public async Task Healthz_IsUnhealthy_WhenTheAppliedPoliciesDropToZero_AndHealthyAgainWhenSomeAreApplied()
+    {
+        using var environment = new TestEnvironment("source-zero");
+        await using var server = await ServerProcess.StartAsync(["--data", environment.DataDirectory]);
+        var one = new[] { new { path = "delta.yaml", text = Policy("delta", "zero") } };
+        using (var applied = await server.PostJsonAsync("/api/v1/policies:apply", new { files = one }))
+        {
+            Assert.Equal(HttpStatusCode.OK, applied.StatusCode);
+        }
+
+        // Asked for explicitly, an empty set is applied; the server then says it backs up nothing.
+        using (var emptied = await server.PostJsonAsync("/api/v1/policies:apply", new { files = Array.Empty<object>(), allowDestructive = true }))
+        {
+            Assert.True(emptied.StatusCode == HttpStatusCode.OK, await emptied.Content.ReadAsStringAsync());
+        }
+
+        var (status, body) = await server.GetHealthAsync();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains(body.GetProperty("checks").EnumerateArray(), c => c.GetProperty("name").GetString() == "policies" && c.GetProperty("state").GetString() == "failing");
+        Assert.Contains(body.GetProperty("reasons").EnumerateArray(), r => r.GetString()!.Contains("has no policies", StringComparison.Ordinal));
+
+        using (var again = await server.PostJsonAsync("/api/v1/policies:apply", new { files = one }))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await server.GetHealthAsync()).Status);
+        await server.StopAsync();
+    }
+
+    [Fact]
     public async Task DirectoryMode_AVanishedOrEmptiedDirectory_KeepsThePolicies_MakesHealthz503WithTheReason_AndRecoversWhenRestored()
     {
         using var environment = new TestEnvironment("source-dir");

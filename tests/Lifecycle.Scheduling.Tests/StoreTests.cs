@@ -67,6 +67,31 @@ public sealed class StoreTests
     }
 
     [Fact]
+    public async Task Pause_OnPostgres_DefersQueuedActions_IsAuditedOnce_AndCreateFailuresAndRevisionsAreQueried()
+    {
+        using var postgres = PostgresServer.Start();
+        var store = await MigratedStoreAsync(postgres);
+        ActionRecord Create(string id, string policy) => new(
+            id, "run-1", policy, "s", "create", "r1", ["vol-1"], null, "token-" + id, DateTimeOffset.UnixEpoch,
+            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}") { Job = "run-1/0" };
+        await store.EnqueueActionsAsync([new EnqueueRequest(Create("held", "p1"), false), new EnqueueRequest(Create("free", "p2"), false)]);
+        Assert.True(await store.SetPausedAsync("p1", paused: true, "t"));
+        Assert.False(await store.SetPausedAsync("p1", paused: true, "t"));
+
+        Assert.Equal(["free"], (await store.StartActionsAsync(["held", "free"], "n", "run-1/0")).Select(a => a.Id));
+        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("held"))!.State);
+        Assert.Single(await store.ListAuditAsync(10), e => e.Event == "policy.paused");
+        Assert.Equal(["p1"], (await store.ListPausesAsync()).Keys);
+
+        await store.FinishActionAsync("free", ActionStates.Failed, null, null, "boom");
+        Assert.Equal("p2", Assert.Single(await store.ListCreateFailuresAsync()).Policy);
+        Assert.Equal(1, await store.AppendRevisionAsync(0, null, null, "n", [new PolicySource("a.yaml", "x")], ["a"], "added a"));
+        Assert.Equal(2, await store.AppendRevisionAsync(1, null, null, "n", [], [], "removed a"));
+        Assert.True(await store.HadPoliciesBeforeAsync(2));
+        Assert.False(await store.HadPoliciesBeforeAsync(1));
+    }
+
+    [Fact]
     public async Task ClaimToken_FromManyNodesAtOnce_HasExactlyOneWinner_OnPostgres()
     {
         using var postgres = PostgresServer.Start();

@@ -104,6 +104,37 @@ public sealed class PolicySourceAndPauseTests
     }
 
     [Fact]
+    public async Task ApiMode_Demo_AppliesTheDemoPoliciesOnlyAsTheFirstRevision_NeverOverALaterOne()
+    {
+        using var environment = new TestEnvironment("source-demo");
+        string[] arguments = ["--data", environment.DataDirectory, "--demo"];
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            var demo = await PolicyNamesAsync(server);
+            Assert.Contains("demo-every-minute", demo);
+
+            // The API revision keeps the demo's files and adds one.
+            var sources = (await server.GetJsonAsync("/api/v1/revisions"))[0].GetProperty("sources").EnumerateArray()
+                .Select(f => new { path = f.GetProperty("path").GetString()!, text = f.GetProperty("text").GetString()! })
+                .Append(new { path = "epsilon.yaml", text = Policy("epsilon", "demo-extra") }).ToArray();
+            using (var applied = await server.PostJsonAsync("/api/v1/policies:apply", new { files = sources, revision = "mine" }))
+            {
+                Assert.True(applied.StatusCode == HttpStatusCode.OK, await applied.Content.ReadAsStringAsync());
+            }
+
+            await server.StopAsync();
+        }
+
+        await using (var server = await ServerProcess.StartAsync(arguments))
+        {
+            var listing = await server.GetJsonAsync("/api/v1/policies");
+            Assert.Equal("mine", listing.GetProperty("revision").GetProperty("revision").GetString());
+            Assert.Contains("epsilon", Names(listing));
+            await server.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task Healthz_IsUnhealthy_WhenTheAppliedPoliciesDropToZero_AndHealthyAgainWhenSomeAreApplied()
     {
         using var environment = new TestEnvironment("source-zero");

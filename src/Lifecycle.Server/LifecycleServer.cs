@@ -66,6 +66,7 @@ public static class LifecycleServer
             builder.Services.AddHostedService<DemoSeeder>();
         }
 
+        builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddLifecycleAuthentication(tokens);
         // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.

@@ -11,8 +11,14 @@ public sealed record ServerOptions
     /// <summary>With <c>--engine remote</c>: the server whose local engine this node uses (its /engine/v1 endpoints).</summary>
     public string? EngineUrl { get; init; }
 
-    /// <summary>A directory of policy files to apply on start and on every change (through the apply path).</summary>
+    /// <summary>
+    /// Directory mode: a directory of policy files, the one source of truth, applied on start and on every change
+    /// (through the apply path); API applies are refused. Null: API mode, the last applied revision runs.
+    /// </summary>
     public string? PoliciesDirectory { get; init; }
+
+    /// <summary>Directory mode: apply destructive revisions of the directory (never an empty or missing one).</summary>
+    public bool AllowDestructive { get; init; }
 
     /// <summary>The data directory: the SQLite store and, by default, the local engine's data.</summary>
     public string DataDirectory { get; init; } = "./.lifecycle";

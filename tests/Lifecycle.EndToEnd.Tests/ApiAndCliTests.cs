@@ -69,13 +69,13 @@ public sealed class ApiAndCliTests
         Assert.Equal("ci (token admin)", revisions[0].GetProperty("author").GetString()); // the token that applied it, not only what the client says
 
         // Pause and resume.
-        using (var pause = await server.Http.PostAsync("/api/v1/policies/api-daily:pause", null))
+        using (var pause = await server.PostJsonAsync("/api/v1/policies/api-daily:pause"))
         {
             Assert.Equal(HttpStatusCode.OK, pause.StatusCode);
         }
 
         Assert.True((await server.GetJsonAsync("/api/v1/policies/api-daily")).GetProperty("paused").GetBoolean());
-        using (var resume = await server.Http.PostAsync("/api/v1/policies/api-daily:resume", null))
+        using (var resume = await server.PostJsonAsync("/api/v1/policies/api-daily:resume"))
         {
             Assert.Equal(HttpStatusCode.OK, resume.StatusCode);
         }
@@ -85,7 +85,7 @@ public sealed class ApiAndCliTests
         // Trigger now: the latest daily fire has no snapshot yet, so one create per volume (not more on a second trigger).
         for (var i = 0; i < 2; i++)
         {
-            using var trigger = await server.Http.PostAsync("/api/v1/policies/api-daily:trigger", null);
+            using var trigger = await server.PostJsonAsync("/api/v1/policies/api-daily:trigger");
             Assert.Equal(HttpStatusCode.Accepted, trigger.StatusCode);
             await Task.Delay(3000);
         }

@@ -49,7 +49,10 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static string LifecycleDll => Path.Combine(AppContext.BaseDirectory, "lifecycle.dll");
 
-    public static async Task<ServerProcess> StartAsync(IEnumerable<string> arguments, TimeSpan? startTimeout = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="requireHealthy">Wait for /healthz 200 (default); false: wait only until it answers (a server
+    /// started on a broken policy source is up but unhealthy).</param>
+    public static async Task<ServerProcess> StartAsync(
+        IEnumerable<string> arguments, TimeSpan? startTimeout = null, IReadOnlyDictionary<string, string>? environment = null, bool requireHealthy = true)
     {
         if (!File.Exists(LifecycleDll))
         {
@@ -87,7 +90,7 @@ public sealed class ServerProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await server.WaitHealthyAsync(startTimeout ?? TimeSpan.FromSeconds(90)).ConfigureAwait(false);
+        await server.WaitHealthyAsync(startTimeout ?? TimeSpan.FromSeconds(90), requireHealthy).ConfigureAwait(false);
         server.UseAdminToken(args.IndexOf("--admin-token-file") is >= 0 and var t && t + 1 < args.Count ? args[t + 1] : null);
         return server;
     }
@@ -99,7 +102,7 @@ public sealed class ServerProcess : IAsyncDisposable
         Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
     }
 
-    public async Task WaitHealthyAsync(TimeSpan timeout)
+    public async Task WaitHealthyAsync(TimeSpan timeout, bool requireHealthy = true)
     {
         var deadline = DateTimeOffset.UtcNow + timeout;
         while (DateTimeOffset.UtcNow < deadline)
@@ -112,7 +115,7 @@ public sealed class ServerProcess : IAsyncDisposable
             try
             {
                 using var response = await Http.GetAsync("/healthz").ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.OK)
+                if (response.StatusCode == HttpStatusCode.OK || (!requireHealthy && response.StatusCode == HttpStatusCode.ServiceUnavailable))
                 {
                     return;
                 }
@@ -138,6 +141,40 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>POSTs <paramref name="body"/> (an empty object when null) as application/json, as every state-changing route expects.</summary>
+    public Task<HttpResponseMessage> PostJsonAsync(string path, object? body = null) =>
+        Http.PostAsync(path, new StringContent(JsonSerializer.Serialize(body ?? new { }), Encoding.UTF8, "application/json"));
+
+    /// <summary>/healthz: its status code and body (200 and 503 both carry the checks).</summary>
+    public async Task<(HttpStatusCode Status, JsonElement Body)> GetHealthAsync()
+    {
+        using var response = await Http.GetAsync("/healthz").ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; throws with the server's log at the deadline.</summary>
+    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the server exited with {process.ExitCode} while waiting for {what}:\n{Log}");
+            }
+
+            if (await condition().ConfigureAwait(false))
+            {
+                return;
+            }
+
+            await Task.Delay(200).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"waited {timeout} for {what}:\n{Log}");
     }
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>

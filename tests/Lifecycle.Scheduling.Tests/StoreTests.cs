@@ -13,9 +13,9 @@ public sealed class StoreTests
         try
         {
             var database = new LifecycleDatabase(StoreOptions.From(directory, null));
-            Assert.Equal([1, 2, 3, 4], await SchemaMigrator.MigrateAsync(database));
+            Assert.Equal([1, 2, 3, 4, 5], await SchemaMigrator.MigrateAsync(database));
             Assert.Empty(await SchemaMigrator.MigrateAsync(database));
-            Assert.Equal([1, 2, 3, 4], await SchemaMigrator.AppliedVersionsAsync(database));
+            Assert.Equal([1, 2, 3, 4, 5], await SchemaMigrator.AppliedVersionsAsync(database));
             await using var connection = await database.OpenAsync();
             var tables = (await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table'")).ToHashSet(StringComparer.OrdinalIgnoreCase);
             foreach (var table in new[] { "qrtz_job_details", "qrtz_triggers", "qrtz_fired_triggers", "qrtz_locks", "runs", "actions", "hook_runs", "audit_log", "token_claims", "policy_revisions" })
@@ -37,8 +37,8 @@ public sealed class StoreTests
         var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
         var applied = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => SchemaMigrator.MigrateAsync(database)));
 
-        Assert.Equal([1, 2, 3, 4], applied.SelectMany(a => a).Order());
-        Assert.Equal([1, 2, 3, 4], await SchemaMigrator.AppliedVersionsAsync(database));
+        Assert.Equal([1, 2, 3, 4, 5], applied.SelectMany(a => a).Order());
+        Assert.Equal([1, 2, 3, 4, 5], await SchemaMigrator.AppliedVersionsAsync(database));
         await using var connection = await database.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM information_schema.tables WHERE table_name = 'qrtz_triggers'"));
     }
@@ -64,6 +64,31 @@ public sealed class StoreTests
         {
             Assert.Equal((ActionStates.Succeeded, "snap-" + id), ((await store.GetActionAsync(id))!.State, (await store.ClaimTokenAsync("token-" + id, "r1", "x", "y")).SnapshotId));
         }
+    }
+
+    [Fact]
+    public async Task Pause_OnPostgres_DefersQueuedActions_IsAuditedOnce_AndCreateFailuresAndRevisionsAreQueried()
+    {
+        using var postgres = PostgresServer.Start();
+        var store = await MigratedStoreAsync(postgres);
+        ActionRecord Create(string id, string policy) => new(
+            id, "run-1", policy, "s", "create", "r1", ["vol-1"], null, "token-" + id, DateTimeOffset.UnixEpoch,
+            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}") { Job = "run-1/0" };
+        await store.EnqueueActionsAsync([new EnqueueRequest(Create("held", "p1"), false), new EnqueueRequest(Create("free", "p2"), false)]);
+        Assert.True(await store.SetPausedAsync("p1", paused: true, "t"));
+        Assert.False(await store.SetPausedAsync("p1", paused: true, "t"));
+
+        Assert.Equal(["free"], (await store.StartActionsAsync(["held", "free"], "n", "run-1/0")).Select(a => a.Id));
+        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("held"))!.State);
+        Assert.Single(await store.ListAuditAsync(10), e => e.Event == "policy.paused");
+        Assert.Equal(["p1"], (await store.ListPausesAsync()).Keys);
+
+        await store.FinishActionAsync("free", ActionStates.Failed, null, null, "boom");
+        Assert.Equal("p2", Assert.Single(await store.ListCreateFailuresAsync()).Policy);
+        Assert.Equal(1, await store.AppendRevisionAsync(0, null, null, "n", [new PolicySource("a.yaml", "x")], ["a"], "added a"));
+        Assert.Equal(2, await store.AppendRevisionAsync(1, null, null, "n", [], [], "removed a"));
+        Assert.True(await store.HadPoliciesBeforeAsync(2));
+        Assert.False(await store.HadPoliciesBeforeAsync(1));
     }
 
     [Fact]

@@ -7,9 +7,11 @@ namespace Lifecycle.Cli.Commands;
 
 /// <summary>
 /// <c>lifecycle apply --server URL --policies DIR [--revision SHA] [--author NAME] [--allow-destructive] [--dry-run]</c>:
-/// sends the whole policy set to a running server (the GitOps path). The server validates it, diffs it against the
-/// applied revision, refuses a revision whose plan deletes more than maxDeletesPerRun unless --allow-destructive,
-/// then swaps it in atomically and reschedules. --dry-run only plans (POST /api/v1/policies:plan).
+/// sends the whole policy set to a running server in API mode (the GitOps path; a server in directory mode refuses it).
+/// The server validates it, diffs it against the applied revision, refuses a destructive revision (it removes policies
+/// that own snapshots, more than half of them or all, or deletes more than maxDeletesPerRun or the default cap) unless
+/// --allow-destructive, then swaps it in atomically and reschedules. --dry-run only plans (POST /api/v1/policies:plan).
+/// A directory without policy files is a usage error (as in `validate`), never an empty set.
 /// Exit codes: 0 applied / unchanged / valid plan, 1 invalid, refused, conflict or server error, 2 usage.
 /// </summary>
 public static class ApplyCommand
@@ -20,7 +22,7 @@ public static class ApplyCommand
         var policies = new Option<string>("--policies") { Description = "Directory (or file) of policy files: the whole set", Required = true };
         var revision = new Option<string?>("--revision") { Description = "The git commit the set comes from" };
         var author = new Option<string?>("--author") { Description = "Who applies it (recorded in the audit log)" };
-        var allowDestructive = new Option<bool>("--allow-destructive") { Description = "Apply even if the plan deletes more than maxDeletesPerRun" };
+        var allowDestructive = new Option<bool>("--allow-destructive") { Description = "Apply even if the revision is destructive (removes policies, or deletes more than maxDeletesPerRun or the default cap)" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Only show the diff and the plan; change nothing" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         var tokenFile = ServerClient.TokenFileOption();
@@ -58,6 +60,13 @@ public static class ApplyCommand
         var files = PolicyLoader.ExpandPath(policies)
             .Select(f => new { path = Path.GetRelativePath(root, Path.GetFullPath(f)).Replace('\\', '/'), text = File.ReadAllText(f) })
             .ToList();
+        if (files.Count == 0)
+        {
+            // As `validate` says: a directory without policy files is not a policy set (applied, it would remove everything).
+            await stderr.WriteLineAsync($"error: {policies}: no *.yaml or *.yml files in this directory").ConfigureAwait(false);
+            return 2;
+        }
+
         using var client = new ServerClient(server, tokenFile, dataDirectory);
         int status;
         JsonElement body;

@@ -14,7 +14,8 @@ public static class ServeCommand
     {
         var engine = new Option<string>("--engine") { Description = "local (the bundled block engine), remote (another server's local engine) or aws", DefaultValueFactory = _ => "local" };
         var engineUrl = new Option<string?>("--engine-url") { Description = "With --engine remote: the server hosting the local engine" };
-        var policies = new Option<string?>("--policies") { Description = "Directory of policy files, applied on start and on every change" };
+        var policies = new Option<string?>("--policies") { Description = "Directory mode: the directory of policy files is the truth, applied on start and on every change (API applies are refused)" };
+        var allowDestructive = new Option<bool>("--allow-destructive") { Description = "Directory mode: apply a revision of the directory that removes policies or deletes more than the cap (an empty or missing directory is still never applied)" };
         var data = new Option<string>("--data") { Description = "Data directory: the SQLite store and the local engine", DefaultValueFactory = _ => "./.lifecycle" };
         var engineData = new Option<string?>("--engine-data") { Description = "The local engine's directory (default: DATA/engine)" };
         var database = new Option<string?>("--database") { Description = "postgres://user:pass@host:port/db for a cluster (default: SQLite in --data)" };
@@ -31,7 +32,7 @@ public static class ServeCommand
         var engineToken = new Option<string?>("--engine-token-file") { Description = "With --engine remote: file holding an admin token of the engine host" };
         var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz needs a bearer token)")
         {
-            engine, engineUrl, policies, data, engineData, database, urls, demo, node, concurrency,
+            engine, engineUrl, policies, allowDestructive, data, engineData, database, urls, demo, node, concurrency,
             adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, engineToken,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -42,6 +43,7 @@ public static class ServeCommand
                 Engine = parseResult.GetValue(engine) ?? "local",
                 EngineUrl = parseResult.GetValue(engineUrl),
                 PoliciesDirectory = parseResult.GetValue(policies),
+                AllowDestructive = parseResult.GetValue(allowDestructive),
                 DataDirectory = parseResult.GetValue(data) ?? "./.lifecycle",
                 EngineDirectory = parseResult.GetValue(engineData),
                 DatabaseUrl = parseResult.GetValue(database),

@@ -37,6 +37,7 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<PolicyRunner>();
         services.AddSingleton<ActionExecutor>();
         services.AddSingleton<PolicyApplier>();
+        services.AddSingleton<PolicyPauses>();
         services.AddSingleton<IHookRunner>(sp => new HookRunner(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<HookLeftoverReaper>();
         services.AddTransient<PolicyJob>();
@@ -137,18 +138,27 @@ internal sealed class SchedulerStartupService(
         RaiseThreadPoolFloor(options.MaxConcurrency);
         var scheduler = await schedulerFactory.GetScheduler(cancellationToken).ConfigureAwait(false);
         var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
-        await PolicyScheduler.SyncAsync(scheduler, set.Policies, cancellationToken).ConfigureAwait(false);
+        var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
+        await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
         foreach (var state in new[] { ActionStates.Enqueued, ActionStates.Running })
         {
             foreach (var action in await store.ListActionsAsync(new ActionFilter { State = state, Limit = 100_000 }, cancellationToken).ConfigureAwait(false))
             {
+                // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
+                if (state == ActionStates.Enqueued && paused.ContainsKey(action.Policy))
+                {
+                    continue;
+                }
+
                 await ActionQueue.EnsureScheduledAsync(scheduler, store, action.Id, action.Job, cancellationToken).ConfigureAwait(false);
             }
         }
 
         if (options.CatchUpOnStart)
         {
-            foreach (var policy in set.Policies.Policies.Where(p => p.Enabled))
+            // The policy job itself skips a paused policy; the catch-up of the others happens whatever else starts
+            // (the watched directory's apply leaves these one-off triggers alone).
+            foreach (var policy in set.Policies.Policies.Where(p => p.Enabled && !paused.ContainsKey(p.Name)))
             {
                 await scheduler.TriggerJob(JobKeys.Policy(policy.Name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, cancellationToken).ConfigureAwait(false);
             }

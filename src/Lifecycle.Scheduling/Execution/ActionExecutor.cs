@@ -237,6 +237,18 @@ public sealed class ActionExecutor
         return ActionOutcome.Succeeded(ids, consistency, note);
     }
 
+    /// <summary>
+    /// The post hooks a create owes when it was interrupted after its pre hooks and its policy is no longer applied
+    /// (a revision removed it before the re-run): "post hooks always run once pre hooks ran", with the definition the
+    /// pre hooks came from (<paramref name="retired"/>). Returns the first failure, null when all succeeded.
+    /// </summary>
+    public Task<string?> RunOwedPostHooksAsync(string actionId, PlannedAction action, SnapshotPolicy retired, CancellationToken cancellationToken = default)
+    {
+        var schedule = action.Schedule ?? action.Schedules.FirstOrDefault() ?? "";
+        var context = new HookContext(action.Policy, schedule, HookStage.Pre, action.VolumeIds, action.InstanceId, action.FireTime ?? timeProvider.GetUtcNow());
+        return RunPostHooksAsync(actionId, retired, context, cancellationToken);
+    }
+
     private async Task<string?> RunPostHooksAsync(string actionId, SnapshotPolicy policy, HookContext preContext, CancellationToken cancellationToken)
     {
         string? failure = null;

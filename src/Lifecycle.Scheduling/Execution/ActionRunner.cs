@@ -75,10 +75,15 @@ public sealed class ActionRunner
         try
         {
             var action = ActionPayload.Deserialize(record.Payload);
+            var policy = policies.Policies.Find(action.Policy);
             ActionOutcome outcome;
             try
             {
-                outcome = await executor.ExecuteAsync(actionId, action, policies.Policies.Find(action.Policy), tokenClaimed, cancellationToken).ConfigureAwait(false);
+                outcome = await executor.ExecuteAsync(actionId, action, policy, tokenClaimed, cancellationToken).ConfigureAwait(false);
+                if (policy is null && action.Kind == Lifecycle.Core.Planning.ActionKind.Create)
+                {
+                    outcome = await RunOwedPostHooksAsync(actionId, action, outcome, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -101,6 +106,35 @@ public sealed class ActionRunner
         {
             executing.TryRemove(actionId, out _);
         }
+    }
+
+    /// <summary>
+    /// A create re-run after its policy was removed (a revision applied while it was interrupted) is skipped, but if
+    /// its pre hooks ran before the interruption and its post hooks did not, they run now with the definition of the
+    /// revision that had the policy: a frozen application is always thawed.
+    /// </summary>
+    private async Task<ActionOutcome> RunOwedPostHooksAsync(string actionId, Lifecycle.Core.Planning.PlannedAction action, ActionOutcome outcome, CancellationToken cancellationToken)
+    {
+        var hooks = await store.ListHooksAsync(actionId, cancellationToken).ConfigureAwait(false);
+        var lastPre = hooks.Where(h => h.Stage == "pre").Select(h => (DateTimeOffset?)h.FinishedAt).Max();
+        if (lastPre is null || hooks.Any(h => h.Stage == "post" && h.FinishedAt >= lastPre))
+        {
+            return outcome;
+        }
+
+        var retired = await applied.FindRetiredAsync(action.Policy, cancellationToken).ConfigureAwait(false);
+        if (retired is null)
+        {
+            logger.LogWarning("action {Action}: its pre hooks ran but no stored revision has policy {Policy}; its post hooks cannot run", actionId, action.Policy);
+            return outcome;
+        }
+
+        logger.LogInformation("action {Action}: policy {Policy} was removed after its pre hooks ran; running its post hooks", actionId, action.Policy);
+        var failure = await executor.RunOwedPostHooksAsync(actionId, action, retired, cancellationToken).ConfigureAwait(false);
+        var note = "post hooks run after the policy was removed" + (failure is null ? "" : ": " + failure);
+        return outcome.State == ActionStates.Succeeded
+            ? outcome with { Note = outcome.Note is null ? note : outcome.Note + "; " + note }
+            : outcome with { Error = (outcome.Error is null ? "" : outcome.Error + "; ") + note };
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Lifecycle.Scheduling.Execution;
 using Lifecycle.Scheduling.Policies;
+using Lifecycle.Scheduling.Storage;
 using Microsoft.Extensions.Logging;
 using Quartz;
 
@@ -14,12 +15,14 @@ public sealed class PolicyJob : IJob
 {
     private readonly AppliedPolicies applied;
     private readonly PolicyRunner runner;
+    private readonly RunStore store;
     private readonly ILogger<PolicyJob> logger;
 
-    public PolicyJob(AppliedPolicies applied, PolicyRunner runner, ILogger<PolicyJob> logger)
+    public PolicyJob(AppliedPolicies applied, PolicyRunner runner, RunStore store, ILogger<PolicyJob> logger)
     {
         this.applied = applied;
         this.runner = runner;
+        this.store = store;
         this.logger = logger;
     }
 
@@ -34,6 +37,14 @@ public sealed class PolicyJob : IJob
         if (policy is null || !policy.Enabled)
         {
             logger.LogInformation("policy {Policy} is not applied or disabled; nothing to do", name);
+            return;
+        }
+
+        // The store's pause is the truth for every way a policy is woken (a fire, reconcile, startup catch-up,
+        // follow-up, manual): Quartz's TriggerJob runs a paused job, and a rebuilt trigger starts unpaused.
+        if (await store.IsPausedAsync(name, cancellationToken).ConfigureAwait(false))
+        {
+            logger.LogInformation("policy {Policy} is paused; {Mode} run not started", name, mode);
             return;
         }
 

@@ -54,6 +54,23 @@ public sealed class AppliedPolicies
             gate.Release();
         }
     }
+
+    /// <summary>
+    /// The definition of a policy that is no longer applied, from the newest earlier revision that had it (null when no
+    /// stored revision has it). An interrupted create of a removed policy uses it to run the post hooks it owes.
+    /// </summary>
+    public async Task<SnapshotPolicy?> FindRetiredAsync(string name, CancellationToken cancellationToken = default)
+    {
+        foreach (var revision in await store.ListRevisionsAsync(100, cancellationToken).ConfigureAwait(false))
+        {
+            if (revision.PolicyNames.Contains(name, StringComparer.Ordinal) && parser.Parse(revision.Sources).Policies.Find(name) is { } policy)
+            {
+                return policy;
+            }
+        }
+
+        return null;
+    }
 }
 
 /// <summary>A parsed revision. <see cref="Seq"/> 0 means nothing was applied yet.</summary>

@@ -20,7 +20,10 @@ public sealed record ApplyRequest
 
     public string? Author { get; init; }
 
-    /// <summary>Apply even when the plan deletes more than a policy's maxDeletesPerRun.</summary>
+    /// <summary>
+    /// Apply even when the revision is destructive: it removes policies that own snapshots, more than half of them or
+    /// all of them, or its plan deletes more than a policy's maxDeletesPerRun (or the default cap).
+    /// </summary>
     public bool AllowDestructive { get; init; }
 
     /// <summary>Wake new and changed policies at once to catch up their latest fire (the benchmark turns it off).</summary>
@@ -113,7 +116,7 @@ public sealed class PolicyApplier
             if (evaluated.Diff!.IsEmpty && current.Seq > 0)
             {
                 // Same policies: still make sure the triggers exist (a fresh node, a lost trigger).
-                await PolicyScheduler.SyncAsync(scheduler, current.Policies, cancellationToken).ConfigureAwait(false);
+                await PolicyScheduler.SyncAsync(scheduler, current.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                 return evaluated with { Status = ApplyResult.Unchanged, Seq = current.Seq };
             }
 
@@ -126,7 +129,8 @@ public sealed class PolicyApplier
             }
 
             var now = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
-            await PolicyScheduler.SyncAsync(scheduler, now.Policies, cancellationToken).ConfigureAwait(false);
+            // A schedule edit rebuilds its trigger; a paused policy stays paused (the store says so, and Quartz agrees).
+            await PolicyScheduler.SyncAsync(scheduler, now.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
             // A new or changed policy catches up its latest fire time at once (at most one create per schedule and volume).
             foreach (var name in request.CatchUp ? evaluated.Diff.Added.Concat(evaluated.Diff.Changed) : [])
@@ -145,6 +149,9 @@ public sealed class PolicyApplier
         }
     }
 
+    private async Task<IReadOnlySet<string>> PausedAsync(CancellationToken cancellationToken) =>
+        (await store.ListPausesAsync(cancellationToken).ConfigureAwait(false)).Keys.ToHashSet(StringComparer.Ordinal);
+
     private async Task<ApplyResult> EvaluateAsync(ApplyRequest request, AppliedPolicySet current, CancellationToken cancellationToken)
     {
         var parsed = parser.Parse(request.Sources);
@@ -157,7 +164,27 @@ public sealed class PolicyApplier
         var diff = Diff(current, parsed.Policies, request.Sources);
         var set = parsed.Policies;
         var plan = new SnapshotPlanner().Plan(set, await inventory.ReadAsync(set, cancellationToken).ConfigureAwait(false), timeProvider.GetUtcNow());
-        var refusal = request.AllowDestructive ? null : DestructiveRefusal(set, plan);
+        string? refusal = null;
+        if (!request.AllowDestructive)
+        {
+            // Snapshots the removed policies own (read from their regions): a removed policy's retention stops for good.
+            var removed = new PolicySet([.. current.Policies.Policies.Where(p => diff.Removed.Contains(p.Name, StringComparer.Ordinal))]);
+            var owned = removed.Policies.IsEmpty
+                ? new Dictionary<string, int>(StringComparer.Ordinal)
+                : (await inventory.ReadAsync(removed, cancellationToken).ConfigureAwait(false)).Snapshots
+                    .Select(s => s.Tags.GetValueOrDefault(OwnershipTags.Policy))
+                    .OfType<string>()
+                    .Where(name => diff.Removed.Contains(name, StringComparer.Ordinal))
+                    .GroupBy(name => name, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+            var problems = new[]
+            {
+                RemovalRefusal(current.Policies.Policies.Length, set.Policies.Length, diff.Removed, owned),
+                DestructiveRefusal(set, plan, [.. diff.Added, .. diff.Changed]),
+            }.OfType<string>().ToList();
+            refusal = problems.Count == 0 ? null : string.Join("; ", problems) + "; pass allowDestructive to apply anyway";
+        }
+
         return new ApplyResult
         {
             Status = refusal is null ? ApplyResult.Valid : ApplyResult.Refused,
@@ -169,29 +196,82 @@ public sealed class PolicyApplier
     }
 
     /// <summary>
-    /// A revision is destructive when, for some policy, the snapshots its plan releases (deleted now or deferred)
-    /// exceed that policy's maxDeletesPerRun.
+    /// The cap on a policy without <c>maxDeletesPerRun</c>: a revision that adds or changes it may not release more
+    /// than half of the snapshots it owns (at least one is always allowed). Unchanged policies are not held to it, so
+    /// an unrelated edit is never refused for another policy's ordinary retention backlog.
     /// </summary>
-    public static string? DestructiveRefusal(PolicySet set, Plan plan)
+    public static DeleteLimit DefaultMaxDeletesPerRun { get; } = new(50, IsPercent: true);
+
+    /// <summary>
+    /// A revision is destructive when, for some policy, the snapshots its plan releases (deleted now or deferred)
+    /// exceed that policy's maxDeletesPerRun; a policy without one is held to <see cref="DefaultMaxDeletesPerRun"/>
+    /// when it is in <paramref name="touched"/> (added or changed by the revision; null: every policy). Null when not
+    /// destructive, otherwise the reasons (without the "pass allowDestructive" hint).
+    /// </summary>
+    public static string? DestructiveRefusal(PolicySet set, Plan plan, IReadOnlyCollection<string>? touched = null)
     {
         var problems = new List<string>();
         foreach (var policy in set.Policies)
         {
-            if (policy.Safety.MaxDeletesPerRun is not { } limit)
+            var limit = policy.Safety.MaxDeletesPerRun;
+            var isDefault = false;
+            if (limit is null)
             {
-                continue;
+                if (touched is not null && !touched.Contains(policy.Name, StringComparer.Ordinal))
+                {
+                    continue;
+                }
+
+                limit = DefaultMaxDeletesPerRun;
+                isDefault = true;
             }
 
             var owned = plan.Decisions.Count(d => d.Policy == policy.Name);
             var released = plan.Decisions.Count(d => d.Policy == policy.Name && d.Verdict != SnapshotVerdict.Kept);
-            var allowed = limit.Resolve(owned);
+            var allowed = isDefault ? Math.Max(1, limit.Resolve(owned)) : limit.Resolve(owned);
             if (released > allowed)
             {
-                problems.Add($"{policy.Name} would delete {released} snapshot(s), more than maxDeletesPerRun {limit} ({allowed})");
+                problems.Add(isDefault
+                    ? $"{policy.Name} would delete {released} of its {owned} snapshot(s), more than the default cap of {limit} ({allowed}) for a policy without maxDeletesPerRun"
+                    : $"{policy.Name} would delete {released} snapshot(s), more than maxDeletesPerRun {limit} ({allowed})");
             }
         }
 
-        return problems.Count == 0 ? null : string.Join("; ", problems) + "; pass allowDestructive to apply anyway";
+        return problems.Count == 0 ? null : string.Join("; ", problems);
+    }
+
+    /// <summary>
+    /// Removing policies is destructive when the new set is empty (while policies are applied), when it removes more
+    /// than half of the applied policies, or when a removed policy owns snapshots (their retention would stop for
+    /// good). <paramref name="owned"/>: snapshots owned per removed policy. Null when not destructive.
+    /// </summary>
+    public static string? RemovalRefusal(int currentCount, int nextCount, IReadOnlyCollection<string> removed, IReadOnlyDictionary<string, int> owned)
+    {
+        if (removed.Count == 0)
+        {
+            return null;
+        }
+
+        if (nextCount == 0)
+        {
+            return $"the revision has no policies and would remove all {currentCount} applied ({string.Join(' ', removed)})";
+        }
+
+        var problems = new List<string>();
+        if (removed.Count * 2 > currentCount)
+        {
+            problems.Add($"the revision removes {removed.Count} of {currentCount} applied policies ({string.Join(' ', removed)}), more than half");
+        }
+
+        foreach (var name in removed.Order(StringComparer.Ordinal))
+        {
+            if (owned.GetValueOrDefault(name) is > 0 and var count)
+            {
+                problems.Add($"removing {name} leaves its {count} snapshot(s) without retention");
+            }
+        }
+
+        return problems.Count == 0 ? null : string.Join("; ", problems);
     }
 
     /// <summary>Policies compare by the text of the file that defines them (plus name), so any edit counts as a change.</summary>

@@ -15,7 +15,16 @@ public static class PolicyScheduler
 {
     public static readonly TimeSpan ReconcileInterval = TimeSpan.FromMinutes(5);
 
-    public static async Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default)
+    public static Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default) =>
+        SyncAsync(scheduler, policies, paused: null, cancellationToken);
+
+    /// <summary>
+    /// Also pauses the triggers of the <paramref name="paused"/> policies: a rebuilt trigger starts unpaused in Quartz,
+    /// and the store's pause (the truth, checked by every policy run) should show in Quartz too. Only schedule
+    /// triggers are replaced or removed; one-off triggers (a startup catch-up, a manual trigger, a follow-up) are left
+    /// to fire.
+    /// </summary>
+    public static async Task SyncAsync(IScheduler scheduler, PolicySet policies, IReadOnlySet<string>? paused, CancellationToken cancellationToken = default)
     {
         var now = scheduler.TimeProvider.GetUtcNow();
         var wanted = policies.Policies.Where(p => p.Enabled).ToDictionary(p => p.Name, StringComparer.Ordinal);
@@ -40,7 +49,9 @@ public static class PolicyScheduler
 
             var existing = await scheduler.GetTriggersOfJob(jobKey, cancellationToken).ConfigureAwait(false);
             var wantedTriggers = policy.Schedules.ToDictionary(s => JobKeys.ScheduleTrigger(policy.Name, s.Name));
-            foreach (var trigger in existing.Where(t => !wantedTriggers.ContainsKey(t.Key)))
+            // A TriggerJob trigger (a startup catch-up fired a moment ago) is not a schedule: removing it here silently
+            // dropped the catch-up whenever the watched directory was applied after the start.
+            foreach (var trigger in existing.Where(t => t.Key.Group == JobKeys.ScheduleTriggerGroup && !wantedTriggers.ContainsKey(t.Key)))
             {
                 await scheduler.UnscheduleJob(trigger.Key, cancellationToken).ConfigureAwait(false);
             }
@@ -70,6 +81,11 @@ public static class PolicyScheduler
                 {
                     await scheduler.RescheduleJob(key, trigger, cancellationToken).ConfigureAwait(false);
                 }
+            }
+
+            if (paused is not null && paused.Contains(policy.Name))
+            {
+                await scheduler.PauseJob(jobKey, cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -172,17 +172,24 @@ public sealed class RunStore
     }
 
     /// <summary>
+    /// An enqueued action of a paused policy is deferred: it stays enqueued and is not started (resuming the policy
+    /// schedules it again). One already running (interrupted by a crash) is resumed: its pre hooks may have run.
+    /// </summary>
+    private const string NotStartedOfPausedPolicy = "(state = 'enqueued' AND policy IN (SELECT policy FROM policy_pauses))";
+
+    /// <summary>
     /// Moves an unfinished action to running (attempts + 1) and returns it, in one statement; null when the action does
-    /// not exist or already finished (nothing to run).
+    /// not exist, already finished (nothing to run) or is deferred because its policy is paused.
     /// </summary>
     public async Task<ActionRecord?> StartActionAsync(string actionId, string node, string? job = null, CancellationToken cancellationToken = default)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
-            """
+            $"""
             UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
             WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped') AND (job = @job OR (job IS NULL AND @job IS NULL))
+              AND NOT {NotStartedOfPausedPolicy}
             RETURNING *
             """,
             new { actionId, node, job, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
@@ -211,6 +218,7 @@ public sealed class RunStore
             $"""
             UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
             WHERE {idMatch} AND state NOT IN ('succeeded', 'failed', 'skipped') AND job = @job
+              AND NOT {NotStartedOfPausedPolicy}
             RETURNING *
             """,
             new { actionIds = actionIds.ToArray(), node, job, now }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
@@ -480,6 +488,78 @@ public sealed class RunStore
             "INSERT INTO audit_log (id, at, actor, event, detail) VALUES (@id, @at, @actor, @event, @detail)",
             new { id = Guid.NewGuid().ToString("N"), at = Now, actor, @event, detail }, transaction, cancellationToken: cancellationToken));
 
+    // ---- pauses ----------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Pauses or resumes a policy, with its audit entry in the same transaction. Idempotent: returns false when the
+    /// policy was already in that state (nothing written). A pause outlives revisions, schedule edits and restarts.
+    /// </summary>
+    public async Task<bool> SetPausedAsync(string policy, bool paused, string actor, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var changed = paused
+            ? await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO policy_pauses (policy, paused_at, paused_by) VALUES (@policy, @now, @actor) ON CONFLICT (policy) DO NOTHING",
+                new { policy, now = Now, actor }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false)
+            : await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM policy_pauses WHERE policy = @policy", new { policy }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        if (changed > 0)
+        {
+            await AuditAsync(connection, transaction, actor, paused ? "policy.paused" : "policy.resumed", policy, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return changed > 0;
+    }
+
+    public async Task<bool> IsPausedAsync(string policy, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT count(*) FROM policy_pauses WHERE policy = @policy", new { policy }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>Every paused policy with when and by whom it was paused.</summary>
+    public async Task<IReadOnlyDictionary<string, PolicyPause>> ListPausesAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<(string Policy, long PausedAt, string PausedBy)>(new CommandDefinition(
+            "SELECT policy, paused_at, paused_by FROM policy_pauses", cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.ToDictionary(r => r.Policy, r => new PolicyPause(r.Policy, DateTimeOffset.FromUnixTimeMilliseconds(r.PausedAt), r.PausedBy), StringComparer.Ordinal);
+    }
+
+    // ---- health ----------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Per policy with creates that failed since its last successful create: when that success was (null: never)
+    /// and the first and latest failure since. One aggregate over the creates.
+    /// </summary>
+    public async Task<IReadOnlyList<CreateFailures>> ListCreateFailuresAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<(string Policy, long? LastSucceeded, long Failed, long FirstFailed, long LastFailed)>(new CommandDefinition(
+            """
+            SELECT a.policy, s.last_ok, count(*), min(a.finished_at), max(a.finished_at)
+            FROM actions a
+            LEFT JOIN (SELECT policy, max(finished_at) AS last_ok FROM actions WHERE kind = 'create' AND state = 'succeeded' GROUP BY policy) s
+              ON s.policy = a.policy
+            WHERE a.kind = 'create' AND a.state = 'failed' AND a.finished_at IS NOT NULL AND (s.last_ok IS NULL OR a.finished_at > s.last_ok)
+            GROUP BY a.policy, s.last_ok
+            """, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => new CreateFailures(r.Policy, FromMs(r.LastSucceeded), (int)r.Failed,
+            DateTimeOffset.FromUnixTimeMilliseconds(r.FirstFailed), DateTimeOffset.FromUnixTimeMilliseconds(r.LastFailed))).ToList();
+    }
+
+    /// <summary>Whether any applied revision before <paramref name="seq"/> had at least one policy.</summary>
+    public async Task<bool> HadPoliciesBeforeAsync(long seq, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT count(*) FROM policy_revisions WHERE seq < @seq AND policy_names <> ''", new { seq }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
+    }
+
     // ---- policy revisions ------------------------------------------------------------------------
 
     /// <summary>The newest applied revision's sequence number, or 0 when none was applied yet. Cheap; nodes poll it.</summary>
@@ -686,6 +766,12 @@ public sealed record EnqueueResult(string Id, bool Queued, bool Unfinished)
 
 /// <summary>A run's unfinished actions, and whether one of its creates or copies succeeded.</summary>
 public sealed record RunProgress(int Unfinished, bool Produced);
+
+/// <summary>A paused policy: the store is the truth for every path that runs a policy.</summary>
+public sealed record PolicyPause(string Policy, DateTimeOffset PausedAt, string PausedBy);
+
+/// <summary>Creates of a policy that failed since its last successful create (<see cref="LastSucceeded"/> null: none ever).</summary>
+public sealed record CreateFailures(string Policy, DateTimeOffset? LastSucceeded, int Failed, DateTimeOffset FirstFailed, DateTimeOffset LastFailed);
 
 /// <summary>Who claimed a creation token first, and the snapshot it produced once known.</summary>
 public sealed record TokenClaim(string Token, string Region, string ActionId, string Node, DateTimeOffset ClaimedAt, string? SnapshotId);

@@ -23,6 +23,7 @@ public static class SchemaMigrator
         new(2, "lifecycle tables: revisions, runs, actions, hook output, audit, token claims", LifecycleSchema.Version2),
         new(3, "actions.job: the batch job that carries an action", LifecycleSchema.Version3),
         new(4, "hook_runs: written at start (finished_at null while running), with the owner server and the hook's process group", LifecycleSchema.Version4),
+        new(5, "policy_pauses: paused policies", LifecycleSchema.Version5),
     ];
 
     public static int LatestVersion => All[^1].Version;
@@ -191,6 +192,21 @@ internal static class LifecycleSchema
             runningIndex,
         ];
     }
+
+    /// <summary>
+    /// A row per paused policy: the store, not Quartz, says whether a policy may run, so a pause survives schedule
+    /// edits (which rebuild triggers), restarts and the paths that bypass Quartz's pause (TriggerJob).
+    /// </summary>
+    public static IReadOnlyList<string> Version5(StoreDialect dialect) =>
+    [
+        """
+        CREATE TABLE policy_pauses (
+          policy text primary key,
+          paused_at bigint not null,
+          paused_by text not null
+        )
+        """,
+    ];
 
     public static IReadOnlyList<string> Version2(StoreDialect dialect) =>
     [

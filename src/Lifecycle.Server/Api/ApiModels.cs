@@ -25,7 +25,13 @@ public sealed record PolicyView(
     string Engine,
     ImmutableArray<string> Regions,
     string Source,
-    ImmutableArray<ScheduleView> Schedules);
+    ImmutableArray<ScheduleView> Schedules)
+{
+    /// <summary>When the policy was paused (the store's pause; null when not paused).</summary>
+    public DateTimeOffset? PausedAt { get; init; }
+
+    public string? PausedBy { get; init; }
+}
 
 public sealed record RunDetail(RunRecord Run, IReadOnlyList<ActionRecord> Actions);
 

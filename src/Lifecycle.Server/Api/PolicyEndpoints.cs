@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using Lifecycle.Core.Scheduling;
 using Lifecycle.Scheduling.Jobs;
 using Lifecycle.Scheduling.Policies;
+using Lifecycle.Scheduling.Storage;
+using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -15,20 +17,26 @@ internal static class PolicyEndpoints
 {
     public static void Map(IEndpointRouteBuilder api)
     {
-        api.MapGet("/policies", async (AppliedPolicies applied, ISchedulerFactory factory, TimeProvider time, CancellationToken ct) =>
+        api.MapGet("/policies", async (AppliedPolicies applied, RunStore store, PolicySourceStatus source, ISchedulerFactory factory, TimeProvider time, CancellationToken ct) =>
         {
             var set = await applied.GetAsync(ct).ConfigureAwait(false);
+            var pauses = await store.ListPausesAsync(ct).ConfigureAwait(false);
             var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
             var views = new List<PolicyView>();
             foreach (var policy in set.Policies.Policies)
             {
-                views.Add(await ViewAsync(scheduler, policy, time.GetUtcNow(), ct).ConfigureAwait(false));
+                views.Add(await ViewAsync(scheduler, policy, pauses.GetValueOrDefault(policy.Name), time.GetUtcNow(), ct).ConfigureAwait(false));
             }
 
-            return Results.Ok(new { revision = set.Revision is null ? null : new { set.Revision.Seq, set.Revision.Revision, set.Revision.Author, set.Revision.AppliedAt }, policies = views });
+            return Results.Ok(new
+            {
+                revision = set.Revision is null ? null : new { set.Revision.Seq, set.Revision.Revision, set.Revision.Author, set.Revision.AppliedAt },
+                source = source.Current,
+                policies = views,
+            });
         }).RequireScope(AccessScope.Read);
 
-        api.MapGet("/policies/{name}", async (string name, AppliedPolicies applied, ISchedulerFactory factory, TimeProvider time, CancellationToken ct) =>
+        api.MapGet("/policies/{name}", async (string name, AppliedPolicies applied, RunStore store, ISchedulerFactory factory, TimeProvider time, CancellationToken ct) =>
         {
             var set = await applied.GetAsync(ct).ConfigureAwait(false);
             var policy = set.Policies.Find(name);
@@ -37,8 +45,9 @@ internal static class PolicyEndpoints
                 return Problems.NotFound($"policy '{name}' is not applied");
             }
 
+            var pauses = await store.ListPausesAsync(ct).ConfigureAwait(false);
             var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
-            return Results.Ok(await ViewAsync(scheduler, policy, time.GetUtcNow(), ct).ConfigureAwait(false));
+            return Results.Ok(await ViewAsync(scheduler, policy, pauses.GetValueOrDefault(name), time.GetUtcNow(), ct).ConfigureAwait(false));
         }).RequireScope(AccessScope.Read);
 
         api.MapPost("/policies:plan", async (PolicySetRequest request, HttpContext http, PolicyApplier applier, CancellationToken ct) =>
@@ -54,11 +63,20 @@ internal static class PolicyEndpoints
                 : Results.Ok(result);
         }).RequireScope(AccessScope.Read);
 
-        api.MapPost("/policies:apply", async (PolicySetRequest request, HttpContext http, PolicyApplier applier, ISchedulerFactory factory, CancellationToken ct) =>
+        api.MapPost("/policies:apply", async (PolicySetRequest request, HttpContext http, PolicyApplier applier, PolicySourceStatus source, ISchedulerFactory factory, CancellationToken ct) =>
         {
             if (BadRequest(request) is { } bad)
             {
                 return bad;
+            }
+
+            // One source of truth: in directory mode an API revision would silently last only until the next change
+            // of the directory (or restart), so it is refused; plan stays allowed.
+            if (source.Current is { Mode: PolicySourceStatus.DirectoryMode } directory)
+            {
+                return Results.Problem(title: "the server runs in directory mode",
+                    detail: $"the server runs in directory mode from {directory.Path}: change the files there (policies:plan still works)",
+                    statusCode: StatusCodes.Status409Conflict, extensions: new Dictionary<string, object?> { ["source"] = directory });
             }
 
             var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
@@ -72,12 +90,18 @@ internal static class PolicyEndpoints
             };
         }).RequireScope(AccessScope.Admin);
 
-        api.MapPost("/policies/{name}:trigger", async (string name, string? schedule, HttpContext http, AppliedPolicies applied, ISchedulerFactory factory, Lifecycle.Scheduling.Storage.RunStore store, CancellationToken ct) =>
+        api.MapPost("/policies/{name}:trigger", async (string name, string? schedule, HttpContext http, AppliedPolicies applied, RunStore store, ISchedulerFactory factory, CancellationToken ct) =>
         {
             var set = await applied.GetAsync(ct).ConfigureAwait(false);
             if (set.Policies.Find(name) is not { Enabled: true })
             {
                 return Problems.NotFound($"policy '{name}' is not applied or is disabled");
+            }
+
+            if (await store.IsPausedAsync(name, ct).ConfigureAwait(false))
+            {
+                return Results.Problem(title: "the policy is paused", detail: $"policy '{name}' is paused; resume it to run it",
+                    statusCode: StatusCodes.Status409Conflict);
             }
 
             var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
@@ -92,32 +116,26 @@ internal static class PolicyEndpoints
             return Results.Accepted($"/api/v1/runs?policy={Uri.EscapeDataString(name)}", new { policy = name, triggered = true });
         }).RequireScope(AccessScope.Operate);
 
-        api.MapPost("/policies/{name}:pause", (string name, HttpContext http, ISchedulerFactory factory, Lifecycle.Scheduling.Storage.RunStore store, CancellationToken ct) =>
-            PauseAsync(name, pause: true, http.Actor(), factory, store, ct)).RequireScope(AccessScope.Operate);
-        api.MapPost("/policies/{name}:resume", (string name, HttpContext http, ISchedulerFactory factory, Lifecycle.Scheduling.Storage.RunStore store, CancellationToken ct) =>
-            PauseAsync(name, pause: false, http.Actor(), factory, store, ct)).RequireScope(AccessScope.Operate);
+        api.MapPost("/policies/{name}:pause", (string name, HttpContext http, AppliedPolicies applied, PolicyPauses pauses, ISchedulerFactory factory, CancellationToken ct) =>
+            PauseAsync(name, pause: true, http.Actor(), applied, pauses, factory, ct)).RequireScope(AccessScope.Operate);
+        api.MapPost("/policies/{name}:resume", (string name, HttpContext http, AppliedPolicies applied, PolicyPauses pauses, ISchedulerFactory factory, CancellationToken ct) =>
+            PauseAsync(name, pause: false, http.Actor(), applied, pauses, factory, ct)).RequireScope(AccessScope.Operate);
     }
 
-    private static async Task<IResult> PauseAsync(string name, bool pause, string actor, ISchedulerFactory factory, Lifecycle.Scheduling.Storage.RunStore store, CancellationToken ct)
+    private static async Task<IResult> PauseAsync(string name, bool pause, string actor, AppliedPolicies applied, PolicyPauses pauses, ISchedulerFactory factory, CancellationToken ct)
     {
+        var set = await applied.GetAsync(ct).ConfigureAwait(false);
+        if (set.Policies.Find(name) is null)
+        {
+            return Problems.NotFound($"policy '{name}' is not applied");
+        }
+
+        // The store is the truth (kept across schedule edits and restarts, audited); Quartz's pause follows it.
         var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
-        var key = JobKeys.Policy(name);
-        if (!await scheduler.Exists(key, ct).ConfigureAwait(false))
-        {
-            return Problems.NotFound($"policy '{name}' is not scheduled");
-        }
-
-        if (pause)
-        {
-            await scheduler.PauseJob(key, ct).ConfigureAwait(false);
-        }
-        else
-        {
-            await scheduler.ResumeJob(key, ct).ConfigureAwait(false);
-        }
-
-        await store.AuditAsync(actor, pause ? "policy.paused" : "policy.resumed", name, ct).ConfigureAwait(false);
-        return Results.Ok(new { policy = name, paused = pause });
+        var changed = pause
+            ? await pauses.PauseAsync(scheduler, name, actor, ct).ConfigureAwait(false)
+            : await pauses.ResumeAsync(scheduler, name, actor, ct).ConfigureAwait(false);
+        return Results.Ok(new { policy = name, paused = pause, changed });
     }
 
     /// <summary>Files in one policy set at most (the examples are a handful; a team's repository a few hundred).</summary>
@@ -141,23 +159,23 @@ internal static class PolicyEndpoints
         for (var i = 0; i < files.Length; i++)
         {
             var file = files[i];
-            string? problem = file switch
+            var problem = file switch
             {
-                null => "must be an object {path, text}, not null",
-                { Path: null or "" } => "path: required (the file's path in the repository, e.g. policies/prod.yaml)",
-                { Text: null } => "text: required (the file's YAML)",
-                _ when file.Path.Length > 1024 || file.Path.Any(char.IsControl) => "path: at most 1,024 printable characters",
-                _ when !paths.Add(file.Path) => $"path: '{file.Path}' appears twice",
+                null => $"files[{i}]: must be an object {{path, text}}, not null",
+                { Path: null or "" } => $"files[{i}].path: required (the file's path in the repository, e.g. policies/prod.yaml)",
+                { Text: null } => $"files[{i}].text: required (the file's YAML)",
+                _ when file.Path.Length > 1024 || file.Path.Any(char.IsControl) => $"files[{i}].path: at most 1,024 printable characters",
+                _ when !paths.Add(file.Path) => $"files[{i}].path: '{file.Path}' appears twice",
                 _ => null,
             };
             if (problem is not null)
             {
-                return Problems.BadRequest($"files[{i}].{problem}".Replace($"files[{i}].must", $"files[{i}]: must", StringComparison.Ordinal));
+                return Problems.BadRequest(problem);
             }
         }
 
-        return request.Revision is { Length: > 200 } || request.Author is { Length: > 200 }
-            ? Problems.BadRequest(request.Revision is { Length: > 200 } ? "revision: at most 200 characters" : "author: at most 200 characters")
+        return request.Revision is { Length: > 200 } ? Problems.BadRequest("revision: at most 200 characters")
+            : request.Author is { Length: > 200 } ? Problems.BadRequest("author: at most 200 characters")
             : null;
     }
 
@@ -170,10 +188,10 @@ internal static class PolicyEndpoints
         AllowDestructive = request.AllowDestructive,
     };
 
-    private static async Task<PolicyView> ViewAsync(IScheduler scheduler, Lifecycle.Core.Policies.SnapshotPolicy policy, DateTimeOffset now, CancellationToken ct)
+    private static async Task<PolicyView> ViewAsync(
+        IScheduler scheduler, Lifecycle.Core.Policies.SnapshotPolicy policy, PolicyPause? pause, DateTimeOffset now, CancellationToken ct)
     {
         var triggers = await scheduler.GetTriggersOfJob(JobKeys.Policy(policy.Name), ct).ConfigureAwait(false);
-        var paused = false;
         var schedules = ImmutableArray.CreateBuilder<ScheduleView>();
         foreach (var schedule in policy.Schedules)
         {
@@ -187,15 +205,15 @@ internal static class PolicyEndpoints
             }
 
             var trigger = triggers.FirstOrDefault(x => x.Key.Equals(JobKeys.ScheduleTrigger(policy.Name, schedule.Name)));
-            if (trigger is not null && await scheduler.GetTriggerState(trigger.Key, ct).ConfigureAwait(false) == TriggerState.Paused)
-            {
-                paused = true;
-            }
 
             schedules.Add(new ScheduleView(schedule.Name, PolicyScheduler.Describe(schedule.Trigger), next.ToImmutable(), trigger?.NextFireTimeUtc));
         }
 
-        return new PolicyView(policy.Name, policy.Description, policy.Enabled, paused, policy.Engine.ToString().ToLowerInvariant(), policy.Regions,
-            policy.Source.ToString(), schedules.ToImmutable());
+        return new PolicyView(policy.Name, policy.Description, policy.Enabled, pause is not null, policy.Engine.ToString().ToLowerInvariant(), policy.Regions,
+            policy.Source.ToString(), schedules.ToImmutable())
+        {
+            PausedAt = pause?.PausedAt,
+            PausedBy = pause?.PausedBy,
+        };
     }
 }

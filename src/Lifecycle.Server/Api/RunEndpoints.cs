@@ -59,6 +59,11 @@ internal static class RunEndpoints
                 return Problems.Conflict("only failed or skipped actions can be retried", $"action '{id}' is {action.State}", action);
             }
 
+            if (await store.IsPausedAsync(action.Policy, ct).ConfigureAwait(false))
+            {
+                return Problems.Conflict("the policy is paused", $"policy '{action.Policy}' is paused; resume it to retry action '{id}'", action);
+            }
+
             var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
             await queue.EnqueueAsync(scheduler, action.RunId, ActionPayload.Deserialize(action.Payload), retry: true, ct).ConfigureAwait(false);
             await store.AuditAsync(http.Actor(), "action.retried", id, ct).ConfigureAwait(false);

@@ -166,6 +166,8 @@ public sealed class StoreTests
             await connection.ExecuteAsync(
                 "INSERT INTO hook_runs (id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at) " +
                 "VALUES ('old', 'a1', 'pre', 'exec freeze', 'succeeded', 1, 0, 'frozen', NULL, 4000, 10000)");
+            // A store of version 3: no v4 hook columns and no v5 pause table yet.
+            await connection.ExecuteAsync("DROP TABLE policy_pauses");
             await connection.ExecuteAsync("DELETE FROM lifecycle_schema_migrations WHERE version >= 4");
         }
 

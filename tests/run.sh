@@ -30,14 +30,27 @@ dotnet build Lifecycle.sln -c Release -nologo -v quiet
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 status=0
-for project in tests/*/*.Tests.csproj; do
+run_project() {
+  local project=$1 name
   name=$(basename "$project" .csproj)
-  log "test $name"
-  if ! dotnet test "$project" -c Release --no-build -nologo \
-      --logger "trx;LogFileName=$name.trx" --results-directory "$results" "$@"; then
-    status=1
-  fi
+  dotnet test "$project" -c Release --no-build -nologo \
+      --logger "trx;LogFileName=$name.trx" --results-directory "$results" "${@:2}"
+}
+
+# The end-to-end tests spend most of their time waiting for real minutes (schedules, a cluster), not on the CPU:
+# they run alongside the other projects, which run one after another. Their output follows once they finish.
+e2e=tests/Lifecycle.EndToEnd.Tests/Lifecycle.EndToEnd.Tests.csproj
+log "test Lifecycle.EndToEnd.Tests (in the background)"
+run_project "$e2e" "$@" > "$results/Lifecycle.EndToEnd.Tests.log" 2>&1 &
+e2e_pid=$!
+for project in tests/*/*.Tests.csproj; do
+  [ "$project" = "$e2e" ] && continue
+  log "test $(basename "$project" .csproj)"
+  run_project "$project" "$@" || status=1
 done
+log "test Lifecycle.EndToEnd.Tests"
+wait "$e2e_pid" || status=1
+cat "$results/Lifecycle.EndToEnd.Tests.log"
 
 # --- one closing line for the whole run -----------------------------------------------------------
 passed=0; failed=0; skipped=0

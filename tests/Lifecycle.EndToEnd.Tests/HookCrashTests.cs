@@ -11,6 +11,7 @@ namespace Lifecycle.EndToEnd.Tests;
 public sealed class HookCrashTests
 {
     private const string Region = "hk-a";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 
     [Fact]
     public async Task AHookLeftByAKilledServer_IsKilledWithItsGroupAtRestart_BeforeTheActionRunsAgain_AndBothAttemptsAreRecorded()
@@ -58,7 +59,7 @@ public sealed class HookCrashTests
         await using (var server = await ServerProcess.StartAsync(arguments))
         {
             // Applying the directory catches up the latest fire: its create runs the pre hook, which hangs.
-            await WaitAsync(() => File.Exists(Path.Combine(marker, "first")) && File.Exists(Path.Combine(marker, "grandchild")), "the first pre hook to start", server);
+            await server.WaitUntilAsync(() => Task.FromResult(File.Exists(Path.Combine(marker, "first")) && File.Exists(Path.Combine(marker, "grandchild"))), Timeout, "the first pre hook to start");
             leftovers = new[] { "first", "child", "grandchild" }.Select(f => int.Parse(File.ReadAllText(Path.Combine(marker, f)).Trim(), CultureInfo.InvariantCulture)).ToArray();
             Assert.All(leftovers, pid => Assert.True(Alive(pid), $"process {pid} should be running"));
             server.Kill();
@@ -69,15 +70,15 @@ public sealed class HookCrashTests
 
         await using (var server = await ServerProcess.StartAsync(arguments))
         {
-            await WaitAsync(() => leftovers.All(pid => !Alive(pid)), "the leftover hook group to be killed", server);
-            await WaitAsync(() => File.Exists(Path.Combine(marker, "log")), "the action's pre hook to run again", server);
+            await server.WaitUntilAsync(() => Task.FromResult(leftovers.All(pid => !Alive(pid))), Timeout, "the leftover hook group to be killed");
+            await server.WaitUntilAsync(() => Task.FromResult(File.Exists(Path.Combine(marker, "log"))), Timeout, "the action's pre hook to run again");
             JsonElement create = default;
-            await WaitAsync(async () =>
+            await server.WaitUntilAsync(async () =>
             {
                 var creates = (await server.GetJsonAsync("/api/v1/actions?policy=e2e-hooks&kind=create")).EnumerateArray().ToList();
                 create = creates.FirstOrDefault();
                 return creates.Count == 1 && create.GetProperty("state").GetString() == "succeeded";
-            }, "the create to succeed", server);
+            }, Timeout, "the create to succeed");
 
             var detail = await server.GetJsonAsync("/api/v1/actions/" + create.GetProperty("id").GetString());
             var outcomes = detail.GetProperty("hooks").EnumerateArray().Where(h => h.GetProperty("stage").GetString() == "pre")
@@ -102,25 +103,5 @@ public sealed class HookCrashTests
         {
             return false;
         }
-    }
-
-    private static Task WaitAsync(Func<bool> condition, string what, ServerProcess server) =>
-        WaitAsync(() => Task.FromResult(condition()), what, server);
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what, ServerProcess server)
-    {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(90);
-        while (DateTimeOffset.UtcNow < deadline)
-        {
-            if (await condition())
-            {
-                return;
-            }
-
-            Assert.False(server.HasExited, "the server exited:\n" + server.Log);
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException($"waited for {what}:\n{server.Log}");
     }
 }

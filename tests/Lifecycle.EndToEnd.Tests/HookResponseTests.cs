@@ -57,18 +57,17 @@ public sealed class HookResponseTests
 
         // The directory's apply catches up the latest fire: one create, its pre and post hooks each get 300 MB.
         var hooks = new List<System.Text.Json.JsonElement>();
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(120);
-        while (hooks.Count < 2)
+        await server.WaitUntilAsync(async () =>
         {
-            Assert.True(DateTimeOffset.UtcNow < deadline, "waited 120 s for both hooks to finish:\n" + server.Log);
-            await Task.Delay(200);
             var creates = (await server.GetJsonAsync("/api/v1/actions?policy=e2e-hook-response&kind=create")).EnumerateArray().ToList();
             if (creates.Count == 1 && creates[0].GetProperty("state").GetString() is "succeeded" or "failed")
             {
                 var detail = await server.GetJsonAsync("/api/v1/actions/" + creates[0].GetProperty("id").GetString());
                 hooks = [.. detail.GetProperty("hooks").EnumerateArray()];
             }
-        }
+
+            return hooks.Count == 2;
+        }, TimeSpan.FromSeconds(120), "the create and both of its hooks to finish");
 
         var after = PeakResidentBytes(server.ProcessId);
         Assert.All(hooks, h =>

@@ -148,7 +148,7 @@ public sealed class PolicySourceAndPauseTests
         // Asked for explicitly, an empty set is applied; the server then says it backs up nothing.
         using (var emptied = await server.PostJsonAsync("/api/v1/policies:apply", new { files = Array.Empty<object>(), allowDestructive = true }))
         {
-            Assert.True(emptied.StatusCode == HttpStatusCode.OK, await emptied.Content.ReadAsStringAsync());
+            Assert.True(emptied.StatusCode == HttpStatusCode.OK, await emptied.Content.ReadAsStringAsync() + "\n" + server.Log);
         }
 
         var (status, body) = await server.GetHealthAsync();

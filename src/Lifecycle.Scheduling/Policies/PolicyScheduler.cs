@@ -32,7 +32,7 @@ public static class PolicyScheduler
         {
             if (!wanted.ContainsKey(key.Name))
             {
-                await scheduler.DeleteJob(key, cancellationToken).ConfigureAwait(false);
+                await DeleteJobAsync(scheduler, key, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -90,6 +90,32 @@ public static class PolicyScheduler
         }
 
         await EnsureReconcileAsync(scheduler, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes a removed policy's job. A one-off trigger of it (a catch-up, a manual run) may complete and vanish
+    /// while Quartz unschedules it, which Quartz reports as a SchedulerException; the delete is tried again and is
+    /// done once the job is gone.
+    /// </summary>
+    private static async Task DeleteJobAsync(IScheduler scheduler, JobKey key, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await scheduler.DeleteJob(key, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (SchedulerException) when (attempt < 5)
+            {
+                if (!await scheduler.Exists(key, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), scheduler.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>The 5-minute reconcile job and trigger; created once, kept across restarts.</summary>

@@ -5,6 +5,8 @@ using Lifecycle.Core.Providers;
 using Lifecycle.Server.Api;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 
 namespace Lifecycle.Server.Security;
@@ -132,6 +134,13 @@ public static class RequestGuards
         catch (ProviderException e) when (!context.Response.HasStarted)
         {
             await Problems.Write(context, Problems.StatusOf(e.Kind), e.Code, e.Message).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            // A bug: the exception handler answers 500; the log says where it came from.
+            app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Lifecycle.Server.Api")
+                .LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path);
+            throw;
         }
     });
 

@@ -13,7 +13,17 @@ namespace Lifecycle.Scheduling.Policies;
 /// </summary>
 public static class PolicyScheduler
 {
-    public static readonly TimeSpan ReconcileInterval = TimeSpan.FromMinutes(5);
+    /// <summary>Test-only: <c>LIFECYCLE_RECONCILE_SECONDS=N</c> shortens the reconcile interval of a new store.</summary>
+    public const string ReconcileIntervalVariable = "LIFECYCLE_RECONCILE_SECONDS";
+
+    /// <summary>
+    /// 5 minutes. End-to-end tests shorten it through <see cref="ReconcileIntervalVariable"/> (like the failpoints:
+    /// never set in production); it applies when the reconcile trigger is first created.
+    /// </summary>
+    public static readonly TimeSpan ReconcileInterval =
+        int.TryParse(Environment.GetEnvironmentVariable(ReconcileIntervalVariable), System.Globalization.NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is > 0 and < 300
+            ? TimeSpan.FromSeconds(seconds)
+            : TimeSpan.FromMinutes(5);
 
     public static Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default) =>
         SyncAsync(scheduler, policies, paused: null, cancellationToken);

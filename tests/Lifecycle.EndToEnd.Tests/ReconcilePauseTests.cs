@@ -1,0 +1,97 @@
+using System.Text.Json;
+using Lifecycle.Scheduling.Policies;
+
+namespace Lifecycle.EndToEnd.Tests;
+
+/// <summary>
+/// The periodic reconcile (deletions, copies, archive moves) leaves a paused policy alone, and acts on it again once
+/// it is resumed. The reconcile interval is shortened to seconds for the test (LIFECYCLE_RECONCILE_SECONDS).
+/// </summary>
+public sealed class ReconcilePauseTests
+{
+    private const string Region = "rc-a";
+
+    private static string Policy(string name) => $$"""
+        apiVersion: lifecycle/v1
+        kind: SnapshotPolicy
+        metadata: { name: {{name}} }
+        spec:
+          engine: local
+          regions: [rc-a]
+          targets: { tags: { suite: {{name}} } }
+          schedules:
+            - name: daily
+              cron: "0 3 * * *"
+              retain: { count: 1 }
+        """;
+
+    [Fact]
+    public async Task Reconcile_DeletesNothingOfAPausedPolicy_WhileItRunsTheOthers_AndDeletesOnceResumed()
+    {
+        using var environment = new TestEnvironment("reconcile-pause");
+        string volume;
+        using (var engine = environment.OpenEngine())
+        {
+            volume = (await TestEnvironment.SeedVolumesAsync(engine, Region, "rc-a-1", 1, new Dictionary<string, string> { ["suite"] = "held" }))[0];
+            await TestEnvironment.SeedVolumesAsync(engine, Region, "rc-a-1", 1, new Dictionary<string, string> { ["suite"] = "other" });
+        }
+
+        environment.WritePolicy("held.yaml", Policy("held"));
+        environment.WritePolicy("other.yaml", Policy("other"));
+        await using var server = await ServerProcess.StartAsync(
+            ["--data", environment.DataDirectory, "--policies", environment.PoliciesDirectory],
+            environment: new Dictionary<string, string> { [PolicyScheduler.ReconcileIntervalVariable] = "3" });
+
+        // The apply's catch-up gives each policy its one snapshot.
+        await server.WaitUntilAsync(async () => (await SnapshotsAsync(server, "held")).Count == 1 && (await SnapshotsAsync(server, "other")).Count == 1,
+            TimeSpan.FromSeconds(60), "each policy's catch-up snapshot");
+        using (var pause = await server.PostJsonAsync("/api/v1/policies/held:pause"))
+        {
+            Assert.True(pause.IsSuccessStatusCode, await pause.Content.ReadAsStringAsync());
+        }
+
+        // A run that read the pause a moment before it was stored may still start: count from a second later.
+        var pausedAt = DateTimeOffset.UtcNow.AddSeconds(1);
+
+        // A second snapshot owned by "held": with retain count 1, reconcile would delete one of the two.
+        using (var created = await server.PostJsonAsync($"/engine/v1/{Region}/create-snapshot", new
+        {
+            request = new
+            {
+                volumeId = volume,
+                tags = new Dictionary<string, string>
+                {
+                    ["lifecycle:policy"] = "held",
+                    ["lifecycle:schedule"] = "daily",
+                    ["lifecycle:schedules"] = "daily",
+                    ["lifecycle:fire-time"] = "2026-01-01T03:00:00Z",
+                    ["lifecycle:token"] = "injected-for-reconcile",
+                },
+            },
+        }))
+        {
+            Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        }
+
+        // Two reconcile passes of "other" after the pause prove the reconcile path ran.
+        await server.WaitUntilAsync(async () => (await ReconcileRunsSinceAsync(server, "other", pausedAt)) >= 2, TimeSpan.FromSeconds(60), "two reconcile runs of other");
+        Assert.Equal(0, await ReconcileRunsSinceAsync(server, "held", pausedAt));
+        Assert.Equal(2, (await SnapshotsAsync(server, "held")).Count);
+
+        using (var resume = await server.PostJsonAsync("/api/v1/policies/held:resume"))
+        {
+            Assert.True(resume.IsSuccessStatusCode, await resume.Content.ReadAsStringAsync());
+        }
+
+        // Resumed, the next reconcile applies its retention.
+        await server.WaitUntilAsync(async () => (await SnapshotsAsync(server, "held")).Count == 1, TimeSpan.FromSeconds(60), "held's reconcile to delete the extra snapshot");
+        Assert.True(await ReconcileRunsSinceAsync(server, "held", pausedAt) >= 1);
+    }
+
+    private static async Task<List<JsonElement>> SnapshotsAsync(ServerProcess server, string policy) =>
+        [.. (await server.GetJsonAsync($"/api/v1/snapshots?region={Region}&policy={policy}")).EnumerateArray().Where(s => s.GetProperty("state").GetString() == "completed")];
+
+    private static async Task<int> ReconcileRunsSinceAsync(ServerProcess server, string policy, DateTimeOffset since) =>
+        (await server.GetJsonAsync($"/api/v1/runs?policy={policy}&limit=1000")).EnumerateArray()
+            .Count(r => r.GetProperty("kind").GetString() == "reconcile" && r.GetProperty("startedAt").GetDateTimeOffset() >= since);
+}

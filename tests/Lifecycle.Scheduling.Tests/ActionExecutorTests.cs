@@ -174,23 +174,7 @@ public sealed class ActionExecutorTests : IDisposable
         Directory.Delete(directory, recursive: true);
     }
 
-    private static PlannedAction Create(string volume)
-    {
-        var token = CreationToken.ForCreate("p1", "s1", Fire, volume);
-        return new PlannedAction
-        {
-            Kind = ActionKind.Create,
-            Policy = "p1",
-            Schedule = "s1",
-            Region = "r1",
-            VolumeIds = [volume],
-            FireTime = Fire,
-            Token = token,
-            Tags = ImmutableSortedDictionary<string, string>.Empty
-                .Add(OwnershipTags.Policy, "p1").Add(OwnershipTags.Schedule, "s1").Add(OwnershipTags.FireTime, OwnershipTags.FormatFireTime(Fire)).Add(OwnershipTags.Token, token),
-            Reason = "due",
-        };
-    }
+    private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
 
     private static SnapshotPolicy Policy() => new()
     {

@@ -105,18 +105,7 @@ public sealed class HookLeftoverTests : IDisposable
         var provider = new FakeProvider("r1");
         var executor = new ActionExecutor(provider, store, runner, Restarted(), TimeProvider.System,
             new ExecutorOptions { CompletionPollInterval = TimeSpan.FromMilliseconds(5) }, new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
-        var action = new PlannedAction
-        {
-            Kind = ActionKind.Create,
-            Policy = "p1",
-            Schedule = "s1",
-            Region = "r1",
-            VolumeIds = ["vol-1"],
-            FireTime = Context.FireTime,
-            Token = CreationToken.ForCreate("p1", "s1", Context.FireTime, "vol-1"),
-            Tags = ImmutableSortedDictionary<string, string>.Empty.Add(OwnershipTags.Policy, "p1"),
-            Reason = "test",
-        };
+        var action = SchedulingTestData.Create("vol-1", Context.FireTime);
         var actionId = ActionPayload.IdOf(action);
         var (_, leftoverId, leftoverPids) = await StartAbandonedHookAsync(actionId, crashed);
         var gate = Path.Combine(directory, "gate");
@@ -155,17 +144,7 @@ public sealed class HookLeftoverTests : IDisposable
     {
         var executor = new ActionExecutor(new FakeProvider("r1"), store, runner, Restarted(), TimeProvider.System,
             new ExecutorOptions(), new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
-        var action = new PlannedAction
-        {
-            Kind = ActionKind.Create,
-            Policy = "p1",
-            Schedule = "s1",
-            Region = "r1",
-            VolumeIds = ["vol-1"],
-            FireTime = Context.FireTime,
-            Token = CreationToken.ForCreate("p1", "s1", Context.FireTime, "vol-1"),
-            Reason = "test",
-        };
+        var action = SchedulingTestData.Create("vol-1", Context.FireTime);
         var actionId = ActionPayload.IdOf(action);
         var pidFile = Path.Combine(directory, "cancel.pids");
         var policy = new SnapshotPolicy

@@ -179,23 +179,7 @@ public sealed class PolicyPauseAndSafetyTests : IDisposable
         id, "run-1", policy, "s1", "create", "r1", ["vol-1"], null, "token-" + id, Fire,
         ActionStates.Enqueued, 0, null, null, null, null, Fire, null, null, "{}") { Job = job };
 
-    private static PlannedAction Create(string volume)
-    {
-        var token = CreationToken.ForCreate("p1", "s1", Fire, volume);
-        return new PlannedAction
-        {
-            Kind = ActionKind.Create,
-            Policy = "p1",
-            Schedule = "s1",
-            Region = "r1",
-            VolumeIds = [volume],
-            FireTime = Fire,
-            Token = token,
-            Tags = ImmutableSortedDictionary<string, string>.Empty
-                .Add(OwnershipTags.Policy, "p1").Add(OwnershipTags.Schedule, "s1").Add(OwnershipTags.FireTime, OwnershipTags.FormatFireTime(Fire)).Add(OwnershipTags.Token, token),
-            Reason = "due",
-        };
-    }
+    private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
 
     private static SnapshotPolicy Policy(string name) => new()
     {

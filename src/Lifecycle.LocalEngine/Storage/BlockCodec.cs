@@ -20,7 +20,7 @@ internal enum BlockEncoding : byte
 /// <summary>Which compressor new blocks use (stores keep reading every encoding ever written).</summary>
 internal enum BlockCompression
 {
-    /// <summary>LZ4 when the system has liblz4, else zstd (managed, so always there).</summary>
+    /// <summary>LZ4 (through liblz4 where the system has it, else K4os's managed codec: the same frames).</summary>
     Default,
     Lz4,
     Zstd,
@@ -30,8 +30,9 @@ internal enum BlockCompression
 /// <summary>
 /// Names, compresses and encrypts 512 KiB blocks. Compression is tried on a sample first and kept only when it
 /// saves at least 3%, so incompressible data costs one small probe instead of a full compression pass.
-/// New blocks are LZ4 frames where liblz4 loads, else zstd (level 1, content checksum, through ZstdSharp): both
-/// checksums let a restore skip re-hashing the block. Brotli blocks of older stores are still read.
+/// New blocks are LZ4 frames (see <see cref="Lz4"/>): the fastest codec here, and their checksum lets a restore skip
+/// re-hashing the block. zstd (level 1, content checksum) and Brotli blocks of older stores are still read; every
+/// codec is available on every machine (ZstdSharp and K4os are managed; liblz4 is only used where it loads, for speed).
 /// </summary>
 internal static class BlockCodec
 {
@@ -59,9 +60,7 @@ internal static class BlockCodec
         get
         {
             var chosen = CompressionOverride.Value;
-            return chosen != BlockCompression.Default ? chosen
-                : Lz4.IsAvailable ? BlockCompression.Lz4
-                : BlockCompression.Zstd;
+            return chosen != BlockCompression.Default ? chosen : BlockCompression.Lz4;
         }
     }
 

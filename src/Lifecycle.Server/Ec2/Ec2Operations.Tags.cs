@@ -15,7 +15,6 @@ internal sealed partial class Ec2Operations
     /// </summary>
     private async Task CreateTagsAsync(Ec2Call call, XmlWriter xml)
     {
-        var resources = await TagResourcesAsync(call).ConfigureAwait(false);
         var tags = call.P.Tags("Tag", requireValue: true);
         if (tags.IsEmpty)
         {
@@ -23,6 +22,7 @@ internal sealed partial class Ec2Operations
         }
 
         RefuseReserved(tags.Select(t => t.Key));
+        var resources = await TagResourcesAsync(call).ConfigureAwait(false);
         call.StopIfDryRun();
         var set = tags.GroupBy(t => t.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value ?? "", StringComparer.Ordinal);
         foreach (var resource in resources)
@@ -39,9 +39,9 @@ internal sealed partial class Ec2Operations
     /// </summary>
     private async Task DeleteTagsAsync(Ec2Call call, XmlWriter xml)
     {
-        var resources = await TagResourcesAsync(call).ConfigureAwait(false);
         var tags = call.P.Tags("Tag", requireValue: false);
         RefuseReserved(tags.Select(t => t.Key));
+        var resources = await TagResourcesAsync(call).ConfigureAwait(false);
         call.StopIfDryRun();
         foreach (var resource in resources)
         {

@@ -57,7 +57,7 @@ public sealed class Ec2TestHost : IAsyncDisposable
 
     public string CredentialsPath => Path.Combine(root, "credentials");
 
-    public static async Task<Ec2TestHost> StartAsync(Action<LocalEngineOptions>? configure = null)
+    public static async Task<Ec2TestHost> StartAsync(Action<LocalEngineOptions>? configure = null, Ec2EndpointOptions? endpoint = null)
     {
         var host = new Ec2TestHost();
         Directory.CreateDirectory(host.root);
@@ -70,7 +70,7 @@ public sealed class Ec2TestHost : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         host.app = builder.Build();
-        host.app.MapEc2Endpoint(host.Engine, Ec2Credentials.Load(host.CredentialsPath), new Ec2EndpointOptions { Regions = [Region, "eu-central-1"] });
+        host.app.MapEc2Endpoint(host.Engine, Ec2Credentials.Load(host.CredentialsPath), endpoint ?? new Ec2EndpointOptions { Regions = [Region, "eu-central-1"] });
         await host.app.StartAsync();
         var address = host.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         host.Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };

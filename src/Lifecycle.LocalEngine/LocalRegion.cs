@@ -481,6 +481,22 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         return Describe(snapshotId, allowRecycled: true);
     }
 
+    /// <summary>
+    /// The seam's completion wait: the engine knows when its background build or copy ends, so nothing is polled.
+    /// Null when the snapshot does not exist.
+    /// </summary>
+    public async Task<SnapshotInfo?> WaitForCompletionAsync(string snapshotId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await WaitForSnapshotAsync(snapshotId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Waits for every background snapshot and copy of this region.</summary>
     public async Task WaitForBackgroundWorkAsync(CancellationToken cancellationToken = default)
     {

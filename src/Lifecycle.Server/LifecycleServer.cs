@@ -53,7 +53,7 @@ public static class LifecycleServer
         builder.Services.AddSingleton(engine);
         builder.Services.AddLifecycleScheduling(
             new SchedulingOptions { Store = store, MaxConcurrency = options.MaxConcurrency, NodeName = options.NodeName },
-            engine.Registry,
+            engine.Engines,
             new YamlPolicySetParser());
         if (options.Demo)
         {

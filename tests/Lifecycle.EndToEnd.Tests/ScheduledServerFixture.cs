@@ -10,14 +10,26 @@ namespace Lifecycle.EndToEnd.Tests;
 /// One real server running many minute-level policies side by side (so the slow part, waiting for real minute
 /// fires, is paid once): basic create/copy/fast-restore/retention, archive moves, and each hook failure mode.
 /// It runs through three minute fires after the start, then stops and keeps what the API and the engine show.
+/// <see cref="ScheduledServerOnEndpointFixture"/> runs the same policies on a node with <c>--engine aws</c> that reaches
+/// the engine through another server's EC2-compatible endpoint.
 /// </summary>
-public sealed class ScheduledServerFixture : IAsyncLifetime
+public class ScheduledServerFixture : IAsyncLifetime
 {
     public const string Region = "e2e-a";
     public const string CopyRegion = "e2e-b";
     public const string Zone = "e2e-a-1";
 
-    public TestEnvironment Environment { get; } = new("sched");
+    public ScheduledServerFixture()
+        : this("sched")
+    {
+    }
+
+    protected ScheduledServerFixture(string name)
+    {
+        Environment = new TestEnvironment(name);
+    }
+
+    public TestEnvironment Environment { get; }
 
     public DateTimeOffset StartedAt { get; private set; }
 
@@ -64,7 +76,7 @@ public sealed class ScheduledServerFixture : IAsyncLifetime
         }
 
         WritePolicies();
-        await using var server = await ServerProcess.StartAsync(["--data", Environment.DataDirectory, "--policies", Environment.PoliciesDirectory]);
+        await using var server = await StartServerAsync();
         StartedAt = DateTimeOffset.UtcNow;
 
         // Three real minute fires after the start (plus the start's catch-up), then time for copies and follow-ups.
@@ -89,6 +101,7 @@ public sealed class ScheduledServerFixture : IAsyncLifetime
         await server.StopAsync();
         StoppedAt = DateTimeOffset.UtcNow;
         ServerLog = server.Log;
+        await StopEngineAsync();
         using (var engine = Environment.OpenEngine())
         {
             SourceSnapshots = await TestEnvironment.SnapshotsAsync(engine, Region);
@@ -97,11 +110,18 @@ public sealed class ScheduledServerFixture : IAsyncLifetime
         }
     }
 
-    public Task DisposeAsync()
+    public virtual Task DisposeAsync()
     {
         Environment.Dispose();
         return Task.CompletedTask;
     }
+
+    /// <summary>The server that runs the policies; the engine is in <see cref="TestEnvironment.DataDirectory"/>.</summary>
+    protected virtual Task<ServerProcess> StartServerAsync() =>
+        ServerProcess.StartAsync(["--data", Environment.DataDirectory, "--policies", Environment.PoliciesDirectory]);
+
+    /// <summary>Stops what serves the engine when that is not the policy server itself (before the engine is opened here).</summary>
+    protected virtual Task StopEngineAsync() => Task.CompletedTask;
 
     public IEnumerable<JsonElement> ActionsOf(string policy, string? kind = null) =>
         Actions.Where(a => a.GetProperty("policy").GetString() == policy && (kind is null || a.GetProperty("kind").GetString() == kind));

@@ -8,7 +8,16 @@ using Lifecycle.Policies;
 namespace Lifecycle.EndToEnd.Tests;
 
 /// <summary>What one real server did over three real minute fires (see <see cref="ScheduledServerFixture"/>).</summary>
-public sealed class ScheduledServerTests(ScheduledServerFixture run) : IClassFixture<ScheduledServerFixture>
+public sealed class ScheduledServerTests(ScheduledServerFixture run) : ScheduledServerChecks(run), IClassFixture<ScheduledServerFixture>;
+
+/// <summary>
+/// The same checks for a node running <c>--engine aws</c> against another server's EC2-compatible endpoint
+/// (<see cref="ScheduledServerOnEndpointFixture"/>): one remote protocol, and it is AWS's.
+/// </summary>
+public sealed class ScheduledServerOnEndpointTests(ScheduledServerOnEndpointFixture run) : ScheduledServerChecks(run), IClassFixture<ScheduledServerOnEndpointFixture>;
+
+/// <summary>The checks of a scheduled run, whatever carried its engine calls.</summary>
+public abstract class ScheduledServerChecks(ScheduledServerFixture run)
 {
     private static readonly TimeSpan OnTime = TimeSpan.FromSeconds(10);
 

@@ -25,7 +25,7 @@ public sealed class ActionExecutorTests : IDisposable
         store = new RunStore(database, TimeProvider.System);
         executor = new ActionExecutor(provider, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
             new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System,
-            new ExecutorOptions { Retry = new ProviderRetryOptions { MaxRetries = 4, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) }, CompletionPollInterval = TimeSpan.FromMilliseconds(5) },
+            new ExecutorOptions { Retry = new ProviderRetryOptions { MaxRetries = 4, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) } },
             new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
     }
 
@@ -173,6 +173,85 @@ public sealed class ActionExecutorTests : IDisposable
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(directory, recursive: true);
     }
+
+    /// <summary>
+    /// A limit that clears by itself (EC2's SnapshotCreationPerVolumeRateExceeded) is tried again later, within the
+    /// action, and a limit reported after the engine had created the snapshot still ends with exactly one.
+    /// </summary>
+    [Fact]
+    public async Task Create_RetriesALimitThatClearsLater_AndNeverMakesASecondSnapshot()
+    {
+        var patient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromMilliseconds(5), RetryLaterWindow = TimeSpan.FromMinutes(1) });
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "SnapshotCreationPerVolumeRateExceeded", "too soon"));
+        provider.FailAfterCreate = new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "lost after create");
+        var action = CreateFiredNow("vol-1");
+
+        var outcome = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        Assert.Equal(ActionStates.Succeeded, outcome.State);
+        Assert.Equal(2, provider.CreateCalls); // refused once, then created (its answer lost), then found by its token
+        Assert.Single(provider.Snapshots);
+    }
+
+    [Fact]
+    public async Task Create_GivesUpALimitThatDoesNotClearWithinTheWindow_WithTheEngineCode()
+    {
+        var impatient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromMilliseconds(50), RetryLaterWindow = TimeSpan.FromMilliseconds(120) });
+        for (var i = 0; i < 10; i++)
+        {
+            provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "busy"));
+        }
+
+        var action = CreateFiredNow("vol-1");
+        var outcome = await impatient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        Assert.Equal(ActionStates.Failed, outcome.State);
+        Assert.Contains("ConcurrentSnapshotLimitExceeded", outcome.Error);
+        Assert.InRange(provider.CreateCalls, 2, 3);
+        Assert.Empty(provider.Snapshots);
+    }
+
+    [Fact]
+    public async Task Actions_RunOnTheEngineTheirPolicyNames()
+    {
+        var local = new FakeProvider("r1");
+        var aws = new FakeProvider("r1");
+        var engines = new EngineRegistry(EngineKind.Local, new Dictionary<EngineKind, IProviderRegistry> { [EngineKind.Local] = local, [EngineKind.Aws] = aws });
+        var split = new ActionExecutor(engines, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
+            new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System, new ExecutorOptions(),
+            new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+
+        var onAws = Create("vol-1") with { Engine = EngineKind.Aws };
+        var legacy = SchedulingTestData.Create("vol-2", Fire); // stored before actions named their engine: the default
+        await split.ExecuteAsync(ActionPayload.IdOf(onAws), onAws, Policy());
+        await split.ExecuteAsync(ActionPayload.IdOf(legacy), legacy, Policy());
+
+        Assert.Equal("vol-1", Assert.Single(aws.Snapshots).VolumeId);
+        Assert.Equal("vol-2", Assert.Single(local.Snapshots).VolumeId);
+    }
+
+    /// <summary>A create of the current fire (a retried create stops at the schedule's next fire, so Fire is long past).</summary>
+    private static PlannedAction CreateFiredNow(string volume) =>
+        SchedulingTestData.Create(volume, DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+
+    [Fact]
+    public async Task Create_OfAFireWhoseNextFireHasPassed_IsNotRetriedLater()
+    {
+        var patient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromMilliseconds(5), RetryLaterWindow = TimeSpan.FromMinutes(1) });
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "SnapshotCreationPerVolumeRateExceeded", "too soon"));
+        var action = Create("vol-1"); // fired 2026-11-21: the daily schedule has fired again since
+
+        var outcome = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        Assert.Equal(ActionStates.Failed, outcome.State);
+        Assert.Equal(1, provider.CreateCalls);
+    }
+
+    private ActionExecutor Executor(ExecutorOptions options) =>
+        new(provider, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
+            new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System,
+            options with { Retry = new ProviderRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(2) } },
+            new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
 
     private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
 

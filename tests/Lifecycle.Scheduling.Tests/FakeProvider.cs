@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Policies;
 using Lifecycle.Core.Providers;
 
 namespace Lifecycle.Scheduling.Tests;
@@ -9,8 +10,15 @@ namespace Lifecycle.Scheduling.Tests;
 /// An in-memory provider for executor unit tests, with scripted failures. The real engine is exercised by the
 /// end-to-end tests; this double only lets a test make the provider throttle, fail or half-succeed on demand.
 /// </summary>
-internal sealed class FakeProvider(string region) : ISnapshotProvider, IProviderRegistry
+internal sealed class FakeProvider(string region) : ISnapshotProvider, IProviderRegistry, IEngineRegistry
 {
+    /// <summary>Serves policies of either engine kind (the executor picks the engine per action).</summary>
+    public ImmutableArray<EngineKind> Engines => [EngineKind.Aws, EngineKind.Local];
+
+    public EngineKind Default => EngineKind.Aws;
+
+    public IProviderRegistry For(EngineKind engine) => this;
+
     private readonly ConcurrentDictionary<string, SnapshotInfo> snapshots = new();
     private int next;
 
@@ -52,6 +60,22 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
         }
 
         return Task.FromResult(result.OrderBy(s => s.Id).ToImmutableArray());
+    }
+
+    /// <summary>Snapshots of this fake complete at once; a test may set one's state to pending and back.</summary>
+    public async Task<SnapshotInfo?> WaitForCompletionAsync(string snapshotId, CancellationToken cancellationToken = default)
+    {
+        while (snapshots.TryGetValue(snapshotId, out var snapshot))
+        {
+            if (snapshot.State != SnapshotState.Pending)
+            {
+                return snapshot;
+            }
+
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+
+        return null;
     }
 
     public Task<SnapshotInfo> CreateSnapshotAsync(CreateSnapshotRequest request, CancellationToken cancellationToken = default)

@@ -104,7 +104,7 @@ public sealed class HookLeftoverTests : IDisposable
     {
         var provider = new FakeProvider("r1");
         var executor = new ActionExecutor(provider, store, runner, Restarted(), TimeProvider.System,
-            new ExecutorOptions { CompletionPollInterval = TimeSpan.FromMilliseconds(5) }, new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+            new ExecutorOptions(), new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
         var action = SchedulingTestData.Create("vol-1", Context.FireTime);
         var actionId = ActionPayload.IdOf(action);
         var (_, leftoverId, leftoverPids) = await StartAbandonedHookAsync(actionId, crashed);

@@ -93,7 +93,10 @@ public sealed record SnapshotInfo
 {
     public required string Id { get; init; }
 
-    /// <summary>The source volume id (for a copy: the original volume's id, which may no longer exist).</summary>
+    /// <summary>
+    /// The source volume id. For a copy this is whatever the engine reports (EC2 gives copies an arbitrary volume
+    /// id): group copies by <see cref="SourceVolumeId"/>, which reads the <c>lifecycle:source-volume</c> tag.
+    /// </summary>
     public required string VolumeId { get; init; }
 
     public required string Region { get; init; }
@@ -107,7 +110,10 @@ public sealed record SnapshotInfo
 
     public StorageTier Tier { get; init; } = StorageTier.Standard;
 
-    /// <summary>When the snapshot entered the archive tier (for the 90-day minimum).</summary>
+    /// <summary>
+    /// When the snapshot entered the archive tier (for the 90-day minimum and archive retention). Every provider fills
+    /// it for archive-tier snapshots (EC2: DescribeSnapshotTierStatus's archival completion time).
+    /// </summary>
     public DateTimeOffset? ArchivedAt { get; init; }
 
     /// <summary>End of a temporary restore from the archive tier.</summary>

@@ -25,6 +25,9 @@ public static class OwnershipTags
     /// <summary>On a cross-region copy: the source snapshot id.</summary>
     public const string SourceSnapshot = "lifecycle:source-snapshot";
 
+    /// <summary>On a cross-region copy: the source snapshot's volume, which retention groups copies by.</summary>
+    public const string SourceVolume = "lifecycle:source-volume";
+
     /// <summary>On a cross-region copy: the source region.</summary>
     public const string SourceRegion = "lifecycle:source-region";
 

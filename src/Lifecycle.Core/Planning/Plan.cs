@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Lifecycle.Core.Policies;
 
 namespace Lifecycle.Core.Planning;
 
@@ -22,6 +23,12 @@ public sealed record PlannedAction
     public required ActionKind Kind { get; init; }
 
     public required string Policy { get; init; }
+
+    /// <summary>
+    /// The engine the policy runs against (its <c>engine:</c> field); null in actions stored before actions named it,
+    /// which run on the server's default engine.
+    /// </summary>
+    public EngineKind? Engine { get; init; }
 
     /// <summary>Schedule whose rule caused the action (for a merged create: the first of them).</summary>
     public string? Schedule { get; init; }

@@ -25,6 +25,14 @@ internal sealed class OwnedSnapshot
     /// <summary>A cross-region copy (carries lifecycle:source-snapshot).</summary>
     public bool IsCopy { get; set; }
 
+    /// <summary>
+    /// The volume whose series this snapshot belongs to, for retention: a copy's <c>lifecycle:source-volume</c> tag
+    /// (EC2 gives a copy an arbitrary volume id, so grouping copies by <see cref="SnapshotInfo.VolumeId"/> would mix
+    /// volumes and delete one volume's copies for another's), else the volume id the engine reports.
+    /// </summary>
+    public string SeriesVolumeId =>
+        IsCopy && Info.Tags.TryGetValue(OwnershipTags.SourceVolume, out var source) && source.Length > 0 ? source : Info.VolumeId;
+
     public bool IsCompleted => Info.State == SnapshotState.Completed;
 
     public bool IsStandard => Info.Tier == StorageTier.Standard;

@@ -46,7 +46,9 @@ public sealed class SnapshotPlanner
         var actions = new List<PlannedAction>();
         foreach (var policy in policies.Policies.Where(p => p.Enabled).OrderBy(p => p.Name, StringComparer.Ordinal))
         {
+            var start = actions.Count;
             new PolicyRun(policy, index, now, actions, [], []).PlanCreatesOnly();
+            StampEngine(actions, start, policy.Engine);
         }
 
         actions.Sort(CompareActions);
@@ -67,6 +69,7 @@ public sealed class SnapshotPlanner
         {
             var output = new PolicyOutput([], [], []);
             new PolicyRun(ordered[i], index, now, output.Actions, output.Decisions, output.Notes).Run();
+            StampEngine(output.Actions, 0, ordered[i].Engine);
             outputs[i] = output;
         });
 
@@ -91,6 +94,35 @@ public sealed class SnapshotPlanner
         actions.Sort(CompareActions);
         return new Plan(now, [.. actions], [.. decisions],
             [.. notes.Select((n, i) => (n, i)).OrderBy(x => x.n.Policy, StringComparer.Ordinal).ThenBy(x => x.i).Select(x => x.n)]);
+    }
+
+    /// <summary>
+    /// Joins plans of disjoint policy sets made at one instant (the server plans each engine's policies against that
+    /// engine's inventory) into the plan one call over all of them would have given: actions, decisions and notes in
+    /// policy order.
+    /// </summary>
+    public static Plan Merge(DateTimeOffset now, IReadOnlyList<Plan> plans)
+    {
+        ArgumentNullException.ThrowIfNull(plans);
+        if (plans.Count == 1)
+        {
+            return plans[0];
+        }
+
+        var actions = plans.SelectMany(p => p.Actions).ToList();
+        actions.Sort(CompareActions);
+        // Within one plan decisions and notes are in policy order already; a stable sort by policy keeps theirs.
+        return new Plan(now, [.. actions],
+            [.. plans.SelectMany(p => p.Decisions).OrderBy(d => d.Policy, StringComparer.Ordinal)],
+            [.. plans.SelectMany(p => p.Notes).OrderBy(n => n.Policy, StringComparer.Ordinal)]);
+    }
+
+    private static void StampEngine(List<PlannedAction> actions, int start, EngineKind engine)
+    {
+        for (var i = start; i < actions.Count; i++)
+        {
+            actions[i] = actions[i] with { Engine = engine };
+        }
     }
 
     private static int CompareActions(PlannedAction a, PlannedAction b)
@@ -129,7 +161,7 @@ public sealed class SnapshotPlanner
             var byKey = new Dictionary<(string Region, string VolumeId, bool IsCopy), List<OwnedSnapshot>>();
             foreach (var snapshot in owned)
             {
-                var key = (snapshot.Info.Region, snapshot.Info.VolumeId, snapshot.IsCopy);
+                var key = (snapshot.Info.Region, snapshot.SeriesVolumeId, snapshot.IsCopy);
                 if (!byKey.TryGetValue(key, out var list))
                 {
                     byKey[key] = list = [];
@@ -298,7 +330,7 @@ public sealed class SnapshotPlanner
                         policy.Name,
                         snapshot.Info.Id,
                         snapshot.Info.Region,
-                        snapshot.Info.VolumeId,
+                        snapshot.SeriesVolumeId,
                         snapshot.Schedules.Length > 0 ? snapshot.Schedules[0] : null,
                         snapshot.Info.StartTime,
                         snapshot.Verdict,
@@ -944,6 +976,7 @@ public sealed class SnapshotPlanner
             tags[OwnershipTags.Token] = token;
             tags[OwnershipTags.SourceSnapshot] = source.Info.Id;
             tags[OwnershipTags.SourceRegion] = source.Info.Region;
+            tags[OwnershipTags.SourceVolume] = source.Info.VolumeId;
             DateTimeOffset? fire = OwnershipTags.TryParseFireTime(source.FireTime, out var f) ? f : null;
             return new PlannedAction
             {

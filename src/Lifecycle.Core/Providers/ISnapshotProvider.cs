@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Planning;
+using Lifecycle.Core.Policies;
 
 namespace Lifecycle.Core.Providers;
 
@@ -9,7 +10,12 @@ namespace Lifecycle.Core.Providers;
 /// exactly what the executor needs. Contracts common to all members:
 /// <list type="bullet">
 /// <item>Errors are <see cref="ProviderException"/> with a <see cref="ProviderErrorKind"/>; the executor retries
-/// only <see cref="ProviderErrorKind.Throttled"/> and <see cref="ProviderErrorKind.Transient"/>.</item>
+/// <see cref="ProviderErrorKind.Throttled"/> and <see cref="ProviderErrorKind.Transient"/> at once (with backoff) and
+/// <see cref="ProviderErrorKind.RetryLater"/> (a rate or concurrency limit of the account) later, before the next
+/// fire of the schedule.</item>
+/// <item>Snapshots are described with everything the planner needs, <see cref="SnapshotInfo.ArchivedAt"/> included
+/// (EC2: from DescribeSnapshotTierStatus), so retention and the archive minimum are computed the same on every engine.</item>
+/// <item>Describes filter at the engine (tags, ids, owner), never by reading a whole region.</item>
 /// <item>Deleting something already gone is success (no exception).</item>
 /// <item>Creates and copies set their tags atomically with the resource (TagSpecifications), so a snapshot is never
 /// visible without its ownership tags. None of them is idempotent by itself: the executor looks up the
@@ -26,6 +32,14 @@ public interface ISnapshotProvider
 
     /// <summary>Snapshots (standard and archive tier, not those in the recycle bin) matching the query.</summary>
     Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits until a snapshot is no longer pending and returns it (completed or error); null when it does not exist
+    /// (after the engine's eventual-consistency window). The provider chooses how: the local engine knows when its
+    /// background build ends; EC2 is asked with one DescribeSnapshots per region for all pending ids at an interval.
+    /// Cancelling the token abandons the wait, not the snapshot.
+    /// </summary>
+    Task<SnapshotInfo?> WaitForCompletionAsync(string snapshotId, CancellationToken cancellationToken = default);
 
     /// <summary>Starts a point-in-time snapshot of one volume; returns it in state pending or completed.</summary>
     Task<SnapshotInfo> CreateSnapshotAsync(CreateSnapshotRequest request, CancellationToken cancellationToken = default);
@@ -135,7 +149,15 @@ public enum ProviderErrorKind
     IncorrectState,
     InvalidParameter,
     LimitExceeded,
+
+    /// <summary>The request rate of the API: retried at once with backoff.</summary>
     Throttled,
+
+    /// <summary>
+    /// A rate or concurrency limit that clears within minutes (EC2: SnapshotCreationPerVolumeRateExceeded,
+    /// ConcurrentSnapshotLimitExceeded, copy limits): retried later, before the schedule's next fire.
+    /// </summary>
+    RetryLater,
     Transient,
     Unauthorized,
     Unknown,
@@ -144,19 +166,26 @@ public enum ProviderErrorKind
 /// <summary>A typed provider failure. <see cref="Code"/> is the EC2 error code where there is one.</summary>
 public sealed class ProviderException : Exception
 {
-    public ProviderException(ProviderErrorKind kind, string code, string message, Exception? inner = null)
+    public ProviderException(ProviderErrorKind kind, string code, string message, Exception? inner = null, TimeSpan? retryAfter = null)
         : base(message, inner)
     {
         Kind = kind;
         Code = code;
+        RetryAfter = retryAfter;
     }
+
+    /// <summary>For <see cref="ProviderErrorKind.RetryLater"/>: when the engine says the limit clears, if it says.</summary>
+    public TimeSpan? RetryAfter { get; }
 
     public ProviderErrorKind Kind { get; }
 
     public string Code { get; }
 
-    /// <summary>Throttling and transient faults are worth retrying; everything else is permanent.</summary>
+    /// <summary>Throttling and transient faults are worth retrying at once; everything else is not.</summary>
     public bool IsRetryable => Kind is ProviderErrorKind.Throttled or ProviderErrorKind.Transient;
+
+    /// <summary>A limit that clears by itself: worth retrying after a while (see <see cref="ProviderErrorKind.RetryLater"/>).</summary>
+    public bool IsRetryLater => Kind == ProviderErrorKind.RetryLater;
 
     public static ProviderException NotFound(string code, string message) => new(ProviderErrorKind.NotFound, code, message);
 
@@ -172,4 +201,54 @@ public interface IProviderRegistry
 
     /// <summary>The provider of a region; throws ProviderException NotFound for an unknown region.</summary>
     ISnapshotProvider For(string region);
+}
+
+/// <summary>
+/// The engines a server runs policies against. A policy's <c>engine:</c> field picks one, so local and AWS policies
+/// run side by side, each against its own providers and its own inventory.
+/// </summary>
+public interface IEngineRegistry
+{
+    /// <summary>The engines this server has; a policy naming another one is refused at apply with its name.</summary>
+    ImmutableArray<EngineKind> Engines { get; }
+
+    /// <summary>The engine of actions stored before actions named their engine.</summary>
+    EngineKind Default { get; }
+
+    /// <summary>The providers of an engine; throws ProviderException NotFound when this server does not have it.</summary>
+    IProviderRegistry For(EngineKind engine);
+}
+
+/// <summary>An engine registry from a fixed map of engines.</summary>
+public sealed class EngineRegistry : IEngineRegistry
+{
+    private readonly ImmutableSortedDictionary<EngineKind, IProviderRegistry> engines;
+
+    public EngineRegistry(EngineKind defaultEngine, IReadOnlyDictionary<EngineKind, IProviderRegistry> engines)
+    {
+        ArgumentNullException.ThrowIfNull(engines);
+        if (!engines.ContainsKey(defaultEngine))
+        {
+            throw new ArgumentException($"the default engine {defaultEngine} is not among the engines", nameof(engines));
+        }
+
+        this.engines = engines.ToImmutableSortedDictionary();
+        Default = defaultEngine;
+    }
+
+    /// <summary>One engine, which is also the default.</summary>
+    public static EngineRegistry Single(EngineKind engine, IProviderRegistry registry) =>
+        new(engine, new Dictionary<EngineKind, IProviderRegistry> { [engine] = registry });
+
+    public ImmutableArray<EngineKind> Engines => [.. engines.Keys];
+
+    public EngineKind Default { get; }
+
+    public IProviderRegistry For(EngineKind engine) =>
+        engines.TryGetValue(engine, out var registry)
+            ? registry
+            : throw new ProviderException(ProviderErrorKind.NotFound, "EngineNotConfigured",
+                $"this server has no {Name(engine)} engine (it runs {string.Join(", ", engines.Keys.Select(Name))})");
+
+    public static string Name(EngineKind engine) => engine.ToString().ToLowerInvariant();
 }

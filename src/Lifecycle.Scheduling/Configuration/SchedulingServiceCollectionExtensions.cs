@@ -17,17 +17,19 @@ public static class SchedulingServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the store (migrated on start), Quartz with the ADO job store (SQLite, or PostgreSQL with clustering),
-    /// the executor and its jobs. The host supplies the engine's providers and the policy parser.
+    /// the executor and its jobs. The host supplies the engines' providers (a policy's <c>engine:</c> picks one; the
+    /// default engine's registry is also registered as <see cref="IProviderRegistry"/>) and the policy parser.
     /// </summary>
     public static IServiceCollection AddLifecycleScheduling(
-        this IServiceCollection services, SchedulingOptions options, IProviderRegistry registry, IPolicySetParser parser)
+        this IServiceCollection services, SchedulingOptions options, IEngineRegistry engines, IPolicySetParser parser)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
         services.AddSingleton(options.Executor);
         services.AddSingleton(NodeIdentity.ForThisProcess(options.NodeName));
         services.AddSingleton(new LifecycleDatabase(options.Store));
-        services.AddSingleton(registry);
+        services.AddSingleton(engines);
+        services.AddSingleton(engines.For(engines.Default));
         services.AddSingleton(parser);
         services.AddSingleton<RunStore>();
         services.AddSingleton<AppliedPolicies>();

@@ -19,7 +19,16 @@ public sealed record ExecutorOptions
     /// <summary>How long to wait for a pending snapshot or copy to complete before the action fails.</summary>
     public TimeSpan CompletionTimeout { get; init; } = TimeSpan.FromHours(2);
 
-    public TimeSpan CompletionPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// A create or copy refused by a limit that clears by itself (<see cref="ProviderErrorKind.RetryLater"/>) is tried
+    /// again after this delay (doubling up to <see cref="RetryLaterMaxDelay"/>, or the engine's own RetryAfter) until
+    /// <see cref="RetryLaterWindow"/> has passed, and a create never past the schedule's next fire.
+    /// </summary>
+    public TimeSpan RetryLaterDelay { get; init; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan RetryLaterMaxDelay { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan RetryLaterWindow { get; init; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>The result of executing one action.</summary>
@@ -41,7 +50,7 @@ public sealed record ActionOutcome(string State, string? ResultSnapshotId = null
 /// </summary>
 public sealed class ActionExecutor
 {
-    private readonly IProviderRegistry registry;
+    private readonly IEngineRegistry engines;
     private readonly RunStore store;
     private readonly IHookRunner hooks;
     private readonly HookLeftoverReaper leftovers;
@@ -51,10 +60,10 @@ public sealed class ActionExecutor
     private readonly string node;
 
     public ActionExecutor(
-        IProviderRegistry registry, RunStore store, IHookRunner hooks, HookLeftoverReaper leftovers, TimeProvider timeProvider, ExecutorOptions options,
+        IEngineRegistry engines, RunStore store, IHookRunner hooks, HookLeftoverReaper leftovers, TimeProvider timeProvider, ExecutorOptions options,
         NodeIdentity node, ILogger<ActionExecutor> logger)
     {
-        this.registry = registry;
+        this.engines = engines;
         this.store = store;
         this.hooks = hooks;
         this.leftovers = leftovers;
@@ -96,13 +105,16 @@ public sealed class ActionExecutor
         }
     }
 
+    /// <summary>The provider of the action's engine (its policy's <c>engine:</c>) and region.</summary>
+    private ISnapshotProvider ProviderOf(PlannedAction action) => engines.For(action.Engine ?? engines.Default).For(action.Region);
+
     // ---- create ----------------------------------------------------------------------------------
 
     private async Task<ActionOutcome> CreateAsync(
         string actionId, PlannedAction action, SnapshotPolicy? policy, bool tokenClaimed, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var token = action.Token ?? throw new InvalidOperationException($"create {actionId} has no token");
-        var provider = registry.For(action.Region);
+        var provider = ProviderOf(action);
         if (!tokenClaimed)
         {
             await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
@@ -112,7 +124,7 @@ public sealed class ActionExecutor
         if (existing.Length > 0)
         {
             // Created before (a re-run, a crash after the call, another node): never a second one. Finish waiting.
-            return await CompleteCreateAsync(provider, token, existing, existing[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created", pipeline, cancellationToken).ConfigureAwait(false);
+            return await CompleteCreateAsync(provider, token, existing, existing[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created", cancellationToken).ConfigureAwait(false);
         }
 
         if (policy is null)
@@ -120,6 +132,28 @@ public sealed class ActionExecutor
             return ActionOutcome.Skipped($"policy {action.Policy} is no longer applied");
         }
 
+        // A limit that clears by itself ends the attempt (post hooks included: nothing stays frozen while waiting);
+        // the next attempt, after a while and before the schedule's next fire, looks the token up first.
+        var attempts = 0;
+        return await RetryLaterAsync(actionId, NextFireOf(action, policy), async ct =>
+        {
+            if (attempts++ > 0)
+            {
+                var again = await FindLiveByTokenAsync(provider, token, pipeline, ct).ConfigureAwait(false);
+                if (again.Length > 0)
+                {
+                    return await CompleteCreateAsync(provider, token, again, again[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created", ct).ConfigureAwait(false);
+                }
+            }
+
+            return await AttemptCreateAsync(actionId, action, policy, provider, token, pipeline, ct).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Pre hooks, the create, post hooks, then the wait for completion. Throws a retry-later ProviderException after the post hooks.</summary>
+    private async Task<ActionOutcome> AttemptCreateAsync(
+        string actionId, PlannedAction action, SnapshotPolicy policy, ISnapshotProvider provider, string token, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    {
         var schedule = action.Schedule ?? action.Schedules.FirstOrDefault() ?? "";
         var context = new HookContext(action.Policy, schedule, HookStage.Pre, action.VolumeIds, action.InstanceId, action.FireTime ?? timeProvider.GetUtcNow());
         var consistency = "application";
@@ -159,11 +193,16 @@ public sealed class ActionExecutor
         }
 
         ImmutableArray<SnapshotInfo> created = [];
+        ProviderException? retryLater = null;
         if (outcome is null)
         {
             try
             {
                 created = await StartCreateAsync(provider, action, token, consistency, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ProviderException e) when (e.IsRetryLater)
+            {
+                retryLater = e;
             }
             catch (ProviderException e)
             {
@@ -177,13 +216,17 @@ public sealed class ActionExecutor
 
         // Post hooks run whenever pre hooks ran, whatever happened to the snapshot (thaw what was frozen).
         var postFailure = await RunPostHooksAsync(actionId, policy, context, cancellationToken).ConfigureAwait(false);
+        if (retryLater is not null)
+        {
+            throw retryLater;
+        }
+
         if (outcome is not null)
         {
             return postFailure is null ? outcome : outcome with { Error = outcome.Error + "; " + postFailure };
         }
 
-        var completed = await CompleteCreateAsync(provider, token, created, consistency, postFailure, pipeline, cancellationToken).ConfigureAwait(false);
-        return completed;
+        return await CompleteCreateAsync(provider, token, created, consistency, postFailure, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<ImmutableArray<SnapshotInfo>> StartCreateAsync(
@@ -215,8 +258,7 @@ public sealed class ActionExecutor
     }
 
     private async Task<ActionOutcome> CompleteCreateAsync(
-        ISnapshotProvider provider, string token, ImmutableArray<SnapshotInfo> snapshots, string? consistency, string? note, ResiliencePipeline pipeline,
-        CancellationToken cancellationToken)
+        ISnapshotProvider provider, string token, ImmutableArray<SnapshotInfo> snapshots, string? consistency, string? note, CancellationToken cancellationToken)
     {
         if (snapshots.IsDefaultOrEmpty)
         {
@@ -227,7 +269,7 @@ public sealed class ActionExecutor
         var ids = string.Join(',', snapshots.Select(s => s.Id));
         foreach (var snapshot in snapshots)
         {
-            var final = await WaitForCompletionAsync(provider, snapshot.Id, pipeline, cancellationToken).ConfigureAwait(false);
+            var final = await WaitForCompletionAsync(provider, snapshot.Id, cancellationToken).ConfigureAwait(false);
             if (final is null || final.State == SnapshotState.Error)
             {
                 return new ActionOutcome(ActionStates.Failed, ids, consistency, $"snapshot {snapshot.Id} ended in state {(final is null ? "missing" : "error")}");
@@ -319,7 +361,7 @@ public sealed class ActionExecutor
     private async Task<ActionOutcome> CopyAsync(string actionId, PlannedAction action, bool tokenClaimed, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var token = action.Token ?? throw new InvalidOperationException($"copy {actionId} has no token");
-        var target = registry.For(action.Region);
+        var target = ProviderOf(action);
         if (!tokenClaimed)
         {
             await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
@@ -336,7 +378,7 @@ public sealed class ActionExecutor
         {
             var tags = action.Tags.SetItem(OwnershipTags.Token, token);
             var attempt = 0;
-            copy = await pipeline.ExecuteAsync(async ct =>
+            copy = await RetryLaterAsync(actionId, null, outer => pipeline.ExecuteAsync(async ct =>
             {
                 if (attempt++ > 0)
                 {
@@ -351,10 +393,10 @@ public sealed class ActionExecutor
                     action.SourceRegion ?? throw new InvalidOperationException($"copy {actionId} has no source region"),
                     action.SnapshotId ?? throw new InvalidOperationException($"copy {actionId} has no source snapshot"),
                     tags, action.Encrypted, action.KeyId, action.Reason), ct).ConfigureAwait(false);
-            }, cancellationToken).ConfigureAwait(false);
+            }, outer).AsTask(), cancellationToken).ConfigureAwait(false);
         }
 
-        var final = await WaitForCompletionAsync(target, copy.Id, pipeline, cancellationToken).ConfigureAwait(false);
+        var final = await WaitForCompletionAsync(target, copy.Id, cancellationToken).ConfigureAwait(false);
         return final is null || final.State == SnapshotState.Error
             ? new ActionOutcome(ActionStates.Failed, copy.Id, null, $"copy {copy.Id} ended in state {(final is null ? "missing" : "error")}")
             : ActionOutcome.Succeeded(copy.Id, note: note);
@@ -364,7 +406,7 @@ public sealed class ActionExecutor
 
     private async Task<ActionOutcome> ArchiveAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
-        var provider = registry.For(action.Region);
+        var provider = ProviderOf(action);
         var snapshot = await DescribeOwnedAsync(provider, action, pipeline, cancellationToken).ConfigureAwait(false);
         if (snapshot is null)
         {
@@ -382,7 +424,7 @@ public sealed class ActionExecutor
 
     private async Task<ActionOutcome> FastRestoreAsync(PlannedAction action, bool enable, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
-        var provider = registry.For(action.Region);
+        var provider = ProviderOf(action);
         var snapshot = await DescribeOwnedAsync(provider, action, pipeline, cancellationToken).ConfigureAwait(false);
         if (snapshot is null)
         {
@@ -405,7 +447,7 @@ public sealed class ActionExecutor
 
     private async Task<ActionOutcome> DeleteAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
-        var provider = registry.For(action.Region);
+        var provider = ProviderOf(action);
         var snapshot = await DescribeAsync(provider, action.SnapshotId!, pipeline, cancellationToken).ConfigureAwait(false);
         if (snapshot is null)
         {
@@ -468,45 +510,81 @@ public sealed class ActionExecutor
         }
     }
 
-    private async Task<SnapshotInfo?> WaitForCompletionAsync(ISnapshotProvider provider, string snapshotId, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the snapshot to leave pending through the provider (which chooses how: the local engine's own signal,
+    /// one batched DescribeSnapshots per region on EC2), up to <see cref="ExecutorOptions.CompletionTimeout"/>.
+    /// </summary>
+    private async Task<SnapshotInfo?> WaitForCompletionAsync(ISnapshotProvider provider, string snapshotId, CancellationToken cancellationToken)
     {
-        if (provider is ISnapshotCompletion completion)
+        using var timeout = new CancellationTokenSource(options.CompletionTimeout, timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        try
         {
-            using var timeout = new CancellationTokenSource(options.CompletionTimeout, timeProvider);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-            try
-            {
-                return await completion.WaitForCompletionAsync(snapshotId, linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout", $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
-            }
-            catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
-            {
-                return null;
-            }
+            return await provider.WaitForCompletionAsync(snapshotId, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout", $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
+        }
+        catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Runs a create or copy call, trying again after a while when the engine refuses it for a limit that clears by
+    /// itself (EC2: SnapshotCreationPerVolumeRateExceeded, ConcurrentSnapshotLimitExceeded, copy limits), until
+    /// <paramref name="deadline"/> (a create: the schedule's next fire) or <see cref="ExecutorOptions.RetryLaterWindow"/>.
+    /// The call itself looks the token up again before every new attempt, so a retry never makes a second snapshot.
+    /// </summary>
+    private async Task<T> RetryLaterAsync<T>(string actionId, DateTimeOffset? deadline, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        var until = timeProvider.GetUtcNow() + options.RetryLaterWindow;
+        if (deadline is { } d && d < until)
+        {
+            until = d;
         }
 
-        var started = timeProvider.GetTimestamp();
+        var delay = options.RetryLaterDelay;
         while (true)
         {
-            var snapshot = await DescribeAsync(provider, snapshotId, pipeline, cancellationToken).ConfigureAwait(false);
-            if (snapshot is null || snapshot.State != SnapshotState.Pending)
+            try
             {
-                return snapshot;
+                return await call(cancellationToken).ConfigureAwait(false);
             }
-
-            if (timeProvider.GetElapsedTime(started) > options.CompletionTimeout)
+            catch (ProviderException e) when (e.IsRetryLater)
             {
-                throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout",
-                    $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
-            }
+                var wait = e.RetryAfter is { } after && after > TimeSpan.Zero ? after : delay;
+                if (timeProvider.GetUtcNow() + wait >= until)
+                {
+                    throw;
+                }
 
-            // Small snapshots complete within milliseconds: poll fast first, then back off to the configured interval.
-            var elapsed = timeProvider.GetElapsedTime(started);
-            var delay = elapsed < TimeSpan.FromSeconds(1) ? TimeSpan.FromMilliseconds(20) : options.CompletionPollInterval;
-            await Task.Delay(delay, timeProvider, cancellationToken).ConfigureAwait(false);
+                logger.LogWarning("action {Action}: {Code}, trying again in {Wait}", actionId, e.Code, wait);
+                await store.CountRetryAsync(actionId, $"{e.Code}: {e.Message} (trying again in {wait})", CancellationToken.None).ConfigureAwait(false);
+                await Task.Delay(wait, timeProvider, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.RetryLaterMaxDelay.Ticks));
+            }
+        }
+    }
+
+    /// <summary>The next fire of the create's schedule after its fire time: a retried create must not run into it.</summary>
+    private static DateTimeOffset? NextFireOf(PlannedAction action, SnapshotPolicy? policy)
+    {
+        var schedule = policy?.Schedules.FirstOrDefault(s => s.Name == (action.Schedule ?? action.Schedules.FirstOrDefault()));
+        if (schedule is null || action.FireTime is not { } fire)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Lifecycle.Core.Scheduling.ScheduleCalendar.For(schedule.Trigger).NextAfter(fire);
+        }
+        catch (Exception e) when (e is FormatException or NotSupportedException)
+        {
+            return null;
         }
     }
 }

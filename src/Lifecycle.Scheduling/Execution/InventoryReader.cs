@@ -1,18 +1,24 @@
 using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Planning;
 using Lifecycle.Core.Policies;
 using Lifecycle.Core.Providers;
 
 namespace Lifecycle.Scheduling.Execution;
 
-/// <summary>Reads what the planner needs from the providers: volumes and snapshots of the regions a policy set touches.</summary>
+/// <summary>
+/// Reads what the planner needs from the engines, and plans with it. Each policy is planned against the inventory of
+/// its own engine (its <c>engine:</c> field), so local and AWS policies run side by side and a local policy never
+/// sees an AWS volume with the same region name. Reads are filtered at the engine: snapshots by the
+/// <c>lifecycle:policy</c> tag of the policies read, volumes by the policies' target tags.
+/// </summary>
 public sealed class InventoryReader
 {
-    private readonly IProviderRegistry registry;
+    private readonly IEngineRegistry engines;
 
-    public InventoryReader(IProviderRegistry registry)
+    public InventoryReader(IEngineRegistry engines)
     {
-        this.registry = registry;
+        this.engines = engines;
     }
 
     /// <summary>Source regions and copy-target regions of the policies.</summary>
@@ -21,9 +27,67 @@ public sealed class InventoryReader
             .SelectMany(p => p.Regions.Concat(p.Schedules.SelectMany(s => s.Copies.Select(c => c.Region))))
             .ToImmutableSortedSet(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The plan of <paramref name="policies"/> at <paramref name="now"/>: each engine's policies planned against that
+    /// engine's inventory, joined in policy order.
+    /// </summary>
     /// <param name="shareRecent">Join a read of the same region started a moment ago (scheduled fires of many policies at once).</param>
-    public async Task<Inventory> ReadAsync(PolicySet policies, CancellationToken cancellationToken = default, bool shareRecent = false)
+    public async Task<Plan> PlanAsync(SnapshotPlanner planner, PolicySet policies, DateTimeOffset now, CancellationToken cancellationToken = default, bool shareRecent = false)
     {
+        ArgumentNullException.ThrowIfNull(planner);
+        ArgumentNullException.ThrowIfNull(policies);
+        var plans = new List<Plan>();
+        foreach (var group in ByEngine(policies))
+        {
+            if (!engines.Engines.Contains(group.Key))
+            {
+                // Nothing runs, nothing is deleted: the plan says why, for every policy of that engine.
+                var why = $"engine: {EngineRegistry.Name(group.Key)}, which this server does not run (it runs {string.Join(", ", engines.Engines.Select(EngineRegistry.Name))}); nothing is created or deleted";
+                plans.Add(new Plan(now, [], [], [.. group.Value.Policies.Select(p => new PlanNote(p.Name, why))]));
+                continue;
+            }
+
+            var inventory = await ReadEngineAsync(group.Key, group.Value, shareRecent, cancellationToken).ConfigureAwait(false);
+            plans.Add(planner.Plan(group.Value, inventory, now));
+        }
+
+        return plans.Count == 0 ? Plan.Empty(now) : SnapshotPlanner.Merge(now, plans);
+    }
+
+    /// <summary>The snapshots and target volumes of the policies, from every engine they run on.</summary>
+    public async Task<Inventory> ReadAsync(PolicySet policies, CancellationToken cancellationToken = default)
+    {
+        var volumes = ImmutableArray.CreateBuilder<VolumeInfo>();
+        var snapshots = ImmutableArray.CreateBuilder<SnapshotInfo>();
+        foreach (var group in ByEngine(policies))
+        {
+            var inventory = await ReadEngineAsync(group.Key, group.Value, shareRecent: false, cancellationToken).ConfigureAwait(false);
+            volumes.AddRange(inventory.Volumes);
+            snapshots.AddRange(inventory.Snapshots);
+        }
+
+        return new Inventory { Volumes = volumes.ToImmutable(), Snapshots = snapshots.ToImmutable() };
+    }
+
+    private static SortedDictionary<EngineKind, PolicySet> ByEngine(PolicySet policies) =>
+        new(policies.Policies.GroupBy(p => p.Engine).ToDictionary(g => g.Key, g => new PolicySet([.. g])));
+
+    private async Task<Inventory> ReadEngineAsync(EngineKind engine, PolicySet policies, bool shareRecent, CancellationToken cancellationToken)
+    {
+        IProviderRegistry registry;
+        try
+        {
+            registry = engines.For(engine);
+        }
+        catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+        {
+            // An engine this server does not have: the planner reports the policies' volumes as missing, nothing is
+            // deleted (retention sees no snapshots), and the apply check names the policies.
+            return Inventory.Empty;
+        }
+
+        var snapshotFilter = TagFilter.Key(OwnershipTags.Policy, [.. policies.Policies.Select(p => p.Name).Order(StringComparer.Ordinal)]);
+        var volumeFilters = VolumeFilters(policies);
         var volumes = ImmutableArray.CreateBuilder<VolumeInfo>();
         var snapshots = ImmutableArray.CreateBuilder<SnapshotInfo>();
         foreach (var region in RegionsOf(policies))
@@ -38,7 +102,7 @@ public sealed class InventoryReader
                 continue; // a region this engine does not have: the planner reports its volumes as missing
             }
 
-            var (regionVolumes, regionSnapshots) = await ReadRegionAsync(region, provider, shareRecent, cancellationToken).ConfigureAwait(false);
+            var (regionVolumes, regionSnapshots) = await ReadRegionAsync(engine, region, provider, volumeFilters, snapshotFilter, shareRecent, cancellationToken).ConfigureAwait(false);
             volumes.AddRange(regionVolumes);
             snapshots.AddRange(regionSnapshots);
         }
@@ -47,31 +111,70 @@ public sealed class InventoryReader
     }
 
     /// <summary>
-    /// Policies firing at the same moment share one read of a region (single flight): a caller joins a read that
-    /// started at most <see cref="ShareWindow"/> ago. That read is slightly in the past, which is safe: the executor
-    /// looks every token up before creating, and a snapshot missing from a read only makes retention keep more.
+    /// The volume reads that cover every policy's targets: one per distinct target tag filter of volume targets. An
+    /// instance target matches on the instance's tags too, which a volume filter cannot express, so a set with one
+    /// reads all volumes of its regions (a single null filter). A key whose patterns hold a wildcard is filtered on the
+    /// key alone (engines differ in wildcard support); the planner's <see cref="TargetMatcher"/> decides the rest.
+    /// </summary>
+    internal static ImmutableArray<TagFilter?> VolumeFilters(PolicySet policies)
+    {
+        if (policies.Policies.Any(p => p.Targets.Resource == ResourceKind.Instance || p.Targets.Tags.IsEmpty))
+        {
+            return [null];
+        }
+
+        return [.. policies.Policies
+            .Select(p => new TagFilter(p.Targets.Tags.ToImmutableSortedDictionary(
+                t => t.Key, t => t.Value.Any(v => v.Contains('*') || v.Contains('?')) ? [] : t.Value, StringComparer.Ordinal)))
+            .DistinctBy(Describe)
+            .OrderBy(Describe, StringComparer.Ordinal)];
+    }
+
+    private static string Describe(TagFilter? filter) =>
+        filter is null ? "*" : string.Join(';', filter.Tags.Select(t => t.Key + "=" + string.Join(',', t.Value.Order(StringComparer.Ordinal))));
+
+    /// <summary>
+    /// Policies firing at the same moment share one read of a region and filter (single flight): a caller joins a
+    /// read that started at most <see cref="ShareWindow"/> ago. That read is slightly in the past, which is safe: the
+    /// executor looks every token up before creating, and a snapshot missing from a read only makes retention keep more.
     /// </summary>
     private Task<(ImmutableArray<VolumeInfo> Volumes, ImmutableArray<SnapshotInfo> Snapshots)> ReadRegionAsync(
-        string region, ISnapshotProvider provider, bool shareRecent, CancellationToken cancellationToken)
+        EngineKind engine, string region, ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, TagFilter snapshotFilter, bool shareRecent,
+        CancellationToken cancellationToken)
     {
+        var key = $"{engine}|{region}|{string.Join('|', volumeFilters.Select(Describe))}|{Describe(snapshotFilter)}";
         lock (inFlight)
         {
-            if (shareRecent && inFlight.TryGetValue(region, out var shared) && TimeProvider.System.GetElapsedTime(shared.Started) < ShareWindow && !shared.Read.IsFaulted)
+            if (shareRecent && inFlight.TryGetValue(key, out var shared) && TimeProvider.System.GetElapsedTime(shared.Started) < ShareWindow && !shared.Read.IsFaulted)
             {
                 return shared.Read.WaitAsync(cancellationToken);
             }
 
-            var read = ReadAsync(provider);
-            inFlight[region] = (TimeProvider.System.GetTimestamp(), read);
+            foreach (var stale in inFlight.Where(kv => TimeProvider.System.GetElapsedTime(kv.Value.Started) >= ShareWindow).Select(kv => kv.Key).ToList())
+            {
+                inFlight.Remove(stale);
+            }
+
+            var read = ReadAsync(provider, volumeFilters, snapshotFilter);
+            inFlight[key] = (TimeProvider.System.GetTimestamp(), read);
             return read.WaitAsync(cancellationToken);
         }
 
-        static async Task<(ImmutableArray<VolumeInfo>, ImmutableArray<SnapshotInfo>)> ReadAsync(ISnapshotProvider provider)
+        static async Task<(ImmutableArray<VolumeInfo>, ImmutableArray<SnapshotInfo>)> ReadAsync(
+            ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, TagFilter snapshotFilter)
         {
             // Not cancelled by one caller: others may be waiting on the same read.
-            var volumes = await provider.DescribeVolumesAsync(null, CancellationToken.None).ConfigureAwait(false);
-            var snapshots = await provider.DescribeSnapshotsAsync(null, CancellationToken.None).ConfigureAwait(false);
-            return (volumes, snapshots);
+            var volumes = new Dictionary<string, VolumeInfo>(StringComparer.Ordinal);
+            foreach (var filter in volumeFilters)
+            {
+                foreach (var volume in await provider.DescribeVolumesAsync(filter, CancellationToken.None).ConfigureAwait(false))
+                {
+                    volumes.TryAdd(volume.Id, volume);
+                }
+            }
+
+            var snapshots = await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = snapshotFilter }, CancellationToken.None).ConfigureAwait(false);
+            return ([.. volumes.Values.OrderBy(v => v.Id, StringComparer.Ordinal)], snapshots);
         }
     }
 

@@ -41,8 +41,7 @@ public sealed class PolicyRunner
         try
         {
             var set = new PolicySet([policy]);
-            var current = await inventory.ReadAsync(set, cancellationToken, shareRecent: mode == PolicyRunMode.Fire).ConfigureAwait(false);
-            var plan = planner.Plan(set, current, timeProvider.GetUtcNow());
+            var plan = await inventory.PlanAsync(planner, set, timeProvider.GetUtcNow(), cancellationToken, shareRecent: mode == PolicyRunMode.Fire).ConfigureAwait(false);
             var actions = plan.For(policy.Name).ToList();
             var creates = actions.Where(a => a.Kind == ActionKind.Create).ToList();
             var selected = PolicyRunMode.MayCreate(mode)

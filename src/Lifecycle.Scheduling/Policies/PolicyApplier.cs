@@ -163,7 +163,7 @@ public sealed class PolicyApplier
 
         var diff = Diff(current, parsed.Policies, request.Sources);
         var set = parsed.Policies;
-        var plan = new SnapshotPlanner().Plan(set, await inventory.ReadAsync(set, cancellationToken).ConfigureAwait(false), timeProvider.GetUtcNow());
+        var plan = await inventory.PlanAsync(new SnapshotPlanner(), set, timeProvider.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         string? refusal = null;
         if (!request.AllowDestructive)
         {

@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Policies;
+using Lifecycle.Core.Providers;
 using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
@@ -118,7 +120,7 @@ public static class SchedulerBenchmark
             builder.Logging.ClearProviders();
             builder.Services.AddLifecycleScheduling(
                 new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, ActionBatchSize = options.BatchSize, CatchUpOnStart = false, NodeName = "bench" },
-                new LocalProviderRegistry(engine), new YamlPolicySetParser());
+                EngineRegistry.Single(EngineKind.Local, engine), new YamlPolicySetParser());
             using var host = builder.Build();
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             var scheduler = await host.Services.GetRequiredService<ISchedulerFactory>().GetScheduler(cancellationToken).ConfigureAwait(false);

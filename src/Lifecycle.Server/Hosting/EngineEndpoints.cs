@@ -121,16 +121,11 @@ internal static class EngineEndpoints
     /// <summary>Waits up to 30 s (the client asks again while the snapshot is pending, so no request runs long).</summary>
     private static async Task<object?> WaitAsync(ISnapshotProvider provider, string snapshotId, CancellationToken cancellationToken)
     {
-        if (provider is not Lifecycle.Scheduling.Execution.ISnapshotCompletion completion)
-        {
-            return (await provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
-        }
-
         using var cap = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cap.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            return await completion.WaitForCompletionAsync(snapshotId, cap.Token).ConfigureAwait(false);
+            return await provider.WaitForCompletionAsync(snapshotId, cap.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

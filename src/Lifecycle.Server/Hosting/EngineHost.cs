@@ -1,3 +1,4 @@
+using Lifecycle.Core.Policies;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine;
 
@@ -8,15 +9,16 @@ public sealed class EngineHost : IDisposable
 {
     private readonly IDisposable? owned;
 
-    private EngineHost(IProviderRegistry registry, string description, LocalEngine.LocalEngine? local, IDisposable? owned)
+    private EngineHost(IEngineRegistry engines, string description, LocalEngine.LocalEngine? local, IDisposable? owned)
     {
-        Registry = registry;
+        Engines = engines;
         Description = description;
         Local = local;
         this.owned = owned;
     }
 
-    public IProviderRegistry Registry { get; }
+    /// <summary>The engines policies run against (a policy's <c>engine:</c> picks one).</summary>
+    public IEngineRegistry Engines { get; }
 
     public string Description { get; }
 
@@ -45,7 +47,7 @@ public sealed class EngineHost : IDisposable
                     FastRestoreOptimizingTime = TimeSpan.FromSeconds(5),
                     FastRestoreDisablingTime = TimeSpan.FromSeconds(5),
                 });
-                return new EngineHost(new LocalProviderRegistry(engine), $"local engine at {directory}", engine, engine);
+                return new EngineHost(EngineRegistry.Single(EngineKind.Local, engine), $"local engine at {directory}", engine, engine);
             case "remote":
                 if (options.EngineUrl is null)
                 {
@@ -54,7 +56,7 @@ public sealed class EngineHost : IDisposable
 
                 var token = options.EngineTokenFile is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable("LIFECYCLE_ENGINE_TOKEN");
                 var remote = new RemoteProviderRegistry(new Uri(options.EngineUrl), token);
-                return new EngineHost(remote, $"remote engine at {options.EngineUrl}", null, remote);
+                return new EngineHost(EngineRegistry.Single(EngineKind.Local, remote), $"remote engine at {options.EngineUrl}", null, remote);
             case "aws":
                 throw new NotSupportedException("--engine aws needs the AWS provider (Lifecycle.Aws), which is not part of this build yet");
             default:

@@ -30,7 +30,7 @@ public sealed class RemoteProviderRegistry : IProviderRegistry, IDisposable
 
     public void Dispose() => http.Dispose();
 
-    private sealed class RemoteSnapshotProvider(HttpClient http, string region) : ISnapshotProvider, Lifecycle.Scheduling.Execution.ISnapshotCompletion
+    private sealed class RemoteSnapshotProvider(HttpClient http, string region) : ISnapshotProvider
     {
         public string Region => region;
 

@@ -227,7 +227,64 @@ public class SnapshotPlannerCopyTests
         Assert.Equal(["snap-a", "snap-b"], copies.Select(c => c.SnapshotId!).ToArray());
         Assert.Equal(2, copies.Select(c => c.Token).Distinct().Count());
     }
+    /// <summary>
+    /// EC2 gives every copy an arbitrary volume id (often the same placeholder): copy retention must group by the
+    /// <c>lifecycle:source-volume</c> tag, or one volume's copies would push out another's.
+    /// </summary>
+    [Fact]
+    public void Plan_CopyRetention_GroupsCopiesBySourceVolumeTag_NotByTheVolumeIdTheEngineReports()
+    {
+        var schedule = Build.Daily("daily", new RetentionRule { Count = 3 }) with
+        {
+            Copies = [new CopyRule { Region = "eu-central-1", Retain = new RetentionRule { Count = 2 } }],
+        };
+        var policy = Build.Policy("prod", schedule);
+        SnapshotInfo Copy(string id, string sourceVolume, string day)
+        {
+            var source = Build.Owned("src-" + id, day + "T02:00:00Z", volume: sourceVolume);
+            return source with
+            {
+                Id = id,
+                Region = "eu-central-1",
+                VolumeId = "vol-ffffffff",
+                Tags = source.Tags
+                    .SetItem(OwnershipTags.Token, CreationToken.ForCopy(source.Tags[OwnershipTags.Token], "eu-central-1"))
+                    .SetItem(OwnershipTags.SourceSnapshot, source.Id)
+                    .SetItem(OwnershipTags.SourceRegion, "eu-west-1")
+                    .SetItem(OwnershipTags.SourceVolume, sourceVolume),
+            };
+        }
+
+        // Two copies of vol-a and two of vol-b, all reported with one volume id: each volume's two are within Count 2.
+        var copies = new[]
+        {
+            Copy("copy-a1", "vol-a", "2026-11-19"), Copy("copy-a2", "vol-a", "2026-11-20"),
+            Copy("copy-b1", "vol-b", "2026-11-17"), Copy("copy-b2", "vol-b", "2026-11-18"),
+        };
+        var plan = new SnapshotPlanner().Plan(Build.Set(policy),
+            Build.InventoryOf([Build.Volume("vol-a"), Build.Volume("vol-b")], copies), Build.At("2026-11-20T12:00:00Z"));
+
+        Assert.DoesNotContain(plan.Actions, a => a.Kind == ActionKind.Delete);
+        Assert.All(plan.Decisions.Where(d => d.SnapshotId.StartsWith("copy-", StringComparison.Ordinal)),
+            d => Assert.Equal("vol-" + d.SnapshotId[5], d.VolumeId));
+    }
+
+    [Fact]
+    public void Plan_Copy_CarriesTheSourceVolumeAndSnapshotTags()
+    {
+        var schedule = Build.Daily("daily", new RetentionRule { Count = 3 }) with
+        {
+            Copies = [new CopyRule { Region = "eu-central-1", Retain = new RetentionRule { Count = 3 } }],
+        };
+        var plan = new SnapshotPlanner().Plan(Build.Set(Build.Policy("prod", schedule)),
+            Build.InventoryOf([Build.Volume("vol-a")], [Build.Owned("snap-a", "2026-11-20T02:00:00Z", volume: "vol-a")]), Build.At("2026-11-20T12:00:00Z"));
+
+        var copy = Assert.Single(plan.Actions, a => a.Kind == ActionKind.Copy);
+        Assert.Equal("vol-a", copy.Tags[OwnershipTags.SourceVolume]);
+        Assert.Equal("snap-a", copy.Tags[OwnershipTags.SourceSnapshot]);
+    }
 }
+
 
 public class SnapshotPlannerBucketCopyTests
 {

@@ -369,7 +369,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
             copy = new SnapshotInfo
             {
                 Id = response.SnapshotId,
-                VolumeId = tags.GetValueOrDefault(Ec2Mapping.SourceVolumeTag) ?? "",
+                VolumeId = "",
                 Region = Region,
                 StartTime = time.GetUtcNow(),
                 State = SnapshotState.Pending,

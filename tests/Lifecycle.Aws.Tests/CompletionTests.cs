@@ -136,7 +136,7 @@ public sealed class CopyQueueTests
             Assert.Equal(Copies, inProgressAtCopy.Count);
             Assert.Equal(20, inProgressAtCopy.Max());
             Assert.Equal(0, target.CopiesInProgress);
-            Assert.All(copies, c => Assert.Equal(("vol-1", source.Id, Scripted.Region), (c.VolumeId, c.SourceSnapshotId, c.SourceRegion)));
+            Assert.All(copies, c => Assert.Equal(("vol-1", source.Id, Scripted.Region), (c.Tags["lifecycle:source-volume"], c.SourceSnapshotId, c.SourceRegion)));
         }
     }
 }

@@ -134,5 +134,5 @@ internal static class Ec2Errors
     }
 
     public static ProviderException Create(ProviderErrorKind kind, string code, string message, Exception? inner = null, TimeSpan? retryAfter = null) =>
-        new(kind, code, message, inner) { RetryAfter = retryAfter };
+        new(kind, code, message, inner, retryAfter);
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using Amazon.EC2.Model;
 using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Planning;
 using Lifecycle.Core.Providers;
 using Ec2 = Amazon.EC2;
 using Filter = Amazon.EC2.Model.Filter;
@@ -16,9 +17,9 @@ namespace Lifecycle.Aws.Mapping;
 internal static class Ec2Mapping
 {
     /// <summary>Tags the provider adds to a copy (EC2 gives a copy an arbitrary volume id and no link to its source).</summary>
-    public const string SourceVolumeTag = "lifecycle:source-volume";
-    public const string SourceSnapshotTag = "lifecycle:source-snapshot";
-    public const string SourceRegionTag = "lifecycle:source-region";
+    public const string SourceVolumeTag = OwnershipTags.SourceVolume;
+    public const string SourceSnapshotTag = OwnershipTags.SourceSnapshot;
+    public const string SourceRegionTag = OwnershipTags.SourceRegion;
 
     /// <summary>EC2 accepts at most 200 values in one filter.</summary>
     public const int FilterValueLimit = 200;
@@ -103,15 +104,13 @@ internal static class Ec2Mapping
         Description = s.Description,
     });
 
-    /// <summary>A copy names its source through the tags the provider set at CopySnapshot.</summary>
+    /// <summary>
+    /// A copy names its source through the tags set at CopySnapshot; its <see cref="SnapshotInfo.VolumeId"/> stays what
+    /// EC2 reports (an arbitrary id for copies: retention groups them by the lifecycle:source-volume tag).
+    /// </summary>
     private static SnapshotInfo Copied(SnapshotInfo info) =>
         info.Tags.TryGetValue(SourceSnapshotTag, out var source)
-            ? info with
-            {
-                SourceSnapshotId = source,
-                SourceRegion = info.Tags.GetValueOrDefault(SourceRegionTag),
-                VolumeId = info.Tags.GetValueOrDefault(SourceVolumeTag) ?? info.VolumeId,
-            }
+            ? info with { SourceSnapshotId = source, SourceRegion = info.Tags.GetValueOrDefault(SourceRegionTag) }
             : info;
 
     public static VolumeState VolumeStateOf(string? state) => state switch

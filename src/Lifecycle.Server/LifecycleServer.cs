@@ -6,6 +6,7 @@ using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Storage;
 using Lifecycle.Server.Api;
 using Lifecycle.Server.Demo;
+using Lifecycle.Server.Ec2;
 using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Security;
 using Microsoft.AspNetCore.Builder;
@@ -47,6 +48,11 @@ public static class LifecycleServer
         var tokens = TokenStore.Open(options.DataDirectory, options.AdminTokenFile, options.TokensFile, timeProvider);
         ConfigureKestrel(builder, options);
         var engine = EngineHost.Open(options, timeProvider);
+        var ec2Credentials = engine.Local is null
+            ? null
+            : options.Ec2CredentialsFile is { } ec2File
+                ? Ec2Credentials.Load(ec2File, timeProvider)
+                : Ec2Credentials.CreateDefault(Path.Combine(options.DataDirectory, "ec2-credentials"), timeProvider);
         var store = StoreOptions.From(options.DataDirectory, options.DatabaseUrl);
         builder.Services.AddSingleton(timeProvider);
         builder.Services.AddSingleton(options);
@@ -94,9 +100,16 @@ public static class LifecycleServer
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
         RunEndpoints.Map(api);
-        if (engine.Local is not null)
+        if (engine.Local is not null && ec2Credentials is not null)
         {
             EngineEndpoints.Map(app);
+            var applied = app.Services.GetRequiredService<Lifecycle.Scheduling.Policies.AppliedPolicies>();
+            app.MapEc2Endpoint(engine.Local, ec2Credentials, new Ec2EndpointOptions
+            {
+                Regions = options.Regions,
+                TimeProvider = timeProvider,
+                MoreRegions = async ct => RunEndpoints.ServedRegions((await applied.GetAsync(ct).ConfigureAwait(false)).Policies, options),
+            }.WithFaultsFrom(Environment.GetEnvironmentVariable(Ec2EndpointOptions.FaultsVariable)));
         }
 
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -109,6 +122,13 @@ public static class LifecycleServer
             output.WriteLine(tokens.CreatedAdminToken
                 ? $"lifecycle serve: wrote a new admin token to {tokens.AdminTokenPath} (mode 0600); send it as 'Authorization: Bearer TOKEN'"
                 : $"lifecycle serve: admin token from {tokens.AdminTokenPath}");
+            if (ec2Credentials is not null)
+            {
+                output.WriteLine(ec2Credentials.Created
+                    ? $"lifecycle serve: EC2 endpoint at {Ec2Endpoint.Path}; wrote a new key pair to {ec2Credentials.Path} (mode 0600; use it as AWS_SHARED_CREDENTIALS_FILE)"
+                    : $"lifecycle serve: EC2 endpoint at {Ec2Endpoint.Path}; key pairs from {ec2Credentials.Path}");
+            }
+
             output.Flush();
             if (!RequestGuards.IsLoopbackOnly(PlainHttpUrls(options.Urls)))
             {

@@ -56,6 +56,12 @@ public sealed record ServerOptions
     /// <summary>Regions this server serves besides those its applied policies name; a read never creates a region.</summary>
     public IReadOnlyList<string> Regions { get; init; } = [];
 
+    /// <summary>
+    /// The key pairs of the EC2-compatible endpoint (/ec2, <c>--engine local</c>): an AWS shared-credentials file.
+    /// Null: DATA/ec2-credentials, written (random pair, mode 0600) at first start.
+    /// </summary>
+    public string? Ec2CredentialsFile { get; init; }
+
     /// <summary>With <c>--engine remote</c>: the file holding an admin token of the engine host.</summary>
     public string? EngineTokenFile { get; init; }
 

@@ -36,7 +36,15 @@ public sealed class AccessTests(ServerFixture server)
         ["GET /api/v1/snapshots"] = AccessScope.Read,
         ["GET /engine/v1/regions"] = AccessScope.Admin,
         ["POST /engine/v1/{region}/{operation}"] = AccessScope.Admin,
+        ["GET /ec2"] = null,
+        ["POST /ec2"] = null,
     };
+
+    /// <summary>
+    /// Routes without a bearer scope that authenticate each request themselves (SigV4): an unsigned request gets EC2's
+    /// <c>MissingAuthenticationToken</c>, whatever bearer token it carries.
+    /// </summary>
+    public static readonly IReadOnlySet<string> SigV4Routes = new HashSet<string> { "GET /ec2", "POST /ec2" };
 
     /// <summary>Every (method, route) of the server's routing table.</summary>
     public static IEnumerable<(string Method, RouteEndpoint Endpoint)> Routes(ServerFixture server) =>
@@ -83,6 +91,19 @@ public sealed class AccessTests(ServerFixture server)
             var key = $"{method} {endpoint.RoutePattern.RawText}";
             var path = Concrete(endpoint.RoutePattern.RawText!);
             var required = Scopes[key];
+            if (SigV4Routes.Contains(key))
+            {
+                foreach (var token in new[] { null, wrong, server.AdminToken })
+                {
+                    using var unsigned = await SendAsync(method, path, token);
+                    var text = await unsigned.Content.ReadAsStringAsync();
+                    Assert.True(unsigned.StatusCode == HttpStatusCode.Unauthorized, $"{key}: {(int)unsigned.StatusCode} {text}");
+                    Assert.Contains("<Code>", text, StringComparison.Ordinal);
+                }
+
+                continue;
+            }
+
             if (required is null)
             {
                 using var health = await SendAsync(method, path, token: null);

@@ -11,6 +11,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchPlannerCommand.Create());
         command.Subcommands.Add(BenchEngineCommand.Create());
         command.Subcommands.Add(BenchSchedulerCommand.Create());
+        command.Subcommands.Add(BenchEc2DescribeCommand.Create());
         return command;
     }
 }

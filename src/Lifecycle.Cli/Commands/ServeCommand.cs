@@ -29,11 +29,12 @@ public static class ServeCommand
         var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate for HTTPS (use https:// in --urls)" };
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
         var regions = new Option<string[]>("--regions") { Description = "Regions served besides those the applied policies name (a read never creates a region)", AllowMultipleArgumentsPerToken = true };
+        var ec2Credentials = new Option<string?>("--ec2-credentials") { Description = "With --engine local: the key pairs of the EC2-compatible endpoint /ec2, an AWS shared-credentials file (default: DATA/ec2-credentials, written with a random pair and mode 0600 at first start)" };
         var engineToken = new Option<string?>("--engine-token-file") { Description = "With --engine remote: file holding an admin token of the engine host" };
-        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz needs a bearer token)")
+        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz and /ec2 needs a bearer token; /ec2 is the EC2 Query API over the local engine, signed with SigV4)")
         {
             engine, engineUrl, policies, allowDestructive, data, engineData, database, urls, demo, node, concurrency,
-            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, engineToken,
+            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, engineToken, ec2Credentials,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -58,6 +59,7 @@ public static class ServeCommand
                 TlsKeyFile = parseResult.GetValue(tlsKey),
                 Regions = SplitList(parseResult.GetValue(regions)),
                 EngineTokenFile = parseResult.GetValue(engineToken),
+                Ec2CredentialsFile = parseResult.GetValue(ec2Credentials),
             };
             if (options.Engine is not ("local" or "remote" or "aws"))
             {

@@ -15,9 +15,10 @@ internal sealed class RegionCatalog : IDisposable
 {
     /// <summary>
     /// 1: the tables; 2: the tag index by key and value (tag-filtered lookups, e.g. the creation token); 3: indexes for
-    /// the clock's due checks, which every describe runs (see LocalRegion.ApplyClockAsync).
+    /// the clock's due checks, which every describe runs (see LocalRegion.ApplyClockAsync); 4: the tag index by key in
+    /// resource order (a page of a <c>tag-key</c> or multi-value tag filter, walked in id order without a sort).
     /// </summary>
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
     private readonly SqliteConnection _connection;
     private readonly object _gate = new();
     private readonly string _readConnectionString;
@@ -93,6 +94,17 @@ internal sealed class RegionCatalog : IDisposable
                 CREATE INDEX IF NOT EXISTS fast_restore_by_disabled_at ON fast_restore(disabled_at) WHERE disabled_at IS NOT NULL;
                 PRAGMA user_version=3;
                 """, transaction: tx);
+            tx.Commit();
+        }
+
+        if (version < 4)
+        {
+            using var tx = _connection.BeginTransaction();
+
+            // A page of DescribeSnapshots is walked in snapshot-id order (keyset paging). tags_by_key_value already
+            // gives (key, value) → resource ids in order; this gives key → resource ids in order, for a filter on a
+            // key alone or on several values of it, so a page of 1,000 reads about 1,000 index entries, not the region.
+            _connection.Execute("CREATE INDEX IF NOT EXISTS tags_by_key ON tags(key, resource_id); PRAGMA user_version=4;", transaction: tx);
             tx.Commit();
         }
     }

@@ -97,24 +97,13 @@ internal static class EngineEndpoints
                     : $"snapshot {snapshotId} is owned by policy '{owner}', not '{policy}'; only its own policy deletes it");
         }
 
-        var volume = SourceVolume(snapshot);
-        var owned = await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = TagFilter.Key(OwnershipTags.Policy, policy) }, ct).ConfigureAwait(false);
-        var newest = owned.Where(s => s.State == SnapshotState.Completed && SourceVolume(s) == volume).MaxBy(s => s.StartTime);
-        if (newest?.Id == snapshotId)
-        {
-            throw new ProviderException(ProviderErrorKind.IncorrectState, "KeepLatest",
-                $"snapshot {snapshotId} is the newest completed snapshot of {volume} under policy '{policy}' (keepLatest); it is not deleted");
-        }
-
+        await SnapshotSafety.EnsureNotNewestAsync(provider, snapshot, policy, "KeepLatest", ct).ConfigureAwait(false);
         await provider.DeleteSnapshotAsync(snapshotId, ct).ConfigureAwait(false);
     }
 
-    /// <summary>A copy carries the volume id of its source snapshot, so copies group with their volume as retention does.</summary>
-    private static string SourceVolume(SnapshotInfo snapshot) => snapshot.VolumeId;
-
     /// <summary>The ownership tags are the policies' own: no remote caller sets or changes them.</summary>
     private static Task CreateTagsAsync(ISnapshotProvider provider, string resourceId, Dictionary<string, string> tags, CancellationToken ct) =>
-        tags.Keys.FirstOrDefault(k => k.StartsWith("lifecycle:", StringComparison.Ordinal)) is { } reserved
+        SnapshotSafety.ReservedKey(tags.Keys) is { } reserved
             ? throw new ProviderException(ProviderErrorKind.Unauthorized, "ReservedTag", $"tags: '{reserved}' is reserved for the policies' own tags")
             : provider.CreateTagsAsync(resourceId, tags, ct);
 

@@ -78,7 +78,9 @@ public static class BearerAuthentication
         protected override Task<AuthenticateResult> HandleAuthenticateAsync()
         {
             var header = Request.Headers.Authorization;
-            if (header.Count == 0)
+
+            // The EC2 endpoint's Authorization header is its SigV4 signature, checked there; it is not a bearer token.
+            if (header.Count == 0 || Context.GetEndpoint()?.Metadata.GetMetadata<Lifecycle.Server.Ec2.Ec2EndpointMetadata>() is not null)
             {
                 return Task.FromResult(AuthenticateResult.NoResult());
             }

@@ -18,7 +18,7 @@ namespace Lifecycle.Server.Security;
 /// names for a loopback bind, this machine's names and addresses for a wildcard bind, plus <c>--allowed-hosts</c>.</item>
 /// <item>Cross-site writes: a state-changing request with a foreign <c>Origin</c> is refused, and its body must be
 /// <c>application/json</c> (no form or <c>text/plain</c> POST, which a page can send without a CORS preflight). There
-/// is no CORS: no origin is ever allowed.</item>
+/// is no CORS: no origin is ever allowed. The EC2 endpoint (/ec2) is exempt: its requests carry a SigV4 signature.</item>
 /// <item>Bad input is a 4xx problem whose detail names what is wrong, never a 500: unreadable bodies, unparsable
 /// parameters and provider errors are mapped here.</item>
 /// </list>
@@ -89,7 +89,11 @@ public static class RequestGuards
     public static IApplicationBuilder UseWriteGuards(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var request = context.Request;
-        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+
+        // The EC2 endpoint takes form bodies by protocol and authenticates each request by its SigV4 signature, which
+        // a browser cannot produce: there is no ambient credential for a cross-site request to ride on.
+        if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)
+            || context.GetEndpoint()?.Metadata.GetMetadata<Lifecycle.Server.Ec2.Ec2EndpointMetadata>() is not null)
         {
             await next(context).ConfigureAwait(false);
             return;

@@ -34,8 +34,8 @@ public sealed class EndpointProviderFixture : IProviderFixture
     {
     }
 
-    /// <summary>Every EC2 call of every fixture of this process (the IAM test reads it after the conformance run).</summary>
-    public static ConcurrentQueue<RecordedCall> AllCalls { get; } = new();
+    /// <summary>Every EC2 call this fixture's provider sent, with its targets' tags at that moment.</summary>
+    public ConcurrentQueue<RecordedCall> Calls { get; private set; } = new();
 
     public LocalEngine.LocalEngine Engine { get; private set; } = null!;
 
@@ -57,9 +57,10 @@ public sealed class EndpointProviderFixture : IProviderFixture
 
     public Uri EndpointUrl { get; private set; } = null!;
 
-    public static async Task<EndpointProviderFixture> StartAsync(Func<AwsProviderOptions, AwsProviderOptions>? tweak = null)
+    public static async Task<EndpointProviderFixture> StartAsync(ConcurrentQueue<RecordedCall>? calls = null, Func<AwsProviderOptions, AwsProviderOptions>? tweak = null)
     {
         var fixture = new EndpointProviderFixture();
+        fixture.Calls = calls ?? new ConcurrentQueue<RecordedCall>();
         Directory.CreateDirectory(fixture.root);
         var credentials = Path.Combine(fixture.root, "credentials");
         await File.WriteAllTextAsync(credentials, $"[default]\naws_access_key_id = {KeyId}\naws_secret_access_key = {Secret}\n");
@@ -85,7 +86,7 @@ public sealed class EndpointProviderFixture : IProviderFixture
             Regions = [fixture.Region, fixture.OtherRegion],
             EndpointUrl = fixture.EndpointUrl,
             Credentials = new BasicAWSCredentials(KeyId, Secret),
-            HttpClientFactory = _ => new HandlerClientFactory(new CallRecorder(fixture.Engine, AllCalls) { InnerHandler = new SocketsHttpHandler() }),
+            HttpClientFactory = _ => new HandlerClientFactory(new CallRecorder(fixture.Engine, fixture.Calls) { InnerHandler = new SocketsHttpHandler() }),
             MinimumSnapshotInterval = TimeSpan.FromMilliseconds(50),
             CompletionPollInterval = TimeSpan.FromMilliseconds(100),
             FirstCompletionCheck = TimeSpan.FromMilliseconds(20),

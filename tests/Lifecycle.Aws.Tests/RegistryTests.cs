@@ -1,0 +1,72 @@
+using System.Collections.Immutable;
+using Lifecycle.Aws.Configuration;
+using Lifecycle.Aws.Tests.Support;
+using Lifecycle.Core.Providers;
+using SnapshotState = Lifecycle.Core.Inventory.SnapshotState;
+
+namespace Lifecycle.Aws.Tests;
+
+public sealed class RegistryTests
+{
+    [Fact]
+    public void Options_ReportEveryProblemAtOnce()
+    {
+        var errors = new AwsProviderOptions
+        {
+            Regions = [],
+            EndpointUrl = new Uri("ftp://example.test/"),
+            MaxConcurrentCopiesPerRegion = 0,
+            CompletionPollInterval = TimeSpan.FromMilliseconds(1),
+        }.Validate();
+        Assert.Equal(5, errors.Count); // no region, the URL, copies, the poll interval, and a first check beyond it
+        Assert.Throws<ArgumentException>(() => new AwsProviderRegistry(new AwsProviderOptions()));
+    }
+
+    [Fact]
+    public void For_ARegionNotConfigured_IsNotFound_AndAConfiguredOne_IsOneProviderForTheRegistrysLifetime()
+    {
+        using var ec2 = new ScriptedEc2();
+        using var registry = Scripted.Registry(ec2);
+
+        Assert.Equal(ProviderErrorKind.NotFound, Assert.Throws<ProviderException>(() => registry.For("us-east-1")).Kind);
+        Assert.Same(registry.For(Scripted.Region), registry.For(Scripted.Region));
+        Assert.Equal(Scripted.OtherRegion, registry.For(Scripted.OtherRegion).Region);
+    }
+
+    [Fact]
+    public void AProfileThatDoesNotExist_IsUnauthorized_WhenTheFirstProviderIsMade()
+    {
+        using var registry = new AwsProviderRegistry(new AwsProviderOptions
+        {
+            Regions = ["eu-west-1"],
+            Profile = "lifecycle-tests-no-such-profile-" + Guid.NewGuid().ToString("N"),
+        });
+        Assert.Equal(ProviderErrorKind.Unauthorized, Assert.Throws<ProviderException>(() => registry.For("eu-west-1")).Kind);
+    }
+}
+
+public sealed class EndpointCompletionTests
+{
+    [Fact]
+    public async Task WaitForCompletion_OfTenSnapshotsThroughTheEndpoint_CostsAFewBatchedDescribes_NotOnePerSnapshot()
+    {
+        await using var f = await EndpointProviderFixture.StartAsync();
+        var provider = f.Registry.For(f.Region);
+        var started = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var volume = await f.CreateVolumeAsync(f.Zone, ImmutableSortedDictionary<string, string>.Empty);
+            started.Add((await provider.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, ImmutableSortedDictionary<string, string>.Empty))).Id);
+        }
+
+        var before = f.Calls.Count(c => c.Call.Action == "DescribeSnapshots");
+        var done = await Task.WhenAll(started.Select(id => provider.WaitForCompletionAsync(id)));
+        var describes = f.Calls.Count(c => c.Call.Action == "DescribeSnapshots") - before;
+
+        Assert.All(done, s => Assert.Equal(SnapshotState.Completed, s!.State));
+        Assert.InRange(describes, 1, 3);
+        // The batch: one describe named several pending ids in its snapshot-id filter.
+        Assert.Contains(f.Calls, c => c.Call.Action == "DescribeSnapshots"
+            && c.Call.Parameters.Any(p => p.Value == "snapshot-id" && c.Call.Values(p.Key[..^".Name".Length] + ".Value.").Count() >= 2));
+    }
+}

@@ -20,7 +20,7 @@ internal enum BlockEncoding : byte
 /// <summary>Which compressor new blocks use (stores keep reading every encoding ever written).</summary>
 internal enum BlockCompression
 {
-    /// <summary>LZ4 when the system has liblz4, else zstd when it has libzstd, else Brotli.</summary>
+    /// <summary>LZ4 (through liblz4 where the system has it, else K4os's managed codec: the same frames).</summary>
     Default,
     Lz4,
     Zstd,
@@ -30,9 +30,9 @@ internal enum BlockCompression
 /// <summary>
 /// Names, compresses and encrypts 512 KiB blocks. Compression is tried on a sample first and kept only when it
 /// saves at least 3%, so incompressible data costs one small probe instead of a full compression pass.
-/// New blocks use zstd (level 1, with a content checksum) when libzstd is present: on the bench's text blocks it
-/// stores ~13% fewer bytes than Brotli quality 0, compresses ~10-20% faster and decodes ~3.5x faster, and its
-/// checksum lets a restore skip re-hashing the block. Brotli blocks of older stores are still read.
+/// New blocks are LZ4 frames (see <see cref="Lz4"/>): the fastest codec here, and their checksum lets a restore skip
+/// re-hashing the block. zstd (level 1, content checksum) and Brotli blocks of older stores are still read; every
+/// codec is available on every machine (ZstdSharp and K4os are managed; liblz4 is only used where it loads, for speed).
 /// </summary>
 internal static class BlockCodec
 {
@@ -60,10 +60,7 @@ internal static class BlockCodec
         get
         {
             var chosen = CompressionOverride.Value;
-            return chosen != BlockCompression.Default ? chosen
-                : Lz4.IsAvailable ? BlockCompression.Lz4
-                : Zstd.IsAvailable ? BlockCompression.Zstd
-                : BlockCompression.Brotli;
+            return chosen != BlockCompression.Default ? chosen : BlockCompression.Lz4;
         }
     }
 

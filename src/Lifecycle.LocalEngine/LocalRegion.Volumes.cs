@@ -144,7 +144,21 @@ public sealed partial class LocalRegion
         var path = ImagePath(volumeId);
         using (var handle = File.OpenHandle(path + DurableFile.TempSuffix, FileMode.CreateNew, FileAccess.ReadWrite))
         {
-            RandomAccess.SetLength(handle, sizeBytes);
+            try
+            {
+                RandomAccess.SetLength(handle, sizeBytes);
+            }
+            catch (Exception e) when (e is IOException or ArgumentOutOfRangeException)
+            {
+                // Sizing a sparse file allocates nothing, so a refusal is the file system's cap on one file (EFBIG, which
+                // .NET reports as ArgumentOutOfRangeException; ext4 with 4 KiB blocks holds just under 16 TiB): a limit
+                // of the request, not a fault of the engine.
+                handle.Dispose();
+                File.Delete(path + DurableFile.TempSuffix);
+                throw new ProviderException(ProviderErrorKind.LimitExceeded, "VolumeLimitExceeded",
+                    $"a volume of {sizeBytes} bytes is larger than the engine's file system holds in one image file ({e.Message})", e);
+            }
+
             RandomAccess.FlushToDisk(handle);
         }
 

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Lifecycle.Server.Ec2;
 
 /// <summary>Settings of the EC2-compatible endpoint (<see cref="Ec2Endpoint.MapEc2Endpoint"/>).</summary>
-public sealed class Ec2EndpointOptions
+public sealed record Ec2EndpointOptions
 {
     /// <summary>Test-only: <c>LIFECYCLE_EC2_FAULTS=throttle=0.2,error=0.1</c> answers that share of calls with a fault.</summary>
     public const string FaultsVariable = "LIFECYCLE_EC2_FAULTS";
@@ -67,15 +67,6 @@ public sealed class Ec2EndpointOptions
             throw new ArgumentException($"{FaultsVariable}: the shares add up to more than 1");
         }
 
-        return new Ec2EndpointOptions
-        {
-            Regions = Regions,
-            MoreRegions = MoreRegions,
-            AccountId = AccountId,
-            TimeProvider = TimeProvider,
-            MaxBodyBytes = MaxBodyBytes,
-            ThrottleShare = throttle,
-            ErrorShare = error,
-        };
+        return this with { ThrottleShare = throttle, ErrorShare = error };
     }
 }

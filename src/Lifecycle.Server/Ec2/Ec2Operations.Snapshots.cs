@@ -77,7 +77,7 @@ internal sealed partial class Ec2Operations
     {
         var ids = call.P.List("SnapshotId").Select(id => SnapshotId(id, "SnapshotId")).Distinct(StringComparer.Ordinal).ToImmutableArray();
         var owners = call.P.List("Owner");
-        call.P.List("RestorableBy");
+        call.P.List("RestorableBy"); // checked, then ignored: nothing is shared with other accounts here
         var max = MaxResults(call, 5, 1000, !ids.IsEmpty, "SnapshotId");
         var after = DecodeToken(call, "DescribeSnapshots");
         var query = SnapshotQueryOf(call, ids, out var matchesNothing);

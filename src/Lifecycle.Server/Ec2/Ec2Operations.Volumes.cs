@@ -33,6 +33,7 @@ internal sealed partial class Ec2Operations
             _ => throw Ec2Error.InvalidParameterValue($"Value ({Ec2Parameters.Shorten(type)}) for parameter VolumeType is invalid: standard, io1, io2, gp2, sc1, st1, gp3"),
         };
         var size = call.P.Int("Size", minSize, maxSize);
+        // Checked as EC2 checks them; the engine keeps no IOPS, throughput or multi-attach (LocalEngine README).
         call.P.Int("Iops", 100, 256_000);
         call.P.Int("Throughput", 125, 2000);
         call.P.Bool("MultiAttachEnabled");
@@ -260,8 +261,7 @@ internal sealed partial class Ec2Operations
     {
         var volumeId = VolumeId(call.P.Required("VolumeId"), "VolumeId");
         var instanceId = call.P.String("InstanceId") is { } i ? InstanceId(i, "InstanceId") : null;
-        call.P.String("Device");
-        call.P.Bool("Force");
+        call.P.Bool("Force"); // checked; a detach here is always immediate
         var volume = await FindVolumeAsync(call, volumeId).ConfigureAwait(false);
         if (volume.InstanceId is null)
         {

@@ -171,6 +171,12 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
             while (!string.IsNullOrEmpty(next));
         }
 
+        foreach (var snapshot in found)
+        {
+            // Seen once, EC2 knows it: from now on "missing" means gone, not "not visible yet".
+            recentlyStarted.TryRemove(snapshot.Id, out _);
+        }
+
         return [.. found.DistinctBy(s => s.Id)];
     }
 

@@ -169,3 +169,83 @@ public sealed class ErrorMappingTests
         await provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", NoTags));
     }
 }
+
+/// <summary>What goes on the wire: the inventory reads only what it asks for, in pages; copies carry their key.</summary>
+public sealed class WireTests
+{
+    [Fact]
+    public async Task DescribeSnapshots_AsksForOwnSnapshotsOnly_FiltersTagsOnTheServer_AndFollowsEveryPage()
+    {
+        var calls = new System.Collections.Concurrent.ConcurrentQueue<Ec2Call>();
+        using var ec2 = new ScriptedEc2
+        {
+            Intercept = c =>
+            {
+                if (c.Action != "DescribeSnapshots")
+                {
+                    return null;
+                }
+
+                calls.Enqueue(c);
+                var page = c.Parameters.GetValueOrDefault("NextToken");
+                var id = page is null ? "snap-00000000000000001" : page == "p2" ? "" : "snap-00000000000000002";
+                var item = id.Length == 0 ? "" : $"<item><snapshotId>{id}</snapshotId><volumeId>vol-1</volumeId><status>completed</status><startTime>2026-12-01T00:00:00.000Z</startTime><progress>100%</progress></item>";
+                var next = page is null ? "<nextToken>p2</nextToken>" : page == "p2" ? "<nextToken>p3</nextToken>" : "";
+                return ScriptedEc2.Xml(c.Action, $"<snapshotSet>{item}</snapshotSet>{next}");
+            },
+        };
+        using var registry = Scripted.Registry(ec2);
+        var filter = new TagFilter(ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty.Add("env", ["prod", "dev"]).Add("backup", []));
+
+        var found = await registry.For(Scripted.Region).DescribeSnapshotsAsync(new SnapshotQuery { Tags = filter, VolumeIds = ["vol-1"] });
+
+        Assert.Equal(["snap-00000000000000001", "snap-00000000000000002"], found.Select(s => s.Id).Order());
+        Assert.Equal(3, calls.Count); // an empty middle page with a token is followed, not taken for the end
+        Assert.All(calls, c =>
+        {
+            Assert.Equal("self", c.Parameters["Owner.1"]);
+            Assert.Equal("1000", c.Parameters["MaxResults"]);
+            var filters = c.Parameters.Where(p => p.Key.EndsWith(".Name", StringComparison.Ordinal)).ToDictionary(p => p.Value, p => c.Values(p.Key[..^5] + ".Value.").ToList());
+            Assert.Equal(["backup"], filters["tag-key"]);
+            Assert.Equal(["prod", "dev"], filters["tag:env"]);
+            Assert.Equal(["vol-1"], filters["volume-id"]);
+        });
+    }
+
+    [Fact]
+    public async Task CopySnapshot_SendsEveryRequestTag_AndTheCopysOwnKey()
+    {
+        Ec2Call? copy = null;
+        using var ec2 = new ScriptedEc2 { OnCall = c => { if (c.Action == "CopySnapshot") { copy = c; } } };
+        using var registry = Scripted.Registry(ec2);
+        var tags = ImmutableSortedDictionary<string, string>.Empty.Add("lifecycle:policy", "p").Add("lifecycle:source-volume", "vol-9").Add("lifecycle:token", "t");
+
+        var result = await registry.For(Scripted.OtherRegion).CopySnapshotAsync(new CopySnapshotRequest(Scripted.Region, "snap-1", tags, Encrypted: true, KeyId: "alias/dr"));
+
+        Assert.NotNull(copy);
+        Assert.Equal(("true", "alias/dr", "snap-1", Scripted.Region), (copy.Parameters["Encrypted"], copy.Parameters["KmsKeyId"], copy.Parameters["SourceSnapshotId"], copy.Parameters["SourceRegion"]));
+        Assert.Equal("snapshot", copy.Parameters["TagSpecification.1.ResourceType"]);
+        var sent = copy.Values("TagSpecification.1.Tag.").ToList();
+        foreach (var (key, value) in tags.Add("lifecycle:source-snapshot", "snap-1").Add("lifecycle:source-region", Scripted.Region))
+        {
+            Assert.Contains(key, sent);
+            Assert.Contains(value, sent);
+        }
+
+        Assert.Equal(0, ec2.Count("DescribeSnapshots")); // the executor's source-volume tag spares the source lookup
+        Assert.Equal(("snap-1", Scripted.Region), (result.SourceSnapshotId, result.SourceRegion));
+    }
+
+    [Fact]
+    public async Task DescribeSnapshots_OfAJustCreatedSnapshotOnceSeenAndThenDeleted_IsEmptyAtOnce()
+    {
+        using var ec2 = new ScriptedEc2();
+        using var registry = Scripted.Registry(ec2, o => o with { EventualConsistencyWindow = TimeSpan.FromMinutes(5) });
+        var provider = registry.For(Scripted.Region);
+        var created = await provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", ImmutableSortedDictionary<string, string>.Empty));
+        Assert.Single(await provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [created.Id] }));
+        await provider.DeleteSnapshotAsync(created.Id);
+
+        Assert.Empty(await provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [created.Id] }).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+}

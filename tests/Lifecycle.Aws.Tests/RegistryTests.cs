@@ -70,3 +70,46 @@ public sealed class EndpointCompletionTests
             && c.Call.Parameters.Any(p => p.Value == "snapshot-id" && c.Call.Values(p.Key[..^".Name".Length] + ".Value.").Count() >= 2));
     }
 }
+
+public sealed class EndpointInventoryTests
+{
+    [Fact]
+    public async Task DescribeVolumes_MarksTheBootVolumeOfItsInstance_FromDescribeInstances()
+    {
+        await using var f = await EndpointProviderFixture.StartAsync();
+        var boot = await f.CreateVolumeAsync(f.Zone, ImmutableSortedDictionary<string, string>.Empty.Add("role", "os"), "i-0123456789abcdef0", isBoot: true);
+        var data = await f.CreateVolumeAsync(f.Zone, ImmutableSortedDictionary<string, string>.Empty.Add("role", "data"), "i-0123456789abcdef0");
+
+        var volumes = await f.Registry.For(f.Region).DescribeVolumesAsync(TagFilter.Key("role"));
+        Assert.Equal((true, "i-0123456789abcdef0"), (volumes.Single(v => v.Id == boot.Id).IsBoot, volumes.Single(v => v.Id == boot.Id).InstanceId));
+        Assert.False(volumes.Single(v => v.Id == data.Id).IsBoot);
+        var instanceCalls = f.Calls.Where(c => c.Call.Action == "DescribeInstances").ToList();
+        Assert.NotEmpty(instanceCalls);
+        Assert.All(instanceCalls, c => Assert.Contains("instance-id", c.Call.Parameters.Values));
+    }
+
+    [Fact]
+    public async Task DescribeSnapshots_FillsArchivedAt_ForArchivedSnapshotsOnly_FromOneTierStatusCall()
+    {
+        await using var f = await EndpointProviderFixture.StartAsync();
+        var provider = f.Registry.For(f.Region);
+        var volume = await f.CreateVolumeAsync(f.Zone, ImmutableSortedDictionary<string, string>.Empty);
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var started = await provider.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, ImmutableSortedDictionary<string, string>.Empty.Add("n", $"{i}")));
+            ids.Add((await f.WaitForSnapshotAsync(f.Region, started.Id)).Id);
+        }
+
+        await provider.ArchiveSnapshotAsync(ids[0]);
+        await provider.ArchiveSnapshotAsync(ids[1]);
+        var before = f.Calls.Count(c => c.Call.Action == "DescribeSnapshotTierStatus");
+
+        var all = await provider.DescribeSnapshotsAsync(new SnapshotQuery { VolumeIds = [volume.Id] });
+        Assert.All(all.Where(s => ids[..2].Contains(s.Id)), s => Assert.NotNull(s.ArchivedAt));
+        Assert.Null(all.Single(s => s.Id == ids[2]).ArchivedAt);
+        var tierCalls = f.Calls.Where(c => c.Call.Action == "DescribeSnapshotTierStatus").Skip(before).ToList();
+        var tierCall = Assert.Single(tierCalls);
+        Assert.Equal(ids[..2].Order(), tierCall.Call.Values("Filter.1.Value.").Order());
+    }
+}

@@ -294,7 +294,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     {
         try
         {
-            return await CallAsync(call, cancellationToken).ConfigureAwait(false);
+            return await CallAsync(call, cancellationToken, retryTransient: false).ConfigureAwait(false);
         }
         catch (ProviderException e) when (e.Code == "SnapshotCreationPerVolumeRateExceeded")
         {
@@ -371,7 +371,8 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         {
             var sourceProvider = regionProvider(request.SourceRegion);
             var response = await CallAsync(ct => client.CopySnapshotAsync(call, ct), cancellationToken,
-                consistencyRetry: e => e.Kind == ProviderErrorKind.NotFound && sourceProvider?.IsRecent(request.SourceSnapshotId) == true).ConfigureAwait(false);
+                consistencyRetry: e => e.Kind == ProviderErrorKind.NotFound && sourceProvider?.IsRecent(request.SourceSnapshotId) == true,
+                retryTransient: false).ConfigureAwait(false);
             copy = new SnapshotInfo
             {
                 Id = response.SnapshotId,
@@ -578,10 +579,13 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     /// Every SDK call goes through here, so retry decisions live in one place: the SDK retries nothing itself
     /// (MaxErrorRetry 0); RequestLimitExceeded waits behind the region's <see cref="ThrottleGate"/> and is retried
     /// <see cref="AwsProviderOptions.ThrottleRetries"/> times before it reports Throttled (with RetryAfter); transient
-    /// faults are retried twice quickly; <paramref name="consistencyRetry"/> errors are retried within the
+    /// faults are retried twice quickly, except for creates and copies (<paramref name="retryTransient"/> false: a 500 or a
+    /// timeout may come after EC2 made the snapshot, so only the executor, which looks the token up first, may retry
+    /// them; a throttled request was refused before anything happened); <paramref name="consistencyRetry"/> errors are retried within the
     /// eventual-consistency window; everything else is thrown as its <see cref="ProviderErrorKind"/>.
     /// </summary>
-    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken, Func<ProviderException, bool>? consistencyRetry = null)
+    private async Task<T> CallAsync<T>(
+        Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken, Func<ProviderException, bool>? consistencyRetry = null, bool retryTransient = true)
     {
         var started = time.GetTimestamp();
         var throttled = 0;
@@ -612,7 +616,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
                     }
 
                     continue;
-                case ProviderErrorKind.Transient when ++transient <= TransientRetries:
+                case ProviderErrorKind.Transient when retryTransient && ++transient <= TransientRetries:
                     await Task.Delay(TimeSpan.FromMilliseconds(50 * Math.Pow(4, transient) * (0.5 + Random.Shared.NextDouble())), time, cancellationToken).ConfigureAwait(false);
                     continue;
                 case ProviderErrorKind.NotFound when consistencyRetry?.Invoke(error) == true && time.GetElapsedTime(started) < options.EventualConsistencyWindow:

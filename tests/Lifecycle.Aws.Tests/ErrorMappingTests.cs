@@ -55,6 +55,17 @@ public sealed class ErrorMappingTests
     }
 
     [Fact]
+    public async Task CreateSnapshot_AnsweredWithA500_IsNotRetriedByTheProvider_ForItMayHaveBeenMade()
+    {
+        using var ec2 = new ScriptedEc2 { Intercept = c => c.Action == "CreateSnapshot" ? ScriptedEc2.Error("InternalError", "boom", HttpStatusCode.InternalServerError) : null };
+        using var registry = Scripted.Registry(ec2);
+
+        var error = await Assert.ThrowsAsync<ProviderException>(() => registry.For(Scripted.Region).CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", NoTags)));
+        Assert.Equal(ProviderErrorKind.Transient, error.Kind);
+        Assert.Equal(1, ec2.Count("CreateSnapshot"));
+    }
+
+    [Fact]
     public async Task Throttling_ThatClears_IsRetriedBehindTheRegionsBackoff_AndSucceeds()
     {
         var throttles = 2;

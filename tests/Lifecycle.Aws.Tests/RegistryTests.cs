@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Lifecycle.Aws.Configuration;
 using Lifecycle.Aws.Tests.Support;
 using Lifecycle.Core.Providers;
+using SnapshotInfo = Lifecycle.Core.Inventory.SnapshotInfo;
 using SnapshotState = Lifecycle.Core.Inventory.SnapshotState;
 
 namespace Lifecycle.Aws.Tests;
@@ -111,5 +112,64 @@ public sealed class EndpointInventoryTests
         var tierCalls = f.Calls.Where(c => c.Call.Action == "DescribeSnapshotTierStatus").Skip(before).ToList();
         var tierCall = Assert.Single(tierCalls);
         Assert.Equal(ids[..2].Order(), tierCall.Call.Values("Filter.1.Value.").Order());
+    }
+}
+
+public sealed class EndpointFaultTests
+{
+    [Fact]
+    public async Task CreatesAndCopies_CompleteOncePerRequest_WhenTheEndpointThrottlesAndFails()
+    {
+        // A third of all calls throttled, a tenth failing with 500: the provider's own retries carry every call through.
+        await using var f = await EndpointProviderFixture.StartAsync(
+            tweak: o => o with { ThrottleBaseDelay = TimeSpan.FromMilliseconds(5), MaxThrottleDelay = TimeSpan.FromMilliseconds(50), ThrottleRetries = 10 },
+            endpoint: o => o with { ThrottleShare = 0.3, ErrorShare = 0.1 });
+        var volumes = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            volumes.Add((await f.Engine.Region(f.Region).CreateVolumeAsync(f.Zone, LocalEngine.LocalRegion.BlockSize, f.Scoped.Scoped(ImmutableSortedDictionary<string, string>.Empty))).Id);
+        }
+
+        var provider = f.Registry.For(f.Region);
+        var target = f.Registry.For(f.OtherRegion);
+        var snapshots = new List<string>();
+        for (var i = 0; i < volumes.Count; i++)
+        {
+            var tags = ImmutableSortedDictionary<string, string>.Empty.Add("lifecycle:token", $"create-{i}");
+            var created = await LikeTheExecutorAsync(provider, tags, () => provider.CreateSnapshotAsync(new CreateSnapshotRequest(volumes[i], tags)));
+            Assert.Equal(SnapshotState.Completed, (await provider.WaitForCompletionAsync(created.Id))!.State);
+            snapshots.Add(created.Id);
+        }
+
+        for (var i = 0; i < snapshots.Count; i++)
+        {
+            var tags = ImmutableSortedDictionary<string, string>.Empty.Add("lifecycle:token", $"copy-{i}");
+            var copy = await LikeTheExecutorAsync(target, tags, () => target.CopySnapshotAsync(new CopySnapshotRequest(f.Region, snapshots[i], tags)));
+            Assert.Equal(SnapshotState.Completed, (await target.WaitForCompletionAsync(copy.Id))!.State);
+        }
+
+        Assert.Equal(4, (await f.Engine.Region(f.Region).DescribeSnapshotsAsync()).Length);
+        Assert.Equal(4, (await f.Engine.Region(f.OtherRegion).DescribeSnapshotsAsync()).Length);
+        Assert.Contains(f.Calls, c => c.Call.Action == "CreateSnapshot");
+    }
+
+    /// <summary>What the executor does with a failed create: look the token up before every retry.</summary>
+    private static async Task<SnapshotInfo> LikeTheExecutorAsync(ISnapshotProvider provider, ImmutableSortedDictionary<string, string> tags, Func<Task<SnapshotInfo>> create)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                if (attempt > 0 && (await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = TagFilter.Key("lifecycle:token", tags["lifecycle:token"]) })).FirstOrDefault() is { } found)
+                {
+                    return found;
+                }
+
+                return await create();
+            }
+            catch (ProviderException e) when (e.IsRetryable && attempt < 20)
+            {
+            }
+        }
     }
 }

@@ -57,7 +57,8 @@ public sealed class EndpointProviderFixture : IProviderFixture
 
     public Uri EndpointUrl { get; private set; } = null!;
 
-    public static async Task<EndpointProviderFixture> StartAsync(ConcurrentQueue<RecordedCall>? calls = null, Func<AwsProviderOptions, AwsProviderOptions>? tweak = null)
+    public static async Task<EndpointProviderFixture> StartAsync(
+        ConcurrentQueue<RecordedCall>? calls = null, Func<AwsProviderOptions, AwsProviderOptions>? tweak = null, Func<Ec2EndpointOptions, Ec2EndpointOptions>? endpoint = null)
     {
         var fixture = new EndpointProviderFixture();
         fixture.Calls = calls ?? new ConcurrentQueue<RecordedCall>();
@@ -77,7 +78,8 @@ public sealed class EndpointProviderFixture : IProviderFixture
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         fixture.app = builder.Build();
-        fixture.app.MapEc2Endpoint(fixture.Engine, Ec2Credentials.Load(credentials), new Ec2EndpointOptions { Regions = [fixture.Region, fixture.OtherRegion] });
+        var endpointOptions = new Ec2EndpointOptions { Regions = [fixture.Region, fixture.OtherRegion] };
+        fixture.app.MapEc2Endpoint(fixture.Engine, Ec2Credentials.Load(credentials), (endpoint ?? (o => o))(endpointOptions));
         await fixture.app.StartAsync();
         var address = fixture.app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         fixture.EndpointUrl = new Uri(address.TrimEnd('/') + Ec2Endpoint.Path);

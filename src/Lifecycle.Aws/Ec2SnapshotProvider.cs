@@ -39,6 +39,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     private readonly SemaphoreSlim copySlots;
     private readonly ConcurrentDictionary<string, byte> copiesInProgress = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> recentlyStarted = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> seenByDescribe = new(StringComparer.Ordinal);
     private readonly CompletionPoller completion;
 
     public Ec2SnapshotProvider(string region, IAmazonEC2 client, AwsProviderOptions options, Func<string, Ec2SnapshotProvider?> regionProvider)
@@ -127,7 +128,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
             var found = await DescribeAsync(query, cancellationToken).ConfigureAwait(false);
             // Ids a create or copy of this provider just returned may be unknown to describes for a while: ask again
             // (bounded by the consistency window) instead of reporting them missing.
-            var missing = query.SnapshotIds.Where(id => IsRecent(id) && found.All(s => s.Id != id)).ToList();
+            var missing = query.SnapshotIds.Where(id => IsRecent(id) && !seenByDescribe.ContainsKey(id) && found.All(s => s.Id != id)).ToList();
             if (missing.Count == 0 || time.GetElapsedTime(started) > options.EventualConsistencyWindow)
             {
                 return await WithTierStatusAsync(found, cancellationToken).ConfigureAwait(false);
@@ -171,10 +172,10 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
             while (!string.IsNullOrEmpty(next));
         }
 
-        foreach (var snapshot in found)
+        foreach (var snapshot in found.Where(s => recentlyStarted.ContainsKey(s.Id)))
         {
-            // Seen once, EC2 knows it: from now on "missing" means gone, not "not visible yet".
-            recentlyStarted.TryRemove(snapshot.Id, out _);
+            // Listed once, describes know it: from now on a describe that misses it means gone, not "not visible yet".
+            seenByDescribe[snapshot.Id] = 0;
         }
 
         return [.. found.DistinctBy(s => s.Id)];
@@ -315,6 +316,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
             if (now - at > options.EventualConsistencyWindow)
             {
                 recentlyStarted.TryRemove(id, out _);
+                seenByDescribe.TryRemove(id, out _);
             }
         }
 
@@ -424,6 +426,10 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         {
             // Already gone is success.
         }
+
+        // Deleted: a NotFound about it from now on is the truth, not eventual consistency.
+        recentlyStarted.TryRemove(snapshotId, out _);
+        seenByDescribe.TryRemove(snapshotId, out _);
     }
 
     public Task ArchiveSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>

@@ -25,6 +25,23 @@ public abstract class ProviderConformanceTests
         return await f.WaitForSnapshotAsync(f.Region, started.Id);
     }
 
+    /// <summary>Tier moves are eventual on EC2 (archiving takes hours there): waits until describes show the tier.</summary>
+    protected static async Task<SnapshotInfo> TierAsync(IProviderFixture f, string snapshotId, StorageTier tier)
+    {
+        var deadline = DateTime.UtcNow + f.TierChangeTimeout;
+        while (true)
+        {
+            var snapshot = Assert.Single(await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] }));
+            if (snapshot.Tier == tier)
+            {
+                return snapshot;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"snapshot {snapshotId} is still in tier {snapshot.Tier} after {f.TierChangeTimeout}");
+            await Task.Delay(100);
+        }
+    }
+
     [Fact]
     public async Task DescribeVolumes_ReturnsOnlyVolumes_WhoseTagsMatchEveryFilter()
     {
@@ -175,8 +192,7 @@ public abstract class ProviderConformanceTests
         var snapshot = await SnapshotAsync(f, volume.Id);
 
         await f.Provider.ArchiveSnapshotAsync(snapshot.Id);
-        var archived = Assert.Single(await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshot.Id] }));
-        Assert.Equal(StorageTier.Archive, archived.Tier);
+        var archived = await TierAsync(f, snapshot.Id, StorageTier.Archive);
         Assert.NotNull(archived.ArchivedAt);
         await ExpectAsync(ProviderErrorKind.IncorrectState, () => f.Provider.ArchiveSnapshotAsync(snapshot.Id));
         await ExpectAsync(ProviderErrorKind.NotFound, () => f.Provider.ArchiveSnapshotAsync("snap-00000000000000000"));
@@ -189,12 +205,12 @@ public abstract class ProviderConformanceTests
         var volume = await f.CreateVolumeAsync(f.Zone, Tags.Of());
         var snapshot = await SnapshotAsync(f, volume.Id);
         await f.Provider.ArchiveSnapshotAsync(snapshot.Id);
+        await TierAsync(f, snapshot.Id, StorageTier.Archive);
 
         await ExpectAsync(ProviderErrorKind.IncorrectState, () => f.Provider.CreateVolumeAsync(new CreateVolumeRequest(snapshot.Id, f.Zone, Tags.Of())));
         await ExpectAsync(ProviderErrorKind.IncorrectState, () => f.Registry.For(f.OtherRegion).CopySnapshotAsync(new CopySnapshotRequest(f.Region, snapshot.Id, Tags.Of())));
         await f.Provider.RestoreSnapshotTierAsync(snapshot.Id, days: 3);
-        var restored = Assert.Single(await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshot.Id] }));
-        Assert.Equal(StorageTier.Standard, restored.Tier);
+        var restored = await TierAsync(f, snapshot.Id, StorageTier.Standard);
         Assert.NotNull(restored.RestoreExpiryTime);
         var created = await f.Provider.CreateVolumeAsync(new CreateVolumeRequest(snapshot.Id, f.Zone, Tags.Of(("restored", "1"))));
         Assert.Equal(snapshot.Id, created.SnapshotId);
@@ -217,10 +233,10 @@ public abstract class ProviderConformanceTests
         var volume = await f.CreateVolumeAsync(f.Zone, Tags.Of());
         var snapshot = await SnapshotAsync(f, volume.Id);
         await f.Provider.ArchiveSnapshotAsync(snapshot.Id);
+        await TierAsync(f, snapshot.Id, StorageTier.Archive);
         await f.Provider.RestoreSnapshotTierAsync(snapshot.Id, null);
 
-        var restored = Assert.Single(await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshot.Id] }));
-        Assert.Equal(StorageTier.Standard, restored.Tier);
+        var restored = await TierAsync(f, snapshot.Id, StorageTier.Standard);
         Assert.Null(restored.RestoreExpiryTime);
         await f.Provider.DeleteSnapshotAsync(snapshot.Id);
     }
@@ -263,6 +279,7 @@ public abstract class ProviderConformanceTests
         var volume = await f.CreateVolumeAsync(f.Zone, Tags.Of());
         var snapshot = await SnapshotAsync(f, volume.Id);
         await f.Provider.ArchiveSnapshotAsync(snapshot.Id);
+        await TierAsync(f, snapshot.Id, StorageTier.Archive);
         await ExpectAsync(ProviderErrorKind.IncorrectState, () => f.Provider.EnableFastSnapshotRestoresAsync(snapshot.Id, [f.Zone]));
     }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Amazon;
 using Amazon.EC2;
@@ -20,8 +19,9 @@ namespace Lifecycle.Aws;
 public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
 {
     private readonly AwsProviderOptions options;
-    private readonly ConcurrentDictionary<string, Lazy<Ec2SnapshotProvider>> providers = new(StringComparer.Ordinal);
-    private readonly Lazy<AWSCredentials> credentials;
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, Ec2SnapshotProvider> providers = new(StringComparer.Ordinal);
+    private AWSCredentials? credentials;
     private bool disposed;
 
     public AwsProviderRegistry(AwsProviderOptions options)
@@ -34,7 +34,6 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
         }
 
         this.options = options;
-        credentials = new Lazy<AWSCredentials>(() => ResolveCredentials(options));
     }
 
     public ImmutableArray<string> Regions => options.Regions;
@@ -43,16 +42,27 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
 
     internal Ec2SnapshotProvider Provider(string region)
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
         if (!options.Regions.Contains(region, StringComparer.Ordinal))
         {
             throw ProviderException.NotFound("UnknownRegion", $"region {region} is not one of the configured regions ({string.Join(", ", options.Regions)})");
         }
 
-        return providers.GetOrAdd(region, r => new Lazy<Ec2SnapshotProvider>(() => Create(r))).Value;
+        // Under a lock rather than a Lazy: a failure (no credentials yet, an instance-metadata timeout) is not cached,
+        // the next call tries again; and no second client is ever made and dropped undisposed.
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (!providers.TryGetValue(region, out var provider))
+            {
+                credentials ??= ResolveCredentials(options);
+                providers[region] = provider = Create(region, credentials);
+            }
+
+            return provider;
+        }
     }
 
-    private Ec2SnapshotProvider Create(string region)
+    private Ec2SnapshotProvider Create(string region, AWSCredentials credentials)
     {
         var config = new AmazonEC2Config
         {
@@ -78,7 +88,7 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
             config.HttpClientFactory = options.HttpClientFactory(region);
         }
 
-        var client = new AmazonEC2Client(credentials.Value, config);
+        var client = new AmazonEC2Client(credentials, config);
         return new Ec2SnapshotProvider(region, client, options, r => options.Regions.Contains(r, StringComparer.Ordinal) ? Provider(r) : null);
     }
 
@@ -93,21 +103,38 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
             }
         }
 
-        source ??= DefaultAWSCredentialsIdentityResolver.GetCredentials();
+        if (source is null)
+        {
+            try
+            {
+                source = DefaultAWSCredentialsIdentityResolver.GetCredentials();
+            }
+            catch (AmazonClientException e)
+            {
+                throw new ProviderException(ProviderErrorKind.Unauthorized, "NoCredentials", $"no AWS credentials found (environment, shared config, container or instance metadata): {e.Message}", e);
+            }
+        }
+
         return options.RoleArn is null ? source : new AssumeRoleAWSCredentials(source, options.RoleArn, options.RoleSessionName);
     }
 
     public void Dispose()
     {
-        if (disposed)
+        List<Ec2SnapshotProvider> created;
+        lock (gate)
         {
-            return;
+            if (disposed)
+            {
+                return;
+            }
+
+            disposed = true;
+            created = [.. providers.Values];
         }
 
-        disposed = true;
-        foreach (var provider in providers.Values.Where(p => p.IsValueCreated))
+        foreach (var provider in created)
         {
-            provider.Value.Dispose();
+            provider.Dispose();
         }
     }
 }

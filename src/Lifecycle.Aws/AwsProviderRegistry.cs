@@ -92,7 +92,7 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
         return new Ec2SnapshotProvider(region, client, options, r => options.Regions.Contains(r, StringComparer.Ordinal) ? Provider(r) : null);
     }
 
-    private static AWSCredentials ResolveCredentials(AwsProviderOptions options)
+    internal static AWSCredentials ResolveCredentials(AwsProviderOptions options)
     {
         var source = options.Credentials;
         if (source is null && options.Profile is not null)

@@ -173,3 +173,18 @@ public sealed class EndpointFaultTests
         }
     }
 }
+
+public sealed class CredentialsTests
+{
+    [Fact]
+    public void ARoleArn_AssumesTheRole_WithTheConfiguredCredentialsAsSource()
+    {
+        var source = new Amazon.Runtime.BasicAWSCredentials("AKIAAAAAAAAAAAAAAAAA", "secret");
+        var options = new AwsProviderOptions { Regions = ["eu-west-1"], Credentials = source, RoleArn = "arn:aws:iam::123456789012:role/lifecycle" };
+
+        var assumed = Assert.IsType<Amazon.Runtime.AssumeRoleAWSCredentials>(AwsProviderRegistry.ResolveCredentials(options));
+        Assert.Equal(("arn:aws:iam::123456789012:role/lifecycle", "lifecycle"), (assumed.RoleArn, assumed.RoleSessionName));
+        Assert.Same(source, assumed.SourceCredentials);
+        Assert.Same(source, AwsProviderRegistry.ResolveCredentials(options with { RoleArn = null }));
+    }
+}

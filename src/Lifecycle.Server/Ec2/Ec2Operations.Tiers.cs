@@ -231,8 +231,9 @@ internal sealed partial class Ec2Operations
         xml.Element("volumeSize", snapshot.VolumeSizeGiB);
     }
 
-    private Task DescribeRegionsAsync(Ec2Call call, XmlWriter xml)
+    private async Task DescribeRegionsAsync(Ec2Call call, XmlWriter xml)
     {
+        var served = await ServedRegionsAsync(call.CancellationToken).ConfigureAwait(false);
         var names = call.P.List("RegionName");
         call.P.Bool("AllRegions");
         var filters = call.P.Filters();
@@ -241,14 +242,14 @@ internal sealed partial class Ec2Operations
             throw UnknownFilter(filter, "region-name", "endpoint", "opt-in-status");
         }
 
-        var unknown = names.FirstOrDefault(n => !call.ServedRegions.Contains(n, StringComparer.Ordinal));
+        var unknown = names.FirstOrDefault(n => !served.Contains(n, StringComparer.Ordinal));
         if (unknown is not null)
         {
-            throw Ec2Error.InvalidParameterValue($"Invalid region: {Ec2Parameters.Shorten(unknown)} (served here: {string.Join(", ", call.ServedRegions)})");
+            throw Ec2Error.InvalidParameterValue($"Invalid region: {Ec2Parameters.Shorten(unknown)} (served here: {string.Join(", ", served)})");
         }
 
         call.StopIfDryRun();
-        var regions = call.ServedRegions.Where(r => (names.IsEmpty || names.Contains(r)) && filters.All(f => f.Values.Any(v => f.Name switch
+        var regions = served.Where(r => (names.IsEmpty || names.Contains(r)) && filters.All(f => f.Values.Any(v => f.Name switch
         {
             "region-name" => r == v,
             "endpoint" => call.EndpointUrl == v,
@@ -260,7 +261,6 @@ internal sealed partial class Ec2Operations
             x.Element("regionEndpoint", call.EndpointUrl);
             x.Element("optInStatus", "opt-in-not-required");
         });
-        return Task.CompletedTask;
     }
 
     private Task DescribeAvailabilityZonesAsync(Ec2Call call, XmlWriter xml)

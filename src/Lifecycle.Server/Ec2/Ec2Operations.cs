@@ -9,15 +9,13 @@ using Microsoft.AspNetCore.Http;
 namespace Lifecycle.Server.Ec2;
 
 /// <summary>One request's context: the region of its credential scope, its parameters, the engine.</summary>
-internal sealed class Ec2Call(Ec2Operations operations, string region, Ec2Parameters parameters, string endpointUrl, IReadOnlyList<string> servedRegions, CancellationToken cancellationToken)
+internal sealed class Ec2Call(Ec2Operations operations, string region, Ec2Parameters parameters, string endpointUrl, CancellationToken cancellationToken)
 {
     public string Region { get; } = region;
 
     public Ec2Parameters P { get; } = parameters;
 
     public string EndpointUrl { get; } = endpointUrl;
-
-    public IReadOnlyList<string> ServedRegions { get; } = servedRegions;
 
     public CancellationToken CancellationToken { get; } = cancellationToken;
 
@@ -92,7 +90,10 @@ internal sealed partial class Ec2Operations
     /// <summary>Checks the region of the credential scope is served here (else AuthFailure, as EC2 answers a wrongly scoped credential).</summary>
     public async Task<Ec2Call> OpenCallAsync(HttpContext context, string region, Ec2Parameters parameters, CancellationToken cancellationToken)
     {
-        var served = await ServedRegionsAsync(cancellationToken).ConfigureAwait(false);
+        // The configured and existing regions answer without asking for the policies' regions (a store read).
+        var served = Options.Regions.Contains(region, StringComparer.Ordinal) || Engine.Regions.Contains(region, StringComparer.Ordinal)
+            ? [region]
+            : await ServedRegionsAsync(cancellationToken).ConfigureAwait(false);
         if (!served.Contains(region, StringComparer.Ordinal))
         {
             throw new Ec2Error("AuthFailure",
@@ -102,7 +103,7 @@ internal sealed partial class Ec2Operations
 
         var request = context.Request;
         var endpoint = $"{request.Scheme}://{request.Host.Value}{Ec2Endpoint.Path}";
-        return new Ec2Call(this, region, parameters, endpoint, served, cancellationToken);
+        return new Ec2Call(this, region, parameters, endpoint, cancellationToken);
     }
 
     public Task RunAsync(string action, Ec2Call call, XmlWriter xml) =>
@@ -110,7 +111,8 @@ internal sealed partial class Ec2Operations
             ? run(call, xml)
             : throw new Ec2Error("InvalidAction", $"The action {Ec2Parameters.Shorten(action)} is not valid for this web service (served: {string.Join(", ", actions.Keys.Order(StringComparer.Ordinal))})");
 
-    private async Task<IReadOnlyList<string>> ServedRegionsAsync(CancellationToken cancellationToken)
+    /// <summary><see cref="Ec2EndpointOptions.Regions"/>, the regions that exist, and <see cref="Ec2EndpointOptions.MoreRegions"/>.</summary>
+    internal async Task<IReadOnlyList<string>> ServedRegionsAsync(CancellationToken cancellationToken)
     {
         var regions = new SortedSet<string>(Options.Regions, StringComparer.Ordinal);
         regions.UnionWith(Engine.Regions);

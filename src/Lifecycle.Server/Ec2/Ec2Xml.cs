@@ -12,11 +12,15 @@ internal static class Ec2Xml
 {
     public const string Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
+    /// <summary>
+    /// A text element. Values set through other paths (the CLI, the REST API) may hold characters XML cannot carry;
+    /// they are replaced rather than failing the whole answer.
+    /// </summary>
     public static void Element(this XmlWriter xml, string name, string? value)
     {
         if (value is not null)
         {
-            xml.WriteElementString(name, Namespace, value);
+            xml.WriteElementString(name, Namespace, Ec2Endpoint.XmlSafe(value));
         }
     }
 

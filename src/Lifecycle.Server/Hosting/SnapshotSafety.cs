@@ -11,16 +11,13 @@ namespace Lifecycle.Server.Hosting;
 /// </summary>
 internal static class SnapshotSafety
 {
-    /// <summary>On a copy: the volume its source snapshot was taken of (EC2 gives a copy an arbitrary volume id).</summary>
-    public const string SourceVolumeTag = "lifecycle:source-volume";
-
     /// <summary>The first <c>lifecycle:</c> key of <paramref name="keys"/>, or null.</summary>
     public static string? ReservedKey(IEnumerable<string> keys) =>
         keys.FirstOrDefault(k => k.StartsWith(OwnershipTags.Prefix, StringComparison.Ordinal));
 
     /// <summary>What retention groups a snapshot by: its source volume (the tag on a copy), else its volume id.</summary>
     public static string RetentionGroup(SnapshotInfo snapshot) =>
-        snapshot.Tags.TryGetValue(SourceVolumeTag, out var source) && source.Length > 0 ? source : snapshot.VolumeId;
+        snapshot.Tags.TryGetValue(OwnershipTags.SourceVolume, out var source) && source.Length > 0 ? source : snapshot.VolumeId;
 
     /// <summary>
     /// Throws <see cref="ProviderErrorKind.IncorrectState"/> (<paramref name="code"/>) when <paramref name="snapshot"/>

@@ -114,3 +114,8 @@ public sealed class LocalEngineClockedConformanceTests : ClockedProviderConforma
 {
     protected override Task<IClockedProviderFixture> CreateFixtureAsync() => Task.FromResult<IClockedProviderFixture>(new LocalProviderFixture());
 }
+
+public sealed class LocalEngineOnlyConformanceRun : LocalEngineOnlyConformanceTests
+{
+    protected override Task<IProviderFixture> CreateFixtureAsync() => Task.FromResult<IProviderFixture>(new LocalProviderFixture());
+}

@@ -20,6 +20,15 @@ public interface IProviderFixture : IAsyncDisposable
 
     ISnapshotProvider Provider => Registry.For(Region);
 
+    /// <summary>An availability zone of <see cref="Region"/> (volumes, fast snapshot restore).</summary>
+    string Zone => "zone-a";
+
+    /// <summary>A second zone of <see cref="Region"/>.</summary>
+    string OtherZone => "zone-b";
+
+    /// <summary>How long a move to or from the archive tier may take to show in describes (EC2: hours).</summary>
+    TimeSpan TierChangeTimeout => TimeSpan.FromSeconds(10);
+
     /// <summary>Creates a small volume with some non-zero content, optionally attached to an instance.</summary>
     Task<VolumeInfo> CreateVolumeAsync(string zone, IReadOnlyDictionary<string, string> tags, string? instanceId = null, bool isBoot = false,
         CancellationToken cancellationToken = default);

@@ -36,13 +36,13 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
         this.options = options;
     }
 
-    public ImmutableArray<string> Regions => options.Regions;
+    public ImmutableArray<string> Regions => options.Regions.IsDefault ? [] : options.Regions;
 
     public ISnapshotProvider For(string region) => Provider(region);
 
     internal Ec2SnapshotProvider Provider(string region)
     {
-        if (!options.Regions.Contains(region, StringComparer.Ordinal))
+        if (!Acts(region))
         {
             throw ProviderException.NotFound("UnknownRegion", $"region {region} is not one of the configured regions ({string.Join(", ", options.Regions)})");
         }
@@ -61,6 +61,11 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
             return provider;
         }
     }
+
+    /// <summary>A configured region, or with <see cref="AwsProviderOptions.AnyRegion"/> any well-formed name.</summary>
+    private bool Acts(string region) =>
+        Regions.Contains(region, StringComparer.Ordinal)
+        || (options.AnyRegion && region.Length is > 0 and <= 64 && region.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'));
 
     private Ec2SnapshotProvider Create(string region, AWSCredentials credentials)
     {
@@ -89,7 +94,7 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
         }
 
         var client = new AmazonEC2Client(credentials, config);
-        return new Ec2SnapshotProvider(region, client, options, r => options.Regions.Contains(r, StringComparer.Ordinal) ? Provider(r) : null);
+        return new Ec2SnapshotProvider(region, client, options, r => Acts(r) ? Provider(r) : null);
     }
 
     internal static AWSCredentials ResolveCredentials(AwsProviderOptions options)

@@ -12,6 +12,12 @@ public sealed record AwsProviderOptions
     /// <summary>The regions the provider acts in (e.g. eu-west-1). At least one.</summary>
     public ImmutableArray<string> Regions { get; init; } = [];
 
+    /// <summary>
+    /// Also act in regions beyond <see cref="Regions"/> when asked (the server: the regions its applied policies name,
+    /// which an apply may change). <see cref="Regions"/> then lists what is served without a policy, and may be empty.
+    /// </summary>
+    public bool AnyRegion { get; init; }
+
     /// <summary>A shared-config profile (<c>--aws-profile</c>); null uses the SDK's default chain.</summary>
     public string? Profile { get; init; }
 
@@ -70,11 +76,11 @@ public sealed record AwsProviderOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (Regions.IsDefaultOrEmpty)
+        if (Regions.IsDefaultOrEmpty && !AnyRegion)
         {
             errors.Add("at least one region is required");
         }
-        else if (Regions.Any(string.IsNullOrWhiteSpace))
+        else if (!Regions.IsDefaultOrEmpty && Regions.Any(string.IsNullOrWhiteSpace))
         {
             errors.Add("a region name is empty");
         }

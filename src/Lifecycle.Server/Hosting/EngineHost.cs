@@ -1,3 +1,5 @@
+using Lifecycle.Aws;
+using Lifecycle.Aws.Configuration;
 using Lifecycle.Core.Policies;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine;
@@ -47,15 +49,60 @@ public sealed class EngineHost : IDisposable
                     FastRestoreOptimizingTime = TimeSpan.FromSeconds(5),
                     FastRestoreDisablingTime = TimeSpan.FromSeconds(5),
                 });
-                return new EngineHost(EngineRegistry.Single(EngineKind.Local, engine), $"local engine at {directory}", engine, engine);
+                // engine: aws policies run on AWS beside the local ones (credentials are resolved at their first call).
+                var aws = new AwsProviderRegistry(AwsOptions(options, timeProvider));
+                return new EngineHost(
+                    new EngineRegistry(EngineKind.Local, new Dictionary<EngineKind, IProviderRegistry> { [EngineKind.Local] = engine, [EngineKind.Aws] = aws }),
+                    $"local engine at {directory}", engine, new Owned(engine, aws));
             case "aws":
-                throw new NotSupportedException("--engine aws needs the AWS provider (Lifecycle.Aws), which is not part of this build yet");
+                // No engine in this process. Against an EC2-compatible endpoint (an engine host's /ec2), engine: local
+                // policies run there too: a cluster on the local engine is one engine host and N such nodes.
+                var provider = new AwsProviderRegistry(AwsOptions(options, timeProvider));
+                var engines = new Dictionary<EngineKind, IProviderRegistry> { [EngineKind.Aws] = provider };
+                if (options.AwsEndpointUrl is not null)
+                {
+                    engines[EngineKind.Local] = provider;
+                }
+
+                return new EngineHost(new EngineRegistry(EngineKind.Aws, engines),
+                    options.AwsEndpointUrl is null ? "AWS EC2" : $"EC2-compatible endpoint {options.AwsEndpointUrl}", null, provider);
             default:
-                throw new ArgumentException($"unknown engine '{options.Engine}'; use local, remote or aws");
+                throw new ArgumentException($"unknown engine '{options.Engine}'; use local or aws");
         }
     }
 
     public void Dispose() => owned?.Dispose();
+
+    /// <summary>The AWS provider's options from serve's: its regions are --regions plus any a policy names.</summary>
+    internal static AwsProviderOptions AwsOptions(ServerOptions options, TimeProvider timeProvider)
+    {
+        Uri? endpoint = null;
+        if (options.AwsEndpointUrl is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out endpoint) || endpoint.Scheme is not ("http" or "https")))
+        {
+            throw new ArgumentException($"--aws-endpoint-url: '{url}' is not an http(s) URL");
+        }
+
+        return new AwsProviderOptions
+        {
+            Regions = [.. options.Regions],
+            AnyRegion = true,
+            EndpointUrl = endpoint,
+            Profile = options.AwsProfile,
+            RoleArn = options.AwsRoleArn,
+            TimeProvider = timeProvider,
+        };
+    }
+
+    private sealed class Owned(params IDisposable[] parts) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var part in parts)
+            {
+                part.Dispose();
+            }
+        }
+    }
 
     /// <summary>
     /// The demo runs the example policies too: they encrypt copies with the key ring's default key and with

@@ -102,7 +102,6 @@ public static class LifecycleServer
         RunEndpoints.Map(api);
         if (engine.Local is not null && ec2Credentials is not null)
         {
-            EngineEndpoints.Map(app);
             var applied = app.Services.GetRequiredService<Lifecycle.Scheduling.Policies.AppliedPolicies>();
             app.MapEc2Endpoint(engine.Local, ec2Credentials, new Ec2EndpointOptions
             {

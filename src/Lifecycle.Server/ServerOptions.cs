@@ -5,11 +5,21 @@ public sealed record ServerOptions
 {
     public const string DefaultUrl = "http://127.0.0.1:5080";
 
-    /// <summary>local (the bundled block engine), remote (another server's local engine) or aws.</summary>
+    /// <summary>
+    /// local: the bundled block engine runs in this process (and is served at /ec2); policies with <c>engine: aws</c>
+    /// run on AWS. aws: no engine in this process; every policy runs through the AWS provider, against AWS or, with
+    /// <see cref="AwsEndpointUrl"/>, an EC2-compatible endpoint (an engine host's /ec2, for <c>engine: local</c> too).
+    /// </summary>
     public string Engine { get; init; } = "local";
 
-    /// <summary>With <c>--engine remote</c>: the server whose local engine this node uses (its /engine/v1 endpoints).</summary>
-    public string? EngineUrl { get; init; }
+    /// <summary>An EC2-compatible endpoint for the AWS provider (e.g. http://enginehost:5080/ec2); null is AWS itself.</summary>
+    public string? AwsEndpointUrl { get; init; }
+
+    /// <summary>A profile of the AWS shared config and credentials files; null uses the SDK's default chain.</summary>
+    public string? AwsProfile { get; init; }
+
+    /// <summary>A role to assume through STS, with the chain's (or the profile's) credentials as the source.</summary>
+    public string? AwsRoleArn { get; init; }
 
     /// <summary>
     /// Directory mode: a directory of policy files, the one source of truth, applied on start and on every change
@@ -62,8 +72,6 @@ public sealed record ServerOptions
     /// </summary>
     public string? Ec2CredentialsFile { get; init; }
 
-    /// <summary>With <c>--engine remote</c>: the file holding an admin token of the engine host.</summary>
-    public string? EngineTokenFile { get; init; }
 
     public string EngineDirectoryOrDefault => EngineDirectory ?? Path.Combine(DataDirectory, "engine");
 }

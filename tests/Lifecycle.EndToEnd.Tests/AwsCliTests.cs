@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Lifecycle.LocalEngine;
 
@@ -47,53 +46,10 @@ public sealed class AwsCliTests(AwsCliTests.Server server) : IClassFixture<AwsCl
         }
     }
 
-    private sealed record Cli(int ExitCode, JsonElement Json, string Error)
-    {
-        public JsonElement Ok()
-        {
-            Assert.True(ExitCode == 0, $"aws exited {ExitCode}: {Error}");
-            return Json;
-        }
+    private async Task<AwsCli.Result> AwsAsync(string region, params string[] arguments) => await AwsWithAsync(server.Credentials, region, arguments);
 
-        /// <summary>The CLI prints "An error occurred (CODE) when calling …"; exit code 254.</summary>
-        public void Fails(string code)
-        {
-            Assert.True(ExitCode != 0, "aws succeeded where it should fail with " + code);
-            Assert.Contains($"({code})", Error, StringComparison.Ordinal);
-        }
-    }
-
-    private async Task<Cli> AwsAsync(string region, params string[] arguments) => await AwsWithAsync(server.Credentials, region, arguments);
-
-    private async Task<Cli> AwsWithAsync(string credentials, string region, params string[] arguments)
-    {
-        var start = new ProcessStartInfo("/usr/bin/aws") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add("ec2");
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var argument in new[] { "--endpoint-url", server.Endpoint, "--region", region, "--output", "json" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["AWS_SHARED_CREDENTIALS_FILE"] = credentials;
-        start.Environment["AWS_CONFIG_FILE"] = "/dev/null";
-        start.Environment["AWS_EC2_METADATA_DISABLED"] = "true";
-        start.Environment["AWS_PAGER"] = "";
-        start.Environment.Remove("AWS_PROFILE");
-        start.Environment.Remove("AWS_ACCESS_KEY_ID");
-        start.Environment.Remove("AWS_SECRET_ACCESS_KEY");
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        var text = await stdout;
-        return new Cli(process.ExitCode, text.Trim().Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone(), await stderr);
-    }
+    private Task<AwsCli.Result> AwsWithAsync(string credentials, string region, params string[] arguments) =>
+        AwsCli.Ec2Async(server.Endpoint, credentials, region, arguments);
 
     private static IEnumerable<string> Strings(JsonElement array, string property) => array.EnumerateArray().Select(e => e.GetProperty(property).GetString()!);
 

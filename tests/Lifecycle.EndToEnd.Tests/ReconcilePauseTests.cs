@@ -53,25 +53,12 @@ public sealed class ReconcilePauseTests
         // A run that read the pause a moment before it was stored may still start: count from a second later.
         var pausedAt = DateTimeOffset.UtcNow.AddSeconds(1);
 
-        // A second snapshot owned by "held": with retain count 1, reconcile would delete one of the two.
-        using (var created = await server.PostJsonAsync($"/engine/v1/{Region}/create-snapshot", new
-        {
-            request = new
-            {
-                volumeId = volume,
-                tags = new Dictionary<string, string>
-                {
-                    ["lifecycle:policy"] = "held",
-                    ["lifecycle:schedule"] = "daily",
-                    ["lifecycle:schedules"] = "daily",
-                    ["lifecycle:fire-time"] = "2026-01-01T03:00:00Z",
-                    ["lifecycle:token"] = "injected-for-reconcile",
-                },
-            },
-        }))
-        {
-            Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
-        }
+        // A second snapshot owned by "held": with retain count 1, reconcile would delete one of the two
+        // (through the server's EC2 endpoint, as any EC2 client would: creates may carry the ownership tags).
+        var tags = "ResourceType=snapshot,Tags=[{Key=lifecycle:policy,Value=held},{Key=lifecycle:schedule,Value=daily},{Key=lifecycle:schedules,Value=daily},"
+            + "{Key=lifecycle:fire-time,Value=2026-01-01T03:00:00Z},{Key=lifecycle:token,Value=injected-for-reconcile}]";
+        (await AwsCli.Ec2Async(new Uri(server.BaseAddress, "/ec2").ToString(), EndpointNodes.CredentialsOf(server), Region,
+            "create-snapshot", "--volume-id", volume, "--tag-specifications", tags)).Ok();
 
         // Two reconcile passes of "other" after the pause prove the reconcile path ran.
         await server.WaitUntilAsync(async () => (await ReconcileRunsSinceAsync(server, "other", pausedAt)) >= 2, TimeSpan.FromSeconds(60), "two reconcile runs of other");

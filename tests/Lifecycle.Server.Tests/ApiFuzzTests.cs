@@ -23,13 +23,6 @@ public sealed class ApiFuzzTests(ServerFixture server)
 
     private static readonly string[] Methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
-    private static readonly string[] Operations =
-    [
-        "describe-volumes", "describe-snapshots", "create-snapshot", "create-snapshots", "copy-snapshot", "delete-snapshot",
-        "archive-snapshot", "restore-snapshot-tier", "enable-fast-snapshot-restores", "disable-fast-snapshot-restores",
-        "describe-fast-snapshot-restores", "list-recycle-bin", "restore-from-recycle-bin", "create-volume", "wait-snapshot", "create-tags",
-    ];
-
     private static readonly string[] QueryKeys = ["limit", "policy", "state", "kind", "from", "to", "region", "volume", "schedule"];
 
     private static readonly string[] ContentTypes =
@@ -117,7 +110,6 @@ public sealed class ApiFuzzTests(ServerFixture server)
             method = random.NextDouble() < 0.85 ? route.Method : Methods[random.Next(Methods.Length)];
             path = route.Pattern
                 .Replace("{region}", Segment(random, corpus.Regions), StringComparison.Ordinal)
-                .Replace("{operation}", random.NextDouble() < 0.85 ? Operations[random.Next(Operations.Length)] : Uri.EscapeDataString(RandomText(random)), StringComparison.Ordinal)
                 .Replace("{name}", Segment(random, corpus.Policies), StringComparison.Ordinal)
                 .Replace("{id}", Segment(random, corpus.Ids), StringComparison.Ordinal);
         }
@@ -159,7 +151,7 @@ public sealed class ApiFuzzTests(ServerFixture server)
 
     private static string Body(Random random, string path, Corpus corpus)
     {
-        var template = path.Contains("/engine/v1/", StringComparison.Ordinal) ? EngineTemplate(random, corpus) : ApiTemplate(random);
+        var template = ApiTemplate(random);
         return random.Next(10) switch
         {
             0 => RandomText(random),
@@ -175,20 +167,6 @@ public sealed class ApiFuzzTests(ServerFixture server)
         1 => JsonSerializer.Serialize(new { files = new[] { new { path = "p.yaml", text = MutateText(random, ServerFixture.Policy) } } }),
         _ => "{}",
     };
-
-    private static string EngineTemplate(Random random, Corpus corpus)
-    {
-        var snapshot = corpus.Snapshots.Length > 0 ? corpus.Snapshots[random.Next(corpus.Snapshots.Length)] : "snap-0";
-        return random.Next(6) switch
-        {
-            0 => JsonSerializer.Serialize(new { snapshotId = snapshot, policy = ServerFixture.PolicyName, days = 1, zones = new[] { "sec-a-1" } }),
-            1 => JsonSerializer.Serialize(new { request = new { volumeId = corpus.Volume, tags = new Dictionary<string, string> { ["k"] = "v" } } }),
-            2 => JsonSerializer.Serialize(new { request = new { zone = "sec-a-1", sizeBytes = 1_048_576, snapshotId = snapshot, tags = new Dictionary<string, string>() } }),
-            3 => JsonSerializer.Serialize(new { query = new { snapshotIds = new[] { snapshot }, volumeIds = new[] { corpus.Volume } }, filter = new { tags = new Dictionary<string, string[]> { ["suite"] = ["security"] } } }),
-            4 => JsonSerializer.Serialize(new { resourceId = snapshot, tags = new Dictionary<string, string> { ["lifecycle:policy"] = "x", ["a"] = "b" } }),
-            _ => JsonSerializer.Serialize(new { request = new { sourceRegion = ServerFixture.Region, sourceSnapshotId = snapshot, tags = new Dictionary<string, string>(), encrypted = true, keyId = "nope" } }),
-        };
-    }
 
     private static JsonNode? Mutate(Random random, JsonNode node, Corpus corpus, int depth)
     {

@@ -4,7 +4,7 @@ using Lifecycle.Server;
 namespace Lifecycle.Cli.Commands;
 
 /// <summary>
-/// <c>lifecycle serve [--engine local|aws] [--policies DIR] [--data DIR] [--database URL] [--urls URL] [--demo]</c>:
+/// <c>lifecycle serve [--engine local|aws] [--aws-endpoint-url URL] [--policies DIR] [--data DIR] [--database URL] [--urls URL] [--demo]</c>:
 /// runs the policies as Quartz jobs against the engine, with the REST API on 127.0.0.1:5080 by default.
 /// Exit codes: 0 after a clean shutdown (SIGTERM / Ctrl+C), 1 when the server cannot start, 2 usage error.
 /// </summary>
@@ -12,8 +12,14 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var engine = new Option<string>("--engine") { Description = "local (the bundled block engine), remote (another server's local engine) or aws", DefaultValueFactory = _ => "local" };
-        var engineUrl = new Option<string?>("--engine-url") { Description = "With --engine remote: the server hosting the local engine" };
+        var engine = new Option<string>("--engine")
+        {
+            Description = "local: the bundled engine runs in this process (served at /ec2); aws: every policy runs through the AWS provider (against AWS, or --aws-endpoint-url)",
+            DefaultValueFactory = _ => "local",
+        };
+        var awsEndpoint = new Option<string?>("--aws-endpoint-url") { Description = "An EC2-compatible endpoint for the AWS provider, e.g. an engine host's http://HOST:5080/ec2 (default: AWS)" };
+        var awsProfile = new Option<string?>("--aws-profile") { Description = "AWS profile for credentials and region settings (default: the SDK's chain: environment, profile, container, instance metadata)" };
+        var awsRole = new Option<string?>("--aws-role-arn") { Description = "Assume this IAM role through STS (deploy/aws/iam-policy.json has the permissions it needs)" };
         var policies = new Option<string?>("--policies") { Description = "Directory mode: the directory of policy files is the truth, applied on start and on every change (API applies are refused)" };
         var allowDestructive = new Option<bool>("--allow-destructive") { Description = "Directory mode: apply a revision of the directory that removes policies or deletes more than the cap (an empty or missing directory is still never applied)" };
         var data = new Option<string>("--data") { Description = "Data directory: the SQLite store and the local engine", DefaultValueFactory = _ => "./.lifecycle" };
@@ -30,11 +36,10 @@ public static class ServeCommand
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
         var regions = new Option<string[]>("--regions") { Description = "Regions served besides those the applied policies name (a read never creates a region)", AllowMultipleArgumentsPerToken = true };
         var ec2Credentials = new Option<string?>("--ec2-credentials") { Description = "With --engine local: the key pairs of the EC2-compatible endpoint /ec2, an AWS shared-credentials file (default: DATA/ec2-credentials, written with a random pair and mode 0600 at first start)" };
-        var engineToken = new Option<string?>("--engine-token-file") { Description = "With --engine remote: file holding an admin token of the engine host" };
         var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz and /ec2 needs a bearer token; /ec2 is the EC2 Query API over the local engine, signed with SigV4)")
         {
-            engine, engineUrl, policies, allowDestructive, data, engineData, database, urls, demo, node, concurrency,
-            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, engineToken, ec2Credentials,
+            engine, awsEndpoint, awsProfile, awsRole, policies, allowDestructive, data, engineData, database, urls, demo, node, concurrency,
+            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, ec2Credentials,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -42,7 +47,9 @@ public static class ServeCommand
             var options = new ServerOptions
             {
                 Engine = parseResult.GetValue(engine) ?? "local",
-                EngineUrl = parseResult.GetValue(engineUrl),
+                AwsEndpointUrl = parseResult.GetValue(awsEndpoint),
+                AwsProfile = parseResult.GetValue(awsProfile),
+                AwsRoleArn = parseResult.GetValue(awsRole),
                 PoliciesDirectory = parseResult.GetValue(policies),
                 AllowDestructive = parseResult.GetValue(allowDestructive),
                 DataDirectory = parseResult.GetValue(data) ?? "./.lifecycle",
@@ -58,12 +65,11 @@ public static class ServeCommand
                 TlsCertificateFile = parseResult.GetValue(tlsCert),
                 TlsKeyFile = parseResult.GetValue(tlsKey),
                 Regions = SplitList(parseResult.GetValue(regions)),
-                EngineTokenFile = parseResult.GetValue(engineToken),
                 Ec2CredentialsFile = parseResult.GetValue(ec2Credentials),
             };
-            if (options.Engine is not ("local" or "remote" or "aws"))
+            if (options.Engine is not ("local" or "aws"))
             {
-                await error.WriteLineAsync($"error: --engine must be local, remote or aws, not '{options.Engine}'").ConfigureAwait(false);
+                await error.WriteLineAsync($"error: --engine must be local or aws, not '{options.Engine}'").ConfigureAwait(false);
                 return 2;
             }
 

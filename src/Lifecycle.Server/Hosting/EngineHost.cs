@@ -48,15 +48,6 @@ public sealed class EngineHost : IDisposable
                     FastRestoreDisablingTime = TimeSpan.FromSeconds(5),
                 });
                 return new EngineHost(EngineRegistry.Single(EngineKind.Local, engine), $"local engine at {directory}", engine, engine);
-            case "remote":
-                if (options.EngineUrl is null)
-                {
-                    throw new ArgumentException("--engine remote needs --engine-url (the URL of the server that hosts the local engine)");
-                }
-
-                var token = options.EngineTokenFile is { } file ? File.ReadAllText(file).Trim() : Environment.GetEnvironmentVariable("LIFECYCLE_ENGINE_TOKEN");
-                var remote = new RemoteProviderRegistry(new Uri(options.EngineUrl), token);
-                return new EngineHost(EngineRegistry.Single(EngineKind.Local, remote), $"remote engine at {options.EngineUrl}", null, remote);
             case "aws":
                 throw new NotSupportedException("--engine aws needs the AWS provider (Lifecycle.Aws), which is not part of this build yet");
             default:

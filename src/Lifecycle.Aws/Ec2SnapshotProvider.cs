@@ -53,7 +53,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         volumes = new VolumeCreateGate(time, options.MinimumSnapshotInterval, options.MaxPendingSnapshotsPerVolume, options.EffectiveCompletionPollInterval);
         copySlots = new SemaphoreSlim(options.MaxConcurrentCopiesPerRegion, options.MaxConcurrentCopiesPerRegion);
         completion = new CompletionPoller(DescribeByIdsAsync, Finished, time, options.EffectiveCompletionPollInterval,
-            options.FirstCompletionCheck, options.EventualConsistencyWindow);
+            options.EffectiveFirstCompletionCheck, options.EventualConsistencyWindow);
     }
 
     public string Region { get; }

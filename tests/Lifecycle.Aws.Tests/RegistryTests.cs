@@ -19,7 +19,7 @@ public sealed class RegistryTests
             MaxConcurrentCopiesPerRegion = 0,
             CompletionPollInterval = TimeSpan.FromMilliseconds(1),
         }.Validate();
-        Assert.Equal(5, errors.Count); // no region, the URL, copies, the poll interval, and a first check beyond it
+        Assert.Equal(4, errors.Count); // no region, the URL, copies, the poll interval
         Assert.Throws<ArgumentException>(() => new AwsProviderRegistry(new AwsProviderOptions()));
     }
 

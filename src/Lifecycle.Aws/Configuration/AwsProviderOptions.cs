@@ -44,7 +44,7 @@ public sealed record AwsProviderOptions
     /// </summary>
     public TimeSpan? CompletionPollInterval { get; init; }
 
-    /// <summary>The first completion check after a create (small snapshots complete in seconds). 0..<see cref="CompletionPollInterval"/>.</summary>
+    /// <summary>The first completion check after a create (small snapshots complete in seconds); never later than the poll interval.</summary>
     public TimeSpan FirstCompletionCheck { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long an id just returned by a create or copy may still be unknown to describes (EC2's eventual consistency). 0..10 min.</summary>
@@ -69,6 +69,8 @@ public sealed record AwsProviderOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    internal TimeSpan EffectiveFirstCompletionCheck => FirstCompletionCheck < EffectiveCompletionPollInterval ? FirstCompletionCheck : EffectiveCompletionPollInterval;
+
     internal TimeSpan EffectiveCompletionPollInterval =>
         CompletionPollInterval ?? (EndpointUrl is null ? TimeSpan.FromSeconds(15) : TimeSpan.FromSeconds(1));
 
@@ -92,7 +94,7 @@ public sealed record AwsProviderOptions
 
         Range(errors, nameof(MinimumSnapshotInterval), MinimumSnapshotInterval, TimeSpan.Zero, TimeSpan.FromMinutes(10));
         Range(errors, nameof(CompletionPollInterval), EffectiveCompletionPollInterval, TimeSpan.FromMilliseconds(50), TimeSpan.FromMinutes(10));
-        Range(errors, nameof(FirstCompletionCheck), FirstCompletionCheck, TimeSpan.Zero, EffectiveCompletionPollInterval);
+        Range(errors, nameof(FirstCompletionCheck), FirstCompletionCheck, TimeSpan.Zero, TimeSpan.FromMinutes(10));
         Range(errors, nameof(EventualConsistencyWindow), EventualConsistencyWindow, TimeSpan.Zero, TimeSpan.FromMinutes(10));
         Range(errors, nameof(ThrottleBaseDelay), ThrottleBaseDelay, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1));
         Range(errors, nameof(MaxThrottleDelay), MaxThrottleDelay, ThrottleBaseDelay, TimeSpan.FromMinutes(5));

@@ -61,7 +61,8 @@ public sealed partial class LocalRegion
             }
 
             var tags = request.Tags.SetItem(Core.Planning.OwnershipTags.Instance, instanceId);
-            started.AddRange(volumes.Select(v => Prepare(v, request.Description)));
+            var instant = NowMs; // EC2's multi-volume snapshot: one start time for the whole set
+            started.AddRange(volumes.Select(v => Prepare(v, request.Description, instant)));
             await InsertPendingAsync(started.Select(s => (s, (IReadOnlyDictionary<string, string>)tags)).ToList()).ConfigureAwait(false);
         }
         catch
@@ -92,7 +93,8 @@ public sealed partial class LocalRegion
     }
 
     /// <summary>Decides full or incremental and registers the copy-before-write session. Caller holds the volume lock.</summary>
-    private StartedSnapshot Prepare(VolumeRuntime volume, string? description)
+    /// <param name="startTime">The set's one instant (CreateSnapshots), in catalog milliseconds; null: now.</param>
+    private StartedSnapshot Prepare(VolumeRuntime volume, string? description, long? startTime = null)
     {
         var volumeRow = RequireVolumeRow(volume.Id);
         var key = volumeRow.KeyId is null ? null : Keys.Get(volumeRow.KeyId);
@@ -131,7 +133,7 @@ public sealed partial class LocalRegion
             Id = id,
             VolumeId = volume.Id,
             VolumeSizeBytes = volume.SizeBytes,
-            StartTime = NowMs,
+            StartTime = startTime ?? NowMs,
             State = CatalogValues.Pending,
             Tier = CatalogValues.Standard,
             Encrypted = key is not null,

@@ -6,8 +6,8 @@ using Lifecycle.Core.Planning;
 namespace Lifecycle.EndToEnd.Tests;
 
 /// <summary>
-/// Three server nodes on one real PostgreSQL (Quartz clustering) share one local engine (hosted by a fourth process,
-/// as an EC2 endpoint would be) and run a minute-level schedule for five minutes over 50 volumes. One node is
+/// Three server nodes on one real PostgreSQL (Quartz clustering) share one local engine, hosted by a fourth process
+/// and reached through its EC2-compatible endpoint (<c>--engine aws --aws-endpoint-url</c>: AWSSDK.EC2 and SigV4), and run a minute-level schedule for five minutes over 50 volumes. One node is
 /// SIGKILLed mid-run, just after a fire, with two fires still to come. Every fire must create exactly one snapshot per
 /// volume, and the work must spread over nodes. (It ran ten minutes once; five keep a fire before, at and after the
 /// kill, and the whole suite under ten minutes.)
@@ -42,15 +42,14 @@ public sealed class ClusterTests
                   retain: { count: 30 }
             """);
 
-        await using var engineHost = await ServerProcess.StartAsync(["--data", environment.DataDirectory, "--node", "engine-host"]);
+        await using var engineHost = await EndpointNodes.StartEngineHostAsync(environment.DataDirectory, [Region]);
         var nodes = new List<ServerProcess>();
         try
         {
             foreach (var name in new[] { "node-a", "node-b", "node-c" })
             {
-                nodes.Add(await ServerProcess.StartAsync([
-                    "--engine", "remote", "--engine-url", engineHost.BaseAddress.ToString(), "--engine-token-file", Path.Combine(engineHost.DataDirectory, "admin-token"), "--database", postgres.Url,
-                    "--data", Path.Combine(environment.Root, name), "--policies", environment.PoliciesDirectory, "--node", name]));
+                nodes.Add(await EndpointNodes.StartNodeAsync(engineHost, Path.Combine(environment.Root, name),
+                    ["--database", postgres.Url, "--policies", environment.PoliciesDirectory, "--node", name]));
             }
 
             var started = DateTimeOffset.UtcNow;

@@ -17,7 +17,8 @@ public class ScheduledServerFixture : IAsyncLifetime
 {
     public const string Region = "e2e-a";
     public const string CopyRegion = "e2e-b";
-    public const string Zone = "e2e-a-1";
+    /// <summary>Named as EC2 names zones (region + letter): the EC2 endpoint accepts only those.</summary>
+    public const string Zone = "e2e-aa";
 
     public ScheduledServerFixture()
         : this("sched")
@@ -163,7 +164,7 @@ public class ScheduledServerFixture : IAsyncLifetime
                   copies:
                     - region: e2e-b
                       retain: { count: 1 }
-                  fastRestore: { zones: [e2e-a-1], count: 1 }
+                  fastRestore: { zones: [e2e-aa], count: 1 }
               hooks:
                 pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: 10s }]
                 post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: 10s }]

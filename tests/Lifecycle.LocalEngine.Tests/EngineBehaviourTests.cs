@@ -96,6 +96,33 @@ public sealed class EngineBehaviourTests
         Assert.Equal(content, await ReadSnapshotAsync(region, committed!.Id, content.Length));
     }
 
+    /// <summary>EC2's CreateSnapshots takes the set at one instant: one start time, however the clock moves meanwhile.</summary>
+    [Fact]
+    public async Task CreateSnapshots_GivesEveryVolumeOfTheSetOneStartTime_WhileTheClockMoves()
+    {
+        var ticking = new TickingClock(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var f = new LocalProviderFixture(o => o.TimeProvider = ticking);
+        var region = f.Local;
+        foreach (var device in new[] { "/dev/xvda", "/dev/xvdf", "/dev/xvdg" })
+        {
+            var volume = await region.CreateVolumeAsync("a", Block, LocalProviderFixture.NoTags);
+            await region.AttachVolumeAsync(volume.Id, "i-set", device, isBoot: device == "/dev/xvda");
+        }
+
+        var set = await region.CreateSnapshotsAsync(new CreateSnapshotsRequest("i-set", ImmutableSortedDictionary<string, string>.Empty));
+
+        Assert.Equal(3, set.Length);
+        Assert.Single(set.Select(s => s.StartTime).Distinct());
+    }
+
+    /// <summary>A clock a millisecond later at every read.</summary>
+    private sealed class TickingClock(DateTimeOffset start) : TimeProvider
+    {
+        private long reads;
+
+        public override DateTimeOffset GetUtcNow() => start.AddMilliseconds(Interlocked.Increment(ref reads));
+    }
+
     [Fact]
     public async Task CreateSnapshot_ManyAtOnce_CommitsEachWithItsTags_AndEveryOneHoldsItsVolume()
     {

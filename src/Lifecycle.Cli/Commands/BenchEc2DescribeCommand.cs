@@ -58,6 +58,8 @@ public static class BenchEc2DescribeCommand
                         $"  {t.Filter,-26} {t.Matching,7} matching  {t.Calls} calls  p50 {t.P50.TotalMilliseconds:0.0} ms  p99 {t.P99.TotalMilliseconds:0.0} ms  max {t.Max.TotalMilliseconds:0.0} ms  (engine alone p50 {t.EngineP50.TotalMilliseconds:0.0} ms)")).ConfigureAwait(false);
                 }
 
+                await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"  AWS provider inventory read of {result.ProviderInventorySnapshots} snapshots: {string.Join(", ", result.ProviderInventoryReads.Select(r => r.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + " s"))}")).ConfigureAwait(false);
                 await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  peak working set {result.PeakWorkingSetBytes / (1024.0 * 1024):0} MiB")).ConfigureAwait(false);
                 return 0;
             }

@@ -21,10 +21,11 @@ public static class BenchSchedulerCommand
         var fires = new Option<int>("--fires") { Description = "Minute fires to measure", DefaultValueFactory = _ => 2 };
         var threads = new Option<int>("--threads") { Description = "Jobs the node runs at once (serve's --max-concurrency)", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
         var batch = new Option<int>("--batch-size") { Description = "Actions per batch job", DefaultValueFactory = _ => Lifecycle.Scheduling.Execution.ActionQueue.DefaultBatchSize };
+        var engine = new Option<string>("--engine") { Description = "local (calls in process) or endpoint (the AWS provider through the EC2-compatible endpoint on loopback)", DefaultValueFactory = _ => "local" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         var command = new Command("scheduler", "Snapshot jobs per minute and fire→start delay of one node on SQLite or PostgreSQL")
         {
-            store, database, volumes, policies, fires, threads, batch, output,
+            store, database, volumes, policies, fires, threads, batch, engine, output,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -39,12 +40,13 @@ public static class BenchSchedulerCommand
                 Fires = parseResult.GetValue(fires),
                 Threads = parseResult.GetValue(threads),
                 BatchSize = parseResult.GetValue(batch),
+                Engine = parseResult.GetValue(engine)!,
             };
             var format = parseResult.GetValue(output);
-            if (options.Store is not ("sqlite" or "postgres") || format is not ("text" or "json") || options.Volumes < 1 || options.Policies < 1
+            if (options.Store is not ("sqlite" or "postgres") || options.Engine is not ("local" or "endpoint") || format is not ("text" or "json") || options.Volumes < 1 || options.Policies < 1
                 || options.Fires < 1 || options.Threads is < 1 or > 256 || options.BatchSize < 1)
             {
-                await stderr.WriteLineAsync("error: --store sqlite|postgres, --output text|json, positive --volumes/--policies/--fires/--batch-size, --threads 1..256").ConfigureAwait(false);
+                await stderr.WriteLineAsync("error: --store sqlite|postgres, --engine local|endpoint, --output text|json, positive --volumes/--policies/--fires/--batch-size, --threads 1..256").ConfigureAwait(false);
                 return 2;
             }
 
@@ -58,7 +60,7 @@ public static class BenchSchedulerCommand
                 else
                 {
                     await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"""
-                        scheduler bench: store {result.Store}, {result.Volumes} volumes, {result.Fires} minute fire(s)
+                        scheduler bench: store {result.Store}, engine {options.Engine}, {result.Volumes} volumes, {result.Fires} minute fire(s)
                           snapshot jobs          {result.SnapshotJobs} succeeded, {result.FailedJobs} failed
                           throughput             {result.JobsPerMinute:0} snapshot jobs/minute (one node)
                           fire → run start       p50 {result.RunStartP50.TotalMilliseconds:0} ms, p99 {result.RunStartP99.TotalMilliseconds:0} ms

@@ -5,13 +5,6 @@ using System.Text;
 using Lifecycle.Core.Providers;
 using Lifecycle.LocalEngine;
 using Lifecycle.Server.Ec2;
-using Lifecycle.Server.Security;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Lifecycle.Server.Benchmarks;
 
@@ -37,7 +30,16 @@ public sealed record Ec2DescribeBenchOptions
 /// </summary>
 public sealed record Ec2DescribeTiming(string Filter, int Matching, int Calls, TimeSpan P50, TimeSpan P99, TimeSpan Max, TimeSpan EngineP50);
 
-public sealed record Ec2DescribeBenchResult(int Snapshots, TimeSpan SeedTime, int PageSize, IReadOnlyList<Ec2DescribeTiming> Timings, long PeakWorkingSetBytes);
+public sealed record Ec2DescribeBenchResult(int Snapshots, TimeSpan SeedTime, int PageSize, IReadOnlyList<Ec2DescribeTiming> Timings, long PeakWorkingSetBytes)
+{
+    /// <summary>
+    /// The AWS provider (AWSSDK.EC2, SigV4, the endpoint on loopback) reading every bench snapshot of the region the way
+    /// an inventory read does (one tag filter, pages of 1,000): each run's wall time, and the snapshots it returned.
+    /// </summary>
+    public IReadOnlyList<TimeSpan> ProviderInventoryReads { get; init; } = [];
+
+    public int ProviderInventorySnapshots { get; init; }
+}
 
 /// <summary>
 /// `lifecycle bench ec2-describe`: a region of the local engine holding N snapshots behind the EC2 endpoint on a
@@ -62,17 +64,8 @@ public static class Ec2DescribeBenchmark
             using var engine = LocalEngine.LocalEngine.Open(new LocalEngineOptions { DataDirectory = Path.Combine(root, "engine") });
             var seed = await SeedAsync(engine.Region(Region), options.Snapshots, progress, cancellationToken).ConfigureAwait(false);
 
-            var keyId = Ec2Credentials.NewAccessKeyId();
-            var secret = Ec2Credentials.NewSecretKey();
-            var credentialsPath = Path.Combine(root, "ec2-credentials-" + Guid.NewGuid().ToString("N")[..8]);
-            TokenStore.WriteSecretFile(credentialsPath, $"[default]\naws_access_key_id = {keyId}\naws_secret_access_key = {secret}\n");
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            await using var app = builder.Build();
-            app.MapEc2Endpoint(engine, Ec2Credentials.Load(credentialsPath), new Ec2EndpointOptions { Regions = [Region] });
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            await using var endpoint = await EndpointHost.StartAsync(engine, root, Region, cancellationToken).ConfigureAwait(false);
+            var (keyId, secret, address) = (endpoint.KeyId, endpoint.Secret, endpoint.Address);
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
 
             var timings = new List<Ec2DescribeTiming>();
@@ -114,8 +107,12 @@ public static class Ec2DescribeBenchmark
                     Percentile(durations, 0.50), Percentile(durations, 0.99), durations[^1], Percentile(engineDurations, 0.50)));
             }
 
-            await app.StopAsync(cancellationToken).ConfigureAwait(false);
-            return new Ec2DescribeBenchResult(options.Snapshots, seed, options.PageSize, timings, Process.GetCurrentProcess().PeakWorkingSet64);
+            var (reads, read) = await ProviderInventoryAsync(endpoint, progress, cancellationToken).ConfigureAwait(false);
+            return new Ec2DescribeBenchResult(options.Snapshots, seed, options.PageSize, timings, Process.GetCurrentProcess().PeakWorkingSet64)
+            {
+                ProviderInventoryReads = reads,
+                ProviderInventorySnapshots = read,
+            };
         }
         finally
         {
@@ -124,6 +121,25 @@ public static class Ec2DescribeBenchmark
                 Directory.Delete(root, recursive: true);
             }
         }
+    }
+
+    /// <summary>Three full inventory reads of the region through the AWS provider (the first one also builds the client).</summary>
+    private static async Task<(IReadOnlyList<TimeSpan> Reads, int Snapshots)> ProviderInventoryAsync(
+        EndpointHost endpoint, TextWriter progress, CancellationToken cancellationToken)
+    {
+        using var registry = endpoint.Provider();
+        var reads = new List<TimeSpan>();
+        var count = 0;
+        for (var run = 0; run < 3; run++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var snapshots = await registry.For(Region).DescribeSnapshotsAsync(new SnapshotQuery { Tags = TagFilter.Key("bench", "ec2-describe") }, cancellationToken).ConfigureAwait(false);
+            reads.Add(Stopwatch.GetElapsedTime(started));
+            count = snapshots.Length;
+            progress.WriteLine($"the AWS provider read {count} snapshots through the endpoint in {reads[^1].TotalSeconds:0.00} s");
+        }
+
+        return (reads, count);
     }
 
     private static async Task<TimeSpan> SeedAsync(LocalRegion region, int target, TextWriter progress, CancellationToken cancellationToken)

@@ -37,6 +37,12 @@ public sealed record SchedulerBenchOptions
 
     /// <summary>Actions per batch job (see ActionBatchJob).</summary>
     public int BatchSize { get; init; } = Lifecycle.Scheduling.Execution.ActionQueue.DefaultBatchSize;
+
+    /// <summary>
+    /// local: the scheduler calls the engine in process. endpoint: through the AWS provider (AWSSDK.EC2, SigV4) and the
+    /// EC2-compatible endpoint on a loopback port, as a node of a cluster on the local engine does.
+    /// </summary>
+    public string Engine { get; init; } = "local";
 }
 
 public sealed record SchedulerBenchResult(
@@ -116,11 +122,13 @@ public static class SchedulerBenchmark
                 store = StoreOptions.From(Path.Combine(root, "data"), null);
             }
 
+            await using var endpoint = options.Engine == "endpoint" ? await EndpointHost.StartAsync(engine, root, Region, cancellationToken).ConfigureAwait(false) : null;
+            using var aws = endpoint?.Provider();
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
             builder.Services.AddLifecycleScheduling(
                 new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, ActionBatchSize = options.BatchSize, CatchUpOnStart = false, NodeName = "bench" },
-                EngineRegistry.Single(EngineKind.Local, engine), new YamlPolicySetParser());
+                EngineRegistry.Single(EngineKind.Local, (IProviderRegistry?)aws ?? engine), new YamlPolicySetParser());
             using var host = builder.Build();
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             var scheduler = await host.Services.GetRequiredService<ISchedulerFactory>().GetScheduler(cancellationToken).ConfigureAwait(false);

@@ -131,7 +131,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
             var missing = query.SnapshotIds.Where(id => IsRecent(id) && !seenByDescribe.ContainsKey(id) && found.All(s => s.Id != id)).ToList();
             if (missing.Count == 0 || time.GetElapsedTime(started) > options.EventualConsistencyWindow)
             {
-                return await WithTierStatusAsync(found, cancellationToken).ConfigureAwait(false);
+                return await WithFastRestoreAsync(await WithTierStatusAsync(found, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             }
 
             await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
@@ -218,6 +218,31 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
                 RestoreExpiryTime = Ec2Mapping.Utc(status.RestoreExpiryTime) ?? s.RestoreExpiryTime,
             }
             : s)];
+    }
+
+    /// <summary>
+    /// Fast snapshot restore states per zone (EC2's DescribeSnapshots does not carry them, and the planner disables fast
+    /// restore on snapshots that leave the newest N by them: without them it would be billed forever). Only completed
+    /// standard-tier snapshots can have it: one DescribeFastSnapshotRestores by their ids (up to 200), or one listing of
+    /// the region's enabled ones for a larger describe (few snapshots have it: it is billed per hour and zone).
+    /// </summary>
+    private async Task<ImmutableArray<SnapshotInfo>> WithFastRestoreAsync(ImmutableArray<SnapshotInfo> snapshots, CancellationToken cancellationToken)
+    {
+        var candidates = snapshots.Where(s => s.State == SnapshotState.Completed && s.Tier == StorageTier.Standard).Select(s => s.Id).ToList();
+        if (candidates.Count == 0)
+        {
+            return snapshots;
+        }
+
+        var states = await DescribeFastRestoresAsync(candidates.Count <= 200 ? candidates : null, cancellationToken).ConfigureAwait(false);
+        if (states.Count == 0)
+        {
+            return snapshots;
+        }
+
+        var bySnapshot = states.GroupBy(z => z.SnapshotId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(z => z.Zone, z => z.State, StringComparer.Ordinal), StringComparer.Ordinal);
+        return [.. snapshots.Select(s => bySnapshot.TryGetValue(s.Id, out var zones) ? s with { FastRestore = zones } : s)];
     }
 
     /// <summary>The completion poller's one batched describe (no consistency retry: the poller owns that window).</summary>
@@ -483,7 +508,11 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         })];
     }
 
-    public async Task<ImmutableArray<FastRestoreZoneState>> DescribeFastSnapshotRestoresAsync(string? snapshotId = null, CancellationToken cancellationToken = default)
+    public async Task<ImmutableArray<FastRestoreZoneState>> DescribeFastSnapshotRestoresAsync(string? snapshotId = null, CancellationToken cancellationToken = default) =>
+        [.. await DescribeFastRestoresAsync(snapshotId is null ? null : [snapshotId], cancellationToken).ConfigureAwait(false)];
+
+    /// <summary>Fast restore states that are not disabled, of these snapshots (null: of every snapshot of the region).</summary>
+    private async Task<List<FastRestoreZoneState>> DescribeFastRestoresAsync(List<string>? snapshotIds, CancellationToken cancellationToken)
     {
         var result = new List<FastRestoreZoneState>();
         string? next = null;
@@ -491,7 +520,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         {
             var request = new DescribeFastSnapshotRestoresRequest
             {
-                Filters = snapshotId is null ? [] : [new Filter("snapshot-id", [snapshotId])],
+                Filters = snapshotIds is null ? [] : [new Filter("snapshot-id", snapshotIds)],
                 MaxResults = 200,
                 NextToken = next,
             };

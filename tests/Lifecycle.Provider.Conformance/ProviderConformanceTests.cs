@@ -271,6 +271,25 @@ public abstract class ProviderConformanceTests
         await ExpectAsync(ProviderErrorKind.NotFound, () => f.Provider.CreateTagsAsync("snap-00000000000000000", Tags.Of(("a", "1"))));
     }
 
+    /// <summary>
+    /// The planner disables fast restore on snapshots that leave the newest N by what DescribeSnapshots reports: every
+    /// engine must report it there (EC2's DescribeSnapshots does not carry it; the provider adds it).
+    /// </summary>
+    [Fact]
+    public async Task DescribeSnapshots_ReportsFastRestorePerZone_OnceEnabled_AndNothingForOthers()
+    {
+        await using var f = await CreateFixtureAsync();
+        var volume = await f.CreateVolumeAsync(f.Zone, Tags.Of());
+        var enabled = await SnapshotAsync(f, volume.Id);
+        var plain = await SnapshotAsync(f, volume.Id);
+        await f.Provider.EnableFastSnapshotRestoresAsync(enabled.Id, [f.Zone]);
+
+        var described = (await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [enabled.Id, plain.Id] })).ToDictionary(s => s.Id);
+
+        Assert.Contains(described[enabled.Id].FastRestore[f.Zone], new[] { FastRestoreState.Enabling, FastRestoreState.Optimizing, FastRestoreState.Enabled });
+        Assert.Empty(described[plain.Id].FastRestore);
+    }
+
     [Fact]
     public async Task EnableFastSnapshotRestores_OnAMissingSnapshot_IsNotFound_AndOnAnArchivedOne_IncorrectState()
     {

@@ -5,7 +5,7 @@ using Lifecycle.Core.Providers;
 namespace Lifecycle.Server.Hosting;
 
 /// <summary>
-/// The product's rules for every path from outside into the engine (/engine/v1 and /ec2): the newest completed
+/// The product's rules for the one path from outside into the engine (/ec2): the newest completed
 /// snapshot of a volume under a policy is never deleted (keepLatest), and no caller sets or removes a policy's
 /// <c>lifecycle:</c> tags on an existing resource (only creates and copies carry them, as the scheduler sets them).
 /// </summary>

@@ -95,6 +95,7 @@ public sealed class ScriptedEc2 : HttpMessageHandler
             "CopySnapshot" => Created(call, isCopy: true),
             "DescribeSnapshots" => Describe(call),
             "DescribeSnapshotTierStatus" => Xml(call.Action, "<snapshotTierStatusSet/>"),
+            "DescribeFastSnapshotRestores" => Xml(call.Action, "<fastSnapshotRestoreSet/>"),
             "DeleteSnapshot" => snapshots.TryRemove(call.Parameters["SnapshotId"], out _)
                 ? Xml(call.Action, "<return>true</return>")
                 : Error("InvalidSnapshot.NotFound", "no such snapshot"),

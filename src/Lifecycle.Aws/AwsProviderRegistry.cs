@@ -77,6 +77,7 @@ public sealed class AwsProviderRegistry : IProviderRegistry, IDisposable
             MaxErrorRetry = 0,
             ThrottleRetries = false,
             Timeout = options.RequestTimeout,
+            MaxConnectionsPerServer = options.MaxConnectionsPerRegion,
         };
         if (options.EndpointUrl is not null)
         {

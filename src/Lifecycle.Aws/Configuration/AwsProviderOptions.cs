@@ -61,6 +61,12 @@ public sealed record AwsProviderOptions
 
     public TimeSpan MaxThrottleDelay { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// HTTP connections per region's client. Beyond it calls wait for a connection instead of opening more: a fire of
+    /// 1,000 creates otherwise opens 1,000 connections at once. 1..1000.
+    /// </summary>
+    public int MaxConnectionsPerRegion { get; init; } = 128;
+
     /// <summary>HTTP timeout of one attempt. 1 s..5 min.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -102,6 +108,11 @@ public sealed record AwsProviderOptions
         if (MaxPendingSnapshotsPerVolume is < 1 or > 100)
         {
             errors.Add($"{nameof(MaxPendingSnapshotsPerVolume)} must be 1..100, not {MaxPendingSnapshotsPerVolume}");
+        }
+
+        if (MaxConnectionsPerRegion is < 1 or > 1000)
+        {
+            errors.Add($"{nameof(MaxConnectionsPerRegion)} must be 1..1000, not {MaxConnectionsPerRegion}");
         }
 
         if (MaxConcurrentCopiesPerRegion is < 1 or > 100)

@@ -98,7 +98,7 @@ internal sealed partial class Ec2Operations
                     throw new Ec2Error("IdempotentParameterMismatch", $"The ClientToken '{Ec2Parameters.Shorten(clientToken)}' was used before with different parameters");
                 }
 
-                var existing = (await call.Engine.DescribeVolumesAsync(cancellationToken: call.CancellationToken).ConfigureAwait(false)).FirstOrDefault(v => v.Id == entry.VolumeId);
+                var existing = await call.Engine.DescribeVolumeAsync(entry.VolumeId, call.CancellationToken).ConfigureAwait(false);
                 if (existing is not null)
                 {
                     WriteVolume(call, xml, existing);
@@ -161,7 +161,7 @@ internal sealed partial class Ec2Operations
     {
         if (call.RegionExists)
         {
-            var volume = (await call.Engine.DescribeVolumesAsync(cancellationToken: call.CancellationToken).ConfigureAwait(false)).FirstOrDefault(v => v.Id == volumeId);
+            var volume = await call.Engine.DescribeVolumeAsync(volumeId, call.CancellationToken).ConfigureAwait(false);
             if (volume is not null)
             {
                 return volume;

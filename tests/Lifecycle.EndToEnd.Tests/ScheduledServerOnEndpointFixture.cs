@@ -21,6 +21,7 @@ public sealed class ScheduledServerOnEndpointFixture : ScheduledServerFixture
     protected override async Task<ServerProcess> StartServerAsync()
     {
         engineHost = await EndpointNodes.StartEngineHostAsync(Environment.DataDirectory, [Region, CopyRegion]);
+        await AwayFromAMinuteBoundaryAsync(); // the host took some of the time the base class made sure of
         return await EndpointNodes.StartNodeAsync(engineHost, Path.Combine(Environment.Root, "node"),
             ["--policies", Environment.PoliciesDirectory, "--regions", $"{Region},{CopyRegion}"]);
     }

@@ -213,7 +213,7 @@ public static class Ec2DescribeBenchmark
         var body = Encoding.UTF8.GetBytes(form);
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(http.BaseAddress!, Ec2Endpoint.Path)) { Content = new ByteArrayContent(body) };
         request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
-        SigV4Signer.Sign(request, body, keyId, secret, Region, DateTimeOffset.UtcNow);
+        SigV4Signer.Sign(request, body, keyId, secret, Region, TimeProvider.System.GetUtcNow());
         using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         var elapsed = Stopwatch.GetElapsedTime(started);

@@ -65,7 +65,7 @@ public sealed record AwsProviderOptions
     /// HTTP connections per region's client. Beyond it calls wait for a connection instead of opening more: a fire of
     /// 1,000 creates otherwise opens 1,000 connections at once. 1..1000.
     /// </summary>
-    public int MaxConnectionsPerRegion { get; init; } = 128;
+    public int MaxConnectionsPerRegion { get; init; } = 256;
 
     /// <summary>HTTP timeout of one attempt. 1 s..5 min.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);

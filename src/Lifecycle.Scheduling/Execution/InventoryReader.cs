@@ -15,10 +15,14 @@ namespace Lifecycle.Scheduling.Execution;
 public sealed class InventoryReader
 {
     private readonly IEngineRegistry engines;
+    private readonly Polly.ResiliencePipeline retry;
 
-    public InventoryReader(IEngineRegistry engines)
+    /// <param name="options">Its retry options (throttling and transient faults) serve the reads too: one failed
+    /// describe must not fail a policy run, whose follow-up (copies, deletions) would then wait for the next reconcile.</param>
+    public InventoryReader(IEngineRegistry engines, ExecutorOptions? options = null, TimeProvider? timeProvider = null)
     {
         this.engines = engines;
+        retry = ProviderRetry.Create((options ?? new ExecutorOptions()).Retry, timeProvider ?? TimeProvider.System);
     }
 
     /// <summary>Source regions and copy-target regions of the policies.</summary>
@@ -155,25 +159,27 @@ public sealed class InventoryReader
                 inFlight.Remove(stale);
             }
 
-            var read = ReadAsync(provider, volumeFilters, snapshotFilter);
+            var read = ReadAsync(provider, volumeFilters, snapshotFilter, retry);
             inFlight[key] = (TimeProvider.System.GetTimestamp(), read);
             return read.WaitAsync(cancellationToken);
         }
 
         static async Task<(ImmutableArray<VolumeInfo>, ImmutableArray<SnapshotInfo>)> ReadAsync(
-            ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, TagFilter snapshotFilter)
+            ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, TagFilter snapshotFilter, Polly.ResiliencePipeline retry)
         {
             // Not cancelled by one caller: others may be waiting on the same read.
             var volumes = new Dictionary<string, VolumeInfo>(StringComparer.Ordinal);
             foreach (var filter in volumeFilters)
             {
-                foreach (var volume in await provider.DescribeVolumesAsync(filter, CancellationToken.None).ConfigureAwait(false))
+                var read = await retry.ExecuteAsync(async ct => await provider.DescribeVolumesAsync(filter, ct).ConfigureAwait(false), CancellationToken.None).ConfigureAwait(false);
+                foreach (var volume in read)
                 {
                     volumes.TryAdd(volume.Id, volume);
                 }
             }
 
-            var snapshots = await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = snapshotFilter }, CancellationToken.None).ConfigureAwait(false);
+            var snapshots = await retry.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = snapshotFilter }, ct).ConfigureAwait(false),
+                CancellationToken.None).ConfigureAwait(false);
             return ([.. volumes.Values.OrderBy(v => v.Id, StringComparer.Ordinal)], snapshots);
         }
     }

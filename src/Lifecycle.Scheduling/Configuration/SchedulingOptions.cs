@@ -15,7 +15,7 @@ public sealed record SchedulingOptions
     /// </summary>
     public int MaxConcurrency { get; init; } = DefaultMaxConcurrency;
 
-    public const int DefaultMaxConcurrency = 64;
+    public const int DefaultMaxConcurrency = 20;
 
     /// <summary>How long a claim on an action lasts without renewal (renewed every third of it while the action runs).</summary>
     public TimeSpan ActionLease { get; init; } = TimeSpan.FromSeconds(30);

@@ -99,7 +99,7 @@ public static class SchedulingServiceCollectionExtensions
     }
 
     /// <summary>Policy runs at once per node (each plans one policy and enqueues its actions).</summary>
-    private const int QuartzThreads = 10;
+    private const int QuartzThreads = 16;
 
     /// <summary>
     /// Hangfire delivers the actions. Embedded: Hangfire.InMemory (the run store is durable; every unfinished action is

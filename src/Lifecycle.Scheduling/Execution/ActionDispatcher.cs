@@ -79,7 +79,8 @@ public sealed class ActionDispatcher
         await store.SetJobsAsync(created, cancellationToken).ConfigureAwait(false);
     }
 
-    private string Deliver(string actionId, string queueKind, DateTimeOffset? at)
+    /// <summary>Creates the Hangfire job of one action (now, or scheduled at <paramref name="at"/>) without recording it; returns its id.</summary>
+    public string Deliver(string actionId, string queueKind, DateTimeOffset? at)
     {
         var job = queueKind switch
         {

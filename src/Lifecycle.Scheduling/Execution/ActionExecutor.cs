@@ -28,6 +28,9 @@ public sealed record ExecutorOptions
 
     public TimeSpan CompletionRecheckDelay { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>The first completion check follows an accepted create or copy after this long.</summary>
+    public TimeSpan FirstCompletionCheck { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>
     /// A create or copy refused by a limit that clears by itself (<see cref="ProviderErrorKind.RetryLater"/>) is tried
     /// again after this delay (doubling up to <see cref="RetryLaterMaxDelay"/>, or the engine's own RetryAfter) until
@@ -72,6 +75,9 @@ public sealed record ActionOutcome(string State, string? ResultSnapshotId = null
 /// </summary>
 public sealed class ActionExecutor
 {
+    /// <summary>Attempts of a create or copy whose snapshot ended in error before the action fails.</summary>
+    public const int MaxBuildAttempts = 3;
+
     private readonly IEngineRegistry engines;
     private readonly RunStore store;
     private readonly IHookRunner hooks;
@@ -283,12 +289,13 @@ public sealed class ActionExecutor
     /// <summary>
     /// One completion check of an accepted create or copy (<paramref name="snapshotIds"/>, comma-separated): waits at
     /// most <see cref="ExecutorOptions.CompletionCheckWait"/> for the provider (which batches its describes per region).
-    /// Succeeded when every snapshot completed; failed when one ended in error or is gone, or when they are still
+    /// Succeeded when every snapshot completed; run again (up to <see cref="MaxBuildAttempts"/> attempts of the action)
+    /// when one ended in error or is gone, then failed; failed when they are still
     /// pending <see cref="ExecutorOptions.CompletionTimeout"/> after <paramref name="createdAt"/>; otherwise checked
     /// again after <see cref="ExecutorOptions.CompletionRecheckDelay"/>.
     /// </summary>
     public async Task<ActionOutcome> CheckCompletionAsync(
-        PlannedAction action, string snapshotIds, string? consistency, string? note, DateTimeOffset createdAt, CancellationToken cancellationToken = default)
+        PlannedAction action, string snapshotIds, string? consistency, string? note, DateTimeOffset createdAt, int attempt = 1, CancellationToken cancellationToken = default)
     {
         var provider = ProviderOf(action);
         var pending = new List<string>();
@@ -318,8 +325,13 @@ public sealed class ActionExecutor
 
             if (final is null || final.State == SnapshotState.Error)
             {
-                return new ActionOutcome(ActionStates.Failed, snapshotIds, consistency,
-                    $"{(action.Kind == ActionKind.Copy ? "copy" : "snapshot")} {id} ended in state {(final is null ? "missing" : "error")}");
+                // An interrupted build ends in error (the local engine marks it so at restart) or vanishes: the create or
+                // copy runs again, whose token lookup deletes the error snapshot first, so the token still ends with
+                // exactly one snapshot; a snapshot that keeps failing fails the action.
+                var what = $"{(action.Kind == ActionKind.Copy ? "copy" : "snapshot")} {id} ended in state {(final is null ? "missing" : "error")}";
+                return attempt < MaxBuildAttempts
+                    ? ActionOutcome.Later(timeProvider.GetUtcNow(), what + "; creating it again")
+                    : new ActionOutcome(ActionStates.Failed, snapshotIds, consistency, what);
             }
         }
 

@@ -73,7 +73,7 @@ public sealed class ActionRunner
             if (record.State == ActionStates.Completing)
             {
                 return await executor.CheckCompletionAsync(action, record.ResultSnapshotId ?? "", record.Consistency, record.Error,
-                    record.StartedAt ?? record.EnqueuedAt, cancellationToken).ConfigureAwait(false);
+                    record.StartedAt ?? record.EnqueuedAt, record.Attempts, cancellationToken).ConfigureAwait(false);
             }
 
             var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
@@ -106,21 +106,25 @@ public sealed class ActionRunner
             var at = outcome.RetryAt;
             if (at is null)
             {
-                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, CancellationToken.None).ConfigureAwait(false);
+                // Accepted now: the first check is scheduled a moment ahead, so it cannot run before this write commits,
+                // and the write records its job (one write for both).
+                at = timeProvider.GetUtcNow() + options.Executor.FirstCompletionCheck;
+                var job = dispatcher.Deliver(actionId, ActionStates.Completing, at);
+                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, job, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
-                await store.ReleaseActionAsync(actionId, at.Value, null, CancellationToken.None).ConfigureAwait(false);
+                await store.ReleaseActionAsync(actionId, ActionStates.Completing, at.Value, null, CancellationToken.None).ConfigureAwait(false);
+                await dispatcher.DeliverAsync([(actionId, ActionStates.Completing)], at, CancellationToken.None).ConfigureAwait(false);
             }
 
-            await dispatcher.DeliverAsync([(actionId, ActionStates.Completing)], at, CancellationToken.None).ConfigureAwait(false);
-            return $"{outcome.ResultSnapshotId} pending; completion check {(at is null ? "queued" : $"at {at:u}")}";
+            return $"{outcome.ResultSnapshotId} pending; completion check at {at:u}";
         }
 
         if (outcome.State == ActionStates.Enqueued)
         {
             var at = outcome.RetryAt ?? timeProvider.GetUtcNow() + options.Executor.RetryLaterDelay;
-            await store.ReleaseActionAsync(actionId, at, outcome.Error, CancellationToken.None).ConfigureAwait(false);
+            await store.ReleaseActionAsync(actionId, ActionStates.Enqueued, at, outcome.Error, CancellationToken.None).ConfigureAwait(false);
             await dispatcher.DeliverAsync([(actionId, record.Kind)], at, CancellationToken.None).ConfigureAwait(false);
             return outcome.Error ?? $"tried again at {at:u}";
         }

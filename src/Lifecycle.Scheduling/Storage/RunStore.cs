@@ -246,54 +246,26 @@ public sealed class RunStore
 
     /// <summary>
     /// The provider accepted a create or copy (<paramref name="snapshotIds"/>, comma-separated) that is still pending:
-    /// the action waits in state completing, without a lease, for a completion check.
+    /// the action waits in state completing, without a lease, for a completion check (its job: <paramref name="job"/>).
     /// </summary>
-    public async Task MarkCompletingAsync(string actionId, string snapshotIds, string? consistency, string? note, CancellationToken cancellationToken = default)
-    {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE actions SET state = 'completing', result_snapshot_id = @snapshotIds, consistency = coalesce(@consistency, consistency),
-                               error = @note, lease_until = NULL, not_before = NULL
-            WHERE id = @actionId AND state IN ('running', 'completing')
-            """,
-            new { actionId, snapshotIds, consistency, note = Truncate(note) }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-    }
+    public Task MarkCompletingAsync(string actionId, string snapshotIds, string? consistency, string? note, string? job, CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, ActionStates.Completing, snapshotIds, consistency, Truncate(note)) { Step = StepKind.Completing, Job = job }, cancellationToken);
 
     /// <summary>
-    /// Gives an action back without finishing it, to be claimed again from <paramref name="notBefore"/>: a create or
-    /// copy refused by a limit that clears by itself (running → enqueued), or a completion check that found the
-    /// snapshot still pending (stays completing).
+    /// Gives an action back without finishing it, to be claimed again from <paramref name="notBefore"/> in
+    /// <paramref name="state"/>: enqueued (a create or copy refused by a limit that clears by itself, or whose snapshot
+    /// ended in error and is made again) or completing (a completion check found the snapshot still pending).
     /// </summary>
-    public async Task ReleaseActionAsync(string actionId, DateTimeOffset notBefore, string? reason, CancellationToken cancellationToken = default)
-    {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE actions SET state = CASE WHEN state = 'running' THEN 'enqueued' ELSE state END, lease_until = NULL, not_before = @notBefore,
-                               error = coalesce(@reason, error)
-            WHERE id = @actionId AND state IN ('running', 'completing')
-            """,
-            new { actionId, notBefore = notBefore.ToUnixTimeMilliseconds(), reason = Truncate(reason) }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-    }
+    public Task ReleaseActionAsync(string actionId, string state, DateTimeOffset notBefore, string? reason, CancellationToken cancellationToken = default) =>
+        state is ActionStates.Enqueued or ActionStates.Completing
+            ? finishes.CommitAsync(new PendingFinish(actionId, state, null, null, Truncate(reason)) { Step = StepKind.Release, NotBefore = notBefore.ToUnixTimeMilliseconds() }, cancellationToken)
+            : throw new ArgumentOutOfRangeException(nameof(state), state, "an action is released to enqueued or completing");
 
-    /// <summary>Records the delivery jobs of actions (the Hangfire job ids), in one transaction.</summary>
-    public async Task SetJobsAsync(IReadOnlyList<(string ActionId, string Job)> jobs, CancellationToken cancellationToken = default)
-    {
-        if (jobs.Count == 0)
-        {
-            return;
-        }
-
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE actions SET job = @Job WHERE id = @ActionId", jobs.Select(j => new { j.ActionId, j.Job }), transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary>Records the delivery jobs of actions (the Hangfire job ids), group-committed with the other action writes.</summary>
+    public Task SetJobsAsync(IReadOnlyList<(string ActionId, string Job)> jobs, CancellationToken cancellationToken = default) =>
+        jobs.Count == 0
+            ? Task.CompletedTask
+            : Task.WhenAll(jobs.Select(j => finishes.CommitAsync(new PendingFinish(j.ActionId, "", null, null, null) { Step = StepKind.SetJob, Job = j.Job }, cancellationToken)));
 
     /// <summary>
     /// Unfinished actions that some delivery may have to run: every enqueued one (except a paused policy's), and running
@@ -339,17 +311,51 @@ public sealed class RunStore
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
-                               consistency = coalesce(@Consistency, consistency), error = @Error, lease_until = NULL, not_before = NULL
-            WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing')
-            """,
-            batch.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error }), transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        foreach (var step in batch.GroupBy(f => f.Step))
+        {
+            var sql = step.Key switch
+            {
+                StepKind.Finish => """
+                    UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
+                                       consistency = coalesce(@Consistency, consistency), error = @Error, lease_until = NULL, not_before = NULL
+                    WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing')
+                    """,
+                StepKind.Completing => """
+                    UPDATE actions SET state = 'completing', result_snapshot_id = @ResultSnapshotId, consistency = coalesce(@Consistency, consistency),
+                                       error = @Error, lease_until = NULL, not_before = NULL, job = coalesce(@Job, job)
+                    WHERE id = @ActionId AND state IN ('running', 'completing')
+                    """,
+                StepKind.Release => """
+                    UPDATE actions SET state = @State, lease_until = NULL, not_before = @NotBefore,
+                                       error = coalesce(@Error, error)
+                    WHERE id = @ActionId AND state IN ('running', 'completing')
+                    """,
+                _ => "UPDATE actions SET job = @Job WHERE id = @ActionId",
+            };
+            await connection.ExecuteAsync(new CommandDefinition(
+                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job }), transaction,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error);
+    /// <summary>One write of an action's step; all kinds share the group commit, so a fire's writes cost a few commits.</summary>
+    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error)
+    {
+        public StepKind Step { get; init; } = StepKind.Finish;
+
+        public long? NotBefore { get; init; }
+
+        public string? Job { get; init; }
+    }
+
+    private enum StepKind
+    {
+        Finish,
+        Completing,
+        Release,
+        SetJob,
+    }
 
     public async Task<ActionRecord?> GetActionAsync(string actionId, CancellationToken cancellationToken = default)
     {

@@ -293,6 +293,51 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         Assert.Equal(("Create", id, "Scheduled", null), Job(row.Job!));
     }
 
+    [Fact]
+    public async Task Reconcile_DeliversAgainEveryOwedActionWhoseJobIsGone_AndNoOther()
+    {
+        var client = new BackgroundJobClient(storage);
+        PlannedAction[] actions = [Create("vol-alive"), Create("vol-lost"), Create("vol-dead-node"), Delete("snap-paused") with { Policy = "p2" }, Create("vol-done")];
+        Assert.Equal(5, await dispatcher.EnqueueManyAsync("run-1", actions));
+        var (alive, lost, deadNode, paused, done) = (Id(0), Id(1), Id(2), Id(3), Id(4));
+        var jobs = new Dictionary<string, string>();
+        foreach (var id in new[] { alive, lost, deadNode, paused, done })
+        {
+            jobs[id] = (await RowAsync(id)).Job!;
+        }
+
+        // lost: its job was deleted (a storage restart); dead node: claimed by a node whose lease already ran out, and its
+        // job is gone; paused: its policy is paused and its job gone; done: finished and its job gone
+        foreach (var id in new[] { lost, deadNode, paused, done })
+        {
+            Assert.True(client.Delete(jobs[id]));
+        }
+
+        Assert.NotNull(await store.ClaimActionAsync(deadNode, "node-dead", TimeSpan.FromSeconds(-1)));
+        await store.SetPausedAsync("p2", paused: true, "tester");
+        Assert.StartsWith("succeeded", await runner.RunAsync(done), StringComparison.Ordinal);
+        var reconcile = new ReconcileJob(applied, store, dispatcher, quartz.Factory, storage, NullLogger<ReconcileJob>.Instance);
+
+        Assert.Equal(2, await reconcile.RedeliverOwedAsync());
+
+        Assert.Equal(jobs[alive], (await RowAsync(alive)).Job);
+        Assert.Equal(jobs[paused], (await RowAsync(paused)).Job);
+        Assert.Equal(jobs[done], (await RowAsync(done)).Job);
+        foreach (var id in new[] { lost, deadNode })
+        {
+            var job = (await RowAsync(id)).Job!;
+            Assert.NotEqual(jobs[id], job);
+            Assert.Equal(("Create", id, "Enqueued", "creates"), Job(job));
+        }
+
+        Assert.Equal(0, await reconcile.RedeliverOwedAsync()); // their new jobs are alive
+        var resumed = await runner.RunAsync(deadNode);
+        Assert.StartsWith("succeeded", resumed, StringComparison.Ordinal);
+        Assert.Equal((ActionStates.Succeeded, 2, "node-a"), ((await RowAsync(deadNode)).State, (await RowAsync(deadNode)).Attempts, (await RowAsync(deadNode)).Node));
+
+        string Id(int i) => ActionPayload.IdOf(actions[i]);
+    }
+
     private static SnapshotPolicy Policy() => new()
     {
         Name = "p1",

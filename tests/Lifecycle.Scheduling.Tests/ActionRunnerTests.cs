@@ -38,6 +38,9 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     private TestQuartz quartz = null!;
     private ActionRunner runner = null!;
 
+    /// <summary>The applied revision's policy p1 (read when the revision is first parsed).</summary>
+    private SnapshotPolicy policy = Policy();
+
     public async Task InitializeAsync()
     {
         database = new LifecycleDatabase(StoreOptions.From(directory, null));
@@ -45,7 +48,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         store = new RunStore(database, TimeProvider.System);
         dispatcher = new ActionDispatcher(store, new BackgroundJobClient(storage), TimeProvider.System);
         await store.AppendRevisionAsync(0, "rev-1", "tester", "node", [new PolicySource("p1.yaml", "p1")], ["p1"], "added p1");
-        applied = new AppliedPolicies(store, new OnePolicyParser());
+        applied = new AppliedPolicies(store, new OnePolicyParser(() => policy));
         quartz = await TestQuartz.CreateAsync("p1");
         runner = Runner("node-a", store);
     }
@@ -60,7 +63,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     /// <summary>The runner of a node (its own store object: another process's view of the same file).</summary>
-    private ActionRunner Runner(string node, RunStore nodeStore)
+    private ActionRunner Runner(string node, RunStore nodeStore, TimeSpan? lease = null)
     {
         var executor = new ActionExecutor(provider, nodeStore, hooks, new HookLeftoverReaper(nodeStore, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance),
             TimeProvider.System,
@@ -72,7 +75,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             },
             NullLogger<ActionExecutor>.Instance);
         return new ActionRunner(nodeStore, executor, applied, dispatcher, quartz.Factory, new NodeIdentity(node),
-            new Configuration.SchedulingOptions { Store = database.Options }, TimeProvider.System, NullLogger<ActionRunner>.Instance);
+            new Configuration.SchedulingOptions { Store = database.Options, ActionLease = lease ?? TimeSpan.FromSeconds(30) }, TimeProvider.System, NullLogger<ActionRunner>.Instance);
     }
 
     private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
@@ -338,6 +341,44 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         string Id(int i) => ActionPayload.IdOf(actions[i]);
     }
 
+    [Fact]
+    public async Task ALongHook_KeepsItsActionsLeaseRenewed_SoNoOtherNodeTakesTheActionOver()
+    {
+        var gate = Path.Combine(directory, "gate");
+        policy = Policy() with { Hooks = new HookSet { Pre = [new ExecHook(["/bin/sh", "-c", $"while [ ! -e {gate} ]; do sleep 0.05; done"])] } };
+        var leased = Runner("node-a", store, lease: TimeSpan.FromSeconds(3)); // renewed every second
+        var other = new RunStore(new LifecycleDatabase(database.Options), TimeProvider.System);
+        var action = Create("vol-1");
+        var id = ActionPayload.IdOf(action);
+        await dispatcher.EnqueueAsync("run-1", action);
+
+        var run = Task.Run(() => leased.RunAsync(id));
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(20);
+        DateTimeOffset? firstLease = null;
+        while (firstLease is null && DateTimeOffset.UtcNow < deadline)
+        {
+            firstLease = (await store.ListHooksAsync(id)).Count > 0 ? (await RowAsync(id)).LeaseUntil : null;
+            await Task.Delay(20);
+        }
+
+        Assert.NotNull(firstLease);
+        // the claim's first lease has run out while the hook still runs
+        while (DateTimeOffset.UtcNow < firstLease.Value + TimeSpan.FromMilliseconds(500) && DateTimeOffset.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.False(run.IsCompleted);
+        Assert.Null(await other.ClaimActionAsync(id, "node-b", TimeSpan.FromSeconds(30)));
+        var held = await RowAsync(id);
+        Assert.Equal((ActionStates.Running, "node-a", 1), (held.State, held.Node, held.Attempts));
+        Assert.True(held.LeaseUntil > firstLease, $"lease {held.LeaseUntil:O} was not renewed past {firstLease:O}");
+
+        await File.WriteAllTextAsync(gate, "go");
+        Assert.StartsWith("succeeded", await run, StringComparison.Ordinal);
+        Assert.Single(provider.Snapshots);
+    }
+
     private static SnapshotPolicy Policy() => new()
     {
         Name = "p1",
@@ -346,8 +387,8 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         Schedules = [new Schedule { Name = "s1", Trigger = new CronTrigger("0 0 1 1 *", "UTC"), Retain = new RetentionRule { Count = 1 } }],
     };
 
-    private sealed class OnePolicyParser : IPolicySetParser
+    private sealed class OnePolicyParser(Func<SnapshotPolicy> policy) : IPolicySetParser
     {
-        public PolicyParseResult Parse(IReadOnlyList<PolicySource> sources) => new(new PolicySet([Policy()]), []);
+        public PolicyParseResult Parse(IReadOnlyList<PolicySource> sources) => new(new PolicySet([policy()]), []);
     }
 }

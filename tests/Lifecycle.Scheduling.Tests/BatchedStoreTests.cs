@@ -59,6 +59,24 @@ public sealed class BatchedStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EnqueueActions_ARequeuedFailedAction_StartsAfresh_WithoutItsOldJobLeaseOrRetryTime()
+    {
+        await store.EnqueueActionsAsync([new EnqueueRequest(Action("d1", "run-1", "delete") with { Job = "job-1" }, true)]);
+        Assert.NotNull(await store.ClaimActionAsync("d1", "node-a", TimeSpan.FromMinutes(5)));
+        await store.ReleaseActionAsync("d1", DateTimeOffset.UtcNow + TimeSpan.FromMinutes(5), "throttled");
+        Assert.NotNull((await store.GetActionAsync("d1"))!.NotBefore);
+        await store.FinishActionAsync("d1", ActionStates.Failed, null, null, "boom");
+
+        var again = Assert.Single(await store.EnqueueActionsAsync([new EnqueueRequest(Action("d1", "run-2", "delete"), true)]));
+
+        Assert.True(again.Queued);
+        var row = (await store.GetActionAsync("d1"))!;
+        Assert.Equal((ActionStates.Enqueued, "run-2", (string?)null, (DateTimeOffset?)null, (DateTimeOffset?)null, (string?)null),
+            (row.State, row.RunId, row.Job, row.LeaseUntil, row.NotBefore, row.Error));
+        Assert.Equal(2, (await store.ClaimActionAsync("d1", "node-b", TimeSpan.FromMinutes(5)))!.Attempts);
+    }
+
+    [Fact]
     public async Task RunProgress_CountsUnfinished_AndWhetherACreateOrCopySucceeded()
     {
         Assert.Equal(new RunProgress(0, false), await store.GetRunProgressAsync("run-1"));

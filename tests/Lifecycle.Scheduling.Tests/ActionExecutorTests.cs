@@ -173,10 +173,10 @@ public sealed class ActionExecutorTests : IDisposable
     // ---- completion checks -----------------------------------------------------------------------
 
     [Theory]
-    [InlineData(SnapshotState.Completed, "succeeded", null)]
-    [InlineData(SnapshotState.Error, "failed", "ended in state error")]
-    [InlineData(null, "failed", "ended in state missing")] // deleted behind our back
-    public async Task CheckCompletion_FinishesTheAction_ByTheSnapshotsFinalState(SnapshotState? final, string state, string? error)
+    [InlineData(SnapshotState.Completed, 1, "succeeded", null)]
+    [InlineData(SnapshotState.Error, ActionExecutor.MaxBuildAttempts, "failed", "ended in state error")]
+    [InlineData(null, ActionExecutor.MaxBuildAttempts, "failed", "ended in state missing")] // deleted behind our back
+    public async Task CheckCompletion_FinishesTheAction_ByTheSnapshotsFinalState(SnapshotState? final, int attempt, string state, string? error)
     {
         provider.CreatePending = true;
         var action = Create("vol-1");
@@ -191,7 +191,7 @@ public sealed class ActionExecutorTests : IDisposable
             await provider.DeleteSnapshotAsync(id);
         }
 
-        var outcome = await executor.CheckCompletionAsync(action, id, accepted.Consistency, accepted.Note, DateTimeOffset.UtcNow);
+        var outcome = await executor.CheckCompletionAsync(action, id, accepted.Consistency, accepted.Note, DateTimeOffset.UtcNow, attempt);
 
         Assert.Equal((state, id), (outcome.State, outcome.ResultSnapshotId));
         Assert.Null(outcome.RetryAt);
@@ -204,6 +204,38 @@ public sealed class ActionExecutorTests : IDisposable
         {
             Assert.Contains(error, outcome.Error);
         }
+    }
+
+    [Theory]
+    [InlineData(SnapshotState.Error)]
+    [InlineData(null)]
+    public async Task CheckCompletion_OfASnapshotThatEndedInErrorOrVanished_RunsTheCreateAgain_WhichReplacesItWithExactlyOneSnapshot(SnapshotState? final)
+    {
+        provider.CreatePending = true;
+        var action = Create("vol-1");
+        var actionId = ActionPayload.IdOf(action);
+        var accepted = await executor.ExecuteAsync(actionId, action, Policy());
+        var broken = accepted.ResultSnapshotId!;
+        if (final is { } s)
+        {
+            provider.SetState(broken, s);
+        }
+        else
+        {
+            await provider.DeleteSnapshotAsync(broken);
+        }
+
+        var outcome = await executor.CheckCompletionAsync(action, broken, accepted.Consistency, accepted.Note, DateTimeOffset.UtcNow, attempt: 1);
+        Assert.Equal(ActionStates.Enqueued, outcome.State);
+        Assert.NotNull(outcome.RetryAt);
+        Assert.Contains("creating it again", outcome.Error);
+
+        provider.CreatePending = false;
+        var again = await executor.ExecuteAsync(actionId, action, Policy(), attempt: 2);
+        Assert.Equal(ActionStates.Succeeded, again.State);
+        Assert.NotEqual(broken, again.ResultSnapshotId);
+        Assert.Equal(2, provider.CreateCalls);
+        Assert.Equal(again.ResultSnapshotId, Assert.Single(provider.Snapshots).Id); // the error snapshot was deleted first
     }
 
     [Fact]
@@ -273,7 +305,7 @@ public sealed class ActionExecutorTests : IDisposable
         Assert.Equal(ActionStates.Failed, pastNextFire.State);
         Assert.Null(pastNextFire.RetryAt);
         Assert.Contains("SnapshotCreationPerVolumeRateExceeded", pastNextFire.Error);
-        Assert.Contains("no retry before the next fire", pastNextFire.Error);
+        Assert.Contains("the next try would come after the schedule's next fire", pastNextFire.Error);
         Assert.Equal(4, provider.CreateCalls);
         Assert.Empty(provider.Snapshots);
     }

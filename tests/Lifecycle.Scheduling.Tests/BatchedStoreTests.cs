@@ -63,7 +63,7 @@ public sealed class BatchedStoreTests : IAsyncLifetime
     {
         await store.EnqueueActionsAsync([new EnqueueRequest(Action("d1", "run-1", "delete") with { Job = "job-1" }, true)]);
         Assert.NotNull(await store.ClaimActionAsync("d1", "node-a", TimeSpan.FromMinutes(5)));
-        await store.ReleaseActionAsync("d1", DateTimeOffset.UtcNow + TimeSpan.FromMinutes(5), "throttled");
+        await store.ReleaseActionAsync("d1", ActionStates.Enqueued, DateTimeOffset.UtcNow + TimeSpan.FromMinutes(5), "throttled");
         Assert.NotNull((await store.GetActionAsync("d1"))!.NotBefore);
         await store.FinishActionAsync("d1", ActionStates.Failed, null, null, "boom");
 

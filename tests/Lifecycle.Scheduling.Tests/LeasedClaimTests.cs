@@ -87,12 +87,13 @@ public abstract class LeasedClaimTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AClaimWhileAnotherNodesLeaseIsUnexpired_GetsNothing_AndOnceItExpired_TakesTheActionOver()
+    public async Task AClaimWhileAnotherNodesLeaseIsUnexpired_GetsNothing_AndOnceItExpired_TakesTheActionOver_AndTheOldHolderCannotWrite()
     {
         await EnqueueAsync(("c1", "p1"));
         var a = Node();
         var b = Node();
-        Assert.NotNull(await a.ClaimActionAsync("c1", "node-a", Lease));
+        var first = await a.ClaimActionAsync("c1", "node-a", Lease);
+        Assert.NotNull(first);
 
         time.Advance(Lease - TimeSpan.FromSeconds(1));
         Assert.Null(await b.ClaimActionAsync("c1", "node-b", Lease));
@@ -105,12 +106,21 @@ public abstract class LeasedClaimTests : IAsyncLifetime
 
         Assert.NotNull(taken);
         Assert.Equal((ActionStates.Running, 2, "node-b", Now + Lease), (taken.State, taken.Attempts, taken.Node, taken.LeaseUntil));
-        // the node that lost it cannot renew it any more; the new holder can
-        Assert.False(await a.RenewLeaseAsync("c1", "node-a", Lease));
+        Assert.NotEqual(first.Claim, taken.Claim);
+
+        // the node that lost it cannot renew it any more, nor record an outcome over the new holder's; the new holder can
+        Assert.False(await a.RenewLeaseAsync("c1", first.Claim!, Lease));
+        await a.FinishActionAsync("c1", ActionStates.Failed, null, null, "late failure", first.Claim);
+        await a.MarkCompletingAsync("c1", "snap-late", null, "late", claim: first.Claim);
+        await a.ReleaseActionAsync("c1", ActionStates.Enqueued, Now + Lease, "late release", first.Claim);
+        var row = await RowAsync("c1");
+        Assert.Equal((ActionStates.Running, (string?)null, (string?)null, "node-b"), (row.State, row.ResultSnapshotId, row.Error, row.Node));
         time.Advance(TimeSpan.FromSeconds(10));
-        Assert.True(await b.RenewLeaseAsync("c1", "node-b", Lease));
+        Assert.True(await b.RenewLeaseAsync("c1", taken.Claim!, Lease));
         Assert.Equal(Now + Lease, (await RowAsync("c1")).LeaseUntil);
         Assert.Null(await a.ClaimActionAsync("c1", "node-a", Lease));
+        await b.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", null, null, taken.Claim);
+        Assert.Equal((ActionStates.Succeeded, "snap-1"), ((await RowAsync("c1")).State, (await RowAsync("c1")).ResultSnapshotId));
     }
 
     [Fact]
@@ -128,7 +138,7 @@ public abstract class LeasedClaimTests : IAsyncLifetime
 
         // a late delivery's outcome, a late release or completing mark: none rewrites the recorded outcome
         await Node().FinishActionAsync("c1", ActionStates.Failed, "snap-other", "crash", "late");
-        await store.ReleaseActionAsync("c1", Now + Lease, "late release");
+        await store.ReleaseActionAsync("c1", ActionStates.Enqueued, Now + Lease, "late release");
         await store.MarkCompletingAsync("c1", "snap-other", "crash", "late mark");
         var row = await RowAsync("c1");
         Assert.Equal((ActionStates.Succeeded, "snap-1", "application", (string?)null, 1), (row.State, row.ResultSnapshotId, row.Consistency, row.Error, row.Attempts));
@@ -140,7 +150,7 @@ public abstract class LeasedClaimTests : IAsyncLifetime
     {
         await EnqueueAsync(("c1", "p1"));
         Assert.NotNull(await store.ClaimActionAsync("c1", "node-a", Lease));
-        await store.ReleaseActionAsync("c1", Now + TimeSpan.FromMinutes(1), "SnapshotCreationPerVolumeRateExceeded");
+        await store.ReleaseActionAsync("c1", ActionStates.Enqueued, Now + TimeSpan.FromMinutes(1), "SnapshotCreationPerVolumeRateExceeded");
 
         var released = await RowAsync("c1");
         Assert.Equal((ActionStates.Enqueued, (DateTimeOffset?)null, Now + TimeSpan.FromMinutes(1)), (released.State, released.LeaseUntil, released.NotBefore));
@@ -193,7 +203,7 @@ public abstract class LeasedClaimTests : IAsyncLifetime
         Assert.Null(await Node().ClaimActionAsync("c1", "node-c", Lease)); // one check at a time
 
         // still pending: released until the next check, which stays a completing claim
-        await Node().ReleaseActionAsync("c1", Now + TimeSpan.FromSeconds(15), null);
+        await Node().ReleaseActionAsync("c1", ActionStates.Completing, Now + TimeSpan.FromSeconds(15), null);
         Assert.Equal((ActionStates.Completing, "accepted"), ((await RowAsync("c1")).State, (await RowAsync("c1")).Error));
         Assert.Null(await Node().ClaimActionAsync("c1", "node-c", Lease));
         time.Advance(TimeSpan.FromSeconds(15));

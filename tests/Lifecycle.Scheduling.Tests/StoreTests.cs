@@ -27,6 +27,7 @@ public sealed class StoreTests
             var columns = (await connection.QueryAsync<string>("SELECT name FROM pragma_table_info('actions')")).ToHashSet(StringComparer.Ordinal);
             Assert.Contains("lease_until", columns);
             Assert.Contains("not_before", columns);
+            Assert.Contains("claim", columns);
         }
         finally
         {
@@ -47,8 +48,8 @@ public sealed class StoreTests
         await using var connection = await database.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM information_schema.tables WHERE table_name = 'qrtz_triggers'"));
         Assert.Equal(0, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM information_schema.tables WHERE table_name = 'token_claims'"));
-        Assert.Equal(2, await connection.ExecuteScalarAsync<int>(
-            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'actions' AND column_name IN ('lease_until', 'not_before')"));
+        Assert.Equal(3, await connection.ExecuteScalarAsync<int>(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'actions' AND column_name IN ('lease_until', 'not_before', 'claim')"));
     }
 
     [Fact]
@@ -169,6 +170,7 @@ public sealed class StoreTests
             await connection.ExecuteAsync("DROP INDEX ix_actions_state");
             await connection.ExecuteAsync("ALTER TABLE actions DROP COLUMN lease_until");
             await connection.ExecuteAsync("ALTER TABLE actions DROP COLUMN not_before");
+            await connection.ExecuteAsync("ALTER TABLE actions DROP COLUMN claim");
             foreach (var statement in LifecycleSchema.Version2(database.Dialect).Where(s => s.Contains("token_claims", StringComparison.Ordinal)))
             {
                 await connection.ExecuteAsync(statement);

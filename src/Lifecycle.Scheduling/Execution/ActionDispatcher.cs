@@ -40,7 +40,8 @@ public sealed class ActionDispatcher
         var now = timeProvider.GetUtcNow();
         var requests = actions.Select(action => new EnqueueRequest(NewRecord(runId, action, now), RequeueFinished: action.Kind != ActionKind.Create)).ToList();
         var results = await store.EnqueueActionsAsync(requests, cancellationToken).ConfigureAwait(false);
-        var kinds = requests.ToDictionary(r => r.Action.Id, r => r.Action.Kind, StringComparer.Ordinal);
+        // One action id may come twice in a plan (it is the same action): one job.
+        var kinds = requests.DistinctBy(r => r.Action.Id, StringComparer.Ordinal).ToDictionary(r => r.Action.Id, r => r.Action.Kind, StringComparer.Ordinal);
         var queued = results.Where(r => r.Queued).Select(r => r.Id).Distinct(StringComparer.Ordinal).ToList();
         await DeliverAsync(queued.Select(id => (id, kinds[id])).ToList(), null, cancellationToken).ConfigureAwait(false);
         return queued.Count;

@@ -594,7 +594,8 @@ public sealed class ActionExecutor
         var at = timeProvider.GetUtcNow() + wait;
         if (at >= until)
         {
-            return ActionOutcome.Failed($"{e.Code}: {e.Message} (still refused; no retry before {(action.Kind == ActionKind.Create ? "the next fire" : "the retry window ends")})");
+            var limit = until == queuedAt + options.RetryLaterWindow ? $"the retry window ({options.RetryLaterWindow}) ends" : "the schedule's next fire";
+            return ActionOutcome.Failed($"{e.Code}: {e.Message} (still refused; the next try would come after {limit})");
         }
 
         logger.LogWarning("action {Action}: {Code}, trying again in {Wait}", actionId, e.Code, wait);

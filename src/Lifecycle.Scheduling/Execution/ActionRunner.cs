@@ -57,7 +57,7 @@ public sealed class ActionRunner
         }
 
         ActionOutcome outcome;
-        using (var lease = new LeaseKeeper(store, actionId, node.Name, options.ActionLease, timeProvider, logger))
+        using (var lease = new LeaseKeeper(store, actionId, record.Claim!, options.ActionLease, timeProvider, logger))
         {
             outcome = await RunClaimedAsync(record, cancellationToken).ConfigureAwait(false);
         }
@@ -110,11 +110,11 @@ public sealed class ActionRunner
                 // and the write records its job (one write for both).
                 at = timeProvider.GetUtcNow() + options.Executor.FirstCompletionCheck;
                 var job = dispatcher.Deliver(actionId, ActionStates.Completing, at);
-                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, job, CancellationToken.None).ConfigureAwait(false);
+                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, job, record.Claim, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
-                await store.ReleaseActionAsync(actionId, ActionStates.Completing, at.Value, null, CancellationToken.None).ConfigureAwait(false);
+                await store.ReleaseActionAsync(actionId, ActionStates.Completing, at.Value, null, record.Claim, CancellationToken.None).ConfigureAwait(false);
                 await dispatcher.DeliverAsync([(actionId, ActionStates.Completing)], at, CancellationToken.None).ConfigureAwait(false);
             }
 
@@ -124,14 +124,14 @@ public sealed class ActionRunner
         if (outcome.State == ActionStates.Enqueued)
         {
             var at = outcome.RetryAt ?? timeProvider.GetUtcNow() + options.Executor.RetryLaterDelay;
-            await store.ReleaseActionAsync(actionId, ActionStates.Enqueued, at, outcome.Error, CancellationToken.None).ConfigureAwait(false);
+            await store.ReleaseActionAsync(actionId, ActionStates.Enqueued, at, outcome.Error, record.Claim, CancellationToken.None).ConfigureAwait(false);
             await dispatcher.DeliverAsync([(actionId, record.Kind)], at, CancellationToken.None).ConfigureAwait(false);
             return outcome.Error ?? $"tried again at {at:u}";
         }
 
         var error = outcome.Error ?? outcome.Note;
         await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
-            outcome.State == ActionStates.Succeeded ? outcome.Note : error, CancellationToken.None).ConfigureAwait(false);
+            outcome.State == ActionStates.Succeeded ? outcome.Note : error, record.Claim, CancellationToken.None).ConfigureAwait(false);
         logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
             "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
         await FollowUpAsync(record.RunId, record.Policy, CancellationToken.None).ConfigureAwait(false);
@@ -237,7 +237,7 @@ public sealed class ActionRunner
     {
         private readonly ITimer timer;
 
-        public LeaseKeeper(RunStore store, string actionId, string node, TimeSpan lease, TimeProvider time, ILogger logger)
+        public LeaseKeeper(RunStore store, string actionId, string claim, TimeSpan lease, TimeProvider time, ILogger logger)
         {
             var period = lease / 3;
             timer = time.CreateTimer(_ => _ = RenewAsync(), null, period, period);
@@ -246,7 +246,7 @@ public sealed class ActionRunner
             {
                 try
                 {
-                    if (!await store.RenewLeaseAsync(actionId, node, lease).ConfigureAwait(false))
+                    if (!await store.RenewLeaseAsync(actionId, claim, lease).ConfigureAwait(false))
                     {
                         logger.LogWarning("action {Action}: lease lost (another delivery took it over after it expired)", actionId);
                     }

@@ -30,10 +30,14 @@ public sealed class ReconcileJob
     private readonly ActionDispatcher dispatcher;
     private readonly ISchedulerFactory schedulers;
     private readonly JobStorage storage;
+    private readonly TimeProvider timeProvider;
     private readonly ILogger<ReconcileJob> logger;
 
-    public ReconcileJob(AppliedPolicies applied, RunStore store, ActionDispatcher dispatcher, ISchedulerFactory schedulers, JobStorage storage, ILogger<ReconcileJob> logger)
+    public ReconcileJob(
+        AppliedPolicies applied, RunStore store, ActionDispatcher dispatcher, ISchedulerFactory schedulers, JobStorage storage, TimeProvider timeProvider,
+        ILogger<ReconcileJob> logger)
     {
+        this.timeProvider = timeProvider;
         this.applied = applied;
         this.store = store;
         this.dispatcher = dispatcher;
@@ -78,7 +82,7 @@ public sealed class ReconcileJob
     public async Task<int> RedeliverOwedAsync(CancellationToken cancellationToken = default)
     {
         var owed = await store.ListOwedActionsAsync(MaxRedeliveries, cancellationToken).ConfigureAwait(false);
-        var lost = new List<(string Id, string Kind)>();
+        var lost = new List<(string Id, string Kind, DateTimeOffset? At)>();
         using (var connection = storage.GetConnection())
         {
             foreach (var action in owed)
@@ -88,14 +92,19 @@ public sealed class ReconcileJob
                     continue;
                 }
 
-                lost.Add((action.Id, action.State == ActionStates.Completing ? ActionStates.Completing : action.Kind));
+                lost.Add((action.Id, action.State == ActionStates.Completing ? ActionStates.Completing : action.Kind, action.NotBefore));
             }
         }
 
         if (lost.Count > 0)
         {
             logger.LogWarning("{Count} owed actions had no live Hangfire job; delivering them again", lost.Count);
-            await dispatcher.DeliverAsync(lost, null, cancellationToken).ConfigureAwait(false);
+            // A retry or a completion recheck keeps its time (delivered at once, it would find the action not due and end).
+            var now = timeProvider.GetUtcNow();
+            foreach (var due in lost.GroupBy(a => a.At is { } at && at > now ? at : (DateTimeOffset?)null))
+            {
+                await dispatcher.DeliverAsync([.. due.Select(a => (a.Id, a.Kind))], due.Key, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         return lost.Count;

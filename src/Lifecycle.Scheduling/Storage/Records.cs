@@ -73,6 +73,12 @@ public sealed record ActionRecord(
     /// <summary>Until when the node in <see cref="Node"/> holds the action (a leased claim); null: nobody does.</summary>
     public DateTimeOffset? LeaseUntil { get; init; }
 
+    /// <summary>
+    /// The current claim's id (new at every claim): the writes of a delivery carry it, so one whose lease expired and
+    /// was taken over cannot overwrite the new owner's outcome.
+    /// </summary>
+    public string? Claim { get; init; }
+
     /// <summary>Not to be claimed before this time (a retry after a limit that clears by itself, the next completion check).</summary>
     public DateTimeOffset? NotBefore { get; init; }
 }

@@ -197,7 +197,7 @@ public sealed class RunStore
     /// </summary>
     public async Task<ActionRecord?> ClaimActionAsync(string actionId, string node, TimeSpan lease, CancellationToken cancellationToken = default)
     {
-        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds);
+        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds, Guid.NewGuid().ToString("N"));
         await claims.CommitAsync(claim, cancellationToken).ConfigureAwait(false);
         return claim.Result?.ToRecord();
     }
@@ -216,49 +216,54 @@ public sealed class RunStore
                   state = CASE WHEN state = 'completing' THEN 'completing' ELSE 'running' END,
                   attempts = CASE WHEN state = 'completing' THEN attempts ELSE attempts + 1 END,
                   started_at = CASE WHEN state = 'completing' THEN started_at ELSE @now END,
-                  node = @Node, lease_until = @until
+                  node = @Node, lease_until = @until, claim = @Claim
                 WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing')
                   AND (lease_until IS NULL OR lease_until < @now)
                   AND (not_before IS NULL OR not_before <= @now)
                   AND NOT (state = 'enqueued' AND policy IN (SELECT policy FROM policy_pauses))
                 RETURNING *
                 """,
-                new { claim.ActionId, claim.Node, now, until = now + claim.LeaseMs }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                new { claim.ActionId, claim.Node, now, until = now + claim.LeaseMs, claim.Claim }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private sealed record PendingClaim(string ActionId, string Node, long LeaseMs)
+    private sealed record PendingClaim(string ActionId, string Node, long LeaseMs, string Claim)
     {
         public ActionRow? Result { get; set; }
     }
 
-    /// <summary>Extends this node's lease on an action it runs; false when the lease is no longer ours.</summary>
-    public async Task<bool> RenewLeaseAsync(string actionId, string node, TimeSpan lease, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Extends a claim's lease (<paramref name="claim"/>: <see cref="ActionRecord.Claim"/> of the claimed record); false
+    /// when the claim is no longer the action's (it expired and another delivery took the action over).
+    /// </summary>
+    public async Task<bool> RenewLeaseAsync(string actionId, string claim, TimeSpan lease, CancellationToken cancellationToken = default)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE actions SET lease_until = @until WHERE id = @actionId AND node = @node AND state IN ('running', 'completing')",
-            new { actionId, node, until = Now + (long)lease.TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
+            "UPDATE actions SET lease_until = @until WHERE id = @actionId AND claim = @claim AND state IN ('running', 'completing')",
+            new { actionId, claim, until = Now + (long)lease.TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
     }
 
     /// <summary>
     /// The provider accepted a create or copy (<paramref name="snapshotIds"/>, comma-separated) that is still pending:
     /// the action waits in state completing, without a lease, for a completion check (its job: <paramref name="job"/>).
     /// </summary>
-    public Task MarkCompletingAsync(string actionId, string snapshotIds, string? consistency, string? note, string? job, CancellationToken cancellationToken = default) =>
-        finishes.CommitAsync(new PendingFinish(actionId, ActionStates.Completing, snapshotIds, consistency, Truncate(note)) { Step = StepKind.Completing, Job = job }, cancellationToken);
+    public Task MarkCompletingAsync(
+        string actionId, string snapshotIds, string? consistency, string? note, string? job = null, string? claim = null, CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, ActionStates.Completing, snapshotIds, consistency, Truncate(note)) { Step = StepKind.Completing, Job = job, Claim = claim }, cancellationToken);
 
     /// <summary>
     /// Gives an action back without finishing it, to be claimed again from <paramref name="notBefore"/> in
     /// <paramref name="state"/>: enqueued (a create or copy refused by a limit that clears by itself, or whose snapshot
     /// ended in error and is made again) or completing (a completion check found the snapshot still pending).
     /// </summary>
-    public Task ReleaseActionAsync(string actionId, string state, DateTimeOffset notBefore, string? reason, CancellationToken cancellationToken = default) =>
+    public Task ReleaseActionAsync(
+        string actionId, string state, DateTimeOffset notBefore, string? reason = null, string? claim = null, CancellationToken cancellationToken = default) =>
         state is ActionStates.Enqueued or ActionStates.Completing
-            ? finishes.CommitAsync(new PendingFinish(actionId, state, null, null, Truncate(reason)) { Step = StepKind.Release, NotBefore = notBefore.ToUnixTimeMilliseconds() }, cancellationToken)
+            ? finishes.CommitAsync(new PendingFinish(actionId, state, null, null, Truncate(reason)) { Step = StepKind.Release, NotBefore = notBefore.ToUnixTimeMilliseconds(), Claim = claim }, cancellationToken)
             : throw new ArgumentOutOfRangeException(nameof(state), state, "an action is released to enqueued or completing");
 
     /// <summary>Records the delivery jobs of actions (the Hangfire job ids), group-committed with the other action writes.</summary>
@@ -302,8 +307,8 @@ public sealed class RunStore
     /// is committed.
     /// </summary>
     public Task FinishActionAsync(
-        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default) =>
-        finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)), cancellationToken);
+        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, string? claim = null, CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)) { Claim = claim }, cancellationToken);
 
     private async Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
     {
@@ -318,22 +323,22 @@ public sealed class RunStore
                 StepKind.Finish => """
                     UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
                                        consistency = coalesce(@Consistency, consistency), error = @Error, lease_until = NULL, not_before = NULL
-                    WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing')
+                    WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
                     """,
                 StepKind.Completing => """
                     UPDATE actions SET state = 'completing', result_snapshot_id = @ResultSnapshotId, consistency = coalesce(@Consistency, consistency),
                                        error = @Error, lease_until = NULL, not_before = NULL, job = coalesce(@Job, job)
-                    WHERE id = @ActionId AND state IN ('running', 'completing')
+                    WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
                     """,
                 StepKind.Release => """
                     UPDATE actions SET state = @State, lease_until = NULL, not_before = @NotBefore,
                                        error = coalesce(@Error, error)
-                    WHERE id = @ActionId AND state IN ('running', 'completing')
+                    WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
                     """,
                 _ => "UPDATE actions SET job = @Job WHERE id = @ActionId",
             };
             await connection.ExecuteAsync(new CommandDefinition(
-                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job }), transaction,
+                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job, f.Claim }), transaction,
                 cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -347,6 +352,9 @@ public sealed class RunStore
         public long? NotBefore { get; init; }
 
         public string? Job { get; init; }
+
+        /// <summary>The claim that writes (a fence: a delivery whose lease expired and was taken over writes nothing); null: unfenced.</summary>
+        public string? Claim { get; init; }
     }
 
     private enum StepKind
@@ -699,6 +707,7 @@ public sealed class RunStore
         public string? job { get; set; }
         public long? lease_until { get; set; }
         public long? not_before { get; set; }
+        public string? claim { get; set; }
 
         public ActionRecord ToRecord() => new(id, run_id, policy, schedule, kind, region,
             [.. volume_ids.Split(',', StringSplitOptions.RemoveEmptyEntries)], snapshot_id, token, FromMs(fire_time), state, (int)attempts,
@@ -707,6 +716,7 @@ public sealed class RunStore
             Job = job,
             LeaseUntil = FromMs(lease_until),
             NotBefore = FromMs(not_before),
+            Claim = claim,
         };
     }
 

@@ -24,7 +24,7 @@ public static class SchemaMigrator
         new(3, "actions.job: the batch job that carries an action", LifecycleSchema.Version3),
         new(4, "hook_runs: written at start (finished_at null while running), with the owner server and the hook's process group", LifecycleSchema.Version4),
         new(5, "policy_pauses: paused policies", LifecycleSchema.Version5),
-        new(6, "actions: leased claims (lease_until, not_before); actions.job is the Hangfire job; token_claims dropped", LifecycleSchema.Version6),
+        new(6, "actions: leased claims (lease_until, claim, not_before); actions.job is the Hangfire job; token_claims dropped", LifecycleSchema.Version6),
     ];
 
     public static int LatestVersion => All[^1].Version;
@@ -218,6 +218,7 @@ internal static class LifecycleSchema
     [
         "ALTER TABLE actions ADD COLUMN lease_until bigint NULL",
         "ALTER TABLE actions ADD COLUMN not_before bigint NULL",
+        "ALTER TABLE actions ADD COLUMN claim text NULL",
         "CREATE INDEX ix_actions_state ON actions (state)",
         "DROP TABLE token_claims",
     ];

@@ -74,6 +74,8 @@ public static class LifecycleServer
 
         builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
+        builder.Services.AddSingleton<EngineMaintenance>();
+        builder.Services.AddHostedService<EngineMaintenanceSchedule>();
         builder.Services.AddLifecycleAuthentication(tokens);
         // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -109,7 +109,7 @@ public sealed class ServerFixture : IAsyncLifetime
             var runs = await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/runs?policy={PolicyName}");
             var actions = await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/actions?policy={PolicyName}");
             var busy = runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() == "running")
-                || actions.EnumerateArray().Any(a => a.GetProperty("state").GetString() is "enqueued" or "running");
+                || actions.EnumerateArray().Any(a => a.GetProperty("state").GetString() is "enqueued" or "running" or "completing");
             if (runs.GetArrayLength() > 0 && !busy)
             {
                 return;

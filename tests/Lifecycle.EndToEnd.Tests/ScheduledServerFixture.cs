@@ -107,9 +107,10 @@ public class ScheduledServerFixture : IAsyncLifetime
             r => r.ValueKind == JsonValueKind.Object, "the startup catch-up run of e2e-basic", TimeSpan.FromSeconds(60));
         StartedAt = startup.GetProperty("startedAt").GetDateTimeOffset();
 
-        // Three minute fires after the start (plus the start's catch-up), then time for copies and follow-ups.
+        // Three minute fires after the start (plus the start's catch-up), then time for copies and follow-ups (ten
+        // real seconds), and the stop well before the next fire.
         var firstFire = TestClock.Minute(StartedAt).AddMinutes(1);
-        await Clock.UntilAsync(firstFire.AddMinutes(2).AddSeconds(40), () => Assert.False(server.HasExited, "the server exited:\n" + server.Log));
+        await Clock.UntilAsync(firstFire.AddMinutes(2).AddSeconds(30), () => Assert.False(server.HasExited, "the server exited:\n" + server.Log));
 
         Actions = [.. (await server.GetJsonAsync("/api/v1/actions?limit=100000")).EnumerateArray()];
         LiveSnapshots = [.. (await server.GetJsonAsync("/api/v1/snapshots")).EnumerateArray()];
@@ -123,6 +124,7 @@ public class ScheduledServerFixture : IAsyncLifetime
         HooksByAction = hooks.ToImmutable();
         await server.StopAsync();
         StoppedAt = Clock.Now;
+        Assert.True(StoppedAt < firstFire.AddMinutes(3), $"the server stopped at {StoppedAt:HH:mm:ss} (its clock), after a fourth fire the checks do not expect");
         ServerLog = server.Log;
         await StopEngineAsync();
         using (var engine = Environment.OpenEngine())

@@ -44,7 +44,11 @@ public static class LifecycleServer
         // Authentication brings Data Protection, which warns about its key ring at every start; we use no cookies.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
-        var timeProvider = TimeProvider.System;
+        // Test-only: an accelerated clock shared by every process given the same value (AcceleratedTimeProvider).
+        var testClock = Environment.GetEnvironmentVariable(AcceleratedTimeProvider.Variable) is { Length: > 0 } clockText
+            ? AcceleratedTimeProvider.Parse(clockText)
+            : null;
+        TimeProvider timeProvider = testClock ?? TimeProvider.System;
         var tokens = TokenStore.Open(options.DataDirectory, options.AdminTokenFile, options.TokensFile, timeProvider);
         ConfigureKestrel(builder, options);
         var engine = EngineHost.Open(options, timeProvider);
@@ -90,6 +94,13 @@ public static class LifecycleServer
         });
 
         var app = builder.Build();
+        if (testClock is not null)
+        {
+            app.Logger.LogWarning(
+                "TEST CLOCK: {Variable}={Value} is set: this server's time (Quartz triggers, misfires, cluster check-ins, retention, hooks' timeouts) runs {Factor}x faster than real time from {Epoch:O}. It is for tests only; never set it in production",
+                AcceleratedTimeProvider.Variable, testClock.ToString(), testClock.Factor, testClock.Epoch);
+        }
+
         app.UseExceptionHandler();
         app.UseBadInputProblems();
         app.UseStatusCodePages();
@@ -108,7 +119,8 @@ public static class LifecycleServer
             app.MapEc2Endpoint(engine.Local, ec2Credentials, new Ec2EndpointOptions
             {
                 Regions = options.Regions,
-                TimeProvider = timeProvider,
+                // SigV4 clients sign with their wall clock, so the signature skew is judged on the real one.
+                TimeProvider = testClock is null ? timeProvider : TimeProvider.System,
                 MoreRegions = async ct => RunEndpoints.ServedRegions((await applied.GetAsync(ct).ConfigureAwait(false)).Policies, options),
             }.WithFaultsFrom(Environment.GetEnvironmentVariable(Ec2EndpointOptions.FaultsVariable)));
         }

@@ -29,7 +29,8 @@ public sealed class ActionJobNameAttribute() : JobDisplayNameAttribute("{0}")
             return job.Method.Name;
         }
 
-        if (Remembered.TryGetValue(id, out var name))
+        var key = job.Method.Name + ":" + id;
+        if (Remembered.TryGetValue(key, out var name))
         {
             return name;
         }
@@ -46,7 +47,7 @@ public sealed class ActionJobNameAttribute() : JobDisplayNameAttribute("{0}")
             Remembered.Clear();
         }
 
-        Remembered[id] = name;
+        Remembered[key] = name;
         return name;
     }
 

@@ -4,7 +4,9 @@ using System.Text.Json.Serialization;
 using Lifecycle.Scheduling;
 using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Storage;
+using Hangfire;
 using Lifecycle.Server.Api;
+using Lifecycle.Server.Dashboard;
 using Lifecycle.Server.Demo;
 using Lifecycle.Server.Ec2;
 using Lifecycle.Server.Hosting;
@@ -23,7 +25,8 @@ namespace Lifecycle.Server;
 
 /// <summary>
 /// The `lifecycle serve` host: the scheduler (Quartz on the store), the engine's providers, the REST API under
-/// /api/v1, /healthz, the watched policy directory and the demo.
+/// /api/v1, /healthz, the Hangfire dashboard at /hangfire with browser sign-in at /signin, the watched policy directory
+/// and the demo.
 /// </summary>
 public static class LifecycleServer
 {
@@ -41,7 +44,7 @@ public static class LifecycleServer
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Quartz", LogLevel.Warning);
-        // Authentication brings Data Protection, which warns about its key ring at every start; we use no cookies.
+        // Data Protection (browser sessions, anti-forgery) keeps its keys in DATA/keys; its start-up notes are noise.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
         var timeProvider = TimeProvider.System;
@@ -75,6 +78,16 @@ public static class LifecycleServer
         builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddLifecycleAuthentication(tokens);
+        builder.Services.AddBrowserSessions(options.DataDirectory);
+        var forwardedHeaders = RequestGuards.ForwardedHeaders(options.TrustedProxies);
+
+        // TEMPORARY until Scheduling registers Hangfire
+        // (the dashboard needs a job storage; this block goes when AddLifecycleScheduling calls AddHangfire)
+        if (!builder.Services.Any(d => d.ServiceType == typeof(JobStorage)))
+        {
+            builder.Services.AddHangfire(c => c.UseInMemoryStorage());
+        }
+
         // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
@@ -89,6 +102,11 @@ public static class LifecycleServer
 
         var app = builder.Build();
         app.UseExceptionHandler();
+        if (forwardedHeaders.KnownProxies.Count > 0)
+        {
+            app.UseForwardedHeaders(forwardedHeaders);
+        }
+
         app.UseBadInputProblems();
         app.UseStatusCodePages();
         app.UseHostFiltering(RequestGuards.AllowedHosts(options.Urls, options.AllowedHosts));
@@ -100,6 +118,8 @@ public static class LifecycleServer
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
         RunEndpoints.Map(api);
+        SignInEndpoints.Map(app);
+        app.MapLifecycleDashboard();
         if (engine.Local is not null && ec2Credentials is not null)
         {
             var applied = app.Services.GetRequiredService<Lifecycle.Scheduling.Policies.AppliedPolicies>();

@@ -79,7 +79,6 @@ public static class LifecycleServer
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddLifecycleAuthentication(tokens);
         builder.Services.AddBrowserSessions(options.DataDirectory);
-        var forwardedHeaders = RequestGuards.ForwardedHeaders(options.TrustedProxies);
 
         // TEMPORARY until Scheduling registers Hangfire
         // (the dashboard needs a job storage; this block goes when AddLifecycleScheduling calls AddHangfire)
@@ -102,10 +101,7 @@ public static class LifecycleServer
 
         var app = builder.Build();
         app.UseExceptionHandler();
-        if (forwardedHeaders.KnownProxies.Count > 0)
-        {
-            app.UseForwardedHeaders(forwardedHeaders);
-        }
+        app.UseTrustedProxies(options.TrustedProxies);
 
         app.UseBadInputProblems();
         app.UseStatusCodePages();

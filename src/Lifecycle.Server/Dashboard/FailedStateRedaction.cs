@@ -3,45 +3,44 @@ using Hangfire.States;
 namespace Lifecycle.Server.Dashboard;
 
 /// <summary>
-/// A global Hangfire filter: a job that moves to Failed keeps its exception's type and message, and loses its stack
-/// trace and inner exceptions, so the dashboard (which every read token sees) shows what failed and never the code's
-/// internals. The failed state stays a <see cref="FailedState"/> carrying the original exception, so other filters
-/// (retries, the run store's record) still see it whole; only what is stored is cut.
+/// A global Hangfire filter: a Failed state is stored with its exception's type and message and no stack trace, so the
+/// dashboard (which every read token sees) shows what failed and never the code's internals. The state is trimmed in
+/// place rather than replaced, because Hangfire stores a replaced candidate in the job's history as it was; for the
+/// same reason a Failed state that another filter replaced (an automatic retry electing Scheduled) is trimmed too. The
+/// exception object itself is untouched, so other filters and the run store see it whole.
 /// </summary>
 public sealed class FailedStateRedaction : IElectStateFilter
 {
-    /// <summary>After every other election filter (automatic retries elect Scheduled instead, and nothing is cut).</summary>
+    /// <summary>After every other election filter, so it sees the states they replaced as well.</summary>
     public const int Order = int.MaxValue - 1;
 
     public void OnStateElection(ElectStateContext context)
     {
-        if (context.CandidateState is FailedState failed and not RedactedFailedState)
+        foreach (var failed in context.TraversedStates.Append(context.CandidateState).OfType<FailedState>())
         {
-            context.CandidateState = new RedactedFailedState(failed);
+            Trim(failed);
         }
     }
 
     /// <summary>
-    /// <see cref="FailedState"/> with stored data that is type and message only. It re-implements <see cref="IState"/>,
-    /// so storages, which serialize through the interface, get this data.
+    /// Hangfire writes the details as "TYPE: MESSAGE" and then the stack traces; keeping as many lines as the first
+    /// part has keeps the type and message (and an inner exception's first line: " ---> INNER-TYPE: …") only.
     /// </summary>
-    public sealed class RedactedFailedState : FailedState, IState
+    public static void Trim(FailedState failed)
     {
-        public RedactedFailedState(FailedState failed)
-            : base(failed.Exception, failed.ServerId)
+        failed.IncludeFileInfo = false;
+        failed.MaxLinesInStackTrace = LineCount($"{failed.Exception.GetType().FullName}: {failed.Exception.Message}");
+    }
+
+    private static int LineCount(string text)
+    {
+        using var reader = new StringReader(text);
+        var lines = 0;
+        while (reader.ReadLine() is not null)
         {
-            Reason = failed.Reason;
-            MaxLinesInStackTrace = 1;
-            IncludeFileInfo = false;
+            lines++;
         }
 
-        public new Dictionary<string, string> SerializeData()
-        {
-            var data = base.SerializeData();
-            data["ExceptionDetails"] = $"{Exception.GetType().FullName}: {Exception.Message}";
-            return data;
-        }
-
-        Dictionary<string, string> IState.SerializeData() => SerializeData();
+        return Math.Max(lines, 1);
     }
 }

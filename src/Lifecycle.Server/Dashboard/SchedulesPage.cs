@@ -9,7 +9,7 @@ using Quartz;
 namespace Lifecycle.Server.Dashboard;
 
 /// <summary>One policy schedule as Quartz holds it, with the run store's word on whether its policy is paused.</summary>
-/// <param name="Expression">The schedule as the policy says it: <c>cron EXPR (ZONE)</c>, or <c>every …</c>.</param>
+/// <param name="Expression">The schedule as the policy says it: <c>cron EXPR ZONE</c>, or <c>every …</c>.</param>
 /// <param name="PausedSince">When the policy was paused (the run store's pause), null when it runs.</param>
 /// <param name="TriggerState">Quartz's state of the trigger (Normal, Paused, Blocked, …).</param>
 public sealed record ScheduleRow(
@@ -56,11 +56,14 @@ public sealed class SchedulesPage : RazorPage
         return [.. rows.OrderBy(r => r.Policy, StringComparer.Ordinal).ThenBy(r => r.Schedule, StringComparer.Ordinal)];
     }
 
-    /// <summary>Cron with its zone from the trigger itself; an interval as the policy wrote it (the trigger's description).</summary>
+    /// <summary>
+    /// The schedule as the policy wrote it (the trigger's description: "cron 0 3 * * * UTC", "every 4h from 00:00");
+    /// from the trigger itself when it has none (Quartz's cron dialect, or the wake-up interval).
+    /// </summary>
     private static string Expression(ITrigger trigger) => trigger switch
     {
-        ICronTrigger cron => $"cron {cron.CronExpressionString} ({cron.TimeZone.Id})",
-        ISimpleTrigger simple when trigger.Description?.StartsWith("every ", StringComparison.Ordinal) == true => trigger.Description,
+        _ when trigger.Description is { } d && (d.StartsWith("cron ", StringComparison.Ordinal) || d.StartsWith("every ", StringComparison.Ordinal)) => d,
+        ICronTrigger cron => $"cron {cron.CronExpressionString} {cron.TimeZone.Id}",
         ISimpleTrigger simple => string.Create(CultureInfo.InvariantCulture, $"every {simple.RepeatInterval}"),
         _ => trigger.Description ?? trigger.GetType().Name,
     };

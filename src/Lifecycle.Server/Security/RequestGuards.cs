@@ -142,12 +142,21 @@ public static class RequestGuards
     });
 
     /// <summary>
-    /// X-Forwarded-For and X-Forwarded-Proto, believed only from <paramref name="trustedProxies"/> (ASP.NET's default
-    /// of trusting loopback is dropped): with none, a forwarded header changes nothing, so a request that names another
-    /// client or scheme is still seen as what it is. Throws <see cref="ArgumentException"/> naming a proxy that is not an IP address.
+    /// X-Forwarded-For and X-Forwarded-Proto, believed only from <paramref name="trustedProxies"/>. With none, no
+    /// forwarded header is read at all (ASP.NET's middleware would trust loopback, or with empty lists anyone), so a
+    /// request that names another client or scheme is seen as what it is. Throws <see cref="ArgumentException"/>
+    /// naming a proxy that is not an IP address.
     /// </summary>
-    public static ForwardedHeadersOptions ForwardedHeaders(IEnumerable<string> trustedProxies)
+    public static IApplicationBuilder UseTrustedProxies(this IApplicationBuilder app, IReadOnlyList<string> trustedProxies)
     {
+        var proxies = trustedProxies.Select(p => IPAddress.TryParse(p.Trim().Trim('[', ']'), out var address)
+            ? address
+            : throw new ArgumentException($"--trusted-proxy '{p}' is not an IP address")).ToList();
+        if (proxies.Count == 0)
+        {
+            return app;
+        }
+
         var options = new ForwardedHeadersOptions
         {
             ForwardedHeaders = Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor | Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedProto,
@@ -155,14 +164,12 @@ public static class RequestGuards
         };
         options.KnownIPNetworks.Clear();
         options.KnownProxies.Clear();
-        foreach (var proxy in trustedProxies)
+        foreach (var proxy in proxies)
         {
-            options.KnownProxies.Add(IPAddress.TryParse(proxy.Trim().Trim('[', ']'), out var address)
-                ? address
-                : throw new ArgumentException($"--trusted-proxy '{proxy}' is not an IP address"));
+            options.KnownProxies.Add(proxy);
         }
 
-        return options;
+        return app.UseForwardedHeaders(options);
     }
 
     /// <summary>Maps bad input and provider errors to problems; anything else stays a 500 (and is a bug).</summary>

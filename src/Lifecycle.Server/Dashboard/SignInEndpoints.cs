@@ -134,7 +134,7 @@ public static class SignInEndpoints
         html.Append("""
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta name="referrer" content="no-referrer"><title>Sign in · Lifecycle</title>
+            <meta name="referrer" content="same-origin"><title>Sign in · Lifecycle</title>
             <style>
             body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}
             input[type=password]{width:100%;padding:.5rem;font-family:monospace;box-sizing:border-box}

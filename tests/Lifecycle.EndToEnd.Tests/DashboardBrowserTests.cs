@@ -1,0 +1,196 @@
+using System.Globalization;
+using System.Net;
+using Lifecycle.Server.Security;
+using Microsoft.Playwright;
+
+namespace Lifecycle.EndToEnd.Tests;
+
+/// <summary>
+/// The dashboard in a real browser (Debian's chromium through Playwright) against a real `lifecycle serve`: sign-in
+/// with a read and an operate token, no dashboard without one, the read-only dashboard and anti-forgery refusing
+/// forged posts, the Schedules page. Screenshots go to artifacts/screenshots/.
+/// </summary>
+public sealed class DashboardBrowserTests
+{
+    /// <summary>Debian's chromium (tests/dependencies.txt installs it); Playwright never downloads a browser here.</summary>
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    private const string Policy = """
+        apiVersion: lifecycle/v1
+        kind: SnapshotPolicy
+        metadata: { name: dash-hourly }
+        spec:
+          engine: local
+          regions: [dash-a]
+          targets: { tags: { suite: dash } }
+          schedules:
+            - name: hourly
+              cron: "0 * * * *"
+              retain: { count: 3 }
+        """;
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task SignIn_ReadSeesAReadOnlyDashboard_OperateAWritableOne_NobodyWithoutAToken_AndTheSchedulesPageShowsTheNextFire()
+    {
+        using var environment = new TestEnvironment("dash");
+        using (var engine = environment.OpenEngine())
+        {
+            await TestEnvironment.SeedVolumesAsync(engine, "dash-a", "dash-a-1", 1, new Dictionary<string, string> { ["suite"] = "dash" });
+        }
+
+        var (readToken, operateToken) = (TokenStore.NewToken(), TokenStore.NewToken());
+        var tokensFile = Path.Combine(environment.Root, "tokens");
+        await File.WriteAllTextAsync(tokensFile,
+            TokenStore.TokensFileLine("viewer", AccessScope.Read, readToken) + "\n" + TokenStore.TokensFileLine("ops", AccessScope.Operate, operateToken) + "\n");
+        await using var server = await ServerProcess.StartAsync(["--data", environment.DataDirectory, "--tokens", tokensFile]);
+        await ApplyAsync(server, Policy);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchChromiumAsync(playwright);
+
+        // No sign-in, no dashboard: not its pages, not its menu.
+        await using (var anonymous = await NewContextAsync(browser, server))
+        {
+            var page = await anonymous.NewPageAsync();
+            var response = await page.GotoAsync("/hangfire");
+            Assert.Equal((int)HttpStatusCode.Unauthorized, response!.Status);
+            Assert.Contains("/signin", await page.ContentAsync(), StringComparison.Ordinal);
+            Assert.Equal(0, await page.Locator("a[href='/hangfire/schedules']").CountAsync());
+            var schedules = await page.GotoAsync("/hangfire/schedules");
+            Assert.Equal((int)HttpStatusCode.Unauthorized, schedules!.Status);
+        }
+
+        // A read token: the pages, read-only; a command is refused without the page's anti-forgery token and, with
+        // it, because the dashboard is read-only.
+        await using var readContext = await NewContextAsync(browser, server);
+        var reader = await SignInAsync(readContext, readToken, "viewer");
+        Assert.True(await reader.Locator("a[href='/hangfire/schedules']").IsVisibleAsync());
+        Assert.Equal(0, await CommandButtonsAsync(reader));
+        Assert.Equal((int)HttpStatusCode.Forbidden, await PostCommandAsync(reader, server, withAntiforgery: false));
+        Assert.Equal((int)HttpStatusCode.Unauthorized, await PostCommandAsync(reader, server, withAntiforgery: true));
+
+        // An operate token: the same forged post is refused; with the token the command runs (and finds no such job).
+        await using var operateContext = await NewContextAsync(browser, server);
+        var operate = await SignInAsync(operateContext, operateToken, "ops");
+        Assert.Equal((int)HttpStatusCode.Forbidden, await PostCommandAsync(operate, server, withAntiforgery: false));
+        Assert.Equal(422, await PostCommandAsync(operate, server, withAntiforgery: true));
+        await operate.GotoAsync("/hangfire");
+        await operate.ScreenshotAsync(new() { Path = Screenshot("hangfire-main.png"), FullPage = true });
+
+        // The Schedules page: the policy's schedule with its cron, zone and next fire (the next full hour, UTC).
+        var before = DateTimeOffset.UtcNow;
+        await operate.GotoAsync("/hangfire/schedules");
+        var row = operate.Locator("tr[data-schedule='dash-hourly/hourly']");
+        await row.WaitForAsync(new() { Timeout = (float)Timeout.TotalMilliseconds });
+        Assert.Equal("dash-hourly", await row.Locator("td.policy").InnerTextAsync());
+        Assert.Equal("cron 0 * * * * UTC", await row.Locator("td.expression").InnerTextAsync());
+        Assert.Equal("no", await row.Locator("td.paused").InnerTextAsync());
+        var nextFire = await row.Locator("td.next-fire").InnerTextAsync();
+        Assert.Contains(nextFire, new[] { NextFullHour(before), NextFullHour(DateTimeOffset.UtcNow) });
+        await operate.ScreenshotAsync(new() { Path = Screenshot("hangfire-schedules.png"), FullPage = true });
+
+        // Signing out ends the session in this browser only.
+        await operate.GotoAsync("/signin");
+        await operate.ClickAsync("#signout");
+        await operate.WaitForURLAsync("**/signin");
+        var after = await operate.GotoAsync("/hangfire");
+        Assert.Equal((int)HttpStatusCode.Unauthorized, after!.Status);
+        var stillReading = await reader.GotoAsync("/hangfire");
+        Assert.Equal((int)HttpStatusCode.OK, stillReading!.Status);
+    }
+
+    /// <summary>Launches /usr/bin/chromium; a missing browser fails the test (it is a dependency, never a skip).</summary>
+    internal static async Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright)
+    {
+        if (!File.Exists(ChromiumPath))
+        {
+            throw new FileNotFoundException($"{ChromiumPath} is missing: install Debian's chromium (tests/run.sh does, from tests/dependencies.txt)", ChromiumPath);
+        }
+
+        return await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = ChromiumPath,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+    }
+
+    internal static Task<IBrowserContext> NewContextAsync(IBrowser browser, ServerProcess server) =>
+        browser.NewContextAsync(new() { BaseURL = server.BaseAddress.ToString().TrimEnd('/'), ViewportSize = new() { Width = 1366, Height = 900 } });
+
+    /// <summary>Signs in through the form, as a person does, and lands on the dashboard.</summary>
+    internal static async Task<IPage> SignInAsync(IBrowserContext context, string token, string name)
+    {
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout((float)TimeSpan.FromSeconds(15).TotalMilliseconds);
+        await page.GotoAsync("/signin");
+        await page.FillAsync("#token", token);
+        await page.ClickAsync("#signin");
+        try
+        {
+            await page.WaitForURLAsync("**/hangfire");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"signing in as {name} did not reach /hangfire; the page at {page.Url}:\n{await page.ContentAsync()}", e);
+        }
+
+        Assert.True(await page.Locator("a[href='/hangfire/schedules']").IsVisibleAsync());
+        await page.GotoAsync("/signin");
+        Assert.Equal(name, await page.Locator("#signed-in-as").InnerTextAsync());
+        await page.GotoAsync("/hangfire");
+        return page;
+    }
+
+    /// <summary>Requeue and delete buttons on the page (a job's, or a list's).</summary>
+    internal static Task<int> CommandButtonsAsync(IPage page) =>
+        page.Locator("button[data-ajax*='/requeue/'], button[data-ajax*='/delete/'], button[data-url*='/requeue'], button[data-url*='/delete']").CountAsync();
+
+    /// <summary>
+    /// A requeue post with the browser's cookies (the session rides along, as on a forged post from another page),
+    /// with or without the anti-forgery header the dashboard's page carries. Its status code.
+    /// </summary>
+    private static async Task<int> PostCommandAsync(IPage page, ServerProcess server, bool withAntiforgery)
+    {
+        await page.GotoAsync("/hangfire");
+        var headers = new Dictionary<string, string>();
+        if (withAntiforgery)
+        {
+            var header = await page.Locator("meta[name='csrf-header']").GetAttributeAsync("content");
+            var token = await page.Locator("meta[name='csrf-token']").GetAttributeAsync("content");
+            Assert.False(string.IsNullOrEmpty(header) || string.IsNullOrEmpty(token), "the dashboard page carries no anti-forgery token");
+            headers[header!] = token!;
+        }
+
+        var form = page.Context.APIRequest.CreateFormData();
+        form.Set("jobs[]", "no-such-job");
+        var response = await page.Context.APIRequest.PostAsync(new Uri(server.BaseAddress, "/hangfire/jobs/actions/requeue/no-such-job").ToString(),
+            new() { Headers = headers, Form = form });
+        return response.Status;
+    }
+
+    internal static async Task ApplyAsync(ServerProcess server, string policy)
+    {
+        using var applied = await server.PostJsonAsync("/api/v1/policies:apply", new { files = new[] { new { path = "policy.yaml", text = policy } } });
+        Assert.True(applied.IsSuccessStatusCode, await applied.Content.ReadAsStringAsync());
+    }
+
+    private static string NextFullHour(DateTimeOffset now) =>
+        new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, 0, 0, TimeSpan.Zero).AddHours(1)
+            .ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>artifacts/screenshots/NAME at the repository's root (created when missing).</summary>
+    internal static string Screenshot(string name)
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Lifecycle.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        var screenshots = Path.Combine(directory?.FullName ?? throw new DirectoryNotFoundException("no Lifecycle.sln above the test's directory"), "artifacts", "screenshots");
+        Directory.CreateDirectory(screenshots);
+        return Path.Combine(screenshots, name);
+    }
+}

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text.RegularExpressions;
 using Lifecycle.Server.Security;
 using Microsoft.Playwright;
 
@@ -68,6 +69,10 @@ public sealed class DashboardBrowserTests
         var reader = await SignInAsync(readContext, readToken, "viewer");
         Assert.True(await reader.Locator("a[href='/hangfire/schedules']").IsVisibleAsync());
         Assert.Equal(0, await CommandButtonsAsync(reader));
+
+        // The dashboard's own scripts post (its live stats) with the anti-forgery header from the page: accepted.
+        var stats = await reader.RunAndWaitForResponseAsync(() => reader.GotoAsync("/hangfire"), r => r.Url.EndsWith("/hangfire/stats", StringComparison.Ordinal));
+        Assert.Equal((int)HttpStatusCode.OK, stats.Status);
         Assert.Equal((int)HttpStatusCode.Forbidden, await PostCommandAsync(reader, server, withAntiforgery: false));
         Assert.Equal((int)HttpStatusCode.Unauthorized, await PostCommandAsync(reader, server, withAntiforgery: true));
 
@@ -99,6 +104,33 @@ public sealed class DashboardBrowserTests
         Assert.Equal((int)HttpStatusCode.Unauthorized, after!.Status);
         var stillReading = await reader.GotoAsync("/hangfire");
         Assert.Equal((int)HttpStatusCode.OK, stillReading!.Status);
+    }
+
+    [Fact]
+    public async Task BehindATrustedProxy_TheSessionCookieIsSecureWhenTheProxySaysHttps()
+    {
+        using var environment = new TestEnvironment("dash-proxy");
+        await using var server = await ServerProcess.StartAsync(["--data", environment.DataDirectory, "--trusted-proxy", "127.0.0.1"]);
+        foreach (var (proto, secure) in new[] { ("https", true), ((string?)null, false) })
+        {
+            using var handler = new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false };
+            using var client = new HttpClient(handler) { BaseAddress = server.BaseAddress };
+            var form = await client.GetStringAsync("/signin");
+            var antiforgery = Regex.Match(form, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/signin")
+            {
+                Content = new FormUrlEncodedContent([new("__RequestVerificationToken", WebUtility.HtmlDecode(antiforgery)), new("token", server.AdminToken)]),
+            };
+            if (proto is not null)
+            {
+                request.Headers.Add("X-Forwarded-Proto", proto);
+            }
+
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.SeeOther, response.StatusCode);
+            var cookie = Assert.Single(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith("lifecycle-session=", StringComparison.Ordinal));
+            Assert.Equal(secure, cookie.Split(';', StringSplitOptions.TrimEntries).Any(a => a.Equals("secure", StringComparison.OrdinalIgnoreCase)));
+        }
     }
 
     /// <summary>Launches /usr/bin/chromium; a missing browser fails the test (it is a dependency, never a skip).</summary>

@@ -12,6 +12,7 @@ using Lifecycle.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Quartz;
 
 namespace Lifecycle.Server.Tests;
 
@@ -221,7 +222,8 @@ public sealed partial class DashboardTests(ServerFixture server)
         Assert.Equal(HttpStatusCode.BadRequest, noAntiforgery.StatusCode);
         Assert.Contains(BrowserSessions.AntiforgeryFieldName, ProblemDetail(await noAntiforgery.Content.ReadAsStringAsync()), StringComparison.Ordinal);
         using var json = await browser.Client.PostAsync("/signin", new StringContent($$"""{"token":"{{server.ReadToken}}"}""", Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.BadRequest, json.StatusCode);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, json.StatusCode);
+        Assert.Contains("Content-Type", ProblemDetail(await json.Content.ReadAsStringAsync()), StringComparison.Ordinal);
         using var crossSite = new HttpRequestMessage(HttpMethod.Post, "/signin") { Content = Form(("token", server.ReadToken)) };
         crossSite.Headers.Add("Origin", "https://attacker.example");
         using var crossSiteRefused = await browser.Client.SendAsync(crossSite);
@@ -335,6 +337,34 @@ public sealed partial class DashboardTests(ServerFixture server)
         finally
         {
             await AccessTests.EnsureAppliedAndRunningAsync(admin);
+        }
+    }
+
+    [Fact]
+    public async Task SchedulesPage_EncodesWhatItShows()
+    {
+        // A schedule trigger whose names and description carry markup (policy names cannot; the page must not rely on it).
+        var scheduler = await server.App.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        var jobKey = new JobKey("<b>bold</b>", "dashboard-tests");
+        var triggerKey = new TriggerKey("<b>bold</b>/<i>x</i>", Lifecycle.Scheduling.Jobs.JobKeys.ScheduleTriggerGroup);
+        await scheduler.AddJob(JobBuilder.Create<IJob>().WithIdentity(jobKey).StoreDurably().Build(), AddJobOptions.Replacing);
+        try
+        {
+            await scheduler.ScheduleJob(TriggerBuilder.Create().WithIdentity(triggerKey).ForJob(jobKey)
+                .WithDescription("every <script>alert(1)</script>").StartAt(DateTimeOffset.UtcNow.AddDays(30))
+                .WithSimpleSchedule(x => x.WithInterval(TimeSpan.FromDays(1)).RepeatForever()).Build());
+            using var reader = server.Client(server.ReadToken);
+            var page = await GetTextAsync(reader, "/hangfire/schedules");
+            Assert.DoesNotContain("<script>alert", page, StringComparison.Ordinal);
+            Assert.DoesNotContain("<b>bold", page, StringComparison.Ordinal);
+            var row = Row(page, "&lt;b&gt;bold&lt;/b&gt;/&lt;i&gt;x&lt;/i&gt;");
+            Assert.Equal("<b>bold</b>", Cell(row, "policy"));
+            Assert.Equal("<i>x</i>", Cell(row, "schedule"));
+            Assert.Equal("every <script>alert(1)</script>", Cell(row, "expression"));
+        }
+        finally
+        {
+            await scheduler.DeleteJob(jobKey);
         }
     }
 

@@ -46,6 +46,14 @@ public static class SignInEndpoints
 
     private static async Task SignInAsync(HttpContext context)
     {
+        if (!context.Request.HasFormContentType)
+        {
+            await FailAsync(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                $"Content-Type: '{context.Request.ContentType ?? "(none)"}': {Path} takes the form's post (application/x-www-form-urlencoded) with the field '{TokenField}'")
+                .ConfigureAwait(false);
+            return;
+        }
+
         await UseSessionAsync(context).ConfigureAwait(false);
         if (!await AntiforgeryValidAsync(context).ConfigureAwait(false))
         {

@@ -40,7 +40,7 @@ public sealed class ReconcilePauseTests
         environment.WritePolicy("other.yaml", Policy("other"));
         await using var server = await ServerProcess.StartAsync(
             ["--data", environment.DataDirectory, "--policies", environment.PoliciesDirectory],
-            environment: new Dictionary<string, string> { [PolicyScheduler.ReconcileIntervalVariable] = "3" });
+            environment: new Dictionary<string, string> { [Lifecycle.Scheduling.Jobs.ReconcileJob.IntervalVariable] = "3" });
 
         // The apply's catch-up gives each policy its one snapshot.
         await server.WaitUntilAsync(async () => (await SnapshotsAsync(server, "held")).Count == 1 && (await SnapshotsAsync(server, "other")).Count == 1,

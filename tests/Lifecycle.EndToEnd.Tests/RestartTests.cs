@@ -54,6 +54,7 @@ public sealed class RestartTests
             [Failpoints.EnvironmentVariable] = "engine.snapshot.before-build=sleep(5000);engine.copy.before-commit=sleep(5000)",
         };
         var kills = new List<string>();
+        var interrupted = new List<string>();
 
         // 1. During a pre hook: a create is running and its pre hook has started but cannot have finished (it sleeps 6 s).
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
@@ -63,34 +64,36 @@ public sealed class RestartTests
             var running = await ActionsAsync(server, "running", "create");
             Assert.NotEmpty(running);
             server.Kill();
+            interrupted.AddRange(running.Select(a => a.GetProperty("id").GetString()!));
             kills.Add($"during hooks: {running.Count} create(s) running");
         }
 
-        // 2. During snapshot creation: once a running create's pre hook has succeeded, its snapshot is pending (held 5 s).
+        // 2. During snapshot creation: a create the engine accepted whose snapshot is still pending (held 5 s), waiting
+        //    for its completion check (state completing).
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
+            var pending = new List<string>();
             await WaitUntilAsync(server, async () =>
             {
-                foreach (var action in await ActionsAsync(server, "running", "create"))
-                {
-                    var detail = await server.GetJsonAsync("/api/v1/actions/" + action.GetProperty("id").GetString());
-                    if (detail.GetProperty("hooks").EnumerateArray().Any(h => h.GetProperty("stage").GetString() == "pre" && h.GetProperty("outcome").GetString() == "succeeded"))
-                    {
-                        return true;
-                    }
-                }
-
-                return false;
-            }, TimeSpan.FromSeconds(90), "a create past its pre hook");
+                pending = [.. (await ActionsAsync(server, "completing", "create")).Select(a => a.GetProperty("id").GetString()!)];
+                return pending.Count > 0;
+            }, TimeSpan.FromSeconds(90), "a create whose snapshot is pending");
             server.Kill();
-            kills.Add("after the pre hook, during the snapshot");
+            interrupted.AddRange(pending);
+            kills.Add("after the hooks, during the snapshot");
         }
 
-        // 3. During a copy.
+        // 3. During a copy (running, or accepted and completing).
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
-            await WaitUntilAsync(server, async () => (await ActionsAsync(server, "running", "copy")).Count > 0, TimeSpan.FromSeconds(120), "a copy to run");
+            var copying = new List<string>();
+            await WaitUntilAsync(server, async () =>
+            {
+                copying = [.. (await ActionsAsync(server, "running", "copy")).Concat(await ActionsAsync(server, "completing", "copy")).Select(a => a.GetProperty("id").GetString()!)];
+                return copying.Count > 0;
+            }, TimeSpan.FromSeconds(120), "a copy to run");
             server.Kill();
+            interrupted.AddRange(copying);
             kills.Add("during a copy");
         }
 
@@ -136,8 +139,11 @@ public sealed class RestartTests
         var copies = actions.Where(a => a.GetProperty("kind").GetString() == "copy").ToList();
         Assert.NotEmpty(creates);
         Assert.All(creates.Concat(copies), a => Assert.Equal("succeeded", a.GetProperty("state").GetString()));
-        Assert.Contains(creates, a => a.GetProperty("attempts").GetInt32() > 1);
-        Assert.Contains(copies, a => a.GetProperty("attempts").GetInt32() > 1);
+        Assert.Contains(creates, a => a.GetProperty("attempts").GetInt32() > 1); // the create killed in its pre hook ran again
+
+        // Every action a kill interrupted finished after a restart (its lease expired, or the restart delivered it again).
+        var byId = actions.ToDictionary(a => a.GetProperty("id").GetString()!);
+        Assert.All(interrupted.Distinct(), id => Assert.Equal("succeeded", byId[id].GetProperty("state").GetString()));
 
         // Nothing owned is lost: every snapshot a create or copy reported exists, one per token.
         foreach (var action in creates.Concat(copies))

@@ -7,6 +7,7 @@ using Lifecycle.Scheduling.Execution;
 using Lifecycle.Scheduling.Hooks;
 using Lifecycle.Scheduling.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Lifecycle.Scheduling.Tests;
 
@@ -26,7 +27,7 @@ public sealed class ActionExecutorTests : IDisposable
         executor = new ActionExecutor(provider, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
             new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System,
             new ExecutorOptions { Retry = new ProviderRetryOptions { MaxRetries = 4, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(5) } },
-            new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+            NullLogger<ActionExecutor>.Instance);
     }
 
     [Fact]
@@ -145,6 +146,251 @@ public sealed class ActionExecutorTests : IDisposable
         Assert.Equal(7, hooks[0].ExitCode);
     }
 
+    // ---- a create returns once the provider accepted it ------------------------------------------
+
+    [Fact]
+    public async Task Create_OfAPendingSnapshot_ReturnsCompletingWithoutWaiting_AndARerunFindsItInsteadOfCreatingASecond()
+    {
+        provider.CreatePending = true;
+        var action = Create("vol-1");
+
+        var first = await executor.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        Assert.Equal(ActionStates.Completing, first.State);
+        Assert.Null(first.RetryAt);
+        var snapshot = Assert.Single(provider.Snapshots);
+        Assert.Equal(SnapshotState.Pending, snapshot.State); // returned while the snapshot is still pending: nothing waited
+        Assert.Equal((snapshot.Id, "application"), (first.ResultSnapshotId, first.Consistency));
+
+        // a duplicate delivery, or a re-run after a crash before the outcome was recorded
+        var second = await executor.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        Assert.Equal((ActionStates.Completing, snapshot.Id, "already created"), (second.State, second.ResultSnapshotId, second.Note));
+        Assert.Equal(1, provider.CreateCalls);
+        Assert.Single(provider.Snapshots);
+    }
+
+    // ---- completion checks -----------------------------------------------------------------------
+
+    [Theory]
+    [InlineData(SnapshotState.Completed, 1, "succeeded", null)]
+    [InlineData(SnapshotState.Error, ActionExecutor.MaxBuildAttempts, "failed", "ended in state error")]
+    [InlineData(null, ActionExecutor.MaxBuildAttempts, "failed", "ended in state missing")] // deleted behind our back
+    public async Task CheckCompletion_FinishesTheAction_ByTheSnapshotsFinalState(SnapshotState? final, int attempt, string state, string? error)
+    {
+        provider.CreatePending = true;
+        var action = Create("vol-1");
+        var accepted = await executor.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+        var id = accepted.ResultSnapshotId!;
+        if (final is { } s)
+        {
+            provider.SetState(id, s);
+        }
+        else
+        {
+            await provider.DeleteSnapshotAsync(id);
+        }
+
+        var outcome = await executor.CheckCompletionAsync(action, id, accepted.Consistency, accepted.Note, DateTimeOffset.UtcNow, attempt);
+
+        Assert.Equal((state, id), (outcome.State, outcome.ResultSnapshotId));
+        Assert.Null(outcome.RetryAt);
+        if (error is null)
+        {
+            Assert.Null(outcome.Error);
+            Assert.Equal("application", outcome.Consistency);
+        }
+        else
+        {
+            Assert.Contains(error, outcome.Error);
+        }
+    }
+
+    [Theory]
+    [InlineData(SnapshotState.Error)]
+    [InlineData(null)]
+    public async Task CheckCompletion_OfASnapshotThatEndedInErrorOrVanished_RunsTheCreateAgain_WhichReplacesItWithExactlyOneSnapshot(SnapshotState? final)
+    {
+        provider.CreatePending = true;
+        var action = Create("vol-1");
+        var actionId = ActionPayload.IdOf(action);
+        var accepted = await executor.ExecuteAsync(actionId, action, Policy());
+        var broken = accepted.ResultSnapshotId!;
+        if (final is { } s)
+        {
+            provider.SetState(broken, s);
+        }
+        else
+        {
+            await provider.DeleteSnapshotAsync(broken);
+        }
+
+        var outcome = await executor.CheckCompletionAsync(action, broken, accepted.Consistency, accepted.Note, DateTimeOffset.UtcNow, attempt: 1);
+        Assert.Equal(ActionStates.Enqueued, outcome.State);
+        Assert.NotNull(outcome.RetryAt);
+        Assert.Contains("creating it again", outcome.Error);
+
+        provider.CreatePending = false;
+        var again = await executor.ExecuteAsync(actionId, action, Policy(), attempt: 2);
+        Assert.Equal(ActionStates.Succeeded, again.State);
+        Assert.NotEqual(broken, again.ResultSnapshotId);
+        Assert.Equal(2, provider.CreateCalls);
+        Assert.Equal(again.ResultSnapshotId, Assert.Single(provider.Snapshots).Id); // the error snapshot was deleted first
+    }
+
+    [Fact]
+    public async Task CheckCompletion_OfAStillPendingSnapshot_WaitsOnlyTheCheckWait_AndAsksForAnotherCheckAfterTheRecheckDelay()
+    {
+        var checking = Executor(new ExecutorOptions { CompletionCheckWait = TimeSpan.FromMilliseconds(200), CompletionRecheckDelay = TimeSpan.FromSeconds(15) });
+        provider.CreatePending = true;
+        var action = Create("vol-1");
+        var accepted = await checking.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        var before = DateTimeOffset.UtcNow;
+        var outcome = await checking.CheckCompletionAsync(action, accepted.ResultSnapshotId!, accepted.Consistency, null, before);
+        var after = DateTimeOffset.UtcNow;
+
+        Assert.Equal((ActionStates.Completing, accepted.ResultSnapshotId), (outcome.State, outcome.ResultSnapshotId));
+        Assert.InRange(outcome.RetryAt!.Value, before + TimeSpan.FromSeconds(15), after + TimeSpan.FromSeconds(15));
+        Assert.True(after - before < TimeSpan.FromSeconds(10), $"the check took {after - before}");
+
+        // the next check, once it completed
+        provider.SetState(accepted.ResultSnapshotId!, SnapshotState.Completed);
+        Assert.Equal(ActionStates.Succeeded, (await checking.CheckCompletionAsync(action, accepted.ResultSnapshotId!, accepted.Consistency, null, before)).State);
+    }
+
+    [Fact]
+    public async Task CheckCompletion_OfASnapshotStillPendingAfterTheCompletionTimeout_Fails()
+    {
+        var checking = Executor(new ExecutorOptions { CompletionCheckWait = TimeSpan.FromMilliseconds(50), CompletionTimeout = TimeSpan.FromHours(2) });
+        provider.CreatePending = true;
+        var action = Create("vol-1");
+        var accepted = await checking.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
+
+        var inTime = await checking.CheckCompletionAsync(action, accepted.ResultSnapshotId!, null, null, DateTimeOffset.UtcNow - TimeSpan.FromMinutes(119));
+        var late = await checking.CheckCompletionAsync(action, accepted.ResultSnapshotId!, null, null, DateTimeOffset.UtcNow - TimeSpan.FromHours(2) - TimeSpan.FromSeconds(1));
+
+        Assert.Equal(ActionStates.Completing, inTime.State);
+        Assert.Equal(ActionStates.Failed, late.State);
+        Assert.Contains($"{accepted.ResultSnapshotId} still pending after", late.Error);
+    }
+
+    // ---- limits that clear by themselves ---------------------------------------------------------
+
+    /// <summary>12:00 on the dot: the minutely schedule's next fire is 12:01.</summary>
+    private static readonly DateTimeOffset Now = new(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Create_RefusedByALimitThatClearsLater_IsGivenBackToBeTriedAgainAfterTheBackoff_UntilTheNextFire()
+    {
+        var time = new FakeTimeProvider(Now);
+        var patient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromSeconds(15), RetryLaterMaxDelay = TimeSpan.FromMinutes(5), RetryLaterWindow = TimeSpan.FromHours(1) }, time);
+        var action = SchedulingTestData.Create("vol-1", Now);
+        var id = ActionPayload.IdOf(action);
+        ProviderException Refusal(TimeSpan? after = null) => new(ProviderErrorKind.RetryLater, "SnapshotCreationPerVolumeRateExceeded", "too soon", retryAfter: after);
+
+        provider.CreateFailures.Enqueue(Refusal());
+        var first = await patient.ExecuteAsync(id, action, Policy(), attempt: 1, queuedAt: Now);
+        provider.CreateFailures.Enqueue(Refusal());
+        var second = await patient.ExecuteAsync(id, action, Policy(), attempt: 2, queuedAt: Now);
+        provider.CreateFailures.Enqueue(Refusal(TimeSpan.FromSeconds(40)));
+        var engineSaid = await patient.ExecuteAsync(id, action, Policy(), attempt: 3, queuedAt: Now);
+        provider.CreateFailures.Enqueue(Refusal());
+        var pastNextFire = await patient.ExecuteAsync(id, action, Policy(), attempt: 3, queuedAt: Now); // 15 s × 4 = 12:01
+
+        Assert.Equal((ActionStates.Enqueued, Now + TimeSpan.FromSeconds(15)), (first.State, first.RetryAt));
+        Assert.Contains("SnapshotCreationPerVolumeRateExceeded", first.Error);
+        Assert.Equal((ActionStates.Enqueued, Now + TimeSpan.FromSeconds(30)), (second.State, second.RetryAt));
+        Assert.Equal((ActionStates.Enqueued, Now + TimeSpan.FromSeconds(40)), (engineSaid.State, engineSaid.RetryAt));
+        Assert.Equal(ActionStates.Failed, pastNextFire.State);
+        Assert.Null(pastNextFire.RetryAt);
+        Assert.Contains("SnapshotCreationPerVolumeRateExceeded", pastNextFire.Error);
+        Assert.Contains("the next try would come after the schedule's next fire", pastNextFire.Error);
+        Assert.Equal(4, provider.CreateCalls);
+        Assert.Empty(provider.Snapshots);
+    }
+
+    [Fact]
+    public async Task Create_RefusedByALimitOnceTheRetryWindowWouldBePassed_Fails()
+    {
+        var time = new FakeTimeProvider(Now);
+        var patient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromSeconds(15), RetryLaterWindow = TimeSpan.FromSeconds(20) }, time);
+        var action = SchedulingTestData.Create("vol-1", Now);
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "busy"));
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "busy"));
+
+        var early = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy(), attempt: 1, queuedAt: Now);       // 12:00:15 < 12:00:20
+        var late = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy(), attempt: 1, queuedAt: Now.AddSeconds(-10)); // window ends 12:00:10
+
+        Assert.Equal(ActionStates.Enqueued, early.State);
+        Assert.Equal(ActionStates.Failed, late.State);
+        Assert.Contains("ConcurrentSnapshotLimitExceeded", late.Error);
+        Assert.Empty(provider.Snapshots);
+    }
+
+    [Fact]
+    public async Task Create_WhoseLimitWasReportedAfterTheEngineCreatedIt_IsGivenBack_AndTheNextAttemptFindsTheSnapshot()
+    {
+        var time = new FakeTimeProvider(Now);
+        var patient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromSeconds(15) }, time);
+        provider.FailAfterCreate = new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "lost after create");
+        var action = SchedulingTestData.Create("vol-1", Now);
+
+        var refused = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy(), attempt: 1, queuedAt: Now);
+        time.Advance(TimeSpan.FromSeconds(15));
+        var again = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy(), attempt: 2, queuedAt: Now);
+
+        Assert.Equal(ActionStates.Enqueued, refused.State);
+        Assert.Equal((ActionStates.Succeeded, "already created"), (again.State, again.Note));
+        Assert.Equal(Assert.Single(provider.Snapshots).Id, again.ResultSnapshotId);
+        Assert.Equal(1, provider.CreateCalls);
+    }
+
+    // ---- hooks -----------------------------------------------------------------------------------
+
+    [Theory]
+    [InlineData("created", ActionStates.Succeeded)]
+    [InlineData("fails", ActionStates.Failed)]
+    [InlineData("limit", ActionStates.Enqueued)]
+    public async Task Create_RunsPreHooks_ThenTheCreate_ThenPostHooks_WhateverHappenedToTheCreate(string create, string state)
+    {
+        var log = Path.Combine(directory, "order-" + create);
+        var time = new FakeTimeProvider(Now);
+        var hooked = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromSeconds(15) }, time);
+        var policy = Policy() with
+        {
+            Hooks = new HookSet
+            {
+                Pre = [new ExecHook(["/bin/sh", "-c", $"echo $LIFECYCLE_STAGE >> {log}"])],
+                Post = [new ExecHook(["/bin/sh", "-c", $"echo $LIFECYCLE_STAGE >> {log}"])],
+            },
+        };
+        provider.OnCreate = () =>
+        {
+            File.AppendAllText(log, "create\n");
+            time.Advance(TimeSpan.FromSeconds(1)); // the hook records are ordered by their start
+        };
+        if (create == "fails")
+        {
+            provider.CreateFailures.Enqueue(ProviderException.NotFound("InvalidVolume.NotFound", "no such volume"));
+        }
+        else if (create == "limit")
+        {
+            provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "SnapshotCreationPerVolumeRateExceeded", "too soon"));
+        }
+
+        var action = SchedulingTestData.Create("vol-1", Now);
+        var outcome = await hooked.ExecuteAsync(ActionPayload.IdOf(action), action, policy, attempt: 1, queuedAt: Now);
+
+        Assert.Equal(state, outcome.State);
+        Assert.Equal(["pre", "create", "post"], File.ReadAllLines(log));
+        Assert.Equal(["pre", "post"], (await store.ListHooksAsync(ActionPayload.IdOf(action))).Select(h => h.Stage));
+        if (create == "fails")
+        {
+            Assert.Contains("create failed: InvalidVolume.NotFound", outcome.Error);
+        }
+    }
+
     [Fact]
     public async Task Delete_RefusesASnapshotThatIsNotOwnedByThePolicy()
     {
@@ -174,43 +420,6 @@ public sealed class ActionExecutorTests : IDisposable
         Directory.Delete(directory, recursive: true);
     }
 
-    /// <summary>
-    /// A limit that clears by itself (EC2's SnapshotCreationPerVolumeRateExceeded) is tried again later, within the
-    /// action, and a limit reported after the engine had created the snapshot still ends with exactly one.
-    /// </summary>
-    [Fact]
-    public async Task Create_RetriesALimitThatClearsLater_AndNeverMakesASecondSnapshot()
-    {
-        var patient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromMilliseconds(5), RetryLaterWindow = TimeSpan.FromMinutes(1) });
-        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "SnapshotCreationPerVolumeRateExceeded", "too soon"));
-        provider.FailAfterCreate = new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "lost after create");
-        var action = CreateFiredNow("vol-1");
-
-        var outcome = await patient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
-
-        Assert.Equal(ActionStates.Succeeded, outcome.State);
-        Assert.Equal(2, provider.CreateCalls); // refused once, then created (its answer lost), then found by its token
-        Assert.Single(provider.Snapshots);
-    }
-
-    [Fact]
-    public async Task Create_GivesUpALimitThatDoesNotClearWithinTheWindow_WithTheEngineCode()
-    {
-        var impatient = Executor(new ExecutorOptions { RetryLaterDelay = TimeSpan.FromMilliseconds(50), RetryLaterWindow = TimeSpan.FromMilliseconds(120) });
-        for (var i = 0; i < 10; i++)
-        {
-            provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.RetryLater, "ConcurrentSnapshotLimitExceeded", "busy"));
-        }
-
-        var action = CreateFiredNow("vol-1");
-        var outcome = await impatient.ExecuteAsync(ActionPayload.IdOf(action), action, Policy());
-
-        Assert.Equal(ActionStates.Failed, outcome.State);
-        Assert.Contains("ConcurrentSnapshotLimitExceeded", outcome.Error);
-        Assert.InRange(provider.CreateCalls, 2, 3);
-        Assert.Empty(provider.Snapshots);
-    }
-
     [Fact]
     public async Task Actions_RunOnTheEngineTheirPolicyNames()
     {
@@ -219,7 +428,7 @@ public sealed class ActionExecutorTests : IDisposable
         var engines = new EngineRegistry(EngineKind.Local, new Dictionary<EngineKind, IProviderRegistry> { [EngineKind.Local] = local, [EngineKind.Aws] = aws });
         var split = new ActionExecutor(engines, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
             new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System, new ExecutorOptions(),
-            new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+            NullLogger<ActionExecutor>.Instance);
 
         var onAws = Create("vol-1") with { Engine = EngineKind.Aws };
         var legacy = SchedulingTestData.Create("vol-2", Fire); // stored before actions named their engine: the default
@@ -230,9 +439,6 @@ public sealed class ActionExecutorTests : IDisposable
         Assert.Equal("vol-2", Assert.Single(local.Snapshots).VolumeId);
     }
 
-    /// <summary>A create of the current fire (a retried create stops at the schedule's next fire, so Fire is long past).</summary>
-    private static PlannedAction CreateFiredNow(string volume) =>
-        SchedulingTestData.Create(volume, DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
 
     [Fact]
     public async Task Create_OfAFireWhoseNextFireHasPassed_IsNotRetriedLater()
@@ -247,11 +453,11 @@ public sealed class ActionExecutorTests : IDisposable
         Assert.Equal(1, provider.CreateCalls);
     }
 
-    private ActionExecutor Executor(ExecutorOptions options) =>
+    private ActionExecutor Executor(ExecutorOptions options, TimeProvider? time = null) =>
         new(provider, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
-            new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System,
+            new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), time ?? TimeProvider.System,
             options with { Retry = new ProviderRetryOptions { MaxRetries = 2, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(2) } },
-            new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+            NullLogger<ActionExecutor>.Instance);
 
     private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
 

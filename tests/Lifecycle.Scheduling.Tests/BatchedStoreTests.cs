@@ -4,8 +4,8 @@ namespace Lifecycle.Scheduling.Tests;
 
 /// <summary>
 /// The store calls of the batched fire path: enqueuing a run's actions in one transaction follows the same rules as
-/// one by one, an action job starts in one statement and never restarts a finished action, and the follow-up check
-/// counts a run's unfinished and produced actions.
+/// one by one, group-committed claims and outcomes of many actions at once are each written, and the follow-up check
+/// counts a run's unfinished and produced actions. (The leased claim itself: <see cref="LeasedClaimTests"/>.)
 /// </summary>
 public sealed class BatchedStoreTests : IAsyncLifetime
 {
@@ -59,26 +59,21 @@ public sealed class BatchedStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task StartAction_MarksRunningOnce_AndReturnsNothingForAFinishedOrUnknownAction()
+    public async Task EnqueueActions_ARequeuedFailedAction_StartsAfresh_WithoutItsOldJobLeaseOrRetryTime()
     {
-        await store.EnqueueActionsAsync([new EnqueueRequest(Action("c1", "run-1", "create"), false)]);
+        await store.EnqueueActionsAsync([new EnqueueRequest(Action("d1", "run-1", "delete") with { Job = "job-1" }, true)]);
+        Assert.NotNull(await store.ClaimActionAsync("d1", "node-a", TimeSpan.FromMinutes(5)));
+        await store.ReleaseActionAsync("d1", ActionStates.Enqueued, DateTimeOffset.UtcNow + TimeSpan.FromMinutes(5), "throttled");
+        Assert.NotNull((await store.GetActionAsync("d1"))!.NotBefore);
+        await store.FinishActionAsync("d1", ActionStates.Failed, null, null, "boom");
 
-        var started = await store.StartActionAsync("c1", "node-a");
-        Assert.NotNull(started);
-        Assert.Equal(ActionStates.Running, started.State);
-        Assert.Equal(1, started.Attempts);
-        Assert.Equal("node-a", started.Node);
+        var again = Assert.Single(await store.EnqueueActionsAsync([new EnqueueRequest(Action("d1", "run-2", "delete"), true)]));
 
-        // a recovered job re-runs an action that was running when its node died
-        var recovered = await store.StartActionAsync("c1", "node-b");
-        Assert.Equal(2, recovered!.Attempts);
-
-        await store.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", null, null);
-        Assert.Null(await store.StartActionAsync("c1", "node-c"));
-        Assert.Null(await store.StartActionAsync("missing", "node-c"));
-        var finished = await store.GetActionAsync("c1");
-        Assert.Equal(ActionStates.Succeeded, finished!.State);
-        Assert.Equal(2, finished.Attempts);
+        Assert.True(again.Queued);
+        var row = (await store.GetActionAsync("d1"))!;
+        Assert.Equal((ActionStates.Enqueued, "run-2", (string?)null, (DateTimeOffset?)null, (DateTimeOffset?)null, (string?)null),
+            (row.State, row.RunId, row.Job, row.LeaseUntil, row.NotBefore, row.Error));
+        Assert.Equal(2, (await store.ClaimActionAsync("d1", "node-b", TimeSpan.FromMinutes(5)))!.Attempts);
     }
 
     [Fact]
@@ -100,57 +95,12 @@ public sealed class BatchedStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ClaimToken_ASecondClaim_ReturnsTheFirstOne()
-    {
-        await store.EnqueueActionsAsync([new EnqueueRequest(Action("action-1", "run-1", "create"), false)]);
-        const string Token = "token-action-1";
-        var first = await store.ClaimTokenAsync(Token, "r1", "action-1", "node-1");
-        var second = await store.ClaimTokenAsync(Token, "r1", "action-2", "node-2");
-
-        Assert.Equal(("action-1", "node-1"), (first.ActionId, first.Node));
-        Assert.Equal(("action-1", "node-1"), (second.ActionId, second.Node));
-        Assert.Null(second.SnapshotId);
-        // the claim records its snapshot with the claiming action's outcome
-        await store.FinishActionAsync("action-1", ActionStates.Succeeded, "snap-1", null, null);
-        Assert.Equal("snap-1", (await store.ClaimTokenAsync(Token, "r1", "action-3", "node-3")).SnapshotId);
-    }
-
-    [Fact]
-    public async Task StartActions_StartsOnlyWhatTheBatchOwns_ClaimsTheirTokens_AndAnActionJobCannotTakeThem()
-    {
-        await store.EnqueueActionsAsync([
-            new EnqueueRequest(Action("c1", "run-1", "create") with { Job = "run-1/0" }, false),
-            new EnqueueRequest(Action("c2", "run-1", "create") with { Job = "run-1/0" }, false),
-            new EnqueueRequest(Action("c3", "run-1", "create") with { Job = "run-1/1" }, false),
-        ]);
-
-        // the action's own job (a retry, a resume) may not run what a batch owns
-        Assert.Null(await store.StartActionAsync("c1", "node-a"));
-        Assert.Empty(await store.StartActionsAsync(["c1", "c2"], "node-a", "run-1/1"));
-
-        var started = await store.StartActionsAsync(["c1", "c2", "c3"], "node-a", "run-1/0");
-        Assert.Equal(["c1", "c2"], started.Select(a => a.Id).Order());
-        Assert.All(started, a => Assert.Equal((ActionStates.Running, 1, "node-a", "run-1/0"), (a.State, a.Attempts, a.Node, a.Job)));
-        Assert.Equal("c1", (await store.ClaimTokenAsync("token-c1", "r1", "someone-else", "node-b")).ActionId);
-        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("c3"))!.State);
-
-        // a recovered batch (its node died) resumes its running actions; finished ones stay finished
-        await store.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", null, null);
-        var resumed = await store.StartActionsAsync(["c1", "c2"], "node-b", "run-1/0");
-        Assert.Equal(("c2", 2, "node-b"), (resumed.Single().Id, resumed.Single().Attempts, resumed.Single().Node));
-
-        // once its batch is gone, an action is given to a job of its own
-        Assert.True(await store.DetachActionFromBatchAsync("c2"));
-        Assert.False(await store.DetachActionFromBatchAsync("c1"));
-        Assert.Equal(3, (await store.StartActionAsync("c2", "node-b"))!.Attempts);
-    }
-
-    [Fact]
-    public async Task FinishAction_ManyAtOnce_CommitsEveryOutcome_AndRecordsEachSnapshotOnItsClaim()
+    public async Task FinishAction_ManyAtOnce_CommitsEveryOutcome_OfClaimedActions()
     {
         var ids = Enumerable.Range(0, 200).Select(i => $"c{i}").ToList();
-        await store.EnqueueActionsAsync([.. ids.Select(id => new EnqueueRequest(Action(id, "run-1", "create") with { Job = "run-1/0" }, false))]);
-        await store.StartActionsAsync(ids, "node-a", "run-1/0");
+        await store.EnqueueActionsAsync([.. ids.Select(id => new EnqueueRequest(Action(id, "run-1", "create"), false))]);
+        var claimed = await Task.WhenAll(ids.Select(id => Task.Run(() => store.ClaimActionAsync(id, "node-a", TimeSpan.FromMinutes(1)))));
+        Assert.All(claimed, a => Assert.Equal(ActionStates.Running, a?.State));
 
         await Task.WhenAll(ids.Select((id, i) => Task.Run(() => i % 10 == 0
             ? store.FinishActionAsync(id, ActionStates.Failed, null, null, "boom " + id)
@@ -159,14 +109,15 @@ public sealed class BatchedStoreTests : IAsyncLifetime
         foreach (var (id, i) in ids.Select((id, i) => (id, i)))
         {
             var action = (await store.GetActionAsync(id))!;
-            var claim = await store.ClaimTokenAsync("token-" + id, "r1", "other", "node-b");
+            Assert.Null(action.LeaseUntil);
+            Assert.NotNull(action.FinishedAt);
             if (i % 10 == 0)
             {
-                Assert.Equal((ActionStates.Failed, "boom " + id, (string?)null), (action.State, action.Error, claim.SnapshotId));
+                Assert.Equal((ActionStates.Failed, "boom " + id, (string?)null), (action.State, action.Error, action.ResultSnapshotId));
             }
             else
             {
-                Assert.Equal((ActionStates.Succeeded, "snap-" + id, "snap-" + id), (action.State, action.ResultSnapshotId, claim.SnapshotId));
+                Assert.Equal((ActionStates.Succeeded, "snap-" + id, "application"), (action.State, action.ResultSnapshotId, action.Consistency));
             }
         }
 

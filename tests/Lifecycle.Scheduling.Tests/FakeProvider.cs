@@ -36,6 +36,15 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
 
     public IReadOnlyCollection<SnapshotInfo> Snapshots => snapshots.Values.ToList();
 
+    /// <summary>New snapshots start pending (a test completes them with <see cref="SetState"/>); otherwise completed.</summary>
+    public bool CreatePending { get; set; }
+
+    /// <summary>Called at each create call, before the snapshot exists (a test records the order of hooks and creates).</summary>
+    public Action? OnCreate { get; set; }
+
+    /// <summary>Moves a snapshot to another state (completes a pending one, or breaks it).</summary>
+    public void SetState(string snapshotId, SnapshotState state) => snapshots[snapshotId] = snapshots[snapshotId] with { State = state };
+
     public ISnapshotProvider For(string name) => name == region ? this : throw ProviderException.NotFound("InvalidRegion", name);
 
     public void Add(SnapshotInfo snapshot) => snapshots[snapshot.Id] = snapshot;
@@ -81,6 +90,7 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
     public Task<SnapshotInfo> CreateSnapshotAsync(CreateSnapshotRequest request, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref CreateCalls);
+        OnCreate?.Invoke();
         if (CreateFailures.TryDequeue(out var failure))
         {
             throw failure;
@@ -93,6 +103,7 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
             Region = region,
             StartTime = DateTimeOffset.UnixEpoch,
             Tags = request.Tags,
+            State = CreatePending ? SnapshotState.Pending : SnapshotState.Completed,
         };
         snapshots[snapshot.Id] = snapshot;
         if (FailAfterCreate is { } after)

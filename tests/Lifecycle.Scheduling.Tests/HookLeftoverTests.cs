@@ -104,7 +104,7 @@ public sealed class HookLeftoverTests : IDisposable
     {
         var provider = new FakeProvider("r1");
         var executor = new ActionExecutor(provider, store, runner, Restarted(), TimeProvider.System,
-            new ExecutorOptions(), new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+            new ExecutorOptions(), NullLogger<ActionExecutor>.Instance);
         var action = SchedulingTestData.Create("vol-1", Context.FireTime);
         var actionId = ActionPayload.IdOf(action);
         var (_, leftoverId, leftoverPids) = await StartAbandonedHookAsync(actionId, crashed);
@@ -143,7 +143,7 @@ public sealed class HookLeftoverTests : IDisposable
     public async Task Executor_Cancelled_KillsTheHooksGroup_AndRecordsItAsCancelled()
     {
         var executor = new ActionExecutor(new FakeProvider("r1"), store, runner, Restarted(), TimeProvider.System,
-            new ExecutorOptions(), new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
+            new ExecutorOptions(), NullLogger<ActionExecutor>.Instance);
         var action = SchedulingTestData.Create("vol-1", Context.FireTime);
         var actionId = ActionPayload.IdOf(action);
         var pidFile = Path.Combine(directory, "cancel.pids");

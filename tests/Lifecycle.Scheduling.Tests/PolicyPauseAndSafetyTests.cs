@@ -1,8 +1,11 @@
 using System.Collections.Immutable;
 using Dapper;
+using Hangfire;
+using Hangfire.InMemory;
 using Lifecycle.Core.Planning;
 using Lifecycle.Core.Policies;
 using Lifecycle.Core.Providers;
+using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Execution;
 using Lifecycle.Scheduling.Hooks;
 using Lifecycle.Scheduling.Policies;
@@ -11,7 +14,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Lifecycle.Scheduling.Tests;
 
-/// <summary>The store's pause, the destructive rules of an apply, the failing-creates query and owed post hooks.</summary>
+/// <summary>
+/// The store's pause, the destructive rules of an apply, the failing-creates query and owed post hooks. (A paused
+/// policy's actions and the leased claim: <see cref="LeasedClaimTests"/> and <see cref="ActionRunnerTests"/>.)
+/// </summary>
 public sealed class PolicyPauseAndSafetyTests : IDisposable
 {
     private static readonly DateTimeOffset Fire = new(2026, 11, 21, 12, 0, 0, TimeSpan.Zero);
@@ -43,28 +49,6 @@ public sealed class PolicyPauseAndSafetyTests : IDisposable
         Assert.Empty(await store.ListPausesAsync());
         var audit = await store.ListAuditAsync(10);
         Assert.Equal(["policy.resumed", "policy.paused"], audit.Where(a => a.Detail == "p1").Select(a => a.Event));
-    }
-
-    [Fact]
-    public async Task StartActions_DefersTheQueuedActionsOfAPausedPolicy_WithoutFailingThem_AndResumesARunningOne()
-    {
-        await store.EnqueueActionsAsync([
-            new EnqueueRequest(Record("a-paused", "p1", "run-1/0"), false),
-            new EnqueueRequest(Record("a-other", "p2", "run-1/0"), false),
-            new EnqueueRequest(Record("a-running", "p1", null), false),
-        ]);
-        Assert.NotNull(await store.StartActionAsync("a-running", "node-a")); // running when the pause came (a crash later)
-        await store.SetPausedAsync("p1", paused: true, "tester");
-
-        var started = await store.StartActionsAsync(["a-paused", "a-other"], "node-a", "run-1/0");
-
-        Assert.Equal(["a-other"], started.Select(a => a.Id));
-        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("a-paused"))!.State);
-        Assert.NotNull(await store.StartActionAsync("a-running", "node-b")); // interrupted: its hooks may have run
-        Assert.Null(await store.StartActionAsync("a-paused", "node-a", "run-1/0"));
-
-        await store.SetPausedAsync("p1", paused: false, "tester");
-        Assert.Equal(["a-paused"], (await store.StartActionsAsync(["a-paused"], "node-a", "run-1/0")).Select(a => a.Id));
     }
 
     [Theory]
@@ -156,10 +140,13 @@ public sealed class PolicyPauseAndSafetyTests : IDisposable
         var provider = new FakeProvider("r1");
         var executor = new ActionExecutor(provider, store, new HookRunner(TimeProvider.System, TimeSpan.FromMilliseconds(1)),
             new HookLeftoverReaper(store, TimeProvider.System, NullLogger<HookLeftoverReaper>.Instance), TimeProvider.System,
-            new ExecutorOptions(), new NodeIdentity("test"), NullLogger<ActionExecutor>.Instance);
-        var runner = new ActionRunner(store, executor, new AppliedPolicies(store, parser), new NodeIdentity("test"), NullLogger<ActionRunner>.Instance);
+            new ExecutorOptions(), NullLogger<ActionExecutor>.Instance);
+        await using var quartz = await TestQuartz.CreateAsync("p2");
+        var dispatcher = new ActionDispatcher(store, new BackgroundJobClient(new InMemoryStorage()), TimeProvider.System);
+        var runner = new ActionRunner(store, executor, new AppliedPolicies(store, parser), dispatcher, quartz.Factory, new NodeIdentity("test"),
+            new SchedulingOptions { Store = database.Options }, TimeProvider.System, NullLogger<ActionRunner>.Instance);
 
-        Assert.NotNull(await runner.RunAsync(id));
+        Assert.StartsWith("skipped", await runner.RunAsync(id), StringComparison.Ordinal);
 
         var finished = await store.GetActionAsync(id);
         Assert.Equal(ActionStates.Skipped, finished!.State);

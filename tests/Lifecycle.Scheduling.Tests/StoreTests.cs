@@ -13,15 +13,21 @@ public sealed class StoreTests
         try
         {
             var database = new LifecycleDatabase(StoreOptions.From(directory, null));
-            Assert.Equal([1, 2, 3, 4, 5], await SchemaMigrator.MigrateAsync(database));
+            Assert.Equal([1, 2, 3, 4, 5, 6], await SchemaMigrator.MigrateAsync(database));
             Assert.Empty(await SchemaMigrator.MigrateAsync(database));
-            Assert.Equal([1, 2, 3, 4, 5], await SchemaMigrator.AppliedVersionsAsync(database));
+            Assert.Equal([1, 2, 3, 4, 5, 6], await SchemaMigrator.AppliedVersionsAsync(database));
             await using var connection = await database.OpenAsync();
             var tables = (await connection.QueryAsync<string>("SELECT name FROM sqlite_master WHERE type = 'table'")).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            foreach (var table in new[] { "qrtz_job_details", "qrtz_triggers", "qrtz_fired_triggers", "qrtz_locks", "runs", "actions", "hook_runs", "audit_log", "token_claims", "policy_revisions" })
+            foreach (var table in new[] { "qrtz_job_details", "qrtz_triggers", "qrtz_fired_triggers", "qrtz_locks", "runs", "actions", "hook_runs", "audit_log", "policy_revisions", "policy_pauses" })
             {
                 Assert.Contains(table, tables);
             }
+
+            Assert.DoesNotContain("token_claims", tables); // dropped by version 6
+            var columns = (await connection.QueryAsync<string>("SELECT name FROM pragma_table_info('actions')")).ToHashSet(StringComparer.Ordinal);
+            Assert.Contains("lease_until", columns);
+            Assert.Contains("not_before", columns);
+            Assert.Contains("claim", columns);
         }
         finally
         {
@@ -37,32 +43,36 @@ public sealed class StoreTests
         var database = new LifecycleDatabase(StoreOptions.ForPostgres(postgres.Url));
         var applied = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => SchemaMigrator.MigrateAsync(database)));
 
-        Assert.Equal([1, 2, 3, 4, 5], applied.SelectMany(a => a).Order());
-        Assert.Equal([1, 2, 3, 4, 5], await SchemaMigrator.AppliedVersionsAsync(database));
+        Assert.Equal([1, 2, 3, 4, 5, 6], applied.SelectMany(a => a).Order());
+        Assert.Equal([1, 2, 3, 4, 5, 6], await SchemaMigrator.AppliedVersionsAsync(database));
         await using var connection = await database.OpenAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM information_schema.tables WHERE table_name = 'qrtz_triggers'"));
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM information_schema.tables WHERE table_name = 'token_claims'"));
+        Assert.Equal(3, await connection.ExecuteScalarAsync<int>(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'actions' AND column_name IN ('lease_until', 'not_before', 'claim')"));
     }
 
     [Fact]
-    public async Task BatchStart_AndGroupCommittedFinishes_OnPostgres_StartOnlyTheBatchsActions_AndCommitEveryOutcome()
+    public async Task GroupCommittedClaimsAndFinishes_OnPostgres_ClaimEachActionOnce_AndCommitEveryOutcome()
     {
         using var postgres = PostgresServer.Start();
         var store = await MigratedStoreAsync(postgres);
-        ActionRecord Create(string id, string job) => new(
+        ActionRecord Create(string id) => new(
             id, "run-1", "p", "s", "create", "r1", ["vol-1"], null, "token-" + id, DateTimeOffset.UnixEpoch,
-            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}") { Job = job };
+            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}");
         var ids = Enumerable.Range(0, 40).Select(i => $"c{i}").ToList();
-        await store.EnqueueActionsAsync([.. ids.Select((id, i) => new EnqueueRequest(Create(id, i < 30 ? "run-1/0" : "run-1/1"), false))]);
+        await store.EnqueueActionsAsync([.. ids.Select(id => new EnqueueRequest(Create(id), false))]);
 
-        var started = await store.StartActionsAsync(ids, "node-a", "run-1/0");
-        Assert.Equal(ids.Take(30).Order(), started.Select(a => a.Id).Order());
-        Assert.Equal("c0", (await store.ClaimTokenAsync("token-c0", "r1", "other", "node-b")).ActionId);
-        Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("c35"))!.State);
+        // every action delivered twice at once: each is claimed by exactly one of its deliveries
+        var claims = await Task.WhenAll(ids.Concat(ids).Select((id, i) => Task.Run(() => store.ClaimActionAsync(id, $"node-{i % 2}", TimeSpan.FromMinutes(1)))));
+        Assert.Equal(ids.Order(), claims.Where(c => c is not null).Select(c => c!.Id).Order());
 
-        await Task.WhenAll(started.Select(a => Task.Run(() => store.FinishActionAsync(a.Id, ActionStates.Succeeded, "snap-" + a.Id, null, null))));
-        foreach (var id in ids.Take(30))
+        await Task.WhenAll(ids.Take(30).Select(id => Task.Run(() => store.FinishActionAsync(id, ActionStates.Succeeded, "snap-" + id, null, null))));
+        foreach (var id in ids)
         {
-            Assert.Equal((ActionStates.Succeeded, "snap-" + id), ((await store.GetActionAsync(id))!.State, (await store.ClaimTokenAsync("token-" + id, "r1", "x", "y")).SnapshotId));
+            var row = (await store.GetActionAsync(id))!;
+            Assert.Equal(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture) < 30 ? (ActionStates.Succeeded, "snap-" + id, 1) : (ActionStates.Running, null, 1),
+                (row.State, row.ResultSnapshotId, row.Attempts));
         }
     }
 
@@ -73,12 +83,13 @@ public sealed class StoreTests
         var store = await MigratedStoreAsync(postgres);
         ActionRecord Create(string id, string policy) => new(
             id, "run-1", policy, "s", "create", "r1", ["vol-1"], null, "token-" + id, DateTimeOffset.UnixEpoch,
-            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}") { Job = "run-1/0" };
+            ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UnixEpoch, null, null, "{}");
         await store.EnqueueActionsAsync([new EnqueueRequest(Create("held", "p1"), false), new EnqueueRequest(Create("free", "p2"), false)]);
         Assert.True(await store.SetPausedAsync("p1", paused: true, "t"));
         Assert.False(await store.SetPausedAsync("p1", paused: true, "t"));
 
-        Assert.Equal(["free"], (await store.StartActionsAsync(["held", "free"], "n", "run-1/0")).Select(a => a.Id));
+        Assert.Null(await store.ClaimActionAsync("held", "n", TimeSpan.FromMinutes(1)));
+        Assert.NotNull(await store.ClaimActionAsync("free", "n", TimeSpan.FromMinutes(1)));
         Assert.Equal(ActionStates.Enqueued, (await store.GetActionAsync("held"))!.State);
         Assert.Single(await store.ListAuditAsync(10), e => e.Event == "policy.paused");
         Assert.Equal(["p1"], (await store.ListPausesAsync()).Keys);
@@ -89,18 +100,6 @@ public sealed class StoreTests
         Assert.Equal(2, await store.AppendRevisionAsync(1, null, null, "n", [], [], "removed a"));
         Assert.True(await store.HadPoliciesBeforeAsync(2));
         Assert.False(await store.HadPoliciesBeforeAsync(1));
-    }
-
-    [Fact]
-    public async Task ClaimToken_FromManyNodesAtOnce_HasExactlyOneWinner_OnPostgres()
-    {
-        using var postgres = PostgresServer.Start();
-        var store = await MigratedStoreAsync(postgres);
-
-        var claims = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => store.ClaimTokenAsync("lc-token", "r1", $"action-{i}", $"node-{i}")));
-
-        Assert.Single(claims.Select(c => c.ActionId).Distinct());
-        Assert.Single(claims.Select(c => c.Node).Distinct());
     }
 
     [Fact]
@@ -166,12 +165,21 @@ public sealed class StoreTests
             await connection.ExecuteAsync(
                 "INSERT INTO hook_runs (id, action_id, stage, hook, outcome, attempts, exit_code, output, error, duration_ms, finished_at) " +
                 "VALUES ('old', 'a1', 'pre', 'exec freeze', 'succeeded', 1, 0, 'frozen', NULL, 4000, 10000)");
-            // A store of version 3: no v4 hook columns and no v5 pause table yet.
+            // A store of version 3: no v4 hook columns, no v5 pause table, no v6 lease columns and still token claims.
             await connection.ExecuteAsync("DROP TABLE policy_pauses");
+            await connection.ExecuteAsync("DROP INDEX ix_actions_state");
+            await connection.ExecuteAsync("ALTER TABLE actions DROP COLUMN lease_until");
+            await connection.ExecuteAsync("ALTER TABLE actions DROP COLUMN not_before");
+            await connection.ExecuteAsync("ALTER TABLE actions DROP COLUMN claim");
+            foreach (var statement in LifecycleSchema.Version2(database.Dialect).Where(s => s.Contains("token_claims", StringComparison.Ordinal)))
+            {
+                await connection.ExecuteAsync(statement);
+            }
+
             await connection.ExecuteAsync("DELETE FROM lifecycle_schema_migrations WHERE version >= 4");
         }
 
-        Assert.Contains(4, await SchemaMigrator.MigrateAsync(database));
+        Assert.Equal([4, 5, 6], await SchemaMigrator.MigrateAsync(database));
 
         var store = new RunStore(database, TimeProvider.System);
         var old = Assert.Single(await store.ListHooksAsync("a1"));

@@ -19,13 +19,12 @@ public static class BenchSchedulerCommand
         var volumes = new Option<int>("--volumes") { Description = "Volumes on the local engine", DefaultValueFactory = _ => 1000 };
         var policies = new Option<int>("--policies") { Description = "Minute-level policies the volumes are split over", DefaultValueFactory = _ => 20 };
         var fires = new Option<int>("--fires") { Description = "Minute fires to measure", DefaultValueFactory = _ => 2 };
-        var threads = new Option<int>("--threads") { Description = "Jobs the node runs at once (serve's --max-concurrency)", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
-        var batch = new Option<int>("--batch-size") { Description = "Actions per batch job", DefaultValueFactory = _ => Lifecycle.Scheduling.Execution.ActionQueue.DefaultBatchSize };
+        var threads = new Option<int>("--threads") { Description = "Hangfire workers for creates (serve's --max-concurrency)", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
         var engine = new Option<string>("--engine") { Description = "local (calls in process) or endpoint (the AWS provider through the EC2-compatible endpoint on loopback)", DefaultValueFactory = _ => "local" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         var command = new Command("scheduler", "Snapshot jobs per minute and fire→start delay of one node on SQLite or PostgreSQL")
         {
-            store, database, volumes, policies, fires, threads, batch, engine, output,
+            store, database, volumes, policies, fires, threads, engine, output,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -39,14 +38,13 @@ public static class BenchSchedulerCommand
                 Policies = parseResult.GetValue(policies),
                 Fires = parseResult.GetValue(fires),
                 Threads = parseResult.GetValue(threads),
-                BatchSize = parseResult.GetValue(batch),
                 Engine = parseResult.GetValue(engine)!,
             };
             var format = parseResult.GetValue(output);
             if (options.Store is not ("sqlite" or "postgres") || options.Engine is not ("local" or "endpoint") || format is not ("text" or "json") || options.Volumes < 1 || options.Policies < 1
-                || options.Fires < 1 || options.Threads is < 1 or > 256 || options.BatchSize < 1)
+                || options.Fires < 1 || options.Threads is < 1 or > 256)
             {
-                await stderr.WriteLineAsync("error: --store sqlite|postgres, --engine local|endpoint, --output text|json, positive --volumes/--policies/--fires/--batch-size, --threads 1..256").ConfigureAwait(false);
+                await stderr.WriteLineAsync("error: --store sqlite|postgres, --engine local|endpoint, --output text|json, positive --volumes/--policies/--fires, --threads 1..256").ConfigureAwait(false);
                 return 2;
             }
 

@@ -28,7 +28,7 @@ public static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "Where the API listens", DefaultValueFactory = _ => ServerOptions.DefaultUrl };
         var demo = new Option<bool>("--demo") { Description = "Seed demo volumes, a background writer and minute-level demo policies" };
         var node = new Option<string?>("--node") { Description = "Node name recorded on runs and actions (default: host-pid)" };
-        var concurrency = new Option<int>("--max-concurrency") { Description = "Jobs this node runs at once", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
+        var concurrency = new Option<int>("--max-concurrency") { Description = "Hangfire workers of this node for creates (other actions get a quarter of it, at least 4)", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
         var adminTokenFile = new Option<string?>("--admin-token-file") { Description = "File holding the admin token (default: DATA/admin-token, written with mode 0600 at first start)" };
         var tokens = new Option<string?>("--tokens") { Description = "File of named, scoped tokens as hashes, one 'NAME SCOPE sha256:HEX' a line (lifecycle token create)" };
         var allowedHosts = new Option<string[]>("--allowed-hosts") { Description = "Host names accepted besides those of --urls (DNS rebinding protection); '*' accepts any", AllowMultipleArgumentsPerToken = true };

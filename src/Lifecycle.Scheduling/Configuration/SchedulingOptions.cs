@@ -9,15 +9,25 @@ public sealed record SchedulingOptions
     public required StoreOptions Store { get; init; }
 
     /// <summary>
-    /// Jobs one node runs at once (1..256). A fire's creates run as batch jobs that mostly wait (for hooks, for the
-    /// provider), so this is sized for every batch of a large fire to start at once.
+    /// Hangfire workers of this node for creates (1..256): a fire's creates start this many at a time. Creates return
+    /// once the provider accepted them, so a worker is busy for the hooks and one provider call. The other queues
+    /// (completion checks, copies, other changes, deletions) have a quarter of this (at least 4) of their own.
     /// </summary>
     public int MaxConcurrency { get; init; } = DefaultMaxConcurrency;
 
-    public const int DefaultMaxConcurrency = 64;
+    public const int DefaultMaxConcurrency = 20;
 
-    /// <summary>Actions per batch job when a run enqueues many (a fire's creates): see <c>ActionBatchJob</c>.</summary>
-    public int ActionBatchSize { get; init; } = ActionQueue.DefaultBatchSize;
+    /// <summary>How long a claim on an action lasts without renewal (renewed every third of it while the action runs).</summary>
+    public TimeSpan ActionLease { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// PostgreSQL only: how long a job Hangfire fetched stays invisible to other nodes after its node stops renewing it
+    /// (sliding invisibility), so a killed node's jobs are delivered again after about this long.
+    /// </summary>
+    public TimeSpan InvisibilityTimeout { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Every this long the reconcile job wakes every policy and delivers again any action whose delivery was lost.</summary>
+    public string ReconcileCron { get; init; } = "*/5 * * * *";
 
     public ExecutorOptions Executor { get; init; } = new();
 
@@ -26,4 +36,7 @@ public sealed record SchedulingOptions
 
     /// <summary>Wake every policy once on start to catch up a missed fire.</summary>
     public bool CatchUpOnStart { get; init; } = true;
+
+    /// <summary>Run Hangfire servers (workers) on this node; false only for tests that deliver jobs themselves.</summary>
+    public bool RunWorkers { get; init; } = true;
 }

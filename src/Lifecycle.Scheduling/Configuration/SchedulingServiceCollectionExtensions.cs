@@ -1,3 +1,6 @@
+using Hangfire;
+using Hangfire.InMemory;
+using Hangfire.PostgreSql;
 using Lifecycle.Core.Hooks;
 using Lifecycle.Core.Providers;
 using Lifecycle.Scheduling.Execution;
@@ -16,8 +19,9 @@ namespace Lifecycle.Scheduling.Configuration;
 public static class SchedulingServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the store (migrated on start), Quartz with the ADO job store (SQLite, or PostgreSQL with clustering),
-    /// the executor and its jobs. The host supplies the engines' providers (a policy's <c>engine:</c> picks one; the
+    /// Registers the store (migrated on start), Quartz with the ADO job store (SQLite, or PostgreSQL with clustering)
+    /// for the policies' schedules, Hangfire (in memory, or Hangfire.PostgreSql in schema <c>hangfire</c> of the same
+    /// database) delivering the actions, and the executor. The host supplies the engines' providers (a policy's <c>engine:</c> picks one; the
     /// default engine's registry is also registered as <see cref="IProviderRegistry"/>) and the policy parser.
     /// </summary>
     public static IServiceCollection AddLifecycleScheduling(
@@ -34,7 +38,7 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<RunStore>();
         services.AddSingleton<AppliedPolicies>();
         services.AddSingleton<InventoryReader>();
-        services.AddSingleton(sp => new ActionQueue(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<TimeProvider>(), options.ActionBatchSize));
+        services.AddSingleton<ActionDispatcher>();
         services.AddSingleton<ActionRunner>();
         services.AddSingleton<PolicyRunner>();
         services.AddSingleton<ActionExecutor>();
@@ -44,7 +48,6 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<HookLeftoverReaper>();
         services.AddTransient<PolicyJob>();
         services.AddTransient<ActionJob>();
-        services.AddTransient<ActionBatchJob>();
         services.AddTransient<ReconcileJob>();
 
         // Hosted services start in registration order: the schema exists before Quartz opens its store.
@@ -59,9 +62,10 @@ public static class SchedulingServiceCollectionExtensions
                 s.InstanceName = "lifecycle";
                 s.GenerateInstanceId = true;
                 s.IdleWaitTime = TimeSpan.FromSeconds(5);
-                s.MaxBatchSize = Math.Clamp(options.MaxConcurrency, 1, 256);
+                s.MaxBatchSize = QuartzThreads;
             });
-            q.UseDefaultThreadPool(Math.Clamp(options.MaxConcurrency, 1, 256));
+            // Quartz only wakes policies (planning and enqueuing); the actions run on Hangfire's workers.
+            q.UseDefaultThreadPool(QuartzThreads);
             q.UsePersistentStore(store =>
             {
                 if (options.Store.Dialect == StoreDialect.Postgres)
@@ -89,9 +93,72 @@ public static class SchedulingServiceCollectionExtensions
             });
         });
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = false);
+        AddHangfire(services, options);
         services.AddHostedService<SchedulerStartupService>();
         return services;
     }
+
+    /// <summary>Policy runs at once per node (each plans one policy and enqueues its actions).</summary>
+    private const int QuartzThreads = 16;
+
+    /// <summary>
+    /// Hangfire delivers the actions. Embedded: Hangfire.InMemory (the run store is durable; every unfinished action is
+    /// delivered again at start). PostgreSQL: Hangfire.PostgreSql in its own schema, sliding invisibility with a short
+    /// timeout (a killed node's jobs are delivered again after about a minute, a long job never twice) and long polling
+    /// (a job enqueued on one node starts at once on another). Two servers: creates have workers of their own, so a
+    /// backlog of copies or deletions never delays a fire.
+    /// </summary>
+    private static void AddHangfire(IServiceCollection services, SchedulingOptions options)
+    {
+        services.AddHangfire((sp, config) =>
+        {
+            config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+                .UseSimpleAssemblyNameTypeSerializer()
+                .UseRecommendedSerializerSettings();
+            if (options.Store.Dialect == StoreDialect.Postgres)
+            {
+                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(options.Store.ConnectionString), new PostgreSqlStorageOptions
+                {
+                    SchemaName = HangfireSchema,
+                    PrepareSchemaIfNecessary = true,
+                    InvisibilityTimeout = options.InvisibilityTimeout,
+                    UseSlidingInvisibilityTimeout = true,
+                    EnableLongPolling = true,
+                    QueuePollInterval = TimeSpan.FromSeconds(1),
+                });
+            }
+            else
+            {
+                config.UseInMemoryStorage(new InMemoryStorageOptions { MaxExpirationTime = TimeSpan.FromHours(6) });
+            }
+
+            ActionJobNameAttribute.Store = sp.GetRequiredService<RunStore>();
+        });
+        if (!options.RunWorkers)
+        {
+            return;
+        }
+
+        var node = NodeIdentity.ForThisProcess(options.NodeName).Name;
+        var creates = Math.Clamp(options.MaxConcurrency, 1, 256);
+        services.AddHangfireServer((sp, o) =>
+        {
+            o.ServerName = node + ":creates";
+            o.Queues = [ActionQueues.Creates];
+            o.WorkerCount = creates;
+            o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+        });
+        services.AddHangfireServer((sp, o) =>
+        {
+            o.ServerName = node + ":others";
+            o.Queues = ActionQueues.Others;
+            o.WorkerCount = Math.Max(4, creates / 4);
+            o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
+        });
+    }
+
+    /// <summary>Hangfire's tables live in this schema of the PostgreSQL database.</summary>
+    public const string HangfireSchema = "hangfire";
 }
 
 /// <summary>Creates or migrates the schema before anything else touches the store.</summary>
@@ -129,11 +196,14 @@ internal sealed class HookLeftoverService(HookLeftoverReaper reaper, ILogger<Hoo
 }
 
 /// <summary>
-/// After start: make sure the applied policies have their triggers, reschedule actions a crash left unfinished, and
-/// wake each policy once to catch up a fire missed while the server was down.
+/// After start: make sure the applied policies have their triggers and the reconcile pass its recurring job, deliver
+/// again every action the run store still owes (Hangfire.InMemory lost its jobs with the process; a PostgreSQL job a
+/// crash left without state never runs), and wake each policy once to catch up a fire missed while the server was
+/// down.
 /// </summary>
 internal sealed class SchedulerStartupService(
-    ISchedulerFactory schedulerFactory, AppliedPolicies applied, RunStore store, SchedulingOptions options) : IHostedService
+    ISchedulerFactory schedulerFactory, AppliedPolicies applied, RunStore store, SchedulingOptions options, IRecurringJobManager recurring,
+    IServiceProvider services) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -142,19 +212,10 @@ internal sealed class SchedulerStartupService(
         var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
         await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
-        foreach (var state in new[] { ActionStates.Enqueued, ActionStates.Running })
-        {
-            foreach (var action in await store.ListActionsAsync(new ActionFilter { State = state, Limit = 100_000 }, cancellationToken).ConfigureAwait(false))
-            {
-                // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
-                if (state == ActionStates.Enqueued && paused.ContainsKey(action.Policy))
-                {
-                    continue;
-                }
+        recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecurringId, j => j.RunAsync(CancellationToken.None), ReconcileJob.Cron(options.ReconcileCron));
 
-                await ActionQueue.EnsureScheduledAsync(scheduler, store, action.Id, action.Job, cancellationToken).ConfigureAwait(false);
-            }
-        }
+        // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
+        await ActivatorUtilities.CreateInstance<ReconcileJob>(services).RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);
 
         if (options.CatchUpOnStart)
         {
@@ -171,7 +232,7 @@ internal sealed class SchedulerStartupService(
 
     /// <summary>
     /// SQLite (Microsoft.Data.Sqlite) and the local engine are synchronous under their async APIs, so the hundreds of
-    /// actions of one fire block pool threads for a millisecond at a time. The pool adds threads only about twice a
+    /// actions of one fire block pool threads for a millisecond at a time (and Hangfire's workers block a thread each). The pool adds threads only about twice a
     /// second when starved, and meanwhile every continuation waits, among them the store's writer turns: measured in
     /// `bench scheduler`, batches waited 0.6–1.4 s for a turn of a few milliseconds. Start with a floor instead.
     /// </summary>

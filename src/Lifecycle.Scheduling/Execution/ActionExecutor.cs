@@ -16,8 +16,20 @@ public sealed record ExecutorOptions
 {
     public ProviderRetryOptions Retry { get; init; } = new();
 
-    /// <summary>How long to wait for a pending snapshot or copy to complete before the action fails.</summary>
+    /// <summary>How long a pending snapshot or copy may take to complete (from its create) before the action fails.</summary>
     public TimeSpan CompletionTimeout { get; init; } = TimeSpan.FromHours(2);
+
+    /// <summary>
+    /// How long one completion check waits for the provider (the local engine's signal; EC2: the provider's batched
+    /// DescribeSnapshots, first one a second after the create). A snapshot still pending after it is checked again after
+    /// <see cref="CompletionRecheckDelay"/>: no job waits while a snapshot completes.
+    /// </summary>
+    public TimeSpan CompletionCheckWait { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan CompletionRecheckDelay { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The first completion check follows an accepted create or copy after this long.</summary>
+    public TimeSpan FirstCompletionCheck { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// A create or copy refused by a limit that clears by itself (<see cref="ProviderErrorKind.RetryLater"/>) is tried
@@ -31,9 +43,21 @@ public sealed record ExecutorOptions
     public TimeSpan RetryLaterWindow { get; init; } = TimeSpan.FromHours(1);
 }
 
-/// <summary>The result of executing one action.</summary>
+/// <summary>
+/// The result of one step of an action: finished (succeeded, failed, skipped), accepted by the provider and pending
+/// (<see cref="ActionStates.Completing"/>: a completion check follows), or to be tried again at <see cref="RetryAt"/>.
+/// </summary>
 public sealed record ActionOutcome(string State, string? ResultSnapshotId = null, string? Consistency = null, string? Error = null, string? Note = null)
 {
+    /// <summary>When the action is to be claimed again (state enqueued: a retry; completing: the next completion check).</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
+    public bool IsFinished => ActionStates.IsFinished(State);
+
+    public static ActionOutcome Accepted(string snapshotIds, string? consistency, string? note) => new(ActionStates.Completing, snapshotIds, consistency, null, note);
+
+    public static ActionOutcome Later(DateTimeOffset at, string reason) => new(ActionStates.Enqueued, Error: reason) { RetryAt = at };
+
     public static ActionOutcome Succeeded(string? snapshotId = null, string? consistency = null, string? note = null) =>
         new(ActionStates.Succeeded, snapshotId, consistency, null, note);
 
@@ -43,13 +67,17 @@ public sealed record ActionOutcome(string State, string? ResultSnapshotId = null
 }
 
 /// <summary>
-/// Executes one planned action against the providers. Creates and copies are exactly-once: the token is claimed in the
-/// store (unique) and looked up at the provider before the call, so a re-run, a retry after a crash or a second node
-/// finds the snapshot instead of creating another. Hooks wrap creates: pre hooks, create, post hooks (always once pre
-/// hooks ran, even when the create failed), then wait for completion.
+/// Executes one step of a planned action against the providers, and returns without waiting for snapshots to complete
+/// (<see cref="CheckCompletionAsync"/> is the later step). Creates and copies are exactly-once: the token is looked up at
+/// the provider before every call, so a re-run, a retry after a crash or a duplicate delivery finds the snapshot
+/// instead of creating another (the run store's leased claim keeps two deliveries from running one action at once).
+/// Hooks wrap creates: pre hooks, create, post hooks (always once pre hooks ran, even when the create failed).
 /// </summary>
 public sealed class ActionExecutor
 {
+    /// <summary>Attempts of a create or copy whose snapshot ended in error before the action fails.</summary>
+    public const int MaxBuildAttempts = 3;
+
     private readonly IEngineRegistry engines;
     private readonly RunStore store;
     private readonly IHookRunner hooks;
@@ -57,11 +85,10 @@ public sealed class ActionExecutor
     private readonly TimeProvider timeProvider;
     private readonly ExecutorOptions options;
     private readonly ILogger logger;
-    private readonly string node;
 
     public ActionExecutor(
         IEngineRegistry engines, RunStore store, IHookRunner hooks, HookLeftoverReaper leftovers, TimeProvider timeProvider, ExecutorOptions options,
-        NodeIdentity node, ILogger<ActionExecutor> logger)
+        ILogger<ActionExecutor> logger)
     {
         this.engines = engines;
         this.store = store;
@@ -69,17 +96,16 @@ public sealed class ActionExecutor
         this.leftovers = leftovers;
         this.timeProvider = timeProvider;
         this.options = options;
-        this.node = node.Name;
         this.logger = logger;
     }
 
     /// <summary>
-    /// Runs the action. Never throws for a provider or hook failure (it returns it); throws on cancellation.
-    /// <paramref name="tokenClaimed"/>: the caller claimed the action's token already (a batch start does, in its
-    /// transaction), so no store call precedes the provider's.
+    /// Runs the action up to the provider's acceptance. Never throws for a provider or hook failure (it returns it);
+    /// throws on cancellation. <paramref name="queuedAt"/> and <paramref name="attempt"/> (1 for the first) bound and
+    /// space the retries after a limit that clears by itself.
     /// </summary>
     public async Task<ActionOutcome> ExecuteAsync(
-        string actionId, PlannedAction action, SnapshotPolicy? policy, bool tokenClaimed = false, CancellationToken cancellationToken = default)
+        string actionId, PlannedAction action, SnapshotPolicy? policy, int attempt = 1, DateTimeOffset? queuedAt = null, CancellationToken cancellationToken = default)
     {
         var pipeline = ProviderRetry.Create(options.Retry, timeProvider, (e, attempt) =>
         {
@@ -90,14 +116,18 @@ public sealed class ActionExecutor
         {
             return action.Kind switch
             {
-                ActionKind.Create => await CreateAsync(actionId, action, policy, tokenClaimed, pipeline, cancellationToken).ConfigureAwait(false),
-                ActionKind.Copy => await CopyAsync(actionId, action, tokenClaimed, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Create => await CreateAsync(actionId, action, policy, pipeline, cancellationToken).ConfigureAwait(false),
+                ActionKind.Copy => await CopyAsync(action, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.Archive => await ArchiveAsync(action, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.EnableFastRestore => await FastRestoreAsync(action, enable: true, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.DisableFastRestore => await FastRestoreAsync(action, enable: false, pipeline, cancellationToken).ConfigureAwait(false),
                 ActionKind.Delete => await DeleteAsync(action, pipeline, cancellationToken).ConfigureAwait(false),
                 _ => ActionOutcome.Failed($"unknown action kind {action.Kind}"),
             };
+        }
+        catch (ProviderException e) when (e.IsRetryLater)
+        {
+            return RetryLater(actionId, action, policy, e, attempt, queuedAt ?? timeProvider.GetUtcNow());
         }
         catch (ProviderException e)
         {
@@ -111,20 +141,15 @@ public sealed class ActionExecutor
     // ---- create ----------------------------------------------------------------------------------
 
     private async Task<ActionOutcome> CreateAsync(
-        string actionId, PlannedAction action, SnapshotPolicy? policy, bool tokenClaimed, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+        string actionId, PlannedAction action, SnapshotPolicy? policy, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var token = action.Token ?? throw new InvalidOperationException($"create {actionId} has no token");
         var provider = ProviderOf(action);
-        if (!tokenClaimed)
-        {
-            await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
-        }
-
         var existing = await FindLiveByTokenAsync(provider, token, pipeline, cancellationToken).ConfigureAwait(false);
         if (existing.Length > 0)
         {
-            // Created before (a re-run, a crash after the call, another node): never a second one. Finish waiting.
-            return await CompleteCreateAsync(provider, token, existing, existing[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created", cancellationToken).ConfigureAwait(false);
+            // Created before (a re-run, a crash after the call, a retry, a duplicate delivery): never a second one.
+            return Accepted(existing, existing[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created");
         }
 
         if (policy is null)
@@ -132,25 +157,12 @@ public sealed class ActionExecutor
             return ActionOutcome.Skipped($"policy {action.Policy} is no longer applied");
         }
 
-        // A limit that clears by itself ends the attempt (post hooks included: nothing stays frozen while waiting);
-        // the next attempt, after a while and before the schedule's next fire, looks the token up first.
-        var attempts = 0;
-        return await RetryLaterAsync(actionId, NextFireOf(action, policy), async ct =>
-        {
-            if (attempts++ > 0)
-            {
-                var again = await FindLiveByTokenAsync(provider, token, pipeline, ct).ConfigureAwait(false);
-                if (again.Length > 0)
-                {
-                    return await CompleteCreateAsync(provider, token, again, again[0].Tags.GetValueOrDefault(OwnershipTags.Consistency), "already created", ct).ConfigureAwait(false);
-                }
-            }
-
-            return await AttemptCreateAsync(actionId, action, policy, provider, token, pipeline, ct).ConfigureAwait(false);
-        }, cancellationToken).ConfigureAwait(false);
+        // A limit that clears by itself ends the attempt (post hooks included: nothing stays frozen while waiting) and
+        // surfaces as a RetryLater ProviderException: the action is claimed again later, and looks the token up first.
+        return await AttemptCreateAsync(actionId, action, policy, provider, token, pipeline, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Pre hooks, the create, post hooks, then the wait for completion. Throws a retry-later ProviderException after the post hooks.</summary>
+    /// <summary>Pre hooks, the create, post hooks. Throws a retry-later ProviderException after the post hooks.</summary>
     private async Task<ActionOutcome> AttemptCreateAsync(
         string actionId, PlannedAction action, SnapshotPolicy policy, ISnapshotProvider provider, string token, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
@@ -226,7 +238,7 @@ public sealed class ActionExecutor
             return postFailure is null ? outcome : outcome with { Error = outcome.Error + "; " + postFailure };
         }
 
-        return await CompleteCreateAsync(provider, token, created, consistency, postFailure, cancellationToken).ConfigureAwait(false);
+        return Accepted(created, consistency, postFailure);
     }
 
     private async Task<ImmutableArray<SnapshotInfo>> StartCreateAsync(
@@ -257,26 +269,84 @@ public sealed class ActionExecutor
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<ActionOutcome> CompleteCreateAsync(
-        ISnapshotProvider provider, string token, ImmutableArray<SnapshotInfo> snapshots, string? consistency, string? note, CancellationToken cancellationToken)
+    /// <summary>
+    /// The provider accepted the snapshots: succeeded at once when all are complete already, else completing (a
+    /// completion check finishes the action later; no job waits for a snapshot).
+    /// </summary>
+    private static ActionOutcome Accepted(IReadOnlyList<SnapshotInfo> snapshots, string? consistency, string? note)
     {
-        if (snapshots.IsDefaultOrEmpty)
+        if (snapshots.Count == 0)
         {
             return ActionOutcome.Failed("the provider returned no snapshot");
         }
 
-        // The claim records the snapshot with the action's outcome (one write, see RunStore.FinishActionAsync).
         var ids = string.Join(',', snapshots.Select(s => s.Id));
-        foreach (var snapshot in snapshots)
+        return snapshots.All(s => s.State == SnapshotState.Completed)
+            ? ActionOutcome.Succeeded(ids, consistency, note)
+            : ActionOutcome.Accepted(ids, consistency, note);
+    }
+
+    /// <summary>
+    /// One completion check of an accepted create or copy (<paramref name="snapshotIds"/>, comma-separated): waits at
+    /// most <see cref="ExecutorOptions.CompletionCheckWait"/> for the provider (which batches its describes per region).
+    /// Succeeded when every snapshot completed; run again (up to <see cref="MaxBuildAttempts"/> attempts of the action)
+    /// when one ended in error or is gone, then failed; failed when they are still
+    /// pending <see cref="ExecutorOptions.CompletionTimeout"/> after <paramref name="createdAt"/>; otherwise checked
+    /// again after <see cref="ExecutorOptions.CompletionRecheckDelay"/>.
+    /// </summary>
+    public async Task<ActionOutcome> CheckCompletionAsync(
+        PlannedAction action, string snapshotIds, string? consistency, string? note, DateTimeOffset createdAt, int attempt = 1, CancellationToken cancellationToken = default)
+    {
+        var provider = ProviderOf(action);
+        var pending = new List<string>();
+        foreach (var id in snapshotIds.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
-            var final = await WaitForCompletionAsync(provider, snapshot.Id, cancellationToken).ConfigureAwait(false);
+            using var wait = new CancellationTokenSource(options.CompletionCheckWait, timeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(wait.Token, cancellationToken);
+            SnapshotInfo? final;
+            try
+            {
+                final = await provider.WaitForCompletionAsync(id, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                pending.Add(id);
+                continue;
+            }
+            catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
+            {
+                final = null;
+            }
+            catch (ProviderException e) when (e.Kind is ProviderErrorKind.Throttled or ProviderErrorKind.Transient || e.IsRetryLater)
+            {
+                pending.Add(id);
+                continue;
+            }
+
             if (final is null || final.State == SnapshotState.Error)
             {
-                return new ActionOutcome(ActionStates.Failed, ids, consistency, $"snapshot {snapshot.Id} ended in state {(final is null ? "missing" : "error")}");
+                // An interrupted build ends in error (the local engine marks it so at restart) or vanishes: the create or
+                // copy runs again, whose token lookup deletes the error snapshot first, so the token still ends with
+                // exactly one snapshot; a snapshot that keeps failing fails the action.
+                var what = $"{(action.Kind == ActionKind.Copy ? "copy" : "snapshot")} {id} ended in state {(final is null ? "missing" : "error")}";
+                return attempt < MaxBuildAttempts
+                    ? ActionOutcome.Later(timeProvider.GetUtcNow(), what + "; creating it again")
+                    : new ActionOutcome(ActionStates.Failed, snapshotIds, consistency, what);
             }
         }
 
-        return ActionOutcome.Succeeded(ids, consistency, note);
+        if (pending.Count == 0)
+        {
+            return ActionOutcome.Succeeded(snapshotIds, consistency, note);
+        }
+
+        var now = timeProvider.GetUtcNow();
+        if (now - createdAt >= options.CompletionTimeout)
+        {
+            return new ActionOutcome(ActionStates.Failed, snapshotIds, consistency, $"snapshot {pending[0]} still pending after {options.CompletionTimeout}");
+        }
+
+        return ActionOutcome.Accepted(snapshotIds, consistency, note) with { RetryAt = now + options.CompletionRecheckDelay };
     }
 
     /// <summary>
@@ -358,14 +428,11 @@ public sealed class ActionExecutor
 
     // ---- copy ------------------------------------------------------------------------------------
 
-    private async Task<ActionOutcome> CopyAsync(string actionId, PlannedAction action, bool tokenClaimed, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> CopyAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
+        var actionId = ActionPayload.IdOf(action);
         var token = action.Token ?? throw new InvalidOperationException($"copy {actionId} has no token");
         var target = ProviderOf(action);
-        if (!tokenClaimed)
-        {
-            await store.ClaimTokenAsync(token, action.Region, actionId, node, cancellationToken).ConfigureAwait(false);
-        }
         var existing = await FindLiveByTokenAsync(target, token, pipeline, cancellationToken).ConfigureAwait(false);
         SnapshotInfo copy;
         var note = (string?)null;
@@ -378,7 +445,7 @@ public sealed class ActionExecutor
         {
             var tags = action.Tags.SetItem(OwnershipTags.Token, token);
             var attempt = 0;
-            copy = await RetryLaterAsync(actionId, null, outer => pipeline.ExecuteAsync(async ct =>
+            copy = await pipeline.ExecuteAsync(async ct =>
             {
                 if (attempt++ > 0)
                 {
@@ -393,13 +460,10 @@ public sealed class ActionExecutor
                     action.SourceRegion ?? throw new InvalidOperationException($"copy {actionId} has no source region"),
                     action.SnapshotId ?? throw new InvalidOperationException($"copy {actionId} has no source snapshot"),
                     tags, action.Encrypted, action.KeyId, action.Reason), ct).ConfigureAwait(false);
-            }, outer).AsTask(), cancellationToken).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
         }
 
-        var final = await WaitForCompletionAsync(target, copy.Id, cancellationToken).ConfigureAwait(false);
-        return final is null || final.State == SnapshotState.Error
-            ? new ActionOutcome(ActionStates.Failed, copy.Id, null, $"copy {copy.Id} ended in state {(final is null ? "missing" : "error")}")
-            : ActionOutcome.Succeeded(copy.Id, note: note);
+        return Accepted([copy], null, note);
     }
 
     // ---- archive, fast restore, delete -----------------------------------------------------------
@@ -511,62 +575,31 @@ public sealed class ActionExecutor
     }
 
     /// <summary>
-    /// Waits for the snapshot to leave pending through the provider (which chooses how: the local engine's own signal,
-    /// one batched DescribeSnapshots per region on EC2), up to <see cref="ExecutorOptions.CompletionTimeout"/>.
+    /// A create or copy refused by a limit that clears by itself (EC2: SnapshotCreationPerVolumeRateExceeded,
+    /// ConcurrentSnapshotLimitExceeded, copy limits): tried again after <see cref="ExecutorOptions.RetryLaterDelay"/>
+    /// (doubling with each attempt up to <see cref="ExecutorOptions.RetryLaterMaxDelay"/>, or the engine's RetryAfter)
+    /// until <see cref="ExecutorOptions.RetryLaterWindow"/> after it was queued, and a create never past its schedule's
+    /// next fire. The next attempt looks the token up first, so it never makes a second snapshot.
     /// </summary>
-    private async Task<SnapshotInfo?> WaitForCompletionAsync(ISnapshotProvider provider, string snapshotId, CancellationToken cancellationToken)
+    private ActionOutcome RetryLater(string actionId, PlannedAction action, SnapshotPolicy? policy, ProviderException e, int attempt, DateTimeOffset queuedAt)
     {
-        using var timeout = new CancellationTokenSource(options.CompletionTimeout, timeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-        try
+        var until = queuedAt + options.RetryLaterWindow;
+        if (action.Kind == ActionKind.Create && NextFireOf(action, policy) is { } next && next < until)
         {
-            return await provider.WaitForCompletionAsync(snapshotId, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new ProviderException(ProviderErrorKind.Unknown, "CompletionTimeout", $"snapshot {snapshotId} still pending after {options.CompletionTimeout}");
-        }
-        catch (ProviderException e) when (e.Kind == ProviderErrorKind.NotFound)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>
-    /// Runs a create or copy call, trying again after a while when the engine refuses it for a limit that clears by
-    /// itself (EC2: SnapshotCreationPerVolumeRateExceeded, ConcurrentSnapshotLimitExceeded, copy limits), until
-    /// <paramref name="deadline"/> (a create: the schedule's next fire) or <see cref="ExecutorOptions.RetryLaterWindow"/>.
-    /// The call itself looks the token up again before every new attempt, so a retry never makes a second snapshot.
-    /// </summary>
-    private async Task<T> RetryLaterAsync<T>(string actionId, DateTimeOffset? deadline, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        var until = timeProvider.GetUtcNow() + options.RetryLaterWindow;
-        if (deadline is { } d && d < until)
-        {
-            until = d;
+            until = next;
         }
 
-        var delay = options.RetryLaterDelay;
-        while (true)
+        var backoff = TimeSpan.FromTicks(Math.Min(options.RetryLaterDelay.Ticks * (1L << Math.Clamp(attempt - 1, 0, 20)), options.RetryLaterMaxDelay.Ticks));
+        var wait = e.RetryAfter is { } after && after > TimeSpan.Zero ? after : backoff;
+        var at = timeProvider.GetUtcNow() + wait;
+        if (at >= until)
         {
-            try
-            {
-                return await call(cancellationToken).ConfigureAwait(false);
-            }
-            catch (ProviderException e) when (e.IsRetryLater)
-            {
-                var wait = e.RetryAfter is { } after && after > TimeSpan.Zero ? after : delay;
-                if (timeProvider.GetUtcNow() + wait >= until)
-                {
-                    throw;
-                }
-
-                logger.LogWarning("action {Action}: {Code}, trying again in {Wait}", actionId, e.Code, wait);
-                await store.CountRetryAsync(actionId, $"{e.Code}: {e.Message} (trying again in {wait})", CancellationToken.None).ConfigureAwait(false);
-                await Task.Delay(wait, timeProvider, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.RetryLaterMaxDelay.Ticks));
-            }
+            var limit = until == queuedAt + options.RetryLaterWindow ? $"the retry window ({options.RetryLaterWindow}) ends" : "the schedule's next fire";
+            return ActionOutcome.Failed($"{e.Code}: {e.Message} (still refused; the next try would come after {limit})");
         }
+
+        logger.LogWarning("action {Action}: {Code}, trying again in {Wait}", actionId, e.Code, wait);
+        return ActionOutcome.Later(at, $"{e.Code}: {e.Message} (trying again at {at:u})");
     }
 
     /// <summary>The next fire of the create's schedule after its fire time: a retried create must not run into it.</summary>

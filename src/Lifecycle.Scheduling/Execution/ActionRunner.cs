@@ -1,111 +1,181 @@
-using System.Collections.Concurrent;
+using Lifecycle.Core.Planning;
+using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Jobs;
 using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
 using Microsoft.Extensions.Logging;
 using Quartz;
+using SchedulingOptions = Lifecycle.Scheduling.Configuration.SchedulingOptions;
 
 namespace Lifecycle.Scheduling.Execution;
 
 /// <summary>
-/// Runs stored actions to their outcome: claims them (only the job that owns an action may), executes them, records
-/// the outcomes. Shared by an action's own job and by the batch job that carries a fire's actions.
+/// Runs one delivery of an action: claims it in the run store (a leased claim: a duplicate or late delivery gets
+/// nothing and does nothing), runs its next step (the provider call, or a completion check), records the outcome and
+/// releases the claim. Nothing waits for a snapshot to complete: an accepted create or copy becomes a completion check
+/// job, a limit that clears by itself becomes a delayed job, and a lease that a dead node still holds is claimed by a
+/// delivery scheduled for when it expires.
 /// </summary>
 public sealed class ActionRunner
 {
     private readonly RunStore store;
     private readonly ActionExecutor executor;
     private readonly AppliedPolicies applied;
+    private readonly ActionDispatcher dispatcher;
+    private readonly ISchedulerFactory schedulers;
     private readonly NodeIdentity node;
+    private readonly SchedulingOptions options;
+    private readonly TimeProvider timeProvider;
     private readonly ILogger<ActionRunner> logger;
 
-    // Defence in depth next to the store's ownership rule: never two executions of one action in this process.
-    private readonly ConcurrentDictionary<string, byte> executing = new(StringComparer.Ordinal);
-
-    public ActionRunner(RunStore store, ActionExecutor executor, AppliedPolicies applied, NodeIdentity node, ILogger<ActionRunner> logger)
+    public ActionRunner(
+        RunStore store, ActionExecutor executor, AppliedPolicies applied, ActionDispatcher dispatcher, ISchedulerFactory schedulers, NodeIdentity node,
+        SchedulingOptions options, TimeProvider timeProvider, ILogger<ActionRunner> logger)
     {
         this.store = store;
         this.executor = executor;
         this.applied = applied;
+        this.dispatcher = dispatcher;
+        this.schedulers = schedulers;
         this.node = node;
+        this.options = options;
+        this.timeProvider = timeProvider;
         this.logger = logger;
     }
 
     /// <summary>
-    /// Runs the action when it has no batch (its own job) and is unfinished; returns its run and policy when it ran,
-    /// null when there was nothing to do. Throws only on cancellation (shutdown), leaving the action running so the
-    /// next start or Quartz's recovery runs it again (the token makes that safe).
+    /// Runs the action's next step if this delivery can claim it; returns what happened, for the job's result. Throws
+    /// <see cref="ActionFailedException"/> when the action failed (so the job fails with the action's error), and on
+    /// cancellation (shutdown: the lease expires and a later delivery resumes the action; the token makes that safe).
     /// </summary>
-    public async Task<(string RunId, string Policy)?> RunAsync(string actionId, CancellationToken cancellationToken = default)
+    public async Task<string> RunAsync(string actionId, CancellationToken cancellationToken = default)
     {
-        // Read and mark running in one statement; a finished, unknown or batch-owned action has nothing to do here.
-        var record = await store.StartActionAsync(actionId, node.Name, job: null, cancellationToken).ConfigureAwait(false);
+        var record = await store.ClaimActionAsync(actionId, node.Name, options.ActionLease, cancellationToken).ConfigureAwait(false);
         if (record is null)
         {
-            return null;
+            return await NotClaimedAsync(actionId, cancellationToken).ConfigureAwait(false);
         }
 
-        var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
-        return await RunStartedAsync(record, policies, tokenClaimed: false, cancellationToken).ConfigureAwait(false);
+        ActionOutcome outcome;
+        using (var lease = new LeaseKeeper(store, actionId, record.Claim!, options.ActionLease, timeProvider, logger))
+        {
+            outcome = await RunClaimedAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await RecordAsync(record, outcome).ConfigureAwait(false);
+    }
+
+    private async Task<ActionOutcome> RunClaimedAsync(ActionRecord record, CancellationToken cancellationToken)
+    {
+        var action = ActionPayload.Deserialize(record.Payload);
+        try
+        {
+            if (record.State == ActionStates.Completing)
+            {
+                return await executor.CheckCompletionAsync(action, record.ResultSnapshotId ?? "", record.Consistency, record.Error,
+                    record.StartedAt ?? record.EnqueuedAt, record.Attempts, cancellationToken).ConfigureAwait(false);
+            }
+
+            var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
+            var policy = policies.Policies.Find(action.Policy);
+            var outcome = await executor.ExecuteAsync(record.Id, action, policy, record.Attempts, record.EnqueuedAt, cancellationToken).ConfigureAwait(false);
+            if (policy is null && action.Kind == ActionKind.Create)
+            {
+                outcome = await RunOwedPostHooksAsync(record.Id, action, outcome, cancellationToken).ConfigureAwait(false);
+            }
+
+            return outcome;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            logger.LogInformation("action {Action} cancelled by shutdown; a later delivery resumes it", record.Id);
+            throw;
+        }
+        catch (Exception e)
+        {
+            return ActionOutcome.Failed($"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>Writes the outcome, releases the claim, and delivers what follows (a completion check, a retry, the policy's follow-up).</summary>
+    private async Task<string> RecordAsync(ActionRecord record, ActionOutcome outcome)
+    {
+        var actionId = record.Id;
+        if (outcome.State == ActionStates.Completing)
+        {
+            var at = outcome.RetryAt;
+            if (at is null)
+            {
+                // Accepted now: the first check is scheduled a moment ahead, so it cannot run before this write commits,
+                // and the write records its job (one write for both).
+                at = timeProvider.GetUtcNow() + options.Executor.FirstCompletionCheck;
+                var job = dispatcher.Deliver(actionId, ActionStates.Completing, at);
+                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, job, record.Claim, CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                await store.ReleaseActionAsync(actionId, ActionStates.Completing, at.Value, null, record.Claim, CancellationToken.None).ConfigureAwait(false);
+                await dispatcher.DeliverAsync([(actionId, ActionStates.Completing)], at, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return $"{outcome.ResultSnapshotId} pending; completion check at {at:u}";
+        }
+
+        if (outcome.State == ActionStates.Enqueued)
+        {
+            var at = outcome.RetryAt ?? timeProvider.GetUtcNow() + options.Executor.RetryLaterDelay;
+            await store.ReleaseActionAsync(actionId, ActionStates.Enqueued, at, outcome.Error, record.Claim, CancellationToken.None).ConfigureAwait(false);
+            await dispatcher.DeliverAsync([(actionId, record.Kind)], at, CancellationToken.None).ConfigureAwait(false);
+            return outcome.Error ?? $"tried again at {at:u}";
+        }
+
+        var error = outcome.Error ?? outcome.Note;
+        await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
+            outcome.State == ActionStates.Succeeded ? outcome.Note : error, record.Claim, CancellationToken.None).ConfigureAwait(false);
+        logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
+            "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
+        await FollowUpAsync(record.RunId, record.Policy, CancellationToken.None).ConfigureAwait(false);
+        if (outcome.State == ActionStates.Failed)
+        {
+            throw new ActionFailedException(error ?? "failed");
+        }
+
+        return $"{outcome.State} {outcome.ResultSnapshotId} {error}".Trim();
     }
 
     /// <summary>
-    /// Runs the unfinished actions a batch job owns, concurrently: all marked running (and their tokens claimed) in one
-    /// store transaction, then each executed. Returns the runs and policies of the actions that ran.
+    /// This delivery could not claim the action. When another node holds an unexpired lease on it, a delivery is
+    /// scheduled for just after the lease ends: if that node died, the action resumes then, whatever else happens.
     /// </summary>
-    public async Task<IReadOnlyList<(string RunId, string Policy)>> RunBatchAsync(IReadOnlyList<string> actionIds, string job, CancellationToken cancellationToken = default)
+    private async Task<string> NotClaimedAsync(string actionId, CancellationToken cancellationToken)
     {
-        var started = await store.StartActionsAsync(actionIds, node.Name, job, cancellationToken).ConfigureAwait(false);
-        var policies = await applied.GetAsync(cancellationToken).ConfigureAwait(false); // once per batch, not per action
-        // Each action on its own pool thread: the store and engine calls before an action's first real wait are
-        // synchronous underneath, so started in a loop the batch's actions would reach their provider one by one.
-        var ran = await Task.WhenAll(started.Select(record => Task.Run(() => RunStartedAsync(record, policies, tokenClaimed: true, cancellationToken), cancellationToken))).ConfigureAwait(false);
-        return [.. ran.OfType<(string RunId, string Policy)>()];
-    }
-
-    private async Task<(string RunId, string Policy)?> RunStartedAsync(ActionRecord record, AppliedPolicySet policies, bool tokenClaimed, CancellationToken cancellationToken)
-    {
-        var actionId = record.Id;
-        if (!executing.TryAdd(actionId, 0))
+        var current = await store.GetActionAsync(actionId, cancellationToken).ConfigureAwait(false);
+        if (current is null)
         {
-            logger.LogWarning("action {Action} is already running in this process; not started twice", actionId);
-            return null;
+            return $"action {actionId} does not exist";
         }
 
-        try
+        if (ActionStates.IsFinished(current.State))
         {
-            var action = ActionPayload.Deserialize(record.Payload);
-            var policy = policies.Policies.Find(action.Policy);
-            ActionOutcome outcome;
-            try
-            {
-                outcome = await executor.ExecuteAsync(actionId, action, policy, tokenClaimed, cancellationToken).ConfigureAwait(false);
-                if (policy is null && action.Kind == Lifecycle.Core.Planning.ActionKind.Create)
-                {
-                    outcome = await RunOwedPostHooksAsync(actionId, action, outcome, cancellationToken).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                logger.LogInformation("action {Action} cancelled by shutdown; it resumes on the next start", actionId);
-                throw;
-            }
-            catch (Exception e)
-            {
-                outcome = ActionOutcome.Failed($"{e.GetType().Name}: {e.Message}");
-            }
+            return $"nothing to do: action already {current.State}";
+        }
 
-            var error = outcome.Error ?? outcome.Note;
-            await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
-                outcome.State == ActionStates.Succeeded ? outcome.Note : error, CancellationToken.None).ConfigureAwait(false);
-            logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
-                "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
-            return (record.RunId, action.Policy);
-        }
-        finally
+        var now = timeProvider.GetUtcNow();
+        if (current.LeaseUntil is { } until && until >= now)
         {
-            executing.TryRemove(actionId, out _);
+            var kind = current.State == ActionStates.Completing ? ActionStates.Completing : current.Kind;
+            await dispatcher.DeliverAsync([(actionId, kind)], until + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            return $"nothing to do: node {current.Node} holds the action until {until:u}; checking again then";
         }
+
+        if (current.NotBefore is { } notBefore && notBefore > now)
+        {
+            return $"nothing to do yet: the action is due at {notBefore:u}";
+        }
+
+        return current.State == ActionStates.Enqueued && await store.IsPausedAsync(current.Policy, cancellationToken).ConfigureAwait(false)
+            ? $"deferred: policy {current.Policy} is paused (resuming it delivers the action again)"
+            : $"nothing to do: action {current.State}";
     }
 
     /// <summary>
@@ -113,7 +183,7 @@ public sealed class ActionRunner
     /// its pre hooks ran before the interruption and its post hooks did not, they run now with the definition of the
     /// revision that had the policy: a frozen application is always thawed.
     /// </summary>
-    private async Task<ActionOutcome> RunOwedPostHooksAsync(string actionId, Lifecycle.Core.Planning.PlannedAction action, ActionOutcome outcome, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> RunOwedPostHooksAsync(string actionId, PlannedAction action, ActionOutcome outcome, CancellationToken cancellationToken)
     {
         var hooks = await store.ListHooksAsync(actionId, cancellationToken).ConfigureAwait(false);
         var lastPre = hooks.Where(h => h.Stage == "pre").Select(h => (DateTimeOffset?)h.FinishedAt).Max();
@@ -142,7 +212,7 @@ public sealed class ActionRunner
     /// deletions, if the run created or copied something (new snapshots change what to do). A run of only deletions and
     /// fast-restore changes does not, so follow-ups converge. One aggregate query per call, not the run's rows.
     /// </summary>
-    public async Task FollowUpAsync(IScheduler scheduler, string runId, string policy, CancellationToken cancellationToken = default)
+    public async Task FollowUpAsync(string runId, string policy, CancellationToken cancellationToken = default)
     {
         var progress = await store.GetRunProgressAsync(runId, cancellationToken).ConfigureAwait(false);
         if (progress.Unfinished > 0 || !progress.Produced)
@@ -153,11 +223,41 @@ public sealed class ActionRunner
         var data = new JobDataMap { [JobKeys.Mode] = PolicyRunMode.FollowUp };
         try
         {
+            var scheduler = await schedulers.GetScheduler(cancellationToken).ConfigureAwait(false);
             await scheduler.TriggerJob(JobKeys.Policy(policy), data, cancellationToken).ConfigureAwait(false);
         }
         catch (SchedulerException e)
         {
             logger.LogWarning("cannot trigger follow-up of policy {Policy}: {Error}; the reconcile pass will catch up", policy, e.Message);
         }
+    }
+
+    /// <summary>Renews this node's lease on an action while it runs (a long hook, a slow provider call).</summary>
+    private sealed class LeaseKeeper : IDisposable
+    {
+        private readonly ITimer timer;
+
+        public LeaseKeeper(RunStore store, string actionId, string claim, TimeSpan lease, TimeProvider time, ILogger logger)
+        {
+            var period = lease / 3;
+            timer = time.CreateTimer(_ => _ = RenewAsync(), null, period, period);
+
+            async Task RenewAsync()
+            {
+                try
+                {
+                    if (!await store.RenewLeaseAsync(actionId, claim, lease).ConfigureAwait(false))
+                    {
+                        logger.LogWarning("action {Action}: lease lost (another delivery took it over after it expired)", actionId);
+                    }
+                }
+                catch (Exception e)
+                {
+                    logger.LogWarning("action {Action}: cannot renew its lease: {Error}", actionId, e.Message);
+                }
+            }
+        }
+
+        public void Dispose() => timer.Dispose();
     }
 }

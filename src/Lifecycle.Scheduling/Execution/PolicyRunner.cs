@@ -3,7 +3,6 @@ using Lifecycle.Core.Policies;
 using Lifecycle.Scheduling.Jobs;
 using Lifecycle.Scheduling.Storage;
 using Microsoft.Extensions.Logging;
-using Quartz;
 
 namespace Lifecycle.Scheduling.Execution;
 
@@ -14,17 +13,17 @@ namespace Lifecycle.Scheduling.Execution;
 public sealed class PolicyRunner
 {
     private readonly InventoryReader inventory;
-    private readonly ActionQueue queue;
+    private readonly ActionDispatcher dispatcher;
     private readonly RunStore store;
     private readonly TimeProvider timeProvider;
     private readonly NodeIdentity node;
     private readonly ILogger logger;
     private readonly SnapshotPlanner planner = new();
 
-    public PolicyRunner(InventoryReader inventory, ActionQueue queue, RunStore store, TimeProvider timeProvider, NodeIdentity node, ILogger<PolicyRunner> logger)
+    public PolicyRunner(InventoryReader inventory, ActionDispatcher dispatcher, RunStore store, TimeProvider timeProvider, NodeIdentity node, ILogger<PolicyRunner> logger)
     {
         this.inventory = inventory;
-        this.queue = queue;
+        this.dispatcher = dispatcher;
         this.store = store;
         this.timeProvider = timeProvider;
         this.node = node;
@@ -33,7 +32,7 @@ public sealed class PolicyRunner
 
     /// <summary>Plans and enqueues; returns the run id.</summary>
     public async Task<string> RunAsync(
-        IScheduler scheduler, SnapshotPolicy policy, string mode, string? schedule, DateTimeOffset? fireTime, CancellationToken cancellationToken = default)
+        SnapshotPolicy policy, string mode, string? schedule, DateTimeOffset? fireTime, CancellationToken cancellationToken = default)
     {
         var runId = Guid.NewGuid().ToString("N");
         await store.StartRunAsync(new RunRecord(runId, policy.Name, schedule, mode, fireTime, timeProvider.GetUtcNow(), null, RunStates.Running, node.Name, 0, null),
@@ -47,8 +46,8 @@ public sealed class PolicyRunner
             var selected = PolicyRunMode.MayCreate(mode)
                 ? (creates.Count > 0 ? creates : actions)
                 : actions.Where(a => a.Kind != ActionKind.Create).ToList();
-            // All of a fire's actions in one store transaction and one Quartz call: they become runnable together.
-            var queued = await queue.EnqueueManyAsync(scheduler, runId, selected, cancellationToken).ConfigureAwait(false);
+            // All of a fire's actions in one store transaction, then one Hangfire job each.
+            var queued = await dispatcher.EnqueueManyAsync(runId, selected, cancellationToken).ConfigureAwait(false);
 
             var notes = string.Join("; ", plan.Notes.Where(n => n.Policy == policy.Name).Select(n => n.Message));
             var message = $"{queued} action(s) queued of {selected.Count} planned" + (notes.Length > 0 ? "; " + notes : "");

@@ -2,14 +2,11 @@ using Quartz;
 
 namespace Lifecycle.Scheduling.Jobs;
 
-/// <summary>Names of our Quartz jobs and triggers.</summary>
+/// <summary>Names of our Quartz jobs (one per policy) and triggers (one per schedule): all that lives in Quartz.</summary>
 public static class JobKeys
 {
     public const string PolicyGroup = "policies";
     public const string ScheduleTriggerGroup = "schedules";
-    public const string ActionGroup = "actions";
-    public const string ActionBatchGroup = "action-batches";
-    public const string SystemGroup = "system";
 
     /// <summary>Job data key: why a policy job runs (<see cref="PolicyRunMode"/>).</summary>
     public const string Mode = "mode";
@@ -17,23 +14,9 @@ public static class JobKeys
     /// <summary>Job data key on a schedule trigger: the schedule name.</summary>
     public const string Schedule = "schedule";
 
-    public const string ActionId = "actionId";
-
-    /// <summary>Job data key of a batch job: the ids of its actions, comma-separated.</summary>
-    public const string ActionIds = "actionIds";
-
     public static JobKey Policy(string policy) => new(policy, PolicyGroup);
 
     public static TriggerKey ScheduleTrigger(string policy, string schedule) => new($"{policy}/{schedule}", ScheduleTriggerGroup);
-
-    public static JobKey Action(string actionId) => new(actionId, ActionGroup);
-
-    /// <summary>A batch job; <paramref name="batch"/> is the name stored in the actions' <c>job</c> column.</summary>
-    public static JobKey ActionBatch(string batch) => new(batch, ActionBatchGroup);
-
-    public static JobKey Reconcile { get; } = new("reconcile", SystemGroup);
-
-    public static TriggerKey ReconcileTrigger { get; } = new("reconcile-every-5m", SystemGroup);
 }
 
 /// <summary>Why a policy job runs.</summary>

@@ -49,6 +49,6 @@ public sealed class PolicyJob : IJob
         }
 
         var fireTime = mode == PolicyRunMode.Fire ? context.ScheduledFireTimeUtc : null;
-        await runner.RunAsync(context.Scheduler, policy, mode, schedule, fireTime, cancellationToken).ConfigureAwait(false);
+        await runner.RunAsync(policy, mode, schedule, fireTime, cancellationToken).ConfigureAwait(false);
     }
 }

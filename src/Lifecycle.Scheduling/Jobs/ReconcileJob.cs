@@ -1,35 +1,119 @@
+using System.Globalization;
+using Hangfire;
+using Hangfire.States;
+using Hangfire.Storage;
+using Lifecycle.Scheduling.Execution;
 using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
+using Microsoft.Extensions.Logging;
 using Quartz;
 
 namespace Lifecycle.Scheduling.Jobs;
 
 /// <summary>
-/// Every 5 minutes: wake every enabled, unpaused policy in reconcile mode, so failed or missed copies, archive moves,
-/// fast-restore changes and deletions catch up (through each policy's own job, so runs never overlap).
+/// The level-triggered safety net, a Hangfire recurring job (every 5 minutes): wakes every enabled, unpaused policy
+/// in reconcile mode, so failed or missed copies, archive moves, fast-restore changes and deletions catch up (through
+/// each policy's Quartz job, so runs of a policy never overlap), and delivers again every action the run store still
+/// owes whose Hangfire job is gone or finished (a storage restart, a node killed while creating the job).
 /// </summary>
-[DisallowConcurrentExecution]
-public sealed class ReconcileJob : IJob
+public sealed class ReconcileJob
 {
+    /// <summary>The recurring job's id on Hangfire's Recurring Jobs page.</summary>
+    public const string RecurringId = "reconcile";
+
+    /// <summary>Test-only: <c>LIFECYCLE_RECONCILE_SECONDS=N</c> (1..59) makes the pass run every N seconds.</summary>
+    public const string IntervalVariable = "LIFECYCLE_RECONCILE_SECONDS";
+
+    private const int MaxRedeliveries = 100_000;
     private readonly AppliedPolicies applied;
     private readonly RunStore store;
+    private readonly ActionDispatcher dispatcher;
+    private readonly ISchedulerFactory schedulers;
+    private readonly JobStorage storage;
+    private readonly TimeProvider timeProvider;
+    private readonly ILogger<ReconcileJob> logger;
 
-    public ReconcileJob(AppliedPolicies applied, RunStore store)
+    public ReconcileJob(
+        AppliedPolicies applied, RunStore store, ActionDispatcher dispatcher, ISchedulerFactory schedulers, JobStorage storage, TimeProvider timeProvider,
+        ILogger<ReconcileJob> logger)
     {
+        this.timeProvider = timeProvider;
         this.applied = applied;
         this.store = store;
+        this.dispatcher = dispatcher;
+        this.schedulers = schedulers;
+        this.storage = storage;
+        this.logger = logger;
     }
 
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
+    /// <summary>The pass's cron: every 5 minutes, or every N seconds under <see cref="IntervalVariable"/> (tests).</summary>
+    public static string Cron(string configured) =>
+        int.TryParse(Environment.GetEnvironmentVariable(IntervalVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is > 0 and < 60
+            ? $"*/{seconds} * * * * *"
+            : configured;
+
+    [Queue(ActionQueues.System)]
+    [JobDisplayName("reconcile: wake every policy, deliver owed actions again")]
+    [AutomaticRetry(Attempts = 0)]
+    [DisableConcurrentExecution(60)]
+    public async Task<string> RunAsync(CancellationToken cancellationToken)
     {
+        var redelivered = await RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);
         var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
+        var scheduler = await schedulers.GetScheduler(cancellationToken).ConfigureAwait(false);
+        var woken = 0;
         foreach (var policy in set.Policies.Policies.Where(p => p.Enabled && !paused.ContainsKey(p.Name)))
         {
-            if (await context.Scheduler.Exists(JobKeys.Policy(policy.Name), cancellationToken).ConfigureAwait(false))
+            if (await scheduler.Exists(JobKeys.Policy(policy.Name), cancellationToken).ConfigureAwait(false))
             {
-                await context.Scheduler.TriggerJob(JobKeys.Policy(policy.Name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Reconcile }, cancellationToken).ConfigureAwait(false);
+                await scheduler.TriggerJob(JobKeys.Policy(policy.Name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Reconcile }, cancellationToken).ConfigureAwait(false);
+                woken++;
             }
         }
+
+        return $"{woken} policies woken, {redelivered} actions delivered again";
     }
+
+    /// <summary>
+    /// Delivers again each owed action (<see cref="RunStore.ListOwedActionsAsync"/>) whose job is not waiting or running
+    /// in Hangfire. A second delivery of an action that is in fact running is harmless: it cannot claim it.
+    /// </summary>
+    public async Task<int> RedeliverOwedAsync(CancellationToken cancellationToken = default)
+    {
+        var owed = await store.ListOwedActionsAsync(MaxRedeliveries, cancellationToken).ConfigureAwait(false);
+        var lost = new List<(string Id, string Kind, DateTimeOffset? At)>();
+        using (var connection = storage.GetConnection())
+        {
+            foreach (var action in owed)
+            {
+                if (action.Job is not null && IsAlive(connection.GetStateData(action.Job)?.Name))
+                {
+                    continue;
+                }
+
+                lost.Add((action.Id, action.State == ActionStates.Completing ? ActionStates.Completing : action.Kind, action.NotBefore));
+            }
+        }
+
+        if (lost.Count > 0)
+        {
+            logger.LogWarning("{Count} owed actions had no live Hangfire job; delivering them again", lost.Count);
+            // A retry or a completion recheck keeps its time (delivered at once, it would find the action not due and end).
+            var now = timeProvider.GetUtcNow();
+            foreach (var due in lost.GroupBy(a => a.At is { } at && at > now ? at : (DateTimeOffset?)null))
+            {
+                await dispatcher.DeliverAsync([.. due.Select(a => (a.Id, a.Kind))], due.Key, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return lost.Count;
+    }
+
+    private static readonly HashSet<string> AliveStates = new(StringComparer.OrdinalIgnoreCase)
+    {
+        EnqueuedState.StateName, ScheduledState.StateName, ProcessingState.StateName, AwaitingState.StateName,
+    };
+
+    private static bool IsAlive(string? state) => state is not null && AliveStates.Contains(state);
 }

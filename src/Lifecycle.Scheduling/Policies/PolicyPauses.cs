@@ -14,10 +14,12 @@ namespace Lifecycle.Scheduling.Policies;
 public sealed class PolicyPauses
 {
     private readonly RunStore store;
+    private readonly ActionDispatcher dispatcher;
 
-    public PolicyPauses(RunStore store)
+    public PolicyPauses(RunStore store, ActionDispatcher dispatcher)
     {
         this.store = store;
+        this.dispatcher = dispatcher;
     }
 
     /// <summary>Pauses the policy (audited once); returns false when it was paused already.</summary>
@@ -44,11 +46,9 @@ public sealed class PolicyPauses
             await scheduler.ResumeJob(JobKeys.Policy(policy), cancellationToken).ConfigureAwait(false);
         }
 
-        // A batch that ran while the policy was paused left these enqueued and ended; they get a job of their own.
-        foreach (var action in await store.ListActionsAsync(new ActionFilter { Policy = policy, State = ActionStates.Enqueued, Limit = 100_000 }, cancellationToken).ConfigureAwait(false))
-        {
-            await ActionQueue.EnsureScheduledAsync(scheduler, store, action.Id, action.Job, cancellationToken).ConfigureAwait(false);
-        }
+        // Deliveries that came while the policy was paused left these enqueued; they are delivered again.
+        var deferred = await store.ListActionsAsync(new ActionFilter { Policy = policy, State = ActionStates.Enqueued, Limit = 100_000 }, cancellationToken).ConfigureAwait(false);
+        await dispatcher.DeliverAsync([.. deferred.Select(a => (a.Id, a.Kind))], null, cancellationToken).ConfigureAwait(false);
 
         return changed;
     }

@@ -8,23 +8,12 @@ namespace Lifecycle.Scheduling.Policies;
 
 /// <summary>
 /// Keeps Quartz in step with a policy set: one durable job per enabled policy, one trigger per schedule (cron in its
-/// time zone, or the interval from its start time), plus the 5-minute reconcile trigger. Triggers whose definition
-/// did not change are left alone, so their fire history and misfire state survive a re-apply.
+/// time zone, or the interval from its start time). Nothing else lives in Quartz (the reconcile pass is a Hangfire
+/// recurring job, actions are Hangfire jobs). Triggers whose definition did not change are left alone, so their fire
+/// history and misfire state survive a re-apply.
 /// </summary>
 public static class PolicyScheduler
 {
-    /// <summary>Test-only: <c>LIFECYCLE_RECONCILE_SECONDS=N</c> shortens the reconcile interval of a new store.</summary>
-    public const string ReconcileIntervalVariable = "LIFECYCLE_RECONCILE_SECONDS";
-
-    /// <summary>
-    /// 5 minutes. End-to-end tests shorten it through <see cref="ReconcileIntervalVariable"/> (like the failpoints:
-    /// never set in production); it applies when the reconcile trigger is first created.
-    /// </summary>
-    public static readonly TimeSpan ReconcileInterval =
-        int.TryParse(Environment.GetEnvironmentVariable(ReconcileIntervalVariable), System.Globalization.NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is > 0 and < 300
-            ? TimeSpan.FromSeconds(seconds)
-            : TimeSpan.FromMinutes(5);
-
     public static Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default) =>
         SyncAsync(scheduler, policies, paused: null, cancellationToken);
 
@@ -99,7 +88,6 @@ public static class PolicyScheduler
             }
         }
 
-        await EnsureReconcileAsync(scheduler, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -125,32 +113,6 @@ public static class PolicyScheduler
 
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), scheduler.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
-        }
-    }
-
-    /// <summary>The 5-minute reconcile job and trigger; created once, kept across restarts.</summary>
-    public static async Task EnsureReconcileAsync(IScheduler scheduler, CancellationToken cancellationToken = default)
-    {
-        if (await scheduler.Exists(JobKeys.ReconcileTrigger, cancellationToken).ConfigureAwait(false))
-        {
-            return;
-        }
-
-        var job = JobBuilder.Create<ReconcileJob>().WithIdentity(JobKeys.Reconcile).StoreDurably(true).Build();
-        var trigger = TriggerBuilder.Create(scheduler.TimeProvider)
-            .WithIdentity(JobKeys.ReconcileTrigger)
-            .ForJob(JobKeys.Reconcile)
-            .StartAt(scheduler.TimeProvider.GetUtcNow() + ReconcileInterval)
-            .WithSimpleSchedule(x => x.WithInterval(ReconcileInterval).RepeatForever().WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount))
-            .Build();
-        try
-        {
-            await scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken).ConfigureAwait(false);
-            await scheduler.ScheduleJob(trigger, default, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ObjectAlreadyExistsException)
-        {
-            // another node created it first
         }
     }
 

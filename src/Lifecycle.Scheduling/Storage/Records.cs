@@ -6,6 +6,9 @@ namespace Lifecycle.Scheduling.Storage;
 public static class RunStates
 {
     public const string Running = "running";
+
+    /// <summary>The provider accepted the create or copy; a completion check finishes the action once it is no longer pending.</summary>
+    public const string Completing = "completing";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 }
@@ -15,6 +18,9 @@ public static class ActionStates
 {
     public const string Enqueued = "enqueued";
     public const string Running = "running";
+
+    /// <summary>The provider accepted the create or copy; a completion check finishes the action once it is no longer pending.</summary>
+    public const string Completing = "completing";
     public const string Succeeded = "succeeded";
     public const string Failed = "failed";
 
@@ -61,11 +67,20 @@ public sealed record ActionRecord(
     DateTimeOffset? FinishedAt,
     string Payload)
 {
-    /// <summary>
-    /// The batch job that carries this action (a fire's actions run in batches, see <c>ActionBatchJob</c>); null when
-    /// it has a job of its own (a retry, a resumed action).
-    /// </summary>
+    /// <summary>The action's latest delivery job (a Hangfire job id); null before its first delivery.</summary>
     public string? Job { get; init; }
+
+    /// <summary>Until when the node in <see cref="Node"/> holds the action (a leased claim); null: nobody does.</summary>
+    public DateTimeOffset? LeaseUntil { get; init; }
+
+    /// <summary>
+    /// The current claim's id (new at every claim): the writes of a delivery carry it, so one whose lease expired and
+    /// was taken over cannot overwrite the new owner's outcome.
+    /// </summary>
+    public string? Claim { get; init; }
+
+    /// <summary>Not to be claimed before this time (a retry after a limit that clears by itself, the next completion check).</summary>
+    public DateTimeOffset? NotBefore { get; init; }
 }
 
 /// <summary>
@@ -75,6 +90,9 @@ public sealed record ActionRecord(
 public static class HookRunStates
 {
     public const string Running = "running";
+
+    /// <summary>The provider accepted the create or copy; a completion check finishes the action once it is no longer pending.</summary>
+    public const string Completing = "completing";
 
     /// <summary>Its process group was still alive after a server crash and was killed at restart.</summary>
     public const string Killed = "killed";

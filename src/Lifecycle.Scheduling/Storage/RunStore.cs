@@ -8,16 +8,12 @@ using Lifecycle.Core.Concurrency;
 namespace Lifecycle.Scheduling.Storage;
 
 /// <summary>
-/// Our tables: applied policy revisions, runs, actions, hook output, audit log and token claims.
+/// Our tables: applied policy revisions, runs, actions (with their leased claims), hook output, pauses and the audit log.
 /// Every method opens its own connection; all writes are single statements or short transactions.
 /// </summary>
 public sealed class RunStore
 {
     private const int MaxErrorLength = 4000;
-
-    /// <summary>Claims a token unless it is claimed already (the primary key makes the first claim win).</summary>
-    private const string ClaimTokenSql =
-        "INSERT INTO token_claims (token, region, action_id, node, claimed_at, snapshot_id) VALUES (@token, @region, @actionId, @node, @now, NULL) ON CONFLICT (token) DO NOTHING";
 
     /// <summary>A finished non-create action is re-run by the planner only after this long.</summary>
     public static readonly TimeSpan RequeueQuietPeriod = TimeSpan.FromMinutes(5);
@@ -28,11 +24,15 @@ public sealed class RunStore
     // a thousand concurrent one-row commits would queue for the connection pool instead).
     private readonly GroupCommit<PendingFinish> finishes;
 
+    // Claims, likewise: the thousand deliveries of one fire claim their actions in a few transactions.
+    private readonly GroupCommit<PendingClaim> claims;
+
     public RunStore(LifecycleDatabase database, TimeProvider timeProvider)
     {
         this.database = database;
         this.timeProvider = timeProvider;
         finishes = new GroupCommit<PendingFinish>(WriteFinishesAsync);
+        claims = new GroupCommit<PendingClaim>(WriteClaimsAsync);
     }
 
     public LifecycleDatabase Database => database;
@@ -135,8 +135,8 @@ public sealed class RunStore
             ? "(state = 'failed' OR (state IN ('skipped', 'succeeded') AND finished_at < @QuietBefore))"
             : "state = 'never'";
         var updated = await connection.ExecuteAsync(new CommandDefinition(
-            $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL, job = @Job WHERE id = @Id AND {states}",
-            new { action.Id, action.RunId, action.Payload, action.Job, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            $"UPDATE actions SET state = 'enqueued', run_id = @RunId, error = NULL, payload = @Payload, enqueued_at = @Now, finished_at = NULL, job = NULL, lease_until = NULL, not_before = NULL WHERE id = @Id AND {states}",
+            new { action.Id, action.RunId, action.Payload, Now, QuietBefore = Now - (long)RequeueQuietPeriod.TotalMilliseconds }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return updated > 0;
     }
 
@@ -171,82 +171,6 @@ public sealed class RunStore
         return results;
     }
 
-    /// <summary>
-    /// An enqueued action of a paused policy is deferred: it stays enqueued and is not started (resuming the policy
-    /// schedules it again). One already running (interrupted by a crash) is resumed: its pre hooks may have run.
-    /// </summary>
-    private const string NotStartedOfPausedPolicy = "(state = 'enqueued' AND policy IN (SELECT policy FROM policy_pauses))";
-
-    /// <summary>
-    /// Moves an unfinished action to running (attempts + 1) and returns it, in one statement; null when the action does
-    /// not exist, already finished (nothing to run) or is deferred because its policy is paused.
-    /// </summary>
-    public async Task<ActionRecord?> StartActionAsync(string actionId, string node, string? job = null, CancellationToken cancellationToken = default)
-    {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var row = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
-            $"""
-            UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
-            WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped') AND (job = @job OR (job IS NULL AND @job IS NULL))
-              AND NOT {NotStartedOfPausedPolicy}
-            RETURNING *
-            """,
-            new { actionId, node, job, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return row?.ToRecord();
-    }
-
-    /// <summary>
-    /// <see cref="StartActionAsync"/> for the actions of one batch job, in one transaction: marks those the batch owns
-    /// and that are unfinished running, and claims the creation tokens of those that carry one (so the executor skips
-    /// its own claim). Returns the started actions.
-    /// </summary>
-    public async Task<IReadOnlyList<ActionRecord>> StartActionsAsync(IReadOnlyList<string> actionIds, string node, string job, CancellationToken cancellationToken = default)
-    {
-        if (actionIds.Count == 0)
-        {
-            return [];
-        }
-
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        var now = Now;
-        // Dapper expands "IN @list" on SQLite but passes an array to Npgsql, where it is "= ANY(@list)".
-        var idMatch = database.Dialect == StoreDialect.Postgres ? "id = ANY(@actionIds)" : "id IN @actionIds";
-        var rows = (await connection.QueryAsync<ActionRow>(new CommandDefinition(
-            $"""
-            UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now
-            WHERE {idMatch} AND state NOT IN ('succeeded', 'failed', 'skipped') AND job = @job
-              AND NOT {NotStartedOfPausedPolicy}
-            RETURNING *
-            """,
-            new { actionIds = actionIds.ToArray(), node, job, now }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false)).ToList();
-        var claims = rows.Where(r => r.token is not null && r.kind is "create" or "copy")
-            .Select(r => new { token = r.token, region = r.region, actionId = r.id, node, now }).ToList();
-        if (claims.Count > 0)
-        {
-            await connection.ExecuteAsync(new CommandDefinition(
-                ClaimTokenSql, claims, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return rows.Select(r => r.ToRecord()).ToList();
-    }
-
-    /// <summary>
-    /// Gives an unfinished action to its own job (its batch job is gone: a shutdown cancelled it). Returns false when it
-    /// finished meanwhile.
-    /// </summary>
-    public async Task<bool> DetachActionFromBatchAsync(string actionId, CancellationToken cancellationToken = default)
-    {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE actions SET job = NULL WHERE id = @actionId AND state NOT IN ('succeeded', 'failed', 'skipped')",
-            new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
-    }
-
     /// <summary>How many actions of a run are unfinished, and whether a create or copy of it succeeded (one aggregate).</summary>
     public async Task<RunProgress> GetRunProgressAsync(string runId, CancellationToken cancellationToken = default)
     {
@@ -261,13 +185,110 @@ public sealed class RunStore
         return new RunProgress((int)row.Unfinished, row.Produced > 0);
     }
 
-    public async Task<int> MarkActionRunningAsync(string actionId, string node, CancellationToken cancellationToken = default)
+    // ---- leased claims ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// Claims an action for one delivery: the run store, not the delivery system, decides who runs it. Succeeds only when
+    /// the action is unfinished, nobody holds an unexpired lease on it, its retry time (<c>not_before</c>) has come, and
+    /// it is not a not-yet-started action of a paused policy (a running one resumes: its hooks may have run). An
+    /// enqueued or running action becomes running (attempts + 1); a completing one stays completing (a completion
+    /// check). Any other delivery of the same action, duplicate or late, gets null and does nothing. Claims that arrive
+    /// together are written in one transaction.
+    /// </summary>
+    public async Task<ActionRecord?> ClaimActionAsync(string actionId, string node, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds, Guid.NewGuid().ToString("N"));
+        await claims.CommitAsync(claim, cancellationToken).ConfigureAwait(false);
+        return claim.Result?.ToRecord();
+    }
+
+    private async Task WriteClaimsAsync(IReadOnlyList<PendingClaim> batch, CancellationToken cancellationToken)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.ExecuteScalarAsync<int>(new CommandDefinition(
-            "UPDATE actions SET state = 'running', attempts = attempts + 1, node = @node, started_at = @now WHERE id = @actionId RETURNING attempts",
-            new { actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var now = Now;
+        foreach (var claim in batch)
+        {
+            claim.Result = await connection.QuerySingleOrDefaultAsync<ActionRow>(new CommandDefinition(
+                """
+                UPDATE actions SET
+                  state = CASE WHEN state = 'completing' THEN 'completing' ELSE 'running' END,
+                  attempts = CASE WHEN state = 'completing' THEN attempts ELSE attempts + 1 END,
+                  started_at = CASE WHEN state = 'completing' THEN started_at ELSE @now END,
+                  node = @Node, lease_until = @until, claim = @Claim
+                WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing')
+                  AND (lease_until IS NULL OR lease_until < @now)
+                  AND (not_before IS NULL OR not_before <= @now)
+                  AND NOT (state = 'enqueued' AND policy IN (SELECT policy FROM policy_pauses))
+                RETURNING *
+                """,
+                new { claim.ActionId, claim.Node, now, until = now + claim.LeaseMs, claim.Claim }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private sealed record PendingClaim(string ActionId, string Node, long LeaseMs, string Claim)
+    {
+        public ActionRow? Result { get; set; }
+    }
+
+    /// <summary>
+    /// Extends a claim's lease (<paramref name="claim"/>: <see cref="ActionRecord.Claim"/> of the claimed record); false
+    /// when the claim is no longer the action's (it expired and another delivery took the action over).
+    /// </summary>
+    public async Task<bool> RenewLeaseAsync(string actionId, string claim, TimeSpan lease, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE actions SET lease_until = @until WHERE id = @actionId AND claim = @claim AND state IN ('running', 'completing')",
+            new { actionId, claim, until = Now + (long)lease.TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>
+    /// The provider accepted a create or copy (<paramref name="snapshotIds"/>, comma-separated) that is still pending:
+    /// the action waits in state completing, without a lease, for a completion check (its job: <paramref name="job"/>).
+    /// </summary>
+    public Task MarkCompletingAsync(
+        string actionId, string snapshotIds, string? consistency, string? note, string? job = null, string? claim = null, CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, ActionStates.Completing, snapshotIds, consistency, Truncate(note)) { Step = StepKind.Completing, Job = job, Claim = claim }, cancellationToken);
+
+    /// <summary>
+    /// Gives an action back without finishing it, to be claimed again from <paramref name="notBefore"/> in
+    /// <paramref name="state"/>: enqueued (a create or copy refused by a limit that clears by itself, or whose snapshot
+    /// ended in error and is made again) or completing (a completion check found the snapshot still pending).
+    /// </summary>
+    public Task ReleaseActionAsync(
+        string actionId, string state, DateTimeOffset notBefore, string? reason = null, string? claim = null, CancellationToken cancellationToken = default) =>
+        state is ActionStates.Enqueued or ActionStates.Completing
+            ? finishes.CommitAsync(new PendingFinish(actionId, state, null, null, Truncate(reason)) { Step = StepKind.Release, NotBefore = notBefore.ToUnixTimeMilliseconds(), Claim = claim }, cancellationToken)
+            : throw new ArgumentOutOfRangeException(nameof(state), state, "an action is released to enqueued or completing");
+
+    /// <summary>Records the delivery jobs of actions (the Hangfire job ids), group-committed with the other action writes.</summary>
+    public Task SetJobsAsync(IReadOnlyList<(string ActionId, string Job)> jobs, CancellationToken cancellationToken = default) =>
+        jobs.Count == 0
+            ? Task.CompletedTask
+            : Task.WhenAll(jobs.Select(j => finishes.CommitAsync(new PendingFinish(j.ActionId, "", null, null, null) { Step = StepKind.SetJob, Job = j.Job }, cancellationToken)));
+
+    /// <summary>
+    /// Unfinished actions that some delivery may have to run: every enqueued one (except a paused policy's), and running
+    /// or completing ones whose lease has expired or that hold none (their node stopped). The caller checks whether
+    /// each one's delivery job still exists.
+    /// </summary>
+    public async Task<IReadOnlyList<ActionRecord>> ListOwedActionsAsync(int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<ActionRow>(new CommandDefinition(
+            """
+            SELECT * FROM actions
+            WHERE (state = 'enqueued' AND policy NOT IN (SELECT policy FROM policy_pauses))
+               OR (state IN ('running', 'completing') AND (lease_until IS NULL OR lease_until < @now))
+            ORDER BY enqueued_at LIMIT @limit
+            """,
+            new { now = Now, limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
     }
 
     public async Task CountRetryAsync(string actionId, string reason, CancellationToken cancellationToken = default)
@@ -280,14 +301,14 @@ public sealed class RunStore
     }
 
     /// <summary>
-    /// Records an action's outcome, and the snapshot it produced on its token's claim. Outcomes that arrive while
+    /// Records an action's outcome (an unfinished action only: a late delivery never overwrites one). Outcomes that arrive while
     /// another is being written are written together in the next transaction (group commit): a fire's thousand
     /// finishing actions cost a few commits, not a thousand turns at SQLite's single writer. Returns once this outcome
     /// is committed.
     /// </summary>
     public Task FinishActionAsync(
-        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, CancellationToken cancellationToken = default) =>
-        finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)), cancellationToken);
+        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, string? claim = null, CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)) { Claim = claim }, cancellationToken);
 
     private async Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
     {
@@ -295,25 +316,54 @@ public sealed class RunStore
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
-                               consistency = coalesce(@Consistency, consistency), error = @Error
-            WHERE id = @ActionId
-            """,
-            batch.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error }), transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        var produced = batch.Where(f => f.ResultSnapshotId is not null).ToList();
-        if (produced.Count > 0)
+        foreach (var step in batch.GroupBy(f => f.Step))
         {
+            var sql = step.Key switch
+            {
+                StepKind.Finish => """
+                    UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
+                                       consistency = coalesce(@Consistency, consistency), error = @Error, lease_until = NULL, not_before = NULL
+                    WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
+                    """,
+                StepKind.Completing => """
+                    UPDATE actions SET state = 'completing', result_snapshot_id = @ResultSnapshotId, consistency = coalesce(@Consistency, consistency),
+                                       error = @Error, lease_until = NULL, not_before = NULL, job = coalesce(@Job, job)
+                    WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
+                    """,
+                StepKind.Release => """
+                    UPDATE actions SET state = @State, lease_until = NULL, not_before = @NotBefore,
+                                       error = coalesce(@Error, error)
+                    WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
+                    """,
+                _ => "UPDATE actions SET job = @Job WHERE id = @ActionId",
+            };
             await connection.ExecuteAsync(new CommandDefinition(
-                "UPDATE token_claims SET snapshot_id = @ResultSnapshotId WHERE token = (SELECT token FROM actions WHERE id = @ActionId) AND snapshot_id IS NULL",
-                produced.Select(f => new { f.ActionId, f.ResultSnapshotId }), transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job, f.Claim }), transaction,
+                cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
-
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error);
+    /// <summary>One write of an action's step; all kinds share the group commit, so a fire's writes cost a few commits.</summary>
+    private sealed record PendingFinish(string ActionId, string State, string? ResultSnapshotId, string? Consistency, string? Error)
+    {
+        public StepKind Step { get; init; } = StepKind.Finish;
+
+        public long? NotBefore { get; init; }
+
+        public string? Job { get; init; }
+
+        /// <summary>The claim that writes (a fence: a delivery whose lease expired and was taken over writes nothing); null: unfenced.</summary>
+        public string? Claim { get; init; }
+    }
+
+    private enum StepKind
+    {
+        Finish,
+        Completing,
+        Release,
+        SetJob,
+    }
 
     public async Task<ActionRecord?> GetActionAsync(string actionId, CancellationToken cancellationToken = default)
     {
@@ -444,26 +494,6 @@ public sealed class RunStore
         var rows = await connection.QueryAsync<HookRow>(new CommandDefinition(
             "SELECT * FROM hook_runs WHERE action_id = @actionId ORDER BY COALESCE(started_at, finished_at), id", new { actionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToRecord()).ToList();
-    }
-
-    // ---- token claims ----------------------------------------------------------------------------
-
-    /// <summary>
-    /// Claims a creation token before the provider call. The primary key makes the claim unique across nodes: returns
-    /// the claim as stored (ours, or the one another action made first).
-    /// </summary>
-    public async Task<TokenClaim> ClaimTokenAsync(string token, string region, string actionId, string node, CancellationToken cancellationToken = default)
-    {
-        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-
-        // RETURNING yields the row only when this call inserted it; a claim made before is read back.
-        var row = await connection.QuerySingleOrDefaultAsync<TokenClaimRow>(new CommandDefinition(
-            ClaimTokenSql + " RETURNING *",
-            new { token, region, actionId, node, now = Now }, cancellationToken: cancellationToken)).ConfigureAwait(false)
-            ?? await connection.QuerySingleAsync<TokenClaimRow>(new CommandDefinition(
-                "SELECT * FROM token_claims WHERE token = @token", new { token }, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return new TokenClaim(row.token, row.region, row.action_id, row.node, DateTimeOffset.FromUnixTimeMilliseconds(row.claimed_at), row.snapshot_id);
     }
 
     // ---- audit -----------------------------------------------------------------------------------
@@ -675,12 +705,18 @@ public sealed class RunStore
         public long? finished_at { get; set; }
 
         public string? job { get; set; }
+        public long? lease_until { get; set; }
+        public long? not_before { get; set; }
+        public string? claim { get; set; }
 
         public ActionRecord ToRecord() => new(id, run_id, policy, schedule, kind, region,
             [.. volume_ids.Split(',', StringSplitOptions.RemoveEmptyEntries)], snapshot_id, token, FromMs(fire_time), state, (int)attempts,
             result_snapshot_id, consistency, error, node, DateTimeOffset.FromUnixTimeMilliseconds(enqueued_at), FromMs(started_at), FromMs(finished_at), payload)
         {
             Job = job,
+            LeaseUntil = FromMs(lease_until),
+            NotBefore = FromMs(not_before),
+            Claim = claim,
         };
     }
 
@@ -724,16 +760,6 @@ public sealed class RunStore
         public string detail { get; set; } = "";
     }
 
-    private sealed class TokenClaimRow
-    {
-        public string token { get; set; } = "";
-        public string region { get; set; } = "";
-        public string action_id { get; set; } = "";
-        public string node { get; set; } = "";
-        public long claimed_at { get; set; }
-        public string? snapshot_id { get; set; }
-    }
-
     private sealed class RevisionRow
     {
         public long seq { get; set; }
@@ -760,7 +786,7 @@ public sealed record EnqueueRequest(ActionRecord Action, bool RequeueFinished);
 /// <summary>Whether an action was (re)queued now, and when not, whether it is still unfinished.</summary>
 public sealed record EnqueueResult(string Id, bool Queued, bool Unfinished)
 {
-    /// <summary>The batch job that owns the action as stored (null: its own job).</summary>
+    /// <summary>The action's delivery job as stored (a Hangfire job id), when it has one.</summary>
     public string? Job { get; init; }
 }
 
@@ -772,6 +798,3 @@ public sealed record PolicyPause(string Policy, DateTimeOffset PausedAt, string 
 
 /// <summary>Creates of a policy that failed since its last successful create (<see cref="LastSucceeded"/> null: none ever).</summary>
 public sealed record CreateFailures(string Policy, DateTimeOffset? LastSucceeded, int Failed, DateTimeOffset FirstFailed, DateTimeOffset LastFailed);
-
-/// <summary>Who claimed a creation token first, and the snapshot it produced once known.</summary>
-public sealed record TokenClaim(string Token, string Region, string ActionId, string Node, DateTimeOffset ClaimedAt, string? SnapshotId);

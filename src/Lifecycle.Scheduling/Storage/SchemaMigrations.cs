@@ -24,6 +24,7 @@ public static class SchemaMigrator
         new(3, "actions.job: the batch job that carries an action", LifecycleSchema.Version3),
         new(4, "hook_runs: written at start (finished_at null while running), with the owner server and the hook's process group", LifecycleSchema.Version4),
         new(5, "policy_pauses: paused policies", LifecycleSchema.Version5),
+        new(6, "actions: leased claims (lease_until, claim, not_before); actions.job is the Hangfire job; token_claims dropped", LifecycleSchema.Version6),
     ];
 
     public static int LatestVersion => All[^1].Version;
@@ -130,8 +131,7 @@ internal static class QuartzSchema
 internal static class LifecycleSchema
 {
     /// <summary>
-    /// The Quartz batch job that owns an action (null: the action's own job). Only its owner may start it, so an action
-    /// never runs in two jobs at once.
+    /// The job that delivers an action (Quartz batch jobs until version 6; since then the Hangfire job id).
     /// </summary>
     public static IReadOnlyList<string> Version3(StoreDialect dialect) => ["ALTER TABLE actions ADD COLUMN job text NULL"];
 
@@ -206,6 +206,21 @@ internal static class LifecycleSchema
           paused_by text not null
         )
         """,
+    ];
+
+    /// <summary>
+    /// The run store is the one source of truth for actions: a delivery (a Hangfire job) runs an action only by claiming
+    /// it with a lease (<c>lease_until</c>), so a duplicate or late delivery does nothing and a dead node's action is
+    /// claimed again once its lease expires; <c>not_before</c> holds a retry or the next completion check. The token
+    /// claims table was written but never read (the provider's token lookup is the guarantee): dropped.
+    /// </summary>
+    public static IReadOnlyList<string> Version6(StoreDialect dialect) =>
+    [
+        "ALTER TABLE actions ADD COLUMN lease_until bigint NULL",
+        "ALTER TABLE actions ADD COLUMN not_before bigint NULL",
+        "ALTER TABLE actions ADD COLUMN claim text NULL",
+        "CREATE INDEX ix_actions_state ON actions (state)",
+        "DROP TABLE token_claims",
     ];
 
     public static IReadOnlyList<string> Version2(StoreDialect dialect) =>

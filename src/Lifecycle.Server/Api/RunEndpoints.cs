@@ -46,7 +46,7 @@ internal static class RunEndpoints
                 : Results.Ok(new ActionDetail(action, await store.ListHooksAsync(id, ct).ConfigureAwait(false)));
         }).RequireScope(AccessScope.Read);
 
-        api.MapPost("/actions/{id}:retry", async (string id, HttpContext http, RunStore store, ActionQueue queue, ISchedulerFactory factory, CancellationToken ct) =>
+        api.MapPost("/actions/{id}:retry", async (string id, HttpContext http, RunStore store, ActionDispatcher dispatcher, CancellationToken ct) =>
         {
             var action = await store.GetActionAsync(id, ct).ConfigureAwait(false);
             if (action is null)
@@ -64,8 +64,7 @@ internal static class RunEndpoints
                 return Problems.Conflict("the policy is paused", $"policy '{action.Policy}' is paused; resume it to retry action '{id}'", action);
             }
 
-            var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
-            await queue.EnqueueAsync(scheduler, action.RunId, ActionPayload.Deserialize(action.Payload), retry: true, ct).ConfigureAwait(false);
+            await dispatcher.EnqueueAsync(action.RunId, ActionPayload.Deserialize(action.Payload), retry: true, ct).ConfigureAwait(false);
             await store.AuditAsync(http.Actor(), "action.retried", id, ct).ConfigureAwait(false);
             return Results.Accepted($"/api/v1/actions/{id}", await store.GetActionAsync(id, ct).ConfigureAwait(false));
         }).RequireScope(AccessScope.Operate);

@@ -35,9 +35,6 @@ public sealed record SchedulerBenchOptions
 
     public int Threads { get; init; } = SchedulingOptions.DefaultMaxConcurrency;
 
-    /// <summary>Actions per batch job (see ActionBatchJob).</summary>
-    public int BatchSize { get; init; } = Lifecycle.Scheduling.Execution.ActionQueue.DefaultBatchSize;
-
     /// <summary>
     /// local: the scheduler calls the engine in process. endpoint: through the AWS provider (AWSSDK.EC2, SigV4) and the
     /// EC2-compatible endpoint on a loopback port, as a node of a cluster on the local engine does.
@@ -127,7 +124,7 @@ public static class SchedulerBenchmark
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
             builder.Services.AddLifecycleScheduling(
-                new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, ActionBatchSize = options.BatchSize, CatchUpOnStart = false, NodeName = "bench" },
+                new SchedulingOptions { Store = store, MaxConcurrency = options.Threads, CatchUpOnStart = false, NodeName = "bench" },
                 EngineRegistry.Single(EngineKind.Local, (IProviderRegistry?)aws ?? engine), new YamlPolicySetParser());
             using var host = builder.Build();
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -242,6 +239,7 @@ public static class SchedulerBenchmark
         {
             var open = (await store.ListActionsAsync(new ActionFilter { State = ActionStates.Enqueued, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count
                 + (await store.ListActionsAsync(new ActionFilter { State = ActionStates.Running, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count
+                + (await store.ListActionsAsync(new ActionFilter { State = ActionStates.Completing, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count
                 + (await store.ListRunsAsync(new RunFilter { State = RunStates.Running, Limit = 1 }, cancellationToken).ConfigureAwait(false)).Count;
             if (open == 0)
             {

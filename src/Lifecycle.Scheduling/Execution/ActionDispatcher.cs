@@ -1,0 +1,132 @@
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Lifecycle.Core.Planning;
+using Lifecycle.Scheduling.Jobs;
+using Lifecycle.Scheduling.Storage;
+
+namespace Lifecycle.Scheduling.Execution;
+
+/// <summary>
+/// Records planned actions in the run store and hands each to Hangfire as one job carrying only its action id, on a
+/// queue by kind (<see cref="ActionQueues"/>). Delivery may be duplicated or late: the run store's leased claim decides
+/// who runs an action (<see cref="RunStore.ClaimActionAsync"/>), so delivering again is always safe.
+/// </summary>
+public sealed class ActionDispatcher
+{
+    private readonly RunStore store;
+    private readonly IBackgroundJobClient jobs;
+    private readonly TimeProvider timeProvider;
+
+    public ActionDispatcher(RunStore store, IBackgroundJobClient jobs, TimeProvider timeProvider)
+    {
+        this.store = store;
+        this.jobs = jobs;
+        this.timeProvider = timeProvider;
+    }
+
+    /// <summary>
+    /// Enqueues the actions of one run: their rows in one store transaction, then one Hangfire job each. An action that
+    /// is already queued or running from an earlier run is not queued again (a finished create never is: only an
+    /// explicit retry does that). Returns how many were (re)queued now.
+    /// </summary>
+    public async Task<int> EnqueueManyAsync(string runId, IReadOnlyList<PlannedAction> actions, CancellationToken cancellationToken = default)
+    {
+        if (actions.Count == 0)
+        {
+            return 0;
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var requests = actions.Select(action => new EnqueueRequest(NewRecord(runId, action, now), RequeueFinished: action.Kind != ActionKind.Create)).ToList();
+        var results = await store.EnqueueActionsAsync(requests, cancellationToken).ConfigureAwait(false);
+        // One action id may come twice in a plan (it is the same action): one job.
+        var kinds = requests.DistinctBy(r => r.Action.Id, StringComparer.Ordinal).ToDictionary(r => r.Action.Id, r => r.Action.Kind, StringComparer.Ordinal);
+        var queued = results.Where(r => r.Queued).Select(r => r.Id).Distinct(StringComparer.Ordinal).ToList();
+        await DeliverAsync(queued.Select(id => (id, kinds[id])).ToList(), null, cancellationToken).ConfigureAwait(false);
+        return queued.Count;
+    }
+
+    /// <summary>Enqueues one action (<paramref name="retry"/>: a finished one too). Returns true when it was (re)queued now.</summary>
+    public async Task<bool> EnqueueAsync(string runId, PlannedAction action, bool retry = false, CancellationToken cancellationToken = default)
+    {
+        var record = NewRecord(runId, action, timeProvider.GetUtcNow());
+        if (!await store.EnqueueActionAsync(record, retry || action.Kind != ActionKind.Create, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        await DeliverAsync([(record.Id, record.Kind)], null, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>
+    /// Creates one Hangfire job per action (now, or scheduled at <paramref name="at"/>) and records the job ids. The
+    /// queue follows the kind, or <see cref="ActionQueues.Checks"/> for a completion check.
+    /// </summary>
+    public async Task DeliverAsync(IReadOnlyList<(string Id, string Kind)> actions, DateTimeOffset? at, CancellationToken cancellationToken = default)
+    {
+        if (actions.Count == 0)
+        {
+            return;
+        }
+
+        var created = new List<(string ActionId, string Job)>(actions.Count);
+        foreach (var (id, kind) in actions)
+        {
+            created.Add((id, Deliver(id, kind, at)));
+        }
+
+        await store.SetJobsAsync(created, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates the Hangfire job of one action (now, or scheduled at <paramref name="at"/>) without recording it; returns its id.</summary>
+    public string Deliver(string actionId, string queueKind, DateTimeOffset? at)
+    {
+        var job = queueKind switch
+        {
+            "create" => Job.FromExpression<ActionJob>(j => j.Create(actionId, CancellationToken.None)),
+            "copy" => Job.FromExpression<ActionJob>(j => j.Copy(actionId, CancellationToken.None)),
+            "delete" => Job.FromExpression<ActionJob>(j => j.Delete(actionId, CancellationToken.None)),
+            ActionStates.Completing => Job.FromExpression<ActionJob>(j => j.CheckCompletion(actionId, CancellationToken.None)),
+            _ => Job.FromExpression<ActionJob>(j => j.Change(actionId, CancellationToken.None)),
+        };
+        IState state = at is { } time && time > timeProvider.GetUtcNow()
+            ? new ScheduledState(time.UtcDateTime)
+            : new EnqueuedState(ActionQueues.Of(queueKind));
+        return jobs.Create(job, state);
+    }
+
+    private static ActionRecord NewRecord(string runId, PlannedAction action, DateTimeOffset now) => new(
+        ActionPayload.IdOf(action), runId, action.Policy, action.Schedule, ActionPayload.KindName(action.Kind), action.Region, action.VolumeIds,
+        action.SnapshotId, action.Token, action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, now, null, null,
+        ActionPayload.Serialize(action));
+}
+
+/// <summary>
+/// Hangfire queues by action kind. Creates have workers of their own (a copy backlog never delays a fire); completion
+/// checks come first among the rest, then copies, other changes and deletions.
+/// </summary>
+public static class ActionQueues
+{
+    public const string Creates = "creates";
+    public const string Checks = "checks";
+    public const string Copies = "copies";
+    public const string Changes = "changes";
+    public const string Deletes = "deletes";
+
+    /// <summary>Our recurring work (reconcile).</summary>
+    public const string System = "system";
+
+    /// <summary>The queues of the second server, in the order its workers take them.</summary>
+    public static readonly string[] Others = [Checks, Copies, Changes, Deletes, System];
+
+    public static string Of(string kind) => kind switch
+    {
+        "create" => Creates,
+        "copy" => Copies,
+        "delete" => Deletes,
+        ActionStates.Completing => Checks,
+        _ => Changes,
+    };
+}

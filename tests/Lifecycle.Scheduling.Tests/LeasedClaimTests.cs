@@ -1,0 +1,264 @@
+using Lifecycle.EndToEnd.Tests;
+using Lifecycle.Scheduling.Storage;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+
+namespace Lifecycle.Scheduling.Tests;
+
+/// <summary>
+/// The run store's leased claim decides who runs an action, whatever the delivery system does (duplicate, late or
+/// concurrent deliveries). Every node is its own <see cref="RunStore"/> over its own <see cref="LifecycleDatabase"/>
+/// (its own writer gate and group commit, as separate processes have), all on one clock that the test moves. The same
+/// scenarios run on a SQLite file and on a real PostgreSQL.
+/// </summary>
+public abstract class LeasedClaimTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Start = new(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider time = new(Start);
+    private StoreOptions options = null!;
+    private RunStore store = null!;
+
+    /// <summary>A new, empty store of the dialect.</summary>
+    protected abstract Task<StoreOptions> CreateStoreAsync();
+
+    protected virtual Task DropStoreAsync() => Task.CompletedTask;
+
+    public async Task InitializeAsync()
+    {
+        options = await CreateStoreAsync();
+        await SchemaMigrator.MigrateAsync(new LifecycleDatabase(options));
+        store = Node();
+    }
+
+    public Task DisposeAsync() => DropStoreAsync();
+
+    /// <summary>Another node: its own database object and store on the same data and clock.</summary>
+    private RunStore Node() => new(new LifecycleDatabase(options), time);
+
+    private DateTimeOffset Now => time.GetUtcNow();
+
+    private async Task EnqueueAsync(params (string Id, string Policy)[] actions) =>
+        await store.EnqueueActionsAsync([.. actions.Select(a => new EnqueueRequest(new ActionRecord(
+            a.Id, "run-1", a.Policy, "s1", "create", "r1", ["vol-" + a.Id], null, "token-" + a.Id, Start,
+            ActionStates.Enqueued, 0, null, null, null, null, Start, null, null, "{}"), RequeueFinished: false))]);
+
+    private async Task<ActionRecord> RowAsync(string id) => (await store.GetActionAsync(id))!;
+
+    [Fact]
+    public async Task TwoConcurrentClaims_OfOneAction_ExactlyOneWins()
+    {
+        var ids = Enumerable.Range(0, 10).Select(i => $"c{i}").ToList();
+        await EnqueueAsync([.. ids.Select(id => (id, "p1"))]);
+        var a = Node();
+        var b = Node();
+
+        foreach (var id in ids)
+        {
+            var claims = await Task.WhenAll(Task.Run(() => a.ClaimActionAsync(id, "node-a", Lease)), Task.Run(() => b.ClaimActionAsync(id, "node-b", Lease)));
+
+            var winner = Assert.Single(claims, c => c is not null)!;
+            Assert.Equal((ActionStates.Running, 1, Now + Lease), (winner.State, winner.Attempts, winner.LeaseUntil));
+            var row = await RowAsync(id);
+            Assert.Equal((ActionStates.Running, 1, winner.Node, Now + Lease), (row.State, row.Attempts, row.Node, row.LeaseUntil));
+        }
+    }
+
+    [Fact]
+    public async Task TwentyConcurrentClaims_FromTwentyNodes_OneWins_AndTwentyThroughOneNode_OneWins()
+    {
+        await EnqueueAsync(("spread", "p1"), ("local", "p1"));
+        var nodes = Enumerable.Range(0, 20).Select(_ => Node()).ToList();
+        using var go = new ManualResetEventSlim();
+
+        var tasks = nodes.Select((node, i) => Task.Run(async () =>
+        {
+            go.Wait();
+            return await node.ClaimActionAsync("spread", $"node-{i}", Lease);
+        })).ToList();
+        go.Set();
+        var spread = await Task.WhenAll(tasks);
+        var local = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => store.ClaimActionAsync("local", $"node-{i}", Lease))));
+
+        var winner = Assert.Single(spread, c => c is not null)!;
+        Assert.Equal((winner.Node, 1), ((await RowAsync("spread")).Node, (await RowAsync("spread")).Attempts));
+        var localWinner = Assert.Single(local, c => c is not null)!;
+        Assert.Equal((localWinner.Node, 1), ((await RowAsync("local")).Node, (await RowAsync("local")).Attempts));
+    }
+
+    [Fact]
+    public async Task AClaimWhileAnotherNodesLeaseIsUnexpired_GetsNothing_AndOnceItExpired_TakesTheActionOver_AndTheOldHolderCannotWrite()
+    {
+        await EnqueueAsync(("c1", "p1"));
+        var a = Node();
+        var b = Node();
+        var first = await a.ClaimActionAsync("c1", "node-a", Lease);
+        Assert.NotNull(first);
+
+        time.Advance(Lease - TimeSpan.FromSeconds(1));
+        Assert.Null(await b.ClaimActionAsync("c1", "node-b", Lease));
+        time.Advance(TimeSpan.FromSeconds(1)); // exactly at the end of the lease: still held
+        Assert.Null(await b.ClaimActionAsync("c1", "node-b", Lease));
+        Assert.Equal(("node-a", 1), ((await RowAsync("c1")).Node, (await RowAsync("c1")).Attempts));
+
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        var taken = await b.ClaimActionAsync("c1", "node-b", Lease);
+
+        Assert.NotNull(taken);
+        Assert.Equal((ActionStates.Running, 2, "node-b", Now + Lease), (taken.State, taken.Attempts, taken.Node, taken.LeaseUntil));
+        Assert.NotEqual(first.Claim, taken.Claim);
+
+        // the node that lost it cannot renew it any more, nor record an outcome over the new holder's; the new holder can
+        Assert.False(await a.RenewLeaseAsync("c1", first.Claim!, Lease));
+        await a.FinishActionAsync("c1", ActionStates.Failed, null, null, "late failure", first.Claim);
+        await a.MarkCompletingAsync("c1", "snap-late", null, "late", claim: first.Claim);
+        await a.ReleaseActionAsync("c1", ActionStates.Enqueued, Now + Lease, "late release", first.Claim);
+        var row = await RowAsync("c1");
+        Assert.Equal((ActionStates.Running, (string?)null, (string?)null, "node-b"), (row.State, row.ResultSnapshotId, row.Error, row.Node));
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(await b.RenewLeaseAsync("c1", taken.Claim!, Lease));
+        Assert.Equal(Now + Lease, (await RowAsync("c1")).LeaseUntil);
+        Assert.Null(await a.ClaimActionAsync("c1", "node-a", Lease));
+        await b.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", null, null, taken.Claim);
+        Assert.Equal((ActionStates.Succeeded, "snap-1"), ((await RowAsync("c1")).State, (await RowAsync("c1")).ResultSnapshotId));
+    }
+
+    [Fact]
+    public async Task AFinishedAction_IsNeverClaimed_AndALateFinishDoesNotOverwriteIt()
+    {
+        await EnqueueAsync(("c1", "p1"), ("c2", "p1"));
+        Assert.NotNull(await store.ClaimActionAsync("c1", "node-a", Lease));
+        await store.FinishActionAsync("c1", ActionStates.Succeeded, "snap-1", "application", null);
+        await store.FinishActionAsync("c2", ActionStates.Failed, null, null, "boom"); // finished without a claim
+
+        time.Advance(Lease * 10);
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease));
+        Assert.Null(await Node().ClaimActionAsync("c2", "node-b", Lease));
+        Assert.Null(await Node().ClaimActionAsync("missing", "node-b", Lease));
+
+        // a late delivery's outcome, a late release or completing mark: none rewrites the recorded outcome
+        await Node().FinishActionAsync("c1", ActionStates.Failed, "snap-other", "crash", "late");
+        await store.ReleaseActionAsync("c1", ActionStates.Enqueued, Now + Lease, "late release");
+        await store.MarkCompletingAsync("c1", "snap-other", "crash", "late mark");
+        var row = await RowAsync("c1");
+        Assert.Equal((ActionStates.Succeeded, "snap-1", "application", (string?)null, 1), (row.State, row.ResultSnapshotId, row.Consistency, row.Error, row.Attempts));
+        Assert.Equal((ActionStates.Failed, "boom"), ((await RowAsync("c2")).State, (await RowAsync("c2")).Error));
+    }
+
+    [Fact]
+    public async Task AReleasedAction_IsNotClaimedBeforeItsNotBefore_ThenIsClaimableAgain()
+    {
+        await EnqueueAsync(("c1", "p1"));
+        Assert.NotNull(await store.ClaimActionAsync("c1", "node-a", Lease));
+        await store.ReleaseActionAsync("c1", ActionStates.Enqueued, Now + TimeSpan.FromMinutes(1), "SnapshotCreationPerVolumeRateExceeded");
+
+        var released = await RowAsync("c1");
+        Assert.Equal((ActionStates.Enqueued, (DateTimeOffset?)null, Now + TimeSpan.FromMinutes(1)), (released.State, released.LeaseUntil, released.NotBefore));
+        Assert.Equal("SnapshotCreationPerVolumeRateExceeded", released.Error);
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease));
+        time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease));
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        var again = await Node().ClaimActionAsync("c1", "node-b", Lease);
+
+        Assert.NotNull(again);
+        Assert.Equal((ActionStates.Running, 2, "node-b"), (again.State, again.Attempts, again.Node));
+    }
+
+    [Fact]
+    public async Task APausedPolicysQueuedAction_IsNotClaimed_ButItsInterruptedRunningOneIs_AndResumeMakesTheQueuedOneClaimable()
+    {
+        await EnqueueAsync(("held", "p1"), ("interrupted", "p1"), ("free", "p2"));
+        Assert.NotNull(await store.ClaimActionAsync("interrupted", "node-a", Lease)); // running when the pause came; its node then died
+        Assert.True(await store.SetPausedAsync("p1", paused: true, "tester"));
+
+        Assert.Null(await Node().ClaimActionAsync("held", "node-b", Lease));
+        Assert.Equal((ActionStates.Enqueued, 0), ((await RowAsync("held")).State, (await RowAsync("held")).Attempts));
+        Assert.NotNull(await Node().ClaimActionAsync("free", "node-b", Lease));
+        time.Advance(Lease + TimeSpan.FromSeconds(1));
+        var resumed = await Node().ClaimActionAsync("interrupted", "node-b", Lease); // its hooks may have run: it finishes
+        Assert.Equal((ActionStates.Running, 2), (resumed!.State, resumed.Attempts));
+        Assert.Null(await Node().ClaimActionAsync("held", "node-b", Lease));
+
+        Assert.True(await store.SetPausedAsync("p1", paused: false, "tester"));
+        var held = await Node().ClaimActionAsync("held", "node-b", Lease);
+        Assert.Equal((ActionStates.Running, 1), (held!.State, held.Attempts));
+    }
+
+    [Fact]
+    public async Task ACompletingAction_IsClaimedForACheck_StaysCompleting_AndKeepsItsAttempts()
+    {
+        await EnqueueAsync(("c1", "p1"));
+        Assert.NotNull(await store.ClaimActionAsync("c1", "node-a", Lease));
+        await store.MarkCompletingAsync("c1", "snap-1,snap-2", "application", "accepted");
+        var completing = await RowAsync("c1");
+        Assert.Equal((ActionStates.Completing, "snap-1,snap-2", (DateTimeOffset?)null, 1), (completing.State, completing.ResultSnapshotId, completing.LeaseUntil, completing.Attempts));
+
+        var check = await Node().ClaimActionAsync("c1", "node-b", Lease);
+
+        Assert.NotNull(check);
+        Assert.Equal((ActionStates.Completing, 1, "snap-1,snap-2", "node-b", Now + Lease), (check.State, check.Attempts, check.ResultSnapshotId, check.Node, check.LeaseUntil));
+        Assert.Equal(completing.StartedAt, check.StartedAt);
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-c", Lease)); // one check at a time
+
+        // still pending: released until the next check, which stays a completing claim
+        await Node().ReleaseActionAsync("c1", ActionStates.Completing, Now + TimeSpan.FromSeconds(15), null);
+        Assert.Equal((ActionStates.Completing, "accepted"), ((await RowAsync("c1")).State, (await RowAsync("c1")).Error));
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-c", Lease));
+        time.Advance(TimeSpan.FromSeconds(15));
+        var next = await Node().ClaimActionAsync("c1", "node-c", Lease);
+        Assert.Equal((ActionStates.Completing, 1), (next!.State, next.Attempts));
+
+        await store.FinishActionAsync("c1", ActionStates.Succeeded, null, null, "accepted");
+        var done = await RowAsync("c1");
+        Assert.Equal((ActionStates.Succeeded, "snap-1,snap-2", (DateTimeOffset?)null, (DateTimeOffset?)null), (done.State, done.ResultSnapshotId, done.LeaseUntil, done.NotBefore));
+    }
+}
+
+public sealed class SqliteLeasedClaimTests : LeasedClaimTests
+{
+    private readonly string directory = Path.Combine(Path.GetTempPath(), "lifecycle-claims-" + Guid.NewGuid().ToString("N")[..10]);
+
+    protected override Task<StoreOptions> CreateStoreAsync() => Task.FromResult(StoreOptions.From(directory, null));
+
+    protected override Task DropStoreAsync()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(directory, recursive: true);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>One PostgreSQL server for the class; each test gets a database of its own.</summary>
+public sealed class PostgresLeasedClaimTests(PostgresFixture postgres) : LeasedClaimTests, IClassFixture<PostgresFixture>
+{
+    protected override Task<StoreOptions> CreateStoreAsync() => postgres.CreateDatabaseAsync();
+}
+
+/// <summary>A throwaway PostgreSQL (tests/postgres.sh) shared by a test class; a missing PostgreSQL fails loudly.</summary>
+public sealed class PostgresFixture : IDisposable
+{
+    private readonly PostgresServer server = PostgresServer.Start();
+
+    /// <summary>A new empty database on the server.</summary>
+    public async Task<StoreOptions> CreateDatabaseAsync()
+    {
+        var name = "t_" + Guid.NewGuid().ToString("N")[..12];
+        var admin = StoreOptions.ForPostgres(server.Url);
+        await using (var connection = new NpgsqlConnection(admin.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        return new StoreOptions(StoreDialect.Postgres, new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = name }.ConnectionString);
+    }
+
+    public void Dispose()
+    {
+        NpgsqlConnection.ClearAllPools();
+        server.Dispose();
+    }
+}

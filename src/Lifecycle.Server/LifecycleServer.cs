@@ -4,7 +4,6 @@ using System.Text.Json.Serialization;
 using Lifecycle.Scheduling;
 using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Storage;
-using Hangfire;
 using Lifecycle.Server.Api;
 using Lifecycle.Server.Dashboard;
 using Lifecycle.Server.Demo;
@@ -79,13 +78,6 @@ public static class LifecycleServer
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddLifecycleAuthentication(tokens);
         builder.Services.AddBrowserSessions(options.DataDirectory);
-
-        // TEMPORARY until Scheduling registers Hangfire
-        // (the dashboard needs a job storage; this block goes when AddLifecycleScheduling calls AddHangfire)
-        if (!builder.Services.Any(d => d.ServiceType == typeof(JobStorage)))
-        {
-            builder.Services.AddHangfire(c => c.UseInMemoryStorage());
-        }
 
         // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Lifecycle.Server.Security;
 using Microsoft.Playwright;
@@ -9,7 +10,8 @@ namespace Lifecycle.EndToEnd.Tests;
 /// <summary>
 /// The dashboard in a real browser (Debian's chromium through Playwright) against a real `lifecycle serve`: sign-in
 /// with a read and an operate token, no dashboard without one, the read-only dashboard and anti-forgery refusing
-/// forged posts, the Schedules page. Screenshots go to artifacts/screenshots/.
+/// forged posts, the Schedules page, and the jobs Hangfire delivered for a policy's creates, one succeeded and one
+/// failed. Screenshots go to artifacts/screenshots/.
 /// </summary>
 public sealed class DashboardBrowserTests
 {
@@ -104,6 +106,139 @@ public sealed class DashboardBrowserTests
         Assert.Equal((int)HttpStatusCode.Unauthorized, after!.Status);
         var stillReading = await reader.GotoAsync("/hangfire");
         Assert.Equal((int)HttpStatusCode.OK, stillReading!.Status);
+    }
+
+    private const string FailingPolicy = """
+        apiVersion: lifecycle/v1
+        kind: SnapshotPolicy
+        metadata: { name: dash-failing }
+        spec:
+          engine: local
+          regions: [dash-a]
+          targets: { tags: { suite: dash-failing } }
+          schedules:
+            - name: hourly
+              cron: "0 * * * *"
+              retain: { count: 3 }
+          hooks:
+            pre: [{ exec: [/bin/false], timeout: 10s }]
+            onFailure: fail
+        """;
+
+    [Fact]
+    public async Task ACreateHangfireDelivered_IsASucceededJob_AFailedCreateAFailedJobWithTheErrorAndNoStackTrace_AndOnlyOperateHasButtons()
+    {
+        using var environment = new TestEnvironment("dash-jobs");
+        using (var engine = environment.OpenEngine())
+        {
+            await TestEnvironment.SeedVolumesAsync(engine, "dash-a", "dash-a-1", 1, new Dictionary<string, string> { ["suite"] = "dash" });
+            await TestEnvironment.SeedVolumesAsync(engine, "dash-a", "dash-a-1", 1, new Dictionary<string, string> { ["suite"] = "dash-failing" });
+        }
+
+        var (readToken, operateToken) = (TokenStore.NewToken(), TokenStore.NewToken());
+        var tokensFile = Path.Combine(environment.Root, "tokens");
+        await File.WriteAllTextAsync(tokensFile,
+            TokenStore.TokensFileLine("viewer", AccessScope.Read, readToken) + "\n" + TokenStore.TokensFileLine("ops", AccessScope.Operate, operateToken) + "\n");
+        await using var server = await ServerProcess.StartAsync(["--data", environment.DataDirectory, "--tokens", tokensFile]);
+        using (var applied = await server.PostJsonAsync("/api/v1/policies:apply", new
+        {
+            files = new[] { new { path = "hourly.yaml", text = Policy }, new { path = "failing.yaml", text = FailingPolicy } },
+        }))
+        {
+            Assert.True(applied.IsSuccessStatusCode, await applied.Content.ReadAsStringAsync());
+        }
+
+        foreach (var policy in new[] { "dash-hourly", "dash-failing" })
+        {
+            using var triggered = await server.PostJsonAsync($"/api/v1/policies/{policy}:trigger");
+            Assert.True(triggered.IsSuccessStatusCode, await triggered.Content.ReadAsStringAsync());
+        }
+
+        // The run store's word first: one create succeeded, the other failed on its pre hook.
+        JsonElement failedCreate = default;
+        await server.WaitUntilAsync(async () =>
+        {
+            var succeeded = (await server.GetJsonAsync("/api/v1/actions?policy=dash-hourly&kind=create")).EnumerateArray()
+                .Any(a => a.GetProperty("state").GetString() == "succeeded");
+            failedCreate = (await server.GetJsonAsync("/api/v1/actions?policy=dash-failing&kind=create")).EnumerateArray()
+                .FirstOrDefault(a => a.GetProperty("state").GetString() == "failed");
+            return succeeded && failedCreate.ValueKind == JsonValueKind.Object;
+        }, Timeout, "a succeeded create of dash-hourly and a failed create of dash-failing");
+        var error = failedCreate.GetProperty("error").GetString()!;
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchChromiumAsync(playwright);
+        await using var operateContext = await NewContextAsync(browser, server);
+        var operate = await SignInAsync(operateContext, operateToken, "ops");
+        await using var readContext = await NewContextAsync(browser, server);
+        var reader = await SignInAsync(readContext, readToken, "viewer");
+
+        // The succeeded create, named for a person; operate has its requeue and delete buttons, read has none.
+        // (The name is matched without an anchor at its start: Scheduling's name cache, keyed by action id only, can give
+        // the create job its completion check's name, "check completion: create snapshot …"; reported to main.)
+        var succeededJob = await OpenCreateJobAsync(operate, "/hangfire/jobs/succeeded", new Regex(@"create snapshot vol-\S+ · dash-hourly/hourly · \d{4}-\d\d-\d\d \d\d:\d\dZ$"));
+        Assert.True(await CommandButtonsAsync(operate) >= 2, "the operate token's job page has no requeue/delete buttons");
+        await operate.ScreenshotAsync(new() { Path = Screenshot("hangfire-succeeded-create.png"), FullPage = true });
+        await reader.GotoAsync(succeededJob);
+        Assert.Matches(@"create snapshot vol-\S+ · dash-hourly/hourly", await reader.Locator("body").InnerTextAsync());
+        Assert.Equal(0, await CommandButtonsAsync(reader));
+
+        // The failed create: a failed job whose message is the action's error, without a stack trace, for read too.
+        var failedJob = await OpenCreateJobAsync(operate, "/hangfire/jobs/failed", new Regex(@"create snapshot vol-\S+ · dash-failing/hourly · "));
+        var operateText = await operate.Locator("body").InnerTextAsync();
+        Assert.Contains(error, operateText, StringComparison.Ordinal);
+        await operate.ScreenshotAsync(new() { Path = Screenshot("hangfire-failed-create.png"), FullPage = true });
+        await reader.GotoAsync(failedJob);
+        var readText = await reader.Locator("body").InnerTextAsync();
+        Assert.Contains(error, readText, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\bat (Lifecycle|Hangfire|System)\.", readText);
+        Assert.Equal(0, await CommandButtonsAsync(reader));
+
+        // The Requeue button works in the browser (its post carries the page's anti-forgery header): the job is
+        // delivered again (the run store's claim makes the second delivery a no-op), so its history grows.
+        await operate.GotoAsync(failedJob);
+        var states = await operate.Locator(".state-card").CountAsync();
+        var requeue = await operate.RunAndWaitForResponseAsync(
+            () => operate.Locator("button[data-ajax*='/jobs/actions/requeue/']").ClickAsync(), r => r.Url.Contains("/jobs/actions/requeue/", StringComparison.Ordinal));
+        Assert.Equal((int)HttpStatusCode.NoContent, requeue.Status);
+        var check = await operateContext.NewPageAsync();
+        await server.WaitUntilAsync(async () =>
+        {
+            await check.GotoAsync(failedJob);
+            return await check.Locator(".state-card").CountAsync() > states;
+        }, Timeout, "the requeued job's history to grow");
+    }
+
+    /// <summary>
+    /// Waits (reloading the list) for a job named by <paramref name="name"/> that runs <c>ActionJob.Create</c> (its page
+    /// shows the call), opens it, and returns its page's address.
+    /// </summary>
+    private static async Task<string> OpenCreateJobAsync(IPage page, string list, Regex name)
+    {
+        var deadline = DateTimeOffset.UtcNow + Timeout;
+        while (true)
+        {
+            await page.GotoAsync(list);
+            var links = page.Locator("a[href*='/hangfire/jobs/details/']", new() { HasTextRegex = name });
+            var pages = new List<string>();
+            for (var i = 0; i < await links.CountAsync(); i++)
+            {
+                pages.Add(new Uri(new Uri(page.Url), await links.Nth(i).GetAttributeAsync("href")).ToString());
+            }
+
+            foreach (var job in pages)
+            {
+                await page.GotoAsync(job);
+                if ((await page.Locator("body").InnerTextAsync()).Contains(".Create(", StringComparison.Ordinal))
+                {
+                    return job;
+                }
+            }
+
+            await page.GotoAsync(list);
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"no create job matching {name} in {list}:\n{await page.Locator("body").InnerTextAsync()}");
+            await Task.Delay(500);
+        }
     }
 
     [Fact]

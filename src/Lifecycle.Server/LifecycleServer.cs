@@ -46,7 +46,11 @@ public static class LifecycleServer
         // Data Protection (browser sessions, anti-forgery) keeps its keys in DATA/keys; its start-up notes are noise.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
-        var timeProvider = TimeProvider.System;
+        // Test-only: an accelerated clock shared by every process given the same value (AcceleratedTimeProvider).
+        var testClock = Environment.GetEnvironmentVariable(AcceleratedTimeProvider.Variable) is { Length: > 0 } clockText
+            ? AcceleratedTimeProvider.Parse(clockText)
+            : null;
+        TimeProvider timeProvider = testClock ?? TimeProvider.System;
         var tokens = TokenStore.Open(options.DataDirectory, options.AdminTokenFile, options.TokensFile, timeProvider);
         ConfigureKestrel(builder, options);
         var engine = EngineHost.Open(options, timeProvider);
@@ -76,6 +80,8 @@ public static class LifecycleServer
 
         builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
+        builder.Services.AddSingleton<EngineMaintenance>();
+        builder.Services.AddHostedService<EngineMaintenanceSchedule>();
         builder.Services.AddLifecycleAuthentication(tokens);
         builder.Services.AddBrowserSessions(options.DataDirectory);
 
@@ -92,6 +98,13 @@ public static class LifecycleServer
         });
 
         var app = builder.Build();
+        if (testClock is not null)
+        {
+            app.Logger.LogWarning(
+                "TEST CLOCK: {Variable}={Value} is set: this server's time (Quartz triggers, misfires, cluster check-ins, retention, hooks' timeouts) runs {Factor}x faster than real time from {Epoch:O}. It is for tests only; never set it in production",
+                AcceleratedTimeProvider.Variable, testClock.ToString(), testClock.Factor, testClock.Epoch);
+        }
+
         app.UseExceptionHandler();
         app.UseTrustedProxies(options.TrustedProxies);
 
@@ -114,7 +127,8 @@ public static class LifecycleServer
             app.MapEc2Endpoint(engine.Local, ec2Credentials, new Ec2EndpointOptions
             {
                 Regions = options.Regions,
-                TimeProvider = timeProvider,
+                // SigV4 clients sign with their wall clock, so the signature skew is judged on the real one.
+                TimeProvider = testClock is null ? timeProvider : TimeProvider.System,
                 MoreRegions = async ct => RunEndpoints.ServedRegions((await applied.GetAsync(ct).ConfigureAwait(false)).Policies, options),
             }.WithFaultsFrom(Environment.GetEnvironmentVariable(Ec2EndpointOptions.FaultsVariable)));
         }

@@ -87,7 +87,15 @@ public sealed class ApiAndCliTests
         {
             using var trigger = await server.PostJsonAsync("/api/v1/policies/api-daily:trigger");
             Assert.Equal(HttpStatusCode.Accepted, trigger.StatusCode);
-            await Task.Delay(3000);
+            var manualRuns = i + 1;
+            await server.WaitUntilAsync(async () =>
+            {
+                var runs = (await server.GetJsonAsync("/api/v1/runs?policy=api-daily")).EnumerateArray().ToList();
+                var actions = (await server.GetJsonAsync("/api/v1/actions?policy=api-daily&limit=1000")).EnumerateArray();
+                return runs.Count(r => r.GetProperty("kind").GetString() == "manual") == manualRuns
+                    && runs.All(r => r.GetProperty("state").GetString() != "running")
+                    && actions.All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped");
+            }, TimeSpan.FromSeconds(60), $"manual run {manualRuns} and its actions to finish");
         }
 
         var snapshots = (await server.GetJsonAsync("/api/v1/snapshots?policy=api-daily")).EnumerateArray().ToList();

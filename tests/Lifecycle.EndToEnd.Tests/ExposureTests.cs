@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.EndToEnd.Tests;
 
@@ -92,19 +93,18 @@ public sealed class ExposureTests
 
     private static async Task WaitAsync(RunningServer server, Func<Task<bool>> condition, string what)
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(90);
-        while (DateTimeOffset.UtcNow < deadline)
+        try
         {
-            Assert.False(server.Process.HasExited, $"the server exited:\n{server.Log}");
-            if (await condition())
+            await Eventually.UntilAsync(async () =>
             {
-                return;
-            }
-
-            await Task.Delay(200);
+                Assert.False(server.Process.HasExited, $"the server exited:\n{server.Log}");
+                return await condition();
+            }, what, TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(200));
         }
-
-        throw new TimeoutException($"waited for {what}:\n{server.Log}");
+        catch (EventuallyTimeoutException e)
+        {
+            throw new EventuallyTimeoutException($"{e.Message}\n{server.Log}");
+        }
     }
 
     private sealed class RunningServer(Process process) : IDisposable

@@ -62,6 +62,22 @@ public sealed class HookCrashTests
             await server.WaitUntilAsync(() => Task.FromResult(File.Exists(Path.Combine(marker, "first")) && File.Exists(Path.Combine(marker, "grandchild"))), Timeout, "the first pre hook to start");
             leftovers = new[] { "first", "child", "grandchild" }.Select(f => int.Parse(File.ReadAllText(Path.Combine(marker, f)).Trim(), CultureInfo.InvariantCulture)).ToArray();
             Assert.All(leftovers, pid => Assert.True(Alive(pid), $"process {pid} should be running"));
+
+            // The crash this test is about comes after the server recorded the hook's process group (the record is
+            // written as the process starts; the marker files can appear a moment before it commits).
+            await server.WaitUntilAsync(async () =>
+            {
+                foreach (var action in (await server.GetJsonAsync("/api/v1/actions?policy=e2e-hooks&kind=create")).EnumerateArray())
+                {
+                    var detail = await server.GetJsonAsync("/api/v1/actions/" + action.GetProperty("id").GetString());
+                    if (detail.GetProperty("hooks").EnumerateArray().Any(h => h.TryGetProperty("process", out var p) && p.ValueKind == JsonValueKind.Object))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }, Timeout, "the hook's process group to be recorded");
             server.Kill();
         }
 

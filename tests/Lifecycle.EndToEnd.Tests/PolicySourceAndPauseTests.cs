@@ -214,10 +214,15 @@ public sealed class PolicySourceAndPauseTests
             await TestEnvironment.SeedVolumesAsync(engine, "ps-a", "ps-a-1", 1, new Dictionary<string, string> { ["suite"] = "free" });
         }
 
+        // The server's minutes last 15 real seconds (the waits for a minute fire); times compared with its runs' are
+        // read on its clock. A second of slack is a second of real time.
+        var clock = new TestClock(4);
+        var second = TimeSpan.FromSeconds(clock.Factor);
+
         // "held" skips every create (its pre hook fails), so it has skipped actions to retry and never a snapshot.
         const string failingHook = """
               hooks:
-                pre: [{ exec: [/bin/sh, -c, "exit 3"], timeout: 10s }]
+                pre: [{ exec: [/bin/sh, -c, "exit 3"], timeout: 40s }]
                 onFailure: skip
             """;
         environment.WritePolicy("held.yaml", Policy("held", "held", "* * * * *", failingHook));
@@ -227,7 +232,7 @@ public sealed class PolicySourceAndPauseTests
         DateTimeOffset pausedAt;
         DateTimeOffset stoppedAt;
         int heldActions;
-        await using (var server = await ServerProcess.StartAsync(arguments))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: clock.Environment))
         {
             // The apply's catch-up runs both once.
             await server.WaitUntilAsync(async () => (await ActionsAsync(server, "held", "skipped")).Count > 0, TimeSpan.FromSeconds(60), "held's catch-up create to be skipped");
@@ -239,7 +244,7 @@ public sealed class PolicySourceAndPauseTests
             }
 
             // A run that checked the pause a moment before it was stored may still start: allow it a second.
-            pausedAt = DateTimeOffset.UtcNow.AddSeconds(1);
+            pausedAt = clock.Now + second;
             Assert.True((await server.GetJsonAsync("/api/v1/policies/held")).GetProperty("paused").GetBoolean());
             Assert.Contains((await server.GetJsonAsync("/api/v1/audit")).EnumerateArray(),
                 e => e.GetProperty("event").GetString() == "policy.paused" && e.GetProperty("detail").GetString() == "held");
@@ -261,17 +266,17 @@ public sealed class PolicySourceAndPauseTests
             await server.WaitUntilAsync(async () => (await server.GetJsonAsync("/api/v1/policies/held")).GetProperty("schedules")[0]
                 .GetProperty("trigger").GetString()!.Contains("*/1", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the schedule edit to be applied");
             Assert.True((await server.GetJsonAsync("/api/v1/policies/held")).GetProperty("paused").GetBoolean());
-            var edited = DateTimeOffset.UtcNow;
+            var edited = clock.Now;
             await server.WaitUntilAsync(async () => (await RunsAsync(server, "free")).Any(r => Kind(r) == "fire" && Started(r) > edited),
                 TimeSpan.FromSeconds(90), "a scheduled fire of free after the edit");
             Assert.DoesNotContain(await RunsAsync(server, "held"), r => Started(r) > pausedAt);
             heldActions = (await ActionsAsync(server, "held", null)).Count;
             await server.StopAsync();
-            stoppedAt = DateTimeOffset.UtcNow;
+            stoppedAt = clock.Now;
         }
 
         // Restart: the pause is kept, free's startup catch-up runs (also with --policies), held's does not.
-        await using (var server = await ServerProcess.StartAsync(arguments))
+        await using (var server = await ServerProcess.StartAsync(arguments, environment: clock.Environment))
         {
             await server.WaitUntilAsync(async () => (await RunsAsync(server, "free")).Any(r => Kind(r) == "startup" && Started(r) > stoppedAt),
                 TimeSpan.FromSeconds(60), "free's startup catch-up run");
@@ -286,7 +291,7 @@ public sealed class PolicySourceAndPauseTests
                 Assert.Equal(HttpStatusCode.OK, resume.StatusCode);
             }
 
-            var resumed = DateTimeOffset.UtcNow;
+            var resumed = clock.Now;
             using (var trigger = await server.PostJsonAsync("/api/v1/policies/held:trigger"))
             {
                 Assert.Equal(HttpStatusCode.Accepted, trigger.StatusCode);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Lifecycle.Core.Diagnostics;
 using Lifecycle.Core.Inventory;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.EndToEnd.Tests;
 
@@ -59,10 +60,9 @@ public sealed class RestartTests
         // 1. During a pre hook: a create is running and its pre hook has started but cannot have finished (it sleeps 6 s).
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
-            await WaitUntilAsync(server, () => PreHookStarted(environment), TimeSpan.FromSeconds(90), "a pre hook to start");
-            await Task.Delay(1500);
-            var running = await ActionsAsync(server, "running", "create");
-            Assert.NotEmpty(running);
+            await server.WaitUntilAsync(() => PreHookStarted(environment), TimeSpan.FromSeconds(90), "a pre hook to start");
+            var running = await Eventually.UntilAsync(() => ActionsAsync(server, "running", "create"), r => r.Count > 0,
+                "the create whose pre hook started to be recorded as running", TimeSpan.FromSeconds(5));
             server.Kill();
             interrupted.AddRange(running.Select(a => a.GetProperty("id").GetString()!));
             kills.Add($"during hooks: {running.Count} create(s) running");
@@ -73,7 +73,7 @@ public sealed class RestartTests
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
             var pending = new List<string>();
-            await WaitUntilAsync(server, async () =>
+            await server.WaitUntilAsync(async () =>
             {
                 pending = [.. (await ActionsAsync(server, "completing", "create")).Select(a => a.GetProperty("id").GetString()!)];
                 return pending.Count > 0;
@@ -87,7 +87,7 @@ public sealed class RestartTests
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
             var copying = new List<string>();
-            await WaitUntilAsync(server, async () =>
+            await server.WaitUntilAsync(async () =>
             {
                 copying = [.. (await ActionsAsync(server, "running", "copy")).Concat(await ActionsAsync(server, "completing", "copy")).Select(a => a.GetProperty("id").GetString()!)];
                 return copying.Count > 0;
@@ -101,7 +101,7 @@ public sealed class RestartTests
         IReadOnlyList<JsonElement> actions;
         await using (var server = await ServerProcess.StartAsync(arguments, environment: slowSteps))
         {
-            await WaitUntilAsync(server, async () =>
+            await server.WaitUntilAsync(async () =>
             {
                 var all = await ActionsAsync(server, null, null);
                 return all.Count > 0 && all.All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped")
@@ -116,9 +116,10 @@ public sealed class RestartTests
                 Assert.True(pause.IsSuccessStatusCode, await pause.Content.ReadAsStringAsync());
             }
 
-            await WaitUntilAsync(server, async () => (await ActionsAsync(server, null, null))
-                .All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped" or "enqueued"), TimeSpan.FromSeconds(120), "every action to finish after the pause");
-            await Task.Delay(2000);
+            await server.WaitUntilAsync(async () => (await ActionsAsync(server, null, null))
+                .All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped" or "enqueued")
+                && !(await server.GetJsonAsync("/api/v1/runs?policy=e2e-restart")).EnumerateArray().Any(r => r.GetProperty("state").GetString() == "running"),
+                TimeSpan.FromSeconds(120), "every run to end and every action to finish after the pause");
             actions = [.. (await ActionsAsync(server, null, null)).Where(a => a.GetProperty("state").GetString() != "enqueued")];
             await server.StopAsync();
         }
@@ -167,25 +168,5 @@ public sealed class RestartTests
     {
         var query = "/api/v1/actions?policy=e2e-restart&limit=100000" + (state is null ? "" : "&state=" + state) + (kind is null ? "" : "&kind=" + kind);
         return [.. (await server.GetJsonAsync(query)).EnumerateArray()];
-    }
-
-    private static Task WaitUntilAsync(ServerProcess server, Func<bool> condition, TimeSpan timeout, string what) =>
-        WaitUntilAsync(server, () => Task.FromResult(condition()), timeout, what);
-
-    private static async Task WaitUntilAsync(ServerProcess server, Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTimeOffset.UtcNow + timeout;
-        while (DateTimeOffset.UtcNow < deadline)
-        {
-            Assert.False(server.HasExited, "the server exited:\n" + server.Log);
-            if (await condition())
-            {
-                return;
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new TimeoutException($"waited {timeout} for {what}:\n{server.Log}");
     }
 }

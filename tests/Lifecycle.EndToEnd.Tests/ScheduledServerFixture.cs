@@ -1,15 +1,19 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Text.Json;
 using Lifecycle.Core.Inventory;
 using Lifecycle.LocalEngine;
 using Lifecycle.LocalEngine.Encryption;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.EndToEnd.Tests;
 
 /// <summary>
 /// One real server running many minute-level policies side by side (so the slow part, waiting for real minute
 /// fires, is paid once): basic create/copy/fast-restore/retention, archive moves, and each hook failure mode.
-/// It runs through three minute fires after the start, then stops and keeps what the API and the engine show.
+/// It runs through three minute fires after the start, then stops and keeps what the API and the engine show. The
+/// server runs on an accelerated clock (<see cref="TestClock"/>, <see cref="ClockFactor"/>): its minutes last 20 real
+/// seconds, and every time this fixture keeps (start, stop, fire times) is on that clock.
 /// <see cref="ScheduledServerOnEndpointFixture"/> runs the same policies on a node with <c>--engine aws</c> that reaches
 /// the engine through another server's EC2-compatible endpoint.
 /// </summary>
@@ -19,6 +23,20 @@ public class ScheduledServerFixture : IAsyncLifetime
     public const string CopyRegion = "e2e-b";
     /// <summary>Named as EC2 names zones (region + letter): the EC2 endpoint accepts only those.</summary>
     public const string Zone = "e2e-aa";
+
+    /// <summary>
+    /// Three: a minute in 20 real seconds. Hook timeouts and the on-time bound of the checks are set in real seconds
+    /// (as many of the server's as that takes), so a loaded machine gets the slack it had at real speed.
+    /// </summary>
+    public const double ClockFactor = 3;
+
+    /// <summary>The pre hook timeout of the hanging hook, on the server's clock (two real seconds).</summary>
+    public static readonly TimeSpan HangTimeout = TimeSpan.FromSeconds(2 * ClockFactor);
+
+    /// <summary>The other hooks' timeout (ten real seconds), as policy text.</summary>
+    private static readonly string HookTimeout = string.Create(CultureInfo.InvariantCulture, $"{10 * ClockFactor}s");
+
+    private static readonly string HangTimeoutText = string.Create(CultureInfo.InvariantCulture, $"{HangTimeout.TotalSeconds}s");
 
     public ScheduledServerFixture()
         : this("sched")
@@ -31,6 +49,9 @@ public class ScheduledServerFixture : IAsyncLifetime
     }
 
     public TestEnvironment Environment { get; }
+
+    /// <summary>The clock the server (and an engine host) run on.</summary>
+    public TestClock Clock { get; } = new(ClockFactor);
 
     public DateTimeOffset StartedAt { get; private set; }
 
@@ -77,18 +98,19 @@ public class ScheduledServerFixture : IAsyncLifetime
         }
 
         WritePolicies();
-        await AwayFromAMinuteBoundaryAsync();
         await using var server = await StartServerAsync();
-        StartedAt = DateTimeOffset.UtcNow;
 
-        // Three real minute fires after the start (plus the start's catch-up), then time for copies and follow-ups.
-        var firstFire = new DateTimeOffset(StartedAt.Year, StartedAt.Month, StartedAt.Day, StartedAt.Hour, StartedAt.Minute, 0, TimeSpan.Zero).AddMinutes(1);
-        var until = firstFire.AddMinutes(2).AddSeconds(40);
-        while (DateTimeOffset.UtcNow < until)
-        {
-            Assert.False(server.HasExited, "the server exited:\n" + server.Log);
-            await Task.Delay(1000);
-        }
+        // The start is when the scheduler caught up (the startup run): its minute is the catch-up's fire, however long
+        // the process took to start on a loaded machine (on this clock that can be most of a minute).
+        var startup = await Eventually.UntilAsync(
+            async () => (await server.GetJsonAsync("/api/v1/runs?policy=e2e-basic")).EnumerateArray().FirstOrDefault(r => r.GetProperty("kind").GetString() == "startup"),
+            r => r.ValueKind == JsonValueKind.Object, "the startup catch-up run of e2e-basic", TimeSpan.FromSeconds(60));
+        StartedAt = startup.GetProperty("startedAt").GetDateTimeOffset();
+
+        // Three minute fires after the start (plus the start's catch-up), then time for copies and follow-ups (ten
+        // real seconds), and the stop well before the next fire.
+        var firstFire = TestClock.Minute(StartedAt).AddMinutes(1);
+        await Clock.UntilAsync(firstFire.AddMinutes(2).AddSeconds(30), () => Assert.False(server.HasExited, "the server exited:\n" + server.Log));
 
         Actions = [.. (await server.GetJsonAsync("/api/v1/actions?limit=100000")).EnumerateArray()];
         LiveSnapshots = [.. (await server.GetJsonAsync("/api/v1/snapshots")).EnumerateArray()];
@@ -101,7 +123,8 @@ public class ScheduledServerFixture : IAsyncLifetime
 
         HooksByAction = hooks.ToImmutable();
         await server.StopAsync();
-        StoppedAt = DateTimeOffset.UtcNow;
+        StoppedAt = Clock.Now;
+        Assert.True(StoppedAt < firstFire.AddMinutes(3), $"the server stopped at {StoppedAt:HH:mm:ss} (its clock), after a fourth fire the checks do not expect");
         ServerLog = server.Log;
         await StopEngineAsync();
         using (var engine = Environment.OpenEngine())
@@ -118,21 +141,9 @@ public class ScheduledServerFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    /// <summary>
-    /// Waits while the next full minute is less than 20 s away, so that a server starting now (a loaded machine takes
-    /// seconds) starts in the same minute as <see cref="StartedAt"/> is taken: the checks count fires from that minute.
-    /// </summary>
-    protected static async Task AwayFromAMinuteBoundaryAsync()
-    {
-        while (DateTimeOffset.UtcNow.Second >= 40)
-        {
-            await Task.Delay(250);
-        }
-    }
-
     /// <summary>The server that runs the policies; the engine is in <see cref="TestEnvironment.DataDirectory"/>.</summary>
     protected virtual Task<ServerProcess> StartServerAsync() =>
-        ServerProcess.StartAsync(["--data", Environment.DataDirectory, "--policies", Environment.PoliciesDirectory]);
+        ServerProcess.StartAsync(["--data", Environment.DataDirectory, "--policies", Environment.PoliciesDirectory], environment: Clock.Environment);
 
     /// <summary>Stops what serves the engine when that is not the policy server itself (before the engine is opened here).</summary>
     protected virtual Task StopEngineAsync() => Task.CompletedTask;
@@ -145,9 +156,9 @@ public class ScheduledServerFixture : IAsyncLifetime
 
     private void WritePolicies()
     {
-        // Two minutes ahead: after the server has started, before the run ends (the catch-up takes the hour before).
-        var now = DateTimeOffset.UtcNow;
-        IntervalFire = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(2);
+        // Three minutes ahead: after the server has started (up to two of its minutes), before the run ends (three
+        // fires and 40 s after the start's minute); the catch-up takes the hour before.
+        IntervalFire = TestClock.Minute(Clock.Now).AddMinutes(3);
         Environment.WritePolicy("interval.yaml", $$"""
             apiVersion: lifecycle/v1
             kind: SnapshotPolicy
@@ -162,7 +173,7 @@ public class ScheduledServerFixture : IAsyncLifetime
                   startAt: "00:{{IntervalFire.Minute:00}}"
                   retain: { count: 5 }
             """);
-        Environment.WritePolicy("basic.yaml", """
+        Environment.WritePolicy("basic.yaml", $$"""
             apiVersion: lifecycle/v1
             kind: SnapshotPolicy
             metadata: { name: e2e-basic }
@@ -179,8 +190,8 @@ public class ScheduledServerFixture : IAsyncLifetime
                       retain: { count: 1 }
                   fastRestore: { zones: [e2e-aa], count: 1 }
               hooks:
-                pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: 10s }]
-                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: 10s }]
+                pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: {{HookTimeout}} }]
+                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_POLICY $LIFECYCLE_SCHEDULE $LIFECYCLE_VOLUME_IDS >> MARK/basic.log"], timeout: {{HookTimeout}} }]
               tags: { team: e2e, volume: $(volume-id) }
             """);
         Environment.WritePolicy("archive.yaml", """
@@ -214,13 +225,13 @@ public class ScheduledServerFixture : IAsyncLifetime
                       cron: "* * * * *"
                       retain: { count: 5 }
                   hooks:
-                    pre:  [{ exec: [/bin/sh, -c, "echo frozen-fails; exit 3"], timeout: 10s }]
-                    post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_VOLUME_IDS >> MARK/{{suite}}.log"], timeout: 10s }]
+                    pre:  [{ exec: [/bin/sh, -c, "echo frozen-fails; exit 3"], timeout: {{HookTimeout}} }]
+                    post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE $LIFECYCLE_VOLUME_IDS >> MARK/{{suite}}.log"], timeout: {{HookTimeout}} }]
                     onFailure: {{mode}}
                 """);
         }
 
-        Environment.WritePolicy("hook-hang.yaml", """
+        Environment.WritePolicy("hook-hang.yaml", $$"""
             apiVersion: lifecycle/v1
             kind: SnapshotPolicy
             metadata: { name: e2e-hook-hang }
@@ -233,11 +244,11 @@ public class ScheduledServerFixture : IAsyncLifetime
                   cron: "* * * * *"
                   retain: { count: 5 }
               hooks:
-                pre:  [{ exec: [/bin/sh, -c, "echo $$ > MARK/hang-shell.pid; sleep 6001 & echo $! > MARK/hang-child.pid; wait"], timeout: 2s }]
-                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/hook-hang.log"], timeout: 10s }]
+                pre:  [{ exec: [/bin/sh, -c, "echo $$ > MARK/hang-shell.pid; sleep 6001 & echo $! > MARK/hang-child.pid; wait"], timeout: {{HangTimeoutText}} }]
+                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/hook-hang.log"], timeout: {{HookTimeout}} }]
                 onFailure: crash-consistent
             """);
-        Environment.WritePolicy("snapshot-fails.yaml", """
+        Environment.WritePolicy("snapshot-fails.yaml", $$"""
             apiVersion: lifecycle/v1
             kind: SnapshotPolicy
             metadata: { name: e2e-snapshot-fails }
@@ -250,8 +261,8 @@ public class ScheduledServerFixture : IAsyncLifetime
                   cron: "* * * * *"
                   retain: { count: 5 }
               hooks:
-                pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/snapshot-fails.log"], timeout: 10s }]
-                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/snapshot-fails.log"], timeout: 10s }]
+                pre:  [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/snapshot-fails.log"], timeout: {{HookTimeout}} }]
+                post: [{ exec: [/bin/sh, -c, "echo $LIFECYCLE_STAGE >> MARK/snapshot-fails.log"], timeout: {{HookTimeout}} }]
                 onFailure: fail
             """);
     }

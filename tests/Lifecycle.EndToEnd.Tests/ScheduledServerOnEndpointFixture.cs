@@ -20,10 +20,11 @@ public sealed class ScheduledServerOnEndpointFixture : ScheduledServerFixture
 
     protected override async Task<ServerProcess> StartServerAsync()
     {
-        engineHost = await EndpointNodes.StartEngineHostAsync(Environment.DataDirectory, [Region, CopyRegion]);
-        await AwayFromAMinuteBoundaryAsync(); // the host took some of the time the base class made sure of
+        // The host is on the node's clock too, so the snapshots' start times and the fires compare (it judges SigV4
+        // dates on the real clock, as the node's AWS SDK signs with it).
+        engineHost = await EndpointNodes.StartEngineHostAsync(Environment.DataDirectory, [Region, CopyRegion], Clock.Environment);
         return await EndpointNodes.StartNodeAsync(engineHost, Path.Combine(Environment.Root, "node"),
-            ["--policies", Environment.PoliciesDirectory, "--regions", $"{Region},{CopyRegion}"]);
+            ["--policies", Environment.PoliciesDirectory, "--regions", $"{Region},{CopyRegion}"], Clock.Environment);
     }
 
     protected override async Task StopEngineAsync()

@@ -7,7 +7,7 @@ using Lifecycle.Policies;
 
 namespace Lifecycle.EndToEnd.Tests;
 
-/// <summary>What one real server did over three real minute fires (see <see cref="ScheduledServerFixture"/>).</summary>
+/// <summary>What one real server did over three minute fires on its accelerated clock (see <see cref="ScheduledServerFixture"/>).</summary>
 public sealed class ScheduledServerTests(ScheduledServerFixture run) : ScheduledServerChecks(run), IClassFixture<ScheduledServerFixture>;
 
 /// <summary>
@@ -19,7 +19,8 @@ public sealed class ScheduledServerOnEndpointTests(ScheduledServerOnEndpointFixt
 /// <summary>The checks of a scheduled run, whatever carried its engine calls.</summary>
 public abstract class ScheduledServerChecks(ScheduledServerFixture run)
 {
-    private static readonly TimeSpan OnTime = TimeSpan.FromSeconds(10);
+    /// <summary>Ten real seconds from a fire to its snapshot's start, on the server's clock.</summary>
+    private static readonly TimeSpan OnTime = TimeSpan.FromSeconds(10 * ScheduledServerFixture.ClockFactor);
 
     [Fact]
     public void Snapshots_AppearAtEveryMinuteFire_WithOwnershipTagsAndWithinSecondsOfTheFireTime()
@@ -196,7 +197,8 @@ public abstract class ScheduledServerChecks(ScheduledServerFixture run)
             var pre = hooks.Single(h => h.GetProperty("stage").GetString() == "pre");
             Assert.Equal("timedout", pre.GetProperty("outcome").GetString());
             var duration = TimeSpan.Parse(pre.GetProperty("duration").GetString()!, CultureInfo.InvariantCulture);
-            Assert.InRange(duration, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(6));
+            // Killed at its timeout, within four real seconds (as many of the server's) of killing and reaping.
+            Assert.InRange(duration, ScheduledServerFixture.HangTimeout, ScheduledServerFixture.HangTimeout + TimeSpan.FromSeconds(4 * ScheduledServerFixture.ClockFactor));
         }
 
         Assert.All(run.SnapshotsOf("e2e-hook-hang"), s => Assert.Equal("crash", s.Tags["lifecycle:consistency"]));

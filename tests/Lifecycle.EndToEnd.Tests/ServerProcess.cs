@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.EndToEnd.Tests;
 
@@ -102,34 +103,19 @@ public sealed class ServerProcess : IAsyncDisposable
         Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
     }
 
-    public async Task WaitHealthyAsync(TimeSpan timeout, bool requireHealthy = true)
-    {
-        var deadline = DateTimeOffset.UtcNow + timeout;
-        while (DateTimeOffset.UtcNow < deadline)
+    public Task WaitHealthyAsync(TimeSpan timeout, bool requireHealthy = true) =>
+        WaitUntilAsync(async () =>
         {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"the server exited with {process.ExitCode}:\n{Log}");
-            }
-
             try
             {
                 using var response = await Http.GetAsync("/healthz").ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.OK || (!requireHealthy && response.StatusCode == HttpStatusCode.ServiceUnavailable))
-                {
-                    return;
-                }
+                return response.StatusCode == HttpStatusCode.OK || (!requireHealthy && response.StatusCode == HttpStatusCode.ServiceUnavailable);
             }
             catch (HttpRequestException)
             {
-                // not listening yet
+                return false; // not listening yet
             }
-
-            await Task.Delay(200).ConfigureAwait(false);
-        }
-
-        throw new TimeoutException($"the server was not healthy within {timeout}:\n{Log}");
-    }
+        }, timeout, requireHealthy ? "/healthz to answer 200" : "/healthz to answer");
 
     public async Task<JsonElement> GetJsonAsync(string path)
     {
@@ -155,27 +141,33 @@ public sealed class ServerProcess : IAsyncDisposable
         return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
     }
 
-    /// <summary>Polls <paramref name="condition"/> until it holds; throws with the server's log at the deadline.</summary>
+    /// <summary>
+    /// Polls <paramref name="condition"/> until it holds (<see cref="Eventually"/>); fails at once if the server exits,
+    /// and at the deadline with what was awaited and the server's log.
+    /// </summary>
     public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
-        var deadline = DateTimeOffset.UtcNow + timeout;
-        while (DateTimeOffset.UtcNow < deadline)
+        try
         {
-            if (process.HasExited)
+            await Eventually.UntilAsync(async () =>
             {
-                throw new InvalidOperationException($"the server exited with {process.ExitCode} while waiting for {what}:\n{Log}");
-            }
+                if (process.HasExited)
+                {
+                    throw new InvalidOperationException($"the server exited with {process.ExitCode} while waiting for {what}:\n{Log}");
+                }
 
-            if (await condition().ConfigureAwait(false))
-            {
-                return;
-            }
-
-            await Task.Delay(200).ConfigureAwait(false);
+                return await condition().ConfigureAwait(false);
+            }, what, timeout, TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
         }
-
-        throw new TimeoutException($"waited {timeout} for {what}:\n{Log}");
+        catch (EventuallyTimeoutException e)
+        {
+            throw new EventuallyTimeoutException($"{e.Message}\n{Log}");
+        }
     }
+
+    /// <inheritdoc cref="WaitUntilAsync(Func{Task{bool}}, TimeSpan, string)"/>
+    public Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), timeout, what);
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.Provider.Conformance;
 
@@ -28,18 +29,10 @@ public abstract class ProviderConformanceTests
     /// <summary>Tier moves are eventual on EC2 (archiving takes hours there): waits until describes show the tier.</summary>
     protected static async Task<SnapshotInfo> TierAsync(IProviderFixture f, string snapshotId, StorageTier tier)
     {
-        var deadline = DateTime.UtcNow + f.TierChangeTimeout;
-        while (true)
-        {
-            var snapshot = Assert.Single(await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] }));
-            if (snapshot.Tier == tier)
-            {
-                return snapshot;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"snapshot {snapshotId} is still in tier {snapshot.Tier} after {f.TierChangeTimeout}");
-            await Task.Delay(100);
-        }
+        return await Eventually.UntilAsync(
+            async () => Assert.Single(await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery { SnapshotIds = [snapshotId] })),
+            snapshot => snapshot.Tier == tier, $"snapshot {snapshotId} to reach tier {tier}", f.TierChangeTimeout,
+            describe: snapshot => $"tier {snapshot.Tier}");
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using Lifecycle.Core.Policies;
 using Lifecycle.Scheduling.Execution;
 using Lifecycle.Scheduling.Hooks;
 using Lifecycle.Scheduling.Storage;
+using Lifecycle.Testing.Waiting;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Lifecycle.Scheduling.Tests;
@@ -215,18 +216,14 @@ public sealed class HookLeftoverTests : IDisposable
     private static async Task<T?> PollAsync<T>(Func<Task<T?>> probe)
         where T : class
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(15);
-        while (DateTimeOffset.UtcNow < deadline)
+        try
         {
-            if (await probe() is { } value)
-            {
-                return value;
-            }
-
-            await Task.Delay(20);
+            return await Eventually.UntilAsync(probe, value => value is not null, "the probed state", TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(20));
         }
-
-        return null;
+        catch (EventuallyTimeoutException)
+        {
+            return null; // the caller's assertion says what was missing
+        }
     }
 
     /// <summary>Writes the process group on the record, as the executor's observer does (optionally with a wrong start time).</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using Lifecycle.Core.Hooks;
 using Lifecycle.Core.Policies;
 using Lifecycle.Scheduling.Hooks;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.Scheduling.Tests;
 
@@ -277,28 +278,18 @@ public sealed class HookRunnerTests : IDisposable
     private static async Task<T> PollAsync<T>(Func<T?> probe, TimeSpan limit)
         where T : class
     {
-        var deadline = DateTimeOffset.UtcNow + limit;
-        while (true)
+        var found = await Eventually.UntilAsync(() =>
         {
             try
             {
-                if (probe() is { } value)
-                {
-                    return value;
-                }
+                return Task.FromResult(probe());
             }
             catch (Exception e) when (e is IOException or FormatException)
             {
-                // not written completely yet
+                return Task.FromResult<T?>(null); // not written completely yet
             }
-
-            if (DateTimeOffset.UtcNow > deadline)
-            {
-                throw new TimeoutException($"condition not met within {limit}");
-            }
-
-            await Task.Delay(20);
-        }
+        }, value => value is not null, "the probed state", limit, TimeSpan.FromMilliseconds(20));
+        return found!;
     }
 
     /// <summary>Alive and not a zombie (a reparented child may wait a moment for its new parent to reap it).</summary>

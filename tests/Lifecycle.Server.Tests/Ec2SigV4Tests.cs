@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.Server.Tests;
 
@@ -81,15 +82,10 @@ public sealed class Ec2SigV4Tests : IAsyncLifetime
     {
         await File.WriteAllTextAsync(host.CredentialsPath, "[rotated]\naws_access_key_id = AKIAROTATED000000001\naws_secret_access_key = rotated-secret\n");
         File.SetLastWriteTimeUtc(host.CredentialsPath, DateTime.UtcNow.AddMinutes(1));
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10);
-        var answer = await host.SendAsync(host.Signed(HttpMethod.Post, "DescribeRegions", [], "AKIAROTATED000000001", "rotated-secret"));
-        while (answer.Status != HttpStatusCode.OK && DateTimeOffset.UtcNow < deadline)
-        {
-            // the file is checked for changes at most once a second
-            await Task.Delay(100);
-            answer = await host.SendAsync(host.Signed(HttpMethod.Post, "DescribeRegions", [], "AKIAROTATED000000001", "rotated-secret"));
-        }
-
+        // the file is checked for changes at most once a second
+        var answer = await Eventually.UntilAsync(
+            () => host.SendAsync(host.Signed(HttpMethod.Post, "DescribeRegions", [], "AKIAROTATED000000001", "rotated-secret")),
+            a => a.Status == HttpStatusCode.OK, "the rotated key to be accepted", TimeSpan.FromSeconds(10), describe: a => a.Status.ToString());
         answer.Ok();
         Assert.Equal("AuthFailure", (await host.CallAsync("DescribeRegions")).Code);
     }

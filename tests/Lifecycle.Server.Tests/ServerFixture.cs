@@ -7,6 +7,7 @@ using Lifecycle.Core.Providers;
 using Lifecycle.Server;
 using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Security;
+using Lifecycle.Testing.Waiting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -103,25 +104,15 @@ public sealed class ServerFixture : IAsyncLifetime
     /// </summary>
     public static async Task WaitIdleAsync(HttpClient admin)
     {
-        var deadline = TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            var runs = await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/runs?policy={PolicyName}");
-            var actions = await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/actions?policy={PolicyName}");
-            var busy = runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() == "running")
-                || actions.EnumerateArray().Any(a => a.GetProperty("state").GetString() is "enqueued" or "running");
-            if (runs.GetArrayLength() > 0 && !busy)
-            {
-                return;
-            }
-
-            if (TimeProvider.System.GetUtcNow() > deadline)
-            {
-                throw new TimeoutException($"the policy's runs did not finish: {runs} {actions}");
-            }
-
-            await Task.Delay(100);
-        }
+        await Eventually.UntilAsync(
+            async () => (Runs: await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/runs?policy={PolicyName}"),
+                Actions: await admin.GetFromJsonAsync<System.Text.Json.JsonElement>($"/api/v1/actions?policy={PolicyName}")),
+            seen => seen.Runs.GetArrayLength() > 0
+                && !seen.Runs.EnumerateArray().Any(r => r.GetProperty("state").GetString() == "running")
+                && !seen.Actions.EnumerateArray().Any(a => a.GetProperty("state").GetString() is "enqueued" or "running" or "completing"),
+            "the policy's runs and actions to finish",
+            TimeSpan.FromSeconds(60),
+            describe: seen => $"{seen.Runs} {seen.Actions}");
     }
 
     /// <summary>A client that sends <paramref name="token"/> (none when null).</summary>

@@ -91,9 +91,9 @@ public sealed class ActionDispatcher
             ActionStates.Completing => Job.FromExpression<ActionJob>(j => j.CheckCompletion(actionId, CancellationToken.None)),
             _ => Job.FromExpression<ActionJob>(j => j.Change(actionId, CancellationToken.None)),
         };
-        IState state = at is { } time && time > timeProvider.GetUtcNow()
-            ? new ScheduledState(time.UtcDateTime)
-            : new EnqueuedState(ActionQueues.Of(queueKind));
+        // Hangfire schedules on the machine's clock, we on our TimeProvider: hand it the delay, not the instant.
+        var delay = at is { } time ? time - timeProvider.GetUtcNow() : TimeSpan.Zero;
+        IState state = delay > TimeSpan.Zero ? new ScheduledState(delay) : new EnqueuedState(ActionQueues.Of(queueKind));
         return jobs.Create(job, state);
     }
 

@@ -273,9 +273,9 @@ public sealed class RunStore
             : Task.WhenAll(jobs.Select(j => finishes.CommitAsync(new PendingFinish(j.ActionId, "", null, null, null) { Step = StepKind.SetJob, Job = j.Job }, cancellationToken)));
 
     /// <summary>
-    /// Unfinished actions that some delivery may have to run: every enqueued one (except a paused policy's), and running
-    /// or completing ones whose lease has expired or that hold none (their node stopped). The caller checks whether
-    /// each one's delivery job still exists.
+    /// Unfinished actions that some delivery may have to run: every enqueued one (except a paused policy's), every
+    /// running or completing one (its node may have died holding the lease: a delivery then waits for the lease to
+    /// end). The caller checks whether each one's delivery job still exists.
     /// </summary>
     public async Task<IReadOnlyList<ActionRecord>> ListOwedActionsAsync(int limit, CancellationToken cancellationToken = default)
     {
@@ -284,10 +284,10 @@ public sealed class RunStore
             """
             SELECT * FROM actions
             WHERE (state = 'enqueued' AND policy NOT IN (SELECT policy FROM policy_pauses))
-               OR (state IN ('running', 'completing') AND (lease_until IS NULL OR lease_until < @now))
+               OR state IN ('running', 'completing')
             ORDER BY enqueued_at LIMIT @limit
             """,
-            new { now = Now, limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            new { limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToRecord()).ToList();
     }
 

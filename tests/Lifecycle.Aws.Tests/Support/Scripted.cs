@@ -1,5 +1,6 @@
 using Amazon.Runtime;
 using Lifecycle.Aws.Configuration;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.Aws.Tests.Support;
 
@@ -27,17 +28,6 @@ public static class Scripted
         new((tweak ?? (o => o))(Options(ec2)));
 
     /// <summary>Waits for a condition (polling), failing after a timeout; never a fixed sleep before an assert.</summary>
-    public static async Task UntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting until {what}");
-            }
-
-            await Task.Delay(5);
-        }
-    }
+    public static Task UntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
+        Eventually.UntilAsync(condition, what, timeout ?? TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(5));
 }

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Lifecycle.Cli.Commands;
-using Lifecycle.Cli.Tests.Approval;
+using Lifecycle.Testing.Approval;
 
 namespace Lifecycle.Cli.Tests.Golden;
 

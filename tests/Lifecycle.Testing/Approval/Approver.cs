@@ -1,7 +1,7 @@
 using System.Text;
 using Xunit.Sdk;
 
-namespace Lifecycle.Cli.Tests.Approval;
+namespace Lifecycle.Testing.Approval;
 
 /// <summary>
 /// Approval testing of our own (Verify.Xunit cannot be restored here): compares output with FILE.approved.EXT next to

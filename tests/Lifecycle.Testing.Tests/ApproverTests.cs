@@ -1,6 +1,7 @@
+using Lifecycle.Testing.Approval;
 using Xunit.Sdk;
 
-namespace Lifecycle.Cli.Tests.Approval;
+namespace Lifecycle.Testing.Tests;
 
 public class ApproverTests
 {

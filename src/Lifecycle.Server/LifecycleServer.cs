@@ -5,6 +5,7 @@ using Lifecycle.Scheduling;
 using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Storage;
 using Lifecycle.Server.Api;
+using Lifecycle.Server.Dashboard;
 using Lifecycle.Server.Demo;
 using Lifecycle.Server.Ec2;
 using Lifecycle.Server.Hosting;
@@ -23,7 +24,8 @@ namespace Lifecycle.Server;
 
 /// <summary>
 /// The `lifecycle serve` host: the scheduler (Quartz on the store), the engine's providers, the REST API under
-/// /api/v1, /healthz, the watched policy directory and the demo.
+/// /api/v1, /healthz, the Hangfire dashboard at /hangfire with browser sign-in at /signin, the watched policy directory
+/// and the demo.
 /// </summary>
 public static class LifecycleServer
 {
@@ -41,7 +43,7 @@ public static class LifecycleServer
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Quartz", LogLevel.Warning);
-        // Authentication brings Data Protection, which warns about its key ring at every start; we use no cookies.
+        // Data Protection (browser sessions, anti-forgery) keeps its keys in DATA/keys; its start-up notes are noise.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
 
         // Test-only: an accelerated clock shared by every process given the same value (AcceleratedTimeProvider).
@@ -81,6 +83,8 @@ public static class LifecycleServer
         builder.Services.AddSingleton<EngineMaintenance>();
         builder.Services.AddHostedService<EngineMaintenanceSchedule>();
         builder.Services.AddLifecycleAuthentication(tokens);
+        builder.Services.AddBrowserSessions(options.DataDirectory);
+
         // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
@@ -102,6 +106,8 @@ public static class LifecycleServer
         }
 
         app.UseExceptionHandler();
+        app.UseTrustedProxies(options.TrustedProxies);
+
         app.UseBadInputProblems();
         app.UseStatusCodePages();
         app.UseHostFiltering(RequestGuards.AllowedHosts(options.Urls, options.AllowedHosts));
@@ -113,6 +119,8 @@ public static class LifecycleServer
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
         RunEndpoints.Map(api);
+        SignInEndpoints.Map(app);
+        app.MapLifecycleDashboard();
         if (engine.Local is not null && ec2Credentials is not null)
         {
             var applied = app.Services.GetRequiredService<Lifecycle.Scheduling.Policies.AppliedPolicies>();

@@ -72,6 +72,11 @@ public sealed record ServerOptions
     /// </summary>
     public string? Ec2CredentialsFile { get; init; }
 
+    /// <summary>
+    /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed (their addresses as the server
+    /// sees them). None by default: a forwarded header from anyone else changes nothing.
+    /// </summary>
+    public IReadOnlyList<string> TrustedProxies { get; init; } = [];
 
     public string EngineDirectoryOrDefault => EngineDirectory ?? Path.Combine(DataDirectory, "engine");
 }

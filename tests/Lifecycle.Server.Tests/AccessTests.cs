@@ -36,7 +36,14 @@ public sealed class AccessTests(ServerFixture server)
         ["GET /api/v1/snapshots"] = AccessScope.Read,
         ["GET /ec2"] = null,
         ["POST /ec2"] = null,
+        ["GET /signin"] = null,
+        ["POST /signin"] = null,
+        ["POST /signout"] = AccessScope.Read,
+        ["GET /hangfire/{**path}"] = AccessScope.Read,
     };
+
+    /// <summary>Anonymous routes that are not health probes: the sign-in form and its post (which checks its token itself).</summary>
+    public static readonly IReadOnlySet<string> SignInRoutes = new HashSet<string> { "GET /signin", "POST /signin" };
 
     /// <summary>
     /// Routes without a bearer scope that authenticate each request themselves (SigV4): an unsigned request gets EC2's
@@ -97,6 +104,18 @@ public sealed class AccessTests(ServerFixture server)
                     var text = await unsigned.Content.ReadAsStringAsync();
                     Assert.True(unsigned.StatusCode == HttpStatusCode.Unauthorized, $"{key}: {(int)unsigned.StatusCode} {text}");
                     Assert.Contains("<Code>", text, StringComparison.Ordinal);
+                }
+
+                continue;
+            }
+
+            if (SignInRoutes.Contains(key))
+            {
+                foreach (var token in new[] { null, wrong, server.AdminToken })
+                {
+                    using var signIn = await SendAsync(method, path, token);
+                    Assert.True(signIn.StatusCode is not (HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden) && (int)signIn.StatusCode < 500,
+                        $"{key}: {(int)signIn.StatusCode} {await signIn.Content.ReadAsStringAsync()}");
                 }
 
                 continue;

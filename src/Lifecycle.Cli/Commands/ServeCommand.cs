@@ -36,10 +36,11 @@ public static class ServeCommand
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
         var regions = new Option<string[]>("--regions") { Description = "Regions served besides those the applied policies name (a read never creates a region)", AllowMultipleArgumentsPerToken = true };
         var ec2Credentials = new Option<string?>("--ec2-credentials") { Description = "With --engine local: the key pairs of the EC2-compatible endpoint /ec2, an AWS shared-credentials file (default: DATA/ec2-credentials, written with a random pair and mode 0600 at first start)" };
+        var trustedProxies = new Option<string[]>("--trusted-proxy") { Description = "IP address of a reverse proxy whose X-Forwarded-For/X-Forwarded-Proto headers are believed (repeatable; default: none, forwarded headers are ignored)", AllowMultipleArgumentsPerToken = true };
         var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz and /ec2 needs a bearer token; /ec2 is the EC2 Query API over the local engine, signed with SigV4)")
         {
             engine, awsEndpoint, awsProfile, awsRole, policies, allowDestructive, data, engineData, database, urls, demo, node, concurrency,
-            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, ec2Credentials,
+            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, ec2Credentials, trustedProxies,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -66,6 +67,7 @@ public static class ServeCommand
                 TlsKeyFile = parseResult.GetValue(tlsKey),
                 Regions = SplitList(parseResult.GetValue(regions)),
                 Ec2CredentialsFile = parseResult.GetValue(ec2Credentials),
+                TrustedProxies = SplitList(parseResult.GetValue(trustedProxies)),
             };
             if (options.Engine is not ("local" or "aws"))
             {

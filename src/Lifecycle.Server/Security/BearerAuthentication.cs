@@ -106,10 +106,15 @@ public static class BearerAuthentication
         {
             var failure = (await HandleAuthenticateOnceSafeAsync().ConfigureAwait(false)).Failure?.Message;
             Response.Headers.WWWAuthenticate = "Bearer";
+            // The pages (/hangfire) take a browser session too: say where a browser gets one.
+            var browsers = Context.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>()
+                .Any(a => a.AuthenticationSchemes?.Split(',').Contains(Dashboard.BrowserSessions.Scheme) == true) == true
+                ? $"; a browser signs in at {Dashboard.SignInEndpoints.Path}"
+                : "";
             await Problems.Write(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
                 failure is null
-                    ? "this route needs 'Authorization: Bearer TOKEN' (the admin token is in DATA/admin-token; more tokens: --tokens)"
-                    : $"Authorization: {failure}").ConfigureAwait(false);
+                    ? $"this route needs 'Authorization: Bearer TOKEN' (the admin token is in DATA/admin-token; more tokens: --tokens){browsers}"
+                    : $"Authorization: {failure}{browsers}").ConfigureAwait(false);
         }
 
         protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)

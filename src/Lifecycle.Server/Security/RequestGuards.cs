@@ -18,7 +18,9 @@ namespace Lifecycle.Server.Security;
 /// names for a loopback bind, this machine's names and addresses for a wildcard bind, plus <c>--allowed-hosts</c>.</item>
 /// <item>Cross-site writes: a state-changing request with a foreign <c>Origin</c> is refused, and its body must be
 /// <c>application/json</c> (no form or <c>text/plain</c> POST, which a page can send without a CORS preflight). There
-/// is no CORS: no origin is ever allowed. The EC2 endpoint (/ec2) is exempt: its requests carry a SigV4 signature.</item>
+/// is no CORS: no origin is ever allowed. The EC2 endpoint (/ec2) is exempt: its requests carry a SigV4 signature. The
+/// browser pages' form posts (/signin, /signout, /hangfire; <see cref="FormPostsAccepted"/>) may be url-encoded forms:
+/// they carry an anti-forgery token instead.</item>
 /// <item>Bad input is a 4xx problem whose detail names what is wrong, never a 500: unreadable bodies, unparsable
 /// parameters and provider errors are mapped here.</item>
 /// </list>
@@ -109,6 +111,25 @@ public static class RequestGuards
 
         var hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
         var contentType = request.ContentType;
+        if (context.GetEndpoint()?.Metadata.GetMetadata<FormPostsAccepted>() is not null && IsUrlEncodedForm(contentType))
+        {
+            // The browser pages' form posts (/signin, the dashboard's commands) carry an anti-forgery token their
+            // handlers check. The form is read here, so a malformed one is a 400 before any handler sees it.
+            try
+            {
+                await request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (InvalidDataException e)
+            {
+                await Problems.Write(context, StatusCodes.Status400BadRequest, "Bad request", $"body: the form cannot be read: {Truncate(e.Message)}")
+                    .ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
         if ((hasBody || contentType is not null) && !IsJson(contentType))
         {
             await Problems.Write(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
@@ -119,6 +140,37 @@ public static class RequestGuards
 
         await next(context).ConfigureAwait(false);
     });
+
+    /// <summary>
+    /// X-Forwarded-For and X-Forwarded-Proto, believed only from <paramref name="trustedProxies"/>. With none, no
+    /// forwarded header is read at all (ASP.NET's middleware would trust loopback, or with empty lists anyone), so a
+    /// request that names another client or scheme is seen as what it is. Throws <see cref="ArgumentException"/>
+    /// naming a proxy that is not an IP address.
+    /// </summary>
+    public static IApplicationBuilder UseTrustedProxies(this IApplicationBuilder app, IReadOnlyList<string> trustedProxies)
+    {
+        var proxies = trustedProxies.Select(p => IPAddress.TryParse(p.Trim().Trim('[', ']'), out var address)
+            ? address
+            : throw new ArgumentException($"--trusted-proxy '{p}' is not an IP address")).ToList();
+        if (proxies.Count == 0)
+        {
+            return app;
+        }
+
+        var options = new ForwardedHeadersOptions
+        {
+            ForwardedHeaders = Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor | Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedProto,
+            ForwardLimit = 1,
+        };
+        options.KnownIPNetworks.Clear();
+        options.KnownProxies.Clear();
+        foreach (var proxy in proxies)
+        {
+            options.KnownProxies.Add(proxy);
+        }
+
+        return app.UseForwardedHeaders(options);
+    }
 
     /// <summary>Maps bad input and provider errors to problems; anything else stays a 500 (and is a bug).</summary>
     public static IApplicationBuilder UseBadInputProblems(this IApplicationBuilder app) => app.Use(async (context, next) =>
@@ -168,6 +220,10 @@ public static class RequestGuards
         && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase)
         && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
 
+    private static bool IsUrlEncodedForm(string? contentType) =>
+        MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && media.MediaType.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase);
+
     private static bool IsJson(string? contentType) =>
         MediaTypeHeaderValue.TryParse(contentType, out var media)
         && media.MediaType.Value is { } type
@@ -211,3 +267,9 @@ public static class RequestGuards
 
     private static string Truncate(string text) => text.Length <= 100 ? text : text[..100] + "…";
 }
+
+/// <summary>
+/// Endpoint metadata: the route takes <c>application/x-www-form-urlencoded</c> posts besides JSON (the browser pages'
+/// forms, which carry an anti-forgery token). The Origin check still applies.
+/// </summary>
+public sealed class FormPostsAccepted;

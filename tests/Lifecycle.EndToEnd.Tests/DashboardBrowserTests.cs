@@ -174,9 +174,7 @@ public sealed class DashboardBrowserTests
         var reader = await SignInAsync(readContext, readToken, "viewer");
 
         // The succeeded create, named for a person; operate has its requeue and delete buttons, read has none.
-        // (The name is matched without an anchor at its start: Scheduling's name cache, keyed by action id only, can give
-        // the create job its completion check's name, "check completion: create snapshot …"; reported to main.)
-        var succeededJob = await OpenCreateJobAsync(operate, "/hangfire/jobs/succeeded", new Regex(@"create snapshot vol-\S+ · dash-hourly/hourly · \d{4}-\d\d-\d\d \d\d:\d\dZ$"));
+        var succeededJob = await OpenCreateJobAsync(operate, "/hangfire/jobs/succeeded", new Regex(@"^create snapshot vol-\S+ · dash-hourly/hourly · \d{4}-\d\d-\d\d \d\d:\d\dZ$"));
         Assert.True(await CommandButtonsAsync(operate) >= 2, "the operate token's job page has no requeue/delete buttons");
         await operate.ScreenshotAsync(new() { Path = Screenshot("hangfire-succeeded-create.png"), FullPage = true });
         await reader.GotoAsync(succeededJob);

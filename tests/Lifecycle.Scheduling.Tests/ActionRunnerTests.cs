@@ -1,3 +1,4 @@
+using Lifecycle.Testing.Waiting;
 using System.Collections.Immutable;
 using Hangfire;
 using Hangfire.InMemory;
@@ -75,7 +76,12 @@ public sealed class ActionRunnerTests : IAsyncLifetime
             },
             NullLogger<ActionExecutor>.Instance);
         return new ActionRunner(nodeStore, executor, applied, dispatcher, quartz.Factory, new NodeIdentity(node),
-            new Configuration.SchedulingOptions { Store = database.Options, ActionLease = lease ?? TimeSpan.FromSeconds(30) }, TimeProvider.System, NullLogger<ActionRunner>.Instance);
+            new Configuration.SchedulingOptions
+            {
+                Store = database.Options,
+                ActionLease = lease ?? TimeSpan.FromSeconds(30),
+                Executor = new ExecutorOptions { InProcessCompletionWait = TimeSpan.FromMilliseconds(200), CompletionRecheckDelay = TimeSpan.FromMilliseconds(300) },
+            }, TimeProvider.System, NullLogger<ActionRunner>.Instance);
     }
 
     private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
@@ -182,31 +188,25 @@ public sealed class ActionRunnerTests : IAsyncLifetime
 
         var created = await runner.RunAsync(id);
 
+        // accepted: completing, followed in process (no worker, no job yet)
         var snapshot = Assert.Single(provider.Snapshots);
-        Assert.StartsWith($"{snapshot.Id} pending; completion check at", created);
+        Assert.Equal($"{snapshot.Id} pending; completion followed in process", created);
         var completing = await RowAsync(id);
         Assert.Equal((ActionStates.Completing, snapshot.Id, (DateTimeOffset?)null, 1), (completing.State, completing.ResultSnapshotId, completing.LeaseUntil, completing.Attempts));
-        Assert.NotEqual(createJob, completing.Job);
-        // the first check is scheduled a moment ahead (it cannot run before the completing write), and recorded with it
-        Assert.Equal(("CheckCompletion", id, "Scheduled", null), Job(completing.Job!));
         Assert.Empty(await PolicyTriggersAsync()); // the run is not done yet: no follow-up
 
-        // the check job runs while the snapshot is still pending: another check is scheduled
-        var pending = await runner.RunAsync(id);
-        Assert.Contains("completion check at", pending);
-        var rechecking = await RowAsync(id);
+        // still pending after the in-process wait: its check finds it pending and schedules a completion check job
+        var rechecking = await Eventually.UntilAsync(() => RowAsync(id), r => r.Job != createJob && r.NotBefore is not null,
+            "a completion check job for the still-pending snapshot", TimeSpan.FromSeconds(10));
         Assert.Equal((ActionStates.Completing, 1), (rechecking.State, rechecking.Attempts));
-        Assert.NotNull(rechecking.NotBefore);
         Assert.Equal(("CheckCompletion", id, "Scheduled", null), Job(rechecking.Job!));
 
+        // the check job follows the completion in process; once the snapshot completed, the action succeeds
         provider.SetState(snapshot.Id, SnapshotState.Completed);
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(15);
-        string result;
-        while ((result = await runner.RunAsync(id)).StartsWith("nothing to do yet", StringComparison.Ordinal) && DateTimeOffset.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-
+        await Eventually.UntilAsync(() => Task.FromResult(DateTimeOffset.UtcNow), now => now > rechecking.NotBefore, "the check's time", TimeSpan.FromSeconds(5));
+        Assert.StartsWith("following the completion", runner.FollowCompletion(id)); // what the check job does when it comes
+        var finished = await Eventually.UntilAsync(() => RowAsync(id), r => r.State == ActionStates.Succeeded, "the action to succeed", TimeSpan.FromSeconds(10));
+        var result = $"{finished.State} {finished.ResultSnapshotId}";
         Assert.Equal($"succeeded {snapshot.Id}", result);
         var done = await RowAsync(id);
         Assert.Equal((ActionStates.Succeeded, snapshot.Id, 1, "application"), (done.State, done.ResultSnapshotId, done.Attempts, done.Consistency));

@@ -28,8 +28,11 @@ public sealed record ExecutorOptions
 
     public TimeSpan CompletionRecheckDelay { get; init; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>The first completion check follows an accepted create or copy after this long.</summary>
-    public TimeSpan FirstCompletionCheck { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// A completion is followed in process (the provider's wait, holding no worker) for up to this long before its check
+    /// runs: a snapshot that completes within it is finished at once.
+    /// </summary>
+    public TimeSpan InProcessCompletionWait { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
     /// A create or copy refused by a limit that clears by itself (<see cref="ProviderErrorKind.RetryLater"/>) is tried
@@ -136,7 +139,7 @@ public sealed class ActionExecutor
     }
 
     /// <summary>The provider of the action's engine (its policy's <c>engine:</c>) and region.</summary>
-    private ISnapshotProvider ProviderOf(PlannedAction action) => engines.For(action.Engine ?? engines.Default).For(action.Region);
+    public ISnapshotProvider ProviderOf(PlannedAction action) => engines.For(action.Engine ?? engines.Default).For(action.Region);
 
     // ---- create ----------------------------------------------------------------------------------
 

@@ -103,21 +103,18 @@ public sealed class ActionRunner
         var actionId = record.Id;
         if (outcome.State == ActionStates.Completing)
         {
-            var at = outcome.RetryAt;
-            if (at is null)
+            if (outcome.RetryAt is not { } at)
             {
-                // Accepted now: the first check is scheduled a moment ahead, so it cannot run before this write commits,
-                // and the write records its job (one write for both).
-                at = timeProvider.GetUtcNow() + options.Executor.FirstCompletionCheck;
-                var job = dispatcher.Deliver(actionId, ActionStates.Completing, at);
-                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, job, record.Claim, CancellationToken.None).ConfigureAwait(false);
-            }
-            else
-            {
-                await store.ReleaseActionAsync(actionId, ActionStates.Completing, at.Value, null, record.Claim, CancellationToken.None).ConfigureAwait(false);
-                await dispatcher.DeliverAsync([(actionId, ActionStates.Completing)], at, CancellationToken.None).ConfigureAwait(false);
+                // Accepted now: its completion is followed in process (no worker held, no job). A crash before the
+                // check leaves the action completing without a live job, which the start and every reconcile pass
+                // deliver again.
+                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, null, record.Claim, CancellationToken.None).ConfigureAwait(false);
+                FollowCompletion(actionId);
+                return $"{outcome.ResultSnapshotId} pending; completion followed in process";
             }
 
+            await store.ReleaseActionAsync(actionId, ActionStates.Completing, at, null, record.Claim, CancellationToken.None).ConfigureAwait(false);
+            await dispatcher.DeliverAsync([(actionId, ActionStates.Completing)], at, CancellationToken.None).ConfigureAwait(false);
             return $"{outcome.ResultSnapshotId} pending; completion check at {at:u}";
         }
 
@@ -141,6 +138,61 @@ public sealed class ActionRunner
         }
 
         return $"{outcome.State} {outcome.ResultSnapshotId} {error}".Trim();
+    }
+
+    /// <summary>
+    /// A completion check job's work: follow the action's completion in process and return at once, so no worker waits
+    /// while snapshots complete (1,000 pending snapshots are 1,000 asynchronous waits on the provider, which batches
+    /// them, not 1,000 blocked workers).
+    /// </summary>
+    public string FollowCompletion(string actionId)
+    {
+        _ = Task.Run(() => FollowCompletionAsync(actionId));
+        return $"following the completion of {actionId} in process";
+    }
+
+    /// <summary>
+    /// Waits (asynchronously, at most <see cref="ExecutorOptions.InProcessCompletionWait"/>) for a completing action's
+    /// snapshots through the provider, then runs its completion check (<see cref="RunAsync"/>: done, failed, or still
+    /// pending and checked again later by a delayed job). Never throws.
+    /// </summary>
+    private async Task FollowCompletionAsync(string actionId)
+    {
+        try
+        {
+            var current = await store.GetActionAsync(actionId).ConfigureAwait(false);
+            if (current is not { State: ActionStates.Completing, ResultSnapshotId: { } ids })
+            {
+                return;
+            }
+
+            var provider = executor.ProviderOf(ActionPayload.Deserialize(current.Payload));
+            using (var wait = new CancellationTokenSource(options.Executor.InProcessCompletionWait, timeProvider))
+            {
+                try
+                {
+                    await Task.WhenAll(ids.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(id => provider.WaitForCompletionAsync(id, wait.Token))).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // still pending: the check below schedules the next one
+                }
+                catch (Lifecycle.Core.Providers.ProviderException)
+                {
+                    // the check sorts it out (missing, error, throttled)
+                }
+            }
+
+            await RunAsync(actionId).ConfigureAwait(false);
+        }
+        catch (ActionFailedException)
+        {
+            // recorded and logged by the check
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("action {Action}: following its completion failed ({Error}); the reconcile pass delivers it again", actionId, e.Message);
+        }
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ public sealed class ActionJob
 
     [Queue(ActionQueues.Checks)]
     [ActionJobName]
-    public Task<string> CheckCompletion(string actionId, CancellationToken cancellationToken) => runner.RunAsync(actionId, cancellationToken);
+    public string CheckCompletion(string actionId, CancellationToken cancellationToken) => runner.FollowCompletion(actionId);
 
     [Queue(ActionQueues.Copies)]
     [ActionJobName]

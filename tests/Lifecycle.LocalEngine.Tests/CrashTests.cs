@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Providers;
+using Lifecycle.Testing.Waiting;
 
 namespace Lifecycle.LocalEngine.Tests;
 
@@ -31,6 +32,7 @@ public sealed class CrashTests
         {
             for (var kill = 0; kill < Kills; kill++)
             {
+                var snapshotsBefore = SnapshotLines(journal);
                 using (var child = Process.Start(new ProcessStartInfo("dotnet", [host, data, journal, kill.ToString(System.Globalization.CultureInfo.InvariantCulture)])
                 {
                     RedirectStandardOutput = true,
@@ -42,6 +44,14 @@ public sealed class CrashTests
                     if (ready != "ready")
                     {
                         Assert.Fail($"kill {kill}: child did not start: {ready} {await errors}");
+                    }
+
+                    // Every third child is killed only after it completed a snapshot of its own, so the checks cover
+                    // committed work however slowly a loaded machine runs the child; the others die at random points.
+                    if (kill % 3 == 0)
+                    {
+                        await Eventually.UntilAsync(() => Task.FromResult(SnapshotLines(journal)), n => n > snapshotsBefore,
+                            $"kill {kill}: the child to complete a snapshot", TimeSpan.FromSeconds(60));
                     }
 
                     await Task.Delay(random.Next(20, 700));
@@ -64,6 +74,9 @@ public sealed class CrashTests
 
         Assert.True(checkedSnapshots > Kills, $"only {checkedSnapshots} snapshot checks over {Kills} kills");
     }
+
+    private static int SnapshotLines(string journalPath) =>
+        File.Exists(journalPath) ? File.ReadLines(journalPath).Count(l => l.StartsWith("snap ", StringComparison.Ordinal)) : 0;
 
     private static async Task<int> CheckAsync(string data, string journalPath, string root, int kill)
     {

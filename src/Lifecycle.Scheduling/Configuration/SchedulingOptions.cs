@@ -24,7 +24,7 @@ public sealed record SchedulingOptions
     /// PostgreSQL only: how long a job Hangfire fetched stays invisible to other nodes after its node stops renewing it
     /// (sliding invisibility), so a killed node's jobs are delivered again after about this long.
     /// </summary>
-    public TimeSpan InvisibilityTimeout { get; init; } = TimeSpan.FromMinutes(1);
+    public TimeSpan InvisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Every this long the reconcile job wakes every policy and delivers again any action whose delivery was lost.</summary>
     public string ReconcileCron { get; init; } = "*/5 * * * *";

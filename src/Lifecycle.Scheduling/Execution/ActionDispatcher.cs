@@ -14,6 +14,7 @@ namespace Lifecycle.Scheduling.Execution;
 /// </summary>
 public sealed class ActionDispatcher
 {
+    private const int DeliveryParallelism = 8;
     private readonly RunStore store;
     private readonly IBackgroundJobClient jobs;
     private readonly TimeProvider timeProvider;
@@ -71,12 +72,15 @@ public sealed class ActionDispatcher
             return;
         }
 
-        var created = new List<(string ActionId, string Job)>(actions.Count);
-        foreach (var (id, kind) in actions)
-        {
-            created.Add((id, Deliver(id, kind, at)));
-        }
-
+        // A few at a time: a job is several round trips to Hangfire.PostgreSql's tables, and the first of a fire's jobs
+        // can start while the rest are created.
+        var created = new (string ActionId, string Job)[actions.Count];
+        await Parallel.ForAsync(0, actions.Count, new ParallelOptions { MaxDegreeOfParallelism = DeliveryParallelism, CancellationToken = cancellationToken },
+            (i, _) =>
+            {
+                created[i] = (actions[i].Id, Deliver(actions[i].Id, actions[i].Kind, at));
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
         await store.SetJobsAsync(created, cancellationToken).ConfigureAwait(false);
     }
 

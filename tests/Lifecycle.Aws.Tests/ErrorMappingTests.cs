@@ -1,8 +1,10 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using System.Net;
 using Lifecycle.Aws.Errors;
 using Lifecycle.Aws.Tests.Support;
 using Lifecycle.Core.Providers;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Lifecycle.Aws.Tests;
 
@@ -145,15 +147,25 @@ public sealed class ErrorMappingTests
     [Fact]
     public async Task CreateSnapshot_OfOneVolume_WaitsTheMinimumIntervalSinceTheLastCreate()
     {
-        var sent = new List<DateTime>();
-        using var ec2 = new ScriptedEc2 { OnCall = c => { if (c.Action == "CreateSnapshot") { lock (sent) { sent.Add(DateTime.UtcNow); } } } };
-        using var registry = Scripted.Registry(ec2, o => o with { MinimumSnapshotInterval = TimeSpan.FromMilliseconds(400) });
+        // On a fake clock that moves only when the test moves it: the second create is sent when the clock has moved a
+        // whole interval past the first, whatever the machine's load (a wall-clock measure also counts HTTP latency).
+        var clock = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-06T12:00:00Z", CultureInfo.InvariantCulture));
+        var sent = new List<DateTimeOffset>();
+        using var ec2 = new ScriptedEc2 { OnCall = c => { if (c.Action == "CreateSnapshot") { lock (sent) { sent.Add(clock.GetUtcNow()); } } } };
+        using var registry = Scripted.Registry(ec2, o => o with { MinimumSnapshotInterval = TimeSpan.FromSeconds(15), TimeProvider = clock });
         var provider = registry.For(Scripted.Region);
 
         await provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", NoTags));
-        await provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", NoTags));
+        var second = provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", NoTags));
+        await Scripted.UntilAsync(() =>
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            return second.IsCompleted;
+        }, "the second create to be sent");
+        await second;
+
         Assert.Equal(2, sent.Count);
-        Assert.True(sent[1] - sent[0] >= TimeSpan.FromMilliseconds(390), $"second create after {(sent[1] - sent[0]).TotalMilliseconds} ms");
+        Assert.True(sent[1] - sent[0] >= TimeSpan.FromSeconds(15), $"second create after {(sent[1] - sent[0]).TotalSeconds} s of the clock");
     }
 
     [Fact]

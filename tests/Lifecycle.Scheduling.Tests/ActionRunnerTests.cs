@@ -188,15 +188,16 @@ public sealed class ActionRunnerTests : IAsyncLifetime
 
         var created = await runner.RunAsync(id);
 
-        // accepted: completing, followed in process (no worker, no job yet)
+        // accepted: completing, followed in process under the create's claim, whose lease it keeps (no worker, no job)
         var snapshot = Assert.Single(provider.Snapshots);
         Assert.Equal($"{snapshot.Id} pending; completion followed in process", created);
         var completing = await RowAsync(id);
-        Assert.Equal((ActionStates.Completing, snapshot.Id, (DateTimeOffset?)null, 1), (completing.State, completing.ResultSnapshotId, completing.LeaseUntil, completing.Attempts));
+        Assert.Equal((ActionStates.Completing, snapshot.Id, "node-a", 1, (string?)null), (completing.State, completing.ResultSnapshotId, completing.Node, completing.Attempts, completing.Job));
+        Assert.True(completing.LeaseUntil > DateTimeOffset.UtcNow, "the follower holds no lease");
         Assert.Empty(await PolicyTriggersAsync()); // the run is not done yet: no follow-up
 
         // still pending after the in-process wait: its check finds it pending and schedules a completion check job
-        var rechecking = await Eventually.UntilAsync(() => RowAsync(id), r => r.Job != createJob && r.NotBefore is not null,
+        var rechecking = await Eventually.UntilAsync(() => RowAsync(id), r => r.Job is not null && r.Job != createJob && r.NotBefore is not null,
             "a completion check job for the still-pending snapshot", TimeSpan.FromSeconds(10));
         Assert.Equal((ActionStates.Completing, 1), (rechecking.State, rechecking.Attempts));
         Assert.Equal(("CheckCompletion", id, "Scheduled", null), Job(rechecking.Job!));
@@ -204,7 +205,7 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         // the check job follows the completion in process; once the snapshot completed, the action succeeds
         provider.SetState(snapshot.Id, SnapshotState.Completed);
         await Eventually.UntilAsync(() => Task.FromResult(DateTimeOffset.UtcNow), now => now > rechecking.NotBefore, "the check's time", TimeSpan.FromSeconds(5));
-        Assert.StartsWith("following the completion", runner.FollowCompletion(id)); // what the check job does when it comes
+        Assert.StartsWith("following the completion", await runner.CheckCompletionAsync(id)); // what the check job does when it comes
         var finished = await Eventually.UntilAsync(() => RowAsync(id), r => r.State == ActionStates.Succeeded, "the action to succeed", TimeSpan.FromSeconds(10));
         var result = $"{finished.State} {finished.ResultSnapshotId}";
         Assert.Equal($"succeeded {snapshot.Id}", result);
@@ -340,6 +341,44 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         Assert.Equal((ActionStates.Succeeded, 2, "node-a"), ((await RowAsync(deadNode)).State, (await RowAsync(deadNode)).Attempts, (await RowAsync(deadNode)).Node));
 
         string Id(int i) => ActionPayload.IdOf(actions[i]);
+    }
+
+    [Fact]
+    public async Task TheRecoveryPass_DeliversAgainWhatANodeLeftWhenItDied_ACheckOfTheCompletionItFollowed_AndTheCreatesItHadNoJobsFor()
+    {
+        provider.CreatePending = true;
+        var recovery = new ReconcileJob(applied, store, dispatcher, quartz.Factory, storage, TimeProvider.System, NullLogger<ReconcileJob>.Instance);
+        // node-dead claimed a create, EC2 accepted it, and the node died while following its completion: its claim and
+        // a short lease remain, and no job. It had also recorded a second create of the fire and died before its job.
+        var followed = Create("vol-1");
+        var unsent = Create("vol-2");
+        var (followedId, unsentId) = (ActionPayload.IdOf(followed), ActionPayload.IdOf(unsent));
+        await store.EnqueueActionsAsync([.. new[] { followed, unsent }.Select(a => new EnqueueRequest(new ActionRecord(
+            ActionPayload.IdOf(a), "run-1", "p1", a.Schedule, "create", "r1", a.VolumeIds, null, a.Token, a.FireTime, ActionStates.Enqueued, 0, null, null,
+            null, null, DateTimeOffset.UtcNow, null, null, ActionPayload.Serialize(a)), RequeueFinished: false))]);
+        var dead = await store.ClaimActionAsync(followedId, "node-dead", TimeSpan.FromMilliseconds(300));
+        var pending = await provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", followed.Tags));
+        await store.MarkCompletingAsync(followedId, pending.Id, null, "accepted", dead!.Claim, TimeSpan.FromMilliseconds(300));
+
+        // within the grace nothing is stranded: the node may still be following it, or creating the jobs
+        Assert.Equal("0 stranded actions delivered again", await recovery.RecoverStrandedAsync(TimeSpan.FromMinutes(1)));
+        var leaseEnd = (await RowAsync(followedId)).LeaseUntil!.Value;
+        await Eventually.UntilAsync(() => DateTimeOffset.UtcNow > leaseEnd, "the dead node's lease to run out", TimeSpan.FromSeconds(5));
+
+        Assert.Equal("2 stranded actions delivered again", await recovery.RecoverStrandedAsync(TimeSpan.Zero));
+
+        var check = await RowAsync(followedId);
+        Assert.Equal(("CheckCompletion", followedId, "Enqueued", "checks"), Job(check.Job!));
+        Assert.Equal((ActionStates.Completing, (DateTimeOffset?)null), (check.State, check.LeaseUntil)); // the new job is its delivery now
+        Assert.Equal(("Create", unsentId, "Enqueued", "creates"), Job((await RowAsync(unsentId)).Job!));
+        Assert.Equal("0 stranded actions delivered again", await recovery.RecoverStrandedAsync(TimeSpan.Zero)); // delivered once, not at every pass
+
+        // the check (as its job runs it) finishes the snapshot the dead node made, without making another
+        provider.SetState(pending.Id, SnapshotState.Completed);
+        Assert.StartsWith("following the completion", await runner.CheckCompletionAsync(followedId), StringComparison.Ordinal);
+        var done = await Eventually.UntilAsync(() => RowAsync(followedId), r => r.State == ActionStates.Succeeded, "the followed create to succeed", TimeSpan.FromSeconds(10));
+        Assert.Equal((pending.Id, 1, "node-a"), (done.ResultSnapshotId, done.Attempts, done.Node));
+        Assert.Equal(1, provider.CreateCalls);
     }
 
     [Fact]

@@ -187,6 +187,70 @@ public abstract class LeasedClaimTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AClaimKeptWhileFollowingACompletion_ContinuesUnderTheSameClaim_UntilItsLeaseRunsOutAndAnotherNodeTakesIt()
+    {
+        await EnqueueAsync(("c1", "p1"));
+        var a = Node();
+        var first = await a.ClaimActionAsync("c1", "node-a", Lease);
+        await a.MarkCompletingAsync("c1", "snap-1", null, "accepted", first!.Claim, Lease);
+
+        var following = await RowAsync("c1");
+        Assert.Equal((ActionStates.Completing, first.Claim, Now + Lease, (string?)null), (following.State, following.Claim, following.LeaseUntil, following.Job));
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease));
+        Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease, heldClaim: "not-the-claim"));
+
+        time.Advance(TimeSpan.FromSeconds(20));
+        var check = await a.ClaimActionAsync("c1", "node-a", Lease, heldClaim: first.Claim); // the follower checks under its claim
+
+        Assert.Equal((ActionStates.Completing, first.Claim, Now + Lease, 1), (check!.State, check.Claim, check.LeaseUntil, check.Attempts));
+
+        time.Advance(Lease + TimeSpan.FromMilliseconds(1)); // the follower died
+        var taken = await Node().ClaimActionAsync("c1", "node-b", Lease);
+        Assert.NotNull(taken);
+        Assert.NotEqual(first.Claim, taken.Claim);
+        Assert.Null(await a.ClaimActionAsync("c1", "node-a", Lease, heldClaim: first.Claim));
+        await a.FinishActionAsync("c1", ActionStates.Succeeded, null, null, "late", first.Claim);
+        Assert.Equal((ActionStates.Completing, "node-b"), ((await RowAsync("c1")).State, (await RowAsync("c1")).Node));
+    }
+
+    [Fact]
+    public async Task StrandedActions_AreThoseWhoseLeaseRanOut_OrThatHaveNeitherLeaseNorJob_OnceTheGraceIsOver()
+    {
+        var grace = TimeSpan.FromMinutes(1);
+        await EnqueueAsync(("running", "p1"), ("following", "p1"), ("renewed", "p1"), ("no-job", "p1"), ("with-job", "p1"), ("paused", "p2"), ("released", "p1"), ("done", "p1"));
+        await store.SetJobsAsync([("with-job", "hf-1")]);
+        var running = await store.ClaimActionAsync("running", "node-a", Lease);
+        var following = await store.ClaimActionAsync("following", "node-a", Lease);
+        await store.MarkCompletingAsync("following", "snap-f", null, "accepted", following!.Claim, Lease);
+        var renewed = await store.ClaimActionAsync("renewed", "node-a", Lease);
+        var released = await store.ClaimActionAsync("released", "node-a", Lease);
+        await store.ReleaseActionAsync("released", ActionStates.Enqueued, Now + TimeSpan.FromMinutes(2), "limit", released!.Claim);
+        var done = await store.ClaimActionAsync("done", "node-a", Lease);
+        await store.FinishActionAsync("done", ActionStates.Failed, null, null, "boom", done!.Claim);
+        await store.SetPausedAsync("p2", paused: true, "tester");
+        async Task<List<string>> StrandedAsync() => [.. (await store.ListStrandedActionsAsync(grace, 100)).Select(a => a.Id).Order(StringComparer.Ordinal)];
+
+        time.Advance(grace - TimeSpan.FromMilliseconds(1));
+        Assert.Empty(await StrandedAsync());
+        Assert.True(await store.RenewLeaseAsync("renewed", renewed!.Claim!, Lease));
+
+        time.Advance(TimeSpan.FromMilliseconds(2)); // the queued action without a job has waited out the grace
+        Assert.Equal(["no-job"], await StrandedAsync());
+
+        time.Advance(Lease); // the leases not renewed ran out a grace ago
+        Assert.Equal(["following", "no-job", "running"], await StrandedAsync());
+
+        time.Advance(TimeSpan.FromSeconds(90)); // the released one has been due for a grace, and the renewed lease ran out a grace ago
+        Assert.Equal(["following", "no-job", "released", "renewed", "running"], await StrandedAsync());
+
+        // delivered again: each has a job now, and a lease that ran out is cleared with it; the paused and the finished wait
+        await store.SetJobsAsync([("following", "hf-2"), ("no-job", "hf-3"), ("released", "hf-4"), ("renewed", "hf-5"), ("running", "hf-6")]);
+        Assert.Empty(await StrandedAsync());
+        Assert.Equal(((DateTimeOffset?)null, "hf-6", ActionStates.Running, running!.Claim), ((await RowAsync("running")).LeaseUntil, (await RowAsync("running")).Job, (await RowAsync("running")).State, (await RowAsync("running")).Claim));
+        Assert.NotNull(await Node().ClaimActionAsync("running", "node-b", Lease));
+    }
+
+    [Fact]
     public async Task ACompletingAction_IsClaimedForACheck_StaysCompleting_AndKeepsItsAttempts()
     {
         await EnqueueAsync(("c1", "p1"));

@@ -196,7 +196,7 @@ internal sealed class HookLeftoverService(HookLeftoverReaper reaper, ILogger<Hoo
 }
 
 /// <summary>
-/// After start: make sure the applied policies have their triggers and the reconcile pass its recurring job, deliver
+/// After start: make sure the applied policies have their triggers and the reconcile and recovery passes their recurring jobs, deliver
 /// again every action the run store still owes (Hangfire.InMemory lost its jobs with the process; a PostgreSQL job a
 /// crash left without state never runs), and wake each policy once to catch up a fire missed while the server was
 /// down.
@@ -213,6 +213,7 @@ internal sealed class SchedulerStartupService(
         var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
         await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecurringId, j => j.RunAsync(CancellationToken.None), ReconcileJob.Cron(options.ReconcileCron));
+        recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecoverId, j => j.RecoverStrandedAsync(CancellationToken.None), ReconcileJob.Cron(ReconcileJob.RecoverCron));
 
         // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
         await ActivatorUtilities.CreateInstance<ReconcileJob>(services).RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);

@@ -12,9 +12,10 @@ namespace Lifecycle.Scheduling.Execution;
 /// <summary>
 /// Runs one delivery of an action: claims it in the run store (a leased claim: a duplicate or late delivery gets
 /// nothing and does nothing), runs its next step (the provider call, or a completion check), records the outcome and
-/// releases the claim. Nothing waits for a snapshot to complete: an accepted create or copy becomes a completion check
-/// job, a limit that clears by itself becomes a delayed job, and a lease that a dead node still holds is claimed by a
-/// delivery scheduled for when it expires.
+/// releases the claim. No worker waits for a snapshot to complete: an accepted create or copy is followed in process
+/// under the same claim (its lease renewed) and then checked, a limit that clears by itself becomes a delayed job, and a
+/// lease that a dead node still holds is claimed by a delivery scheduled for when it expires, or by the recovery pass
+/// (<see cref="Jobs.ReconcileJob.RecoverStrandedAsync"/>) when nothing else delivers the action any more.
 /// </summary>
 public sealed class ActionRunner
 {
@@ -48,9 +49,12 @@ public sealed class ActionRunner
     /// <see cref="ActionFailedException"/> when the action failed (so the job fails with the action's error), and on
     /// cancellation (shutdown: the lease expires and a later delivery resumes the action; the token makes that safe).
     /// </summary>
-    public async Task<string> RunAsync(string actionId, CancellationToken cancellationToken = default)
+    public Task<string> RunAsync(string actionId, CancellationToken cancellationToken = default) => RunAsync(actionId, null, cancellationToken);
+
+    /// <summary><see cref="RunAsync(string, CancellationToken)"/>, continuing under <paramref name="heldClaim"/> when this node holds it.</summary>
+    private async Task<string> RunAsync(string actionId, string? heldClaim, CancellationToken cancellationToken)
     {
-        var record = await store.ClaimActionAsync(actionId, node.Name, options.ActionLease, cancellationToken).ConfigureAwait(false);
+        var record = await store.ClaimActionAsync(actionId, node.Name, options.ActionLease, heldClaim, cancellationToken).ConfigureAwait(false);
         if (record is null)
         {
             return await NotClaimedAsync(actionId, cancellationToken).ConfigureAwait(false);
@@ -105,11 +109,11 @@ public sealed class ActionRunner
         {
             if (outcome.RetryAt is not { } at)
             {
-                // Accepted now: its completion is followed in process (no worker held, no job). A crash before the
-                // check leaves the action completing without a live job, which the start and every reconcile pass
-                // deliver again.
-                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, null, record.Claim, CancellationToken.None).ConfigureAwait(false);
-                FollowCompletion(actionId);
+                // Accepted now: its completion is followed in process (no worker held, no job) under this claim, whose
+                // lease the follower renews. If this node dies, the lease runs out and the recovery pass delivers a check.
+                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, record.Claim, options.ActionLease,
+                    CancellationToken.None).ConfigureAwait(false);
+                StartFollowing(actionId, record.Claim!);
                 return $"{outcome.ResultSnapshotId} pending; completion followed in process";
             }
 
@@ -141,34 +145,57 @@ public sealed class ActionRunner
     }
 
     /// <summary>
-    /// A completion check job's work: follow the action's completion in process and return at once, so no worker waits
-    /// while snapshots complete (1,000 pending snapshots are 1,000 asynchronous waits on the provider, which batches
-    /// them, not 1,000 blocked workers).
+    /// A completion check job's work: claim the completing action, then follow its completion in process under that
+    /// claim and return at once, so no worker waits while snapshots complete (1,000 pending snapshots are 1,000
+    /// asynchronous waits on the provider, which batches them, not 1,000 blocked workers). A check that cannot claim
+    /// the action does what any other delivery does (<see cref="NotClaimedAsync"/>).
     /// </summary>
-    public string FollowCompletion(string actionId)
+    public async Task<string> CheckCompletionAsync(string actionId, CancellationToken cancellationToken = default)
     {
-        _ = Task.Run(() => FollowCompletionAsync(actionId));
+        var record = await store.ClaimActionAsync(actionId, node.Name, options.ActionLease, null, cancellationToken).ConfigureAwait(false);
+        if (record is null)
+        {
+            return await NotClaimedAsync(actionId, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (record.State != ActionStates.Completing)
+        {
+            // Enqueued or running (an operator's retry, a re-delivery of another kind): run its next step here.
+            string result;
+            using (new LeaseKeeper(store, actionId, record.Claim!, options.ActionLease, timeProvider, logger))
+            {
+                result = await RecordAsync(record, await RunClaimedAsync(record, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+            }
+
+            return result;
+        }
+
+        StartFollowing(actionId, record.Claim!);
         return $"following the completion of {actionId} in process";
     }
 
+    private void StartFollowing(string actionId, string claim) => _ = Task.Run(() => FollowCompletionAsync(actionId, claim));
+
     /// <summary>
-    /// Waits (asynchronously, at most <see cref="ExecutorOptions.InProcessCompletionWait"/>) for a completing action's
-    /// snapshots through the provider, then runs its completion check (<see cref="RunAsync"/>: done, failed, or still
-    /// pending and checked again later by a delayed job). Never throws.
+    /// Waits (asynchronously, at most <see cref="ExecutorOptions.InProcessCompletionWait"/>, renewing the claim's lease)
+    /// for a completing action's snapshots through the provider, then runs its completion check under the same claim
+    /// (done, failed, or still pending and checked again later by a delayed job). Never throws: a failure leaves the
+    /// lease to run out, and the recovery pass delivers the action again.
     /// </summary>
-    private async Task FollowCompletionAsync(string actionId)
+    private async Task FollowCompletionAsync(string actionId, string claim)
     {
         try
         {
-            var current = await store.GetActionAsync(actionId).ConfigureAwait(false);
-            if (current is not { State: ActionStates.Completing, ResultSnapshotId: { } ids })
+            using (new LeaseKeeper(store, actionId, claim, options.ActionLease, timeProvider, logger))
             {
-                return;
-            }
+                var current = await store.GetActionAsync(actionId).ConfigureAwait(false);
+                if (current is not { State: ActionStates.Completing, ResultSnapshotId: { } ids } || current.Claim != claim)
+                {
+                    return;
+                }
 
-            var provider = executor.ProviderOf(ActionPayload.Deserialize(current.Payload));
-            using (var wait = new CancellationTokenSource(options.Executor.InProcessCompletionWait, timeProvider))
-            {
+                var provider = executor.ProviderOf(ActionPayload.Deserialize(current.Payload));
+                using var wait = new CancellationTokenSource(options.Executor.InProcessCompletionWait, timeProvider);
                 try
                 {
                     await Task.WhenAll(ids.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(id => provider.WaitForCompletionAsync(id, wait.Token))).ConfigureAwait(false);
@@ -183,7 +210,7 @@ public sealed class ActionRunner
                 }
             }
 
-            await RunAsync(actionId).ConfigureAwait(false);
+            await RunAsync(actionId, claim, CancellationToken.None).ConfigureAwait(false);
         }
         catch (ActionFailedException)
         {
@@ -191,7 +218,8 @@ public sealed class ActionRunner
         }
         catch (Exception e)
         {
-            logger.LogWarning("action {Action}: following its completion failed ({Error}); the reconcile pass delivers it again", actionId, e.Message);
+            logger.LogWarning("action {Action}: following its completion failed ({Error}); once its lease runs out the recovery pass delivers it again",
+                actionId, e.Message);
         }
     }
 

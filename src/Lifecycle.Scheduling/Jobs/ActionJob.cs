@@ -24,7 +24,7 @@ public sealed class ActionJob
 
     [Queue(ActionQueues.Checks)]
     [ActionJobName]
-    public string CheckCompletion(string actionId, CancellationToken cancellationToken) => runner.FollowCompletion(actionId);
+    public Task<string> CheckCompletion(string actionId, CancellationToken cancellationToken) => runner.CheckCompletionAsync(actionId, cancellationToken);
 
     [Queue(ActionQueues.Copies)]
     [ActionJobName]

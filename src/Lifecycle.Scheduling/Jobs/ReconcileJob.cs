@@ -11,20 +11,33 @@ using Quartz;
 namespace Lifecycle.Scheduling.Jobs;
 
 /// <summary>
-/// The level-triggered safety net, a Hangfire recurring job (every 5 minutes): wakes every enabled, unpaused policy
-/// in reconcile mode, so failed or missed copies, archive moves, fast-restore changes and deletions catch up (through
-/// each policy's Quartz job, so runs of a policy never overlap), and delivers again every action the run store still
-/// owes whose Hangfire job is gone or finished (a storage restart, a node killed while creating the job).
+/// The level-triggered safety nets, two Hangfire recurring jobs. <b>recover</b> (every minute) delivers again the
+/// actions the run store says nobody is delivering (<see cref="RunStore.ListStrandedActionsAsync"/>: a node died holding
+/// their lease or before creating their jobs), from the run store alone. <b>reconcile</b> (every 5 minutes) wakes every
+/// enabled, unpaused policy in reconcile mode, so failed or missed copies, archive moves, fast-restore changes and
+/// deletions catch up (through each policy's Quartz job, so runs of a policy never overlap), and delivers again every
+/// action the run store still owes whose Hangfire job is gone or finished (a storage restart, a job that failed
+/// without recording an outcome).
 /// </summary>
 public sealed class ReconcileJob
 {
     /// <summary>The recurring job's id on Hangfire's Recurring Jobs page.</summary>
     public const string RecurringId = "reconcile";
 
+    /// <summary>The recovery pass's id on Hangfire's Recurring Jobs page.</summary>
+    public const string RecoverId = "recover";
+
+    /// <summary>The recovery pass's cron: every minute, or every N seconds under <see cref="IntervalVariable"/> (tests).</summary>
+    public const string RecoverCron = "* * * * *";
+
     /// <summary>Test-only: <c>LIFECYCLE_RECONCILE_SECONDS=N</c> (1..59) makes the pass run every N seconds.</summary>
     public const string IntervalVariable = "LIFECYCLE_RECONCILE_SECONDS";
 
     private const int MaxRedeliveries = 100_000;
+
+    /// <summary>How long an action must have been without a live lease or a job before the recovery pass delivers it.</summary>
+    public static readonly TimeSpan StrandedAfter = TimeSpan.FromMinutes(1);
+
     private readonly AppliedPolicies applied;
     private readonly RunStore store;
     private readonly ActionDispatcher dispatcher;
@@ -46,7 +59,7 @@ public sealed class ReconcileJob
         this.logger = logger;
     }
 
-    /// <summary>The pass's cron: every 5 minutes, or every N seconds under <see cref="IntervalVariable"/> (tests).</summary>
+    /// <summary>A pass's cron: <paramref name="configured"/>, or every N seconds under <see cref="IntervalVariable"/> (tests).</summary>
     public static string Cron(string configured) =>
         int.TryParse(Environment.GetEnvironmentVariable(IntervalVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds is > 0 and < 60
             ? $"*/{seconds} * * * * *"
@@ -76,6 +89,31 @@ public sealed class ReconcileJob
     }
 
     /// <summary>
+    /// The recovery pass: delivers again every stranded action (<see cref="RunStore.ListStrandedActionsAsync"/>), a
+    /// completing one as a completion check. One query, no lookups in Hangfire: every minute costs little however many
+    /// actions are queued. A delivery that finds the action taken after all does nothing (the leased claim decides).
+    /// </summary>
+    [Queue(ActionQueues.System)]
+    [JobDisplayName("recover: deliver again the actions nobody is delivering")]
+    [AutomaticRetry(Attempts = 0)]
+    [DisableConcurrentExecution(60)]
+    public Task<string> RecoverStrandedAsync(CancellationToken cancellationToken) => RecoverStrandedAsync(StrandedAfter, cancellationToken);
+
+    /// <summary>The recovery pass with another <paramref name="grace"/> than <see cref="StrandedAfter"/> (tests).</summary>
+    public async Task<string> RecoverStrandedAsync(TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        var stranded = await store.ListStrandedActionsAsync(grace, MaxRedeliveries, cancellationToken).ConfigureAwait(false);
+        if (stranded.Count > 0)
+        {
+            logger.LogWarning("{Count} actions were stranded (a lease ran out, or no job was created); delivering them again", stranded.Count);
+            await DeliverAgainAsync([.. stranded.Select(a => (a.Id, a.State == ActionStates.Completing ? ActionStates.Completing : a.Kind, a.NotBefore))],
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        return $"{stranded.Count} stranded actions delivered again";
+    }
+
+    /// <summary>
     /// Delivers again each owed action (<see cref="RunStore.ListOwedActionsAsync"/>) whose job is not waiting or running
     /// in Hangfire. A second delivery of an action that is in fact running is harmless: it cannot claim it.
     /// </summary>
@@ -99,15 +137,20 @@ public sealed class ReconcileJob
         if (lost.Count > 0)
         {
             logger.LogWarning("{Count} owed actions had no live Hangfire job; delivering them again", lost.Count);
-            // A retry or a completion recheck keeps its time (delivered at once, it would find the action not due and end).
-            var now = timeProvider.GetUtcNow();
-            foreach (var due in lost.GroupBy(a => a.At is { } at && at > now ? at : (DateTimeOffset?)null))
-            {
-                await dispatcher.DeliverAsync([.. due.Select(a => (a.Id, a.Kind))], due.Key, cancellationToken).ConfigureAwait(false);
-            }
+            await DeliverAgainAsync(lost, cancellationToken).ConfigureAwait(false);
         }
 
         return lost.Count;
+    }
+
+    /// <summary>A retry or a completion recheck keeps its time (delivered at once, it would find the action not due and end).</summary>
+    private async Task DeliverAgainAsync(IReadOnlyList<(string Id, string Kind, DateTimeOffset? At)> actions, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        foreach (var due in actions.GroupBy(a => a.At is { } at && at > now ? at : (DateTimeOffset?)null))
+        {
+            await dispatcher.DeliverAsync([.. due.Select(a => (a.Id, a.Kind))], due.Key, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static readonly HashSet<string> AliveStates = new(StringComparer.OrdinalIgnoreCase)

@@ -193,11 +193,13 @@ public sealed class RunStore
     /// it is not a not-yet-started action of a paused policy (a running one resumes: its hooks may have run). An
     /// enqueued or running action becomes running (attempts + 1); a completing one stays completing (a completion
     /// check). Any other delivery of the same action, duplicate or late, gets null and does nothing. Claims that arrive
-    /// together are written in one transaction.
+    /// together are written in one transaction. <paramref name="heldClaim"/>: the caller already holds this claim (a
+    /// completion it followed in process) and continues under it while the lease has not been taken over.
     /// </summary>
-    public async Task<ActionRecord?> ClaimActionAsync(string actionId, string node, TimeSpan lease, CancellationToken cancellationToken = default)
+    public async Task<ActionRecord?> ClaimActionAsync(
+        string actionId, string node, TimeSpan lease, string? heldClaim = null, CancellationToken cancellationToken = default)
     {
-        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds, Guid.NewGuid().ToString("N"));
+        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds, heldClaim ?? Guid.NewGuid().ToString("N")) { Held = heldClaim };
         await claims.CommitAsync(claim, cancellationToken).ConfigureAwait(false);
         return claim.Result?.ToRecord();
     }
@@ -218,12 +220,12 @@ public sealed class RunStore
                   started_at = CASE WHEN state = 'completing' THEN started_at ELSE @now END,
                   node = @Node, lease_until = @until, claim = @Claim
                 WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing')
-                  AND (lease_until IS NULL OR lease_until < @now)
+                  AND (lease_until IS NULL OR lease_until < @now OR (@Held IS NOT NULL AND claim = @Held AND state <> 'enqueued'))
                   AND (not_before IS NULL OR not_before <= @now)
                   AND NOT (state = 'enqueued' AND policy IN (SELECT policy FROM policy_pauses))
                 RETURNING *
                 """,
-                new { claim.ActionId, claim.Node, now, until = now + claim.LeaseMs, claim.Claim }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                new { claim.ActionId, claim.Node, now, until = now + claim.LeaseMs, claim.Claim, claim.Held }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -231,6 +233,8 @@ public sealed class RunStore
 
     private sealed record PendingClaim(string ActionId, string Node, long LeaseMs, string Claim)
     {
+        public string? Held { get; init; }
+
         public ActionRow? Result { get; set; }
     }
 
@@ -249,11 +253,17 @@ public sealed class RunStore
 
     /// <summary>
     /// The provider accepted a create or copy (<paramref name="snapshotIds"/>, comma-separated) that is still pending:
-    /// the action waits in state completing, without a lease, for a completion check (its job: <paramref name="job"/>).
+    /// the action becomes completing. With <paramref name="holdFor"/>, the claim keeps a lease of that length (the node
+    /// follows the completion itself and renews it; if it dies, the lease runs out and the action is stranded, see
+    /// <see cref="ListStrandedActionsAsync"/>); without, it waits unleased for a completion check job.
     /// </summary>
     public Task MarkCompletingAsync(
-        string actionId, string snapshotIds, string? consistency, string? note, string? job = null, string? claim = null, CancellationToken cancellationToken = default) =>
-        finishes.CommitAsync(new PendingFinish(actionId, ActionStates.Completing, snapshotIds, consistency, Truncate(note)) { Step = StepKind.Completing, Job = job, Claim = claim }, cancellationToken);
+        string actionId, string snapshotIds, string? consistency, string? note, string? claim = null, TimeSpan? holdFor = null,
+        CancellationToken cancellationToken = default) =>
+        finishes.CommitAsync(new PendingFinish(actionId, ActionStates.Completing, snapshotIds, consistency, Truncate(note))
+        {
+            Step = StepKind.Completing, Claim = claim, LeaseMs = holdFor is { } hold && claim is not null ? (long)hold.TotalMilliseconds : null,
+        }, cancellationToken);
 
     /// <summary>
     /// Gives an action back without finishing it, to be claimed again from <paramref name="notBefore"/> in
@@ -266,7 +276,11 @@ public sealed class RunStore
             ? finishes.CommitAsync(new PendingFinish(actionId, state, null, null, Truncate(reason)) { Step = StepKind.Release, NotBefore = notBefore.ToUnixTimeMilliseconds(), Claim = claim }, cancellationToken)
             : throw new ArgumentOutOfRangeException(nameof(state), state, "an action is released to enqueued or completing");
 
-    /// <summary>Records the delivery jobs of actions (the Hangfire job ids), group-committed with the other action writes.</summary>
+    /// <summary>
+    /// Records the delivery jobs of actions (the Hangfire job ids), group-committed with the other action writes. A
+    /// lease that has run out is cleared with it: the new job is the action's delivery now (a stranded action is
+    /// delivered again once, not at every recovery pass).
+    /// </summary>
     public Task SetJobsAsync(IReadOnlyList<(string ActionId, string Job)> jobs, CancellationToken cancellationToken = default) =>
         jobs.Count == 0
             ? Task.CompletedTask
@@ -288,6 +302,29 @@ public sealed class RunStore
             ORDER BY enqueued_at LIMIT @limit
             """,
             new { limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRecord()).ToList();
+    }
+
+    /// <summary>
+    /// Unfinished actions that nobody is delivering (the recovery pass delivers them again), without asking the delivery
+    /// system: those whose lease ran out more than <paramref name="grace"/> ago (the node that held it died, or lost its
+    /// database, while running the action or following its completion), and those without a lease and without a
+    /// delivery job that have been due for longer than <paramref name="grace"/> (a node died between recording them and
+    /// creating their jobs, or between releasing them and scheduling their retry). A paused policy's queued actions wait.
+    /// </summary>
+    public async Task<IReadOnlyList<ActionRecord>> ListStrandedActionsAsync(TimeSpan grace, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<ActionRow>(new CommandDefinition(
+            """
+            SELECT * FROM actions
+            WHERE state IN ('enqueued', 'running', 'completing')
+              AND NOT (state = 'enqueued' AND policy IN (SELECT policy FROM policy_pauses))
+              AND ((lease_until IS NOT NULL AND lease_until < @cutoff)
+                OR (lease_until IS NULL AND job IS NULL AND coalesce(not_before, enqueued_at) < @cutoff))
+            ORDER BY enqueued_at LIMIT @limit
+            """,
+            new { cutoff = Now - (long)grace.TotalMilliseconds, limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToRecord()).ToList();
     }
 
@@ -327,18 +364,18 @@ public sealed class RunStore
                     """,
                 StepKind.Completing => """
                     UPDATE actions SET state = 'completing', result_snapshot_id = @ResultSnapshotId, consistency = coalesce(@Consistency, consistency),
-                                       error = @Error, lease_until = NULL, not_before = NULL, job = coalesce(@Job, job)
+                                       error = @Error, lease_until = CASE WHEN @LeaseMs IS NULL THEN NULL ELSE @now + @LeaseMs END, not_before = NULL, job = NULL
                     WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
                     """,
                 StepKind.Release => """
-                    UPDATE actions SET state = @State, lease_until = NULL, not_before = @NotBefore,
+                    UPDATE actions SET state = @State, lease_until = NULL, not_before = @NotBefore, job = NULL,
                                        error = coalesce(@Error, error)
                     WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
                     """,
-                _ => "UPDATE actions SET job = @Job WHERE id = @ActionId",
+                _ => "UPDATE actions SET job = @Job, lease_until = CASE WHEN lease_until < @now THEN NULL ELSE lease_until END WHERE id = @ActionId",
             };
             await connection.ExecuteAsync(new CommandDefinition(
-                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job, f.Claim }), transaction,
+                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job, f.Claim, f.LeaseMs }), transaction,
                 cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -352,6 +389,9 @@ public sealed class RunStore
         public long? NotBefore { get; init; }
 
         public string? Job { get; init; }
+
+        /// <summary>Completing: the lease the claim keeps (its node follows the completion), from now; null: no lease.</summary>
+        public long? LeaseMs { get; init; }
 
         /// <summary>The claim that writes (a fence: a delivery whose lease expired and was taken over writes nothing); null: unfenced.</summary>
         public string? Claim { get; init; }

@@ -188,11 +188,11 @@ public sealed class ActionRunnerTests : IAsyncLifetime
 
         var created = await runner.RunAsync(id);
 
-        // accepted: completing, followed in process under the create's claim, whose lease it keeps (no worker, no job)
+        // accepted: completing, followed in process under the create's claim, whose lease it keeps (no worker, no new job)
         var snapshot = Assert.Single(provider.Snapshots);
         Assert.Equal($"{snapshot.Id} pending; completion followed in process", created);
         var completing = await RowAsync(id);
-        Assert.Equal((ActionStates.Completing, snapshot.Id, "node-a", 1, (string?)null), (completing.State, completing.ResultSnapshotId, completing.Node, completing.Attempts, completing.Job));
+        Assert.Equal((ActionStates.Completing, snapshot.Id, "node-a", 1, createJob), (completing.State, completing.ResultSnapshotId, completing.Node, completing.Attempts, completing.Job));
         Assert.True(completing.LeaseUntil > DateTimeOffset.UtcNow, "the follower holds no lease");
         Assert.Empty(await PolicyTriggersAsync()); // the run is not done yet: no follow-up
 

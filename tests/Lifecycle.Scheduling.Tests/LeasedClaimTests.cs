@@ -195,7 +195,7 @@ public abstract class LeasedClaimTests : IAsyncLifetime
         await a.MarkCompletingAsync("c1", "snap-1", null, "accepted", first!.Claim, Lease);
 
         var following = await RowAsync("c1");
-        Assert.Equal((ActionStates.Completing, first.Claim, Now + Lease, (string?)null), (following.State, following.Claim, following.LeaseUntil, following.Job));
+        Assert.Equal((ActionStates.Completing, first.Claim, Now + Lease), (following.State, following.Claim, following.LeaseUntil));
         Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease));
         Assert.Null(await Node().ClaimActionAsync("c1", "node-b", Lease, heldClaim: "not-the-claim"));
 

@@ -111,7 +111,7 @@ public sealed class ActionRunner
             {
                 // Accepted now: its completion is followed in process (no worker held, no job) under this claim, whose
                 // lease the follower renews. If this node dies, the lease runs out and the recovery pass delivers a check.
-                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, record.Claim, options.ActionLease,
+                await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, record.Claim, FollowLease,
                     CancellationToken.None).ConfigureAwait(false);
                 StartFollowing(actionId, record.Claim!);
                 return $"{outcome.ResultSnapshotId} pending; completion followed in process";
@@ -174,6 +174,12 @@ public sealed class ActionRunner
         return $"following the completion of {actionId} in process";
     }
 
+    /// <summary>
+    /// The lease a follower starts with: the in-process wait and a whole lease after it, so a follow that ends in time
+    /// (the usual case) never writes a renewal; the check's claim renews it.
+    /// </summary>
+    private TimeSpan FollowLease => options.Executor.InProcessCompletionWait + options.ActionLease;
+
     private void StartFollowing(string actionId, string claim) => _ = Task.Run(() => FollowCompletionAsync(actionId, claim));
 
     /// <summary>
@@ -186,7 +192,7 @@ public sealed class ActionRunner
     {
         try
         {
-            using (new LeaseKeeper(store, actionId, claim, options.ActionLease, timeProvider, logger))
+            using (new LeaseKeeper(store, actionId, claim, options.ActionLease, timeProvider, logger, firstRenewal: FollowLease - options.ActionLease * 2 / 3))
             {
                 var current = await store.GetActionAsync(actionId).ConfigureAwait(false);
                 if (current is not { State: ActionStates.Completing, ResultSnapshotId: { } ids } || current.Claim != claim)
@@ -317,10 +323,11 @@ public sealed class ActionRunner
     {
         private readonly ITimer timer;
 
-        public LeaseKeeper(RunStore store, string actionId, string claim, TimeSpan lease, TimeProvider time, ILogger logger)
+        /// <param name="firstRenewal">When the first renewal is due (default: a third of the lease).</param>
+        public LeaseKeeper(RunStore store, string actionId, string claim, TimeSpan lease, TimeProvider time, ILogger logger, TimeSpan? firstRenewal = null)
         {
             var period = lease / 3;
-            timer = time.CreateTimer(_ => _ = RenewAsync(), null, period, period);
+            timer = time.CreateTimer(_ => _ = RenewAsync(), null, firstRenewal ?? period, period);
 
             async Task RenewAsync()
             {

@@ -364,7 +364,7 @@ public sealed class RunStore
                     """,
                 StepKind.Completing => """
                     UPDATE actions SET state = 'completing', result_snapshot_id = @ResultSnapshotId, consistency = coalesce(@Consistency, consistency),
-                                       error = @Error, lease_until = CASE WHEN @LeaseMs IS NULL THEN NULL ELSE @now + @LeaseMs END, not_before = NULL, job = NULL
+                                       error = @Error, lease_until = CASE WHEN @LeaseMs IS NULL THEN NULL ELSE @now + @LeaseMs END, not_before = NULL
                     WHERE id = @ActionId AND state IN ('running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
                     """,
                 StepKind.Release => """

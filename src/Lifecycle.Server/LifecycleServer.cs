@@ -10,6 +10,7 @@ using Lifecycle.Server.Demo;
 using Lifecycle.Server.Ec2;
 using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Security;
+using Lifecycle.Server.Views;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -24,7 +25,7 @@ namespace Lifecycle.Server;
 
 /// <summary>
 /// The `lifecycle serve` host: the scheduler (Quartz on the store), the engine's providers, the REST API under
-/// /api/v1, /healthz, the Hangfire dashboard at /hangfire with browser sign-in at /signin, the watched policy directory
+/// /api/v1, /healthz, the Hangfire dashboard at /hangfire and the backup views at /views with browser sign-in at /signin, the watched policy directory
 /// and the demo.
 /// </summary>
 public static class LifecycleServer
@@ -81,6 +82,8 @@ public static class LifecycleServer
         builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddSingleton<EngineMaintenance>();
+        builder.Services.AddSingleton<PolicyOperations>();
+        builder.Services.AddSingleton<InventoryViewCache>();
         builder.Services.AddHostedService<EngineMaintenanceSchedule>();
         builder.Services.AddLifecycleAuthentication(tokens);
         builder.Services.AddBrowserSessions(options.DataDirectory);
@@ -121,6 +124,7 @@ public static class LifecycleServer
         RunEndpoints.Map(api);
         SignInEndpoints.Map(app);
         app.MapLifecycleDashboard();
+        BackupViews.Map(app);
         if (engine.Local is not null && ec2Credentials is not null)
         {
             var applied = app.Services.GetRequiredService<Lifecycle.Scheduling.Policies.AppliedPolicies>();

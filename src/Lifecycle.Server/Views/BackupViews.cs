@@ -47,7 +47,7 @@ public static class BackupViews
     {
         var read = new AuthorizeAttribute(AccessScope.Read.Name()) { AuthenticationSchemes = BrowserSessions.BearerOrSession };
         var operate = new AuthorizeAttribute(AccessScope.Operate.Name()) { AuthenticationSchemes = BrowserSessions.BearerOrSession };
-        app.MapGet(Path, (HttpContext context) => Results.Redirect(PoliciesPath)).RequireAuthorization(read).ExcludeFromDescription();
+        app.MapGet(Path, PoliciesAsync).RequireAuthorization(read).ExcludeFromDescription();
         app.MapGet(PoliciesPath, PoliciesAsync).RequireAuthorization(read).ExcludeFromDescription();
         app.MapGet(VolumesPath, VolumesAsync).RequireAuthorization(read).ExcludeFromDescription();
         app.MapGet(SnapshotsPath, SnapshotsAsync).RequireAuthorization(read).ExcludeFromDescription();

@@ -41,6 +41,9 @@ public static class BackupViews
     public const int RunActionsShown = 10;
     public const int FailedActionsShown = 20;
 
+    /// <summary>Runs of a policy read for its last result (the newest that planned actions among them shows its jobs).</summary>
+    public const int RecentRuns = 5;
+
     private static readonly string[] Tiers = ["standard", "archive", "recycle-bin"];
 
     public static void Map(IEndpointRouteBuilder app)
@@ -98,7 +101,10 @@ public static class BackupViews
             {
                 var stats = inventory.Policies.GetValueOrDefault(policy.Name);
                 var pause = pauses.GetValueOrDefault(policy.Name);
-                var last = (await store.ListRunsAsync(new RunFilter { Policy = policy.Name, Limit = 1 }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+                // The newest run, and the newest that planned actions (a follow-up with nothing to do often comes last).
+                var runs = await store.ListRunsAsync(new RunFilter { Policy = policy.Name, Limit = RecentRuns }, cancellationToken).ConfigureAwait(false);
+                var last = runs.FirstOrDefault();
+                var acting = runs.FirstOrDefault(r => r.ActionsPlanned > 0);
                 html.Append("<tr data-policy=\"").Append(Encode(policy.Name)).Append("\"><td class=\"name\"><strong>").Append(Encode(policy.Name)).Append("</strong>");
                 if (!policy.Enabled)
                 {
@@ -144,10 +150,11 @@ public static class BackupViews
                         html.Append("<br><span class=\"muted\">").Append(Encode(message.Length > 300 ? message[..300] + "…" : message)).Append("</span>");
                     }
 
-                    var actions = await store.ListActionsAsync(new ActionFilter { RunId = last.Id, Limit = RunActionsShown }, cancellationToken).ConfigureAwait(false);
-                    if (actions.Count > 0)
+                    var actions = acting is null ? [] : await store.ListActionsAsync(new ActionFilter { RunId = acting.Id, Limit = RunActionsShown }, cancellationToken).ConfigureAwait(false);
+                    if (acting is not null && actions.Count > 0)
                     {
-                        html.Append("<ul class=\"run-actions\">");
+                        html.Append("<div class=\"acting-run\" data-kind=\"").Append(Encode(acting.Kind)).Append("\">actions of the ").Append(Encode(acting.Kind))
+                            .Append(" run at ").Append(Time(acting.StartedAt)).Append(":</div><ul class=\"run-actions\">");
                         foreach (var action in actions)
                         {
                             html.Append("<li data-action=\"").Append(Encode(action.Id)).Append("\">").Append(Encode(action.Kind)).Append(' ')

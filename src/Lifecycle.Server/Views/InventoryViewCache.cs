@@ -24,6 +24,7 @@ public sealed class InventoryViewCache(
     private readonly Lock gate = new();
     private InventoryView? current;
     private Task<InventoryView>? refreshing;
+    private bool pinned;
 
     /// <summary>The current view; starts a refresh when it is stale (waits only when there is none yet).</summary>
     public async Task<InventoryView> GetAsync(CancellationToken cancellationToken = default)
@@ -33,9 +34,9 @@ public sealed class InventoryViewCache(
         lock (gate)
         {
             var view = current;
-            var stale = view is null
+            var stale = !pinned && (view is null
                 || view.RevisionSeq != set.Seq
-                || time.GetUtcNow() - view.Taken > Max(MaxAge, view.ReadDuration * 4);
+                || time.GetUtcNow() - view.Taken > Max(MaxAge, view.ReadDuration * 4));
             if (stale && refreshing is null)
             {
                 refreshing = Task.Run(RefreshAsync, CancellationToken.None);
@@ -105,12 +106,16 @@ public sealed class InventoryViewCache(
         }
     }
 
-    /// <summary>Installs a view built elsewhere (the benchmark seeds one of a million snapshots).</summary>
-    internal void Set(InventoryView view)
+    /// <summary>
+    /// Installs a view built elsewhere and stops refreshing it (<c>lifecycle bench views</c> pins one of a million
+    /// synthetic snapshots, which no engine of the benchmark's server holds).
+    /// </summary>
+    internal void Pin(InventoryView view)
     {
         lock (gate)
         {
             current = view;
+            pinned = true;
         }
     }
 

@@ -392,7 +392,7 @@ public static class BackupViews
             }
 
             html.Append("</td><td>").Append(row.RecycleBinExit is { } exit ? "until " + Time(exit) : "–").Append("</td><td class=\"planner\">")
-                .Append(row.Verdict is { } verdict ? "<strong>" + Encode(verdict.ToString().ToLowerInvariant()) + "</strong>: " : "").Append(Encode(row.Reasons)).Append("</td></tr>");
+                .Append(row.Verdict is { } verdict ? "<strong>" + Encode(verdict.ToString().ToLowerInvariant()) + "</strong>: " : "").Append(Encode(row.Reasons.IsDefaultOrEmpty ? "" : string.Join("; ", row.Reasons))).Append("</td></tr>");
         }
     }
 

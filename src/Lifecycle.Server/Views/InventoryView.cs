@@ -11,9 +11,9 @@ namespace Lifecycle.Server.Views;
 
 /// <summary>One snapshot as the views show it: where it is, its state, and what the planner decided about it.</summary>
 /// <param name="TierLabel">standard, archive, or recycle-bin (a deleted snapshot the recycle bin still holds).</param>
-/// <param name="Reasons">The planner's rules for keeping or releasing it, joined ("count 1 of 3; daily bucket …").</param>
+/// <param name="Reasons">The planner's rules for keeping or releasing it ("count 1 of 3", "daily bucket …"), the plan's own array.</param>
 public sealed record SnapshotRow(
-    SnapshotInfo Snapshot, string TierLabel, string? Policy, SnapshotVerdict? Verdict, string Reasons, DateTimeOffset? RecycleBinExit)
+    SnapshotInfo Snapshot, string TierLabel, string? Policy, SnapshotVerdict? Verdict, ImmutableArray<string> Reasons, DateTimeOffset? RecycleBinExit)
 {
     /// <summary>Bytes billed for it: the incremental bytes in the standard tier, the full copy in the archive.</summary>
     public long BilledBytes => InventoryView.BilledBytes(Snapshot, TierLabel);
@@ -77,6 +77,9 @@ public sealed class InventoryView
 
     public ImmutableArray<FastRestoreRow> FastRestore { get; private init; } = [];
 
+    /// <summary>What the read could not see (a region's recycle bin that did not answer), shown on every page.</summary>
+    public ImmutableArray<string> Notes { get; private init; } = [];
+
     /// <summary>Bytes billed for a snapshot: incremental in the standard tier (and the bin), the full copy in the archive.</summary>
     public static long BilledBytes(SnapshotInfo s, string tier) => tier == "archive"
         ? s.FullSizeBytes ?? s.StoredBytes ?? s.VolumeSizeGiB * GiB
@@ -104,7 +107,7 @@ public sealed class InventoryView
     /// <summary>Builds the view (pure: everything it needs is passed in).</summary>
     public static InventoryView Build(
         PolicySet policies, Inventory inventory, Plan plan, IReadOnlyList<RecycleBinEntry> recycleBin, DateTimeOffset now, StoragePrices prices,
-        TimeSpan readDuration, long revisionSeq)
+        TimeSpan readDuration, long revisionSeq, IReadOnlyList<string>? notes = null)
     {
         var decisions = new Dictionary<string, SnapshotDecision>(plan.Decisions.Length, StringComparer.Ordinal);
         foreach (var decision in plan.Decisions)
@@ -118,13 +121,13 @@ public sealed class InventoryView
         {
             decisions.TryGetValue(s.Id, out var decision);
             rows[n++] = new SnapshotRow(s, s.Tier == StorageTier.Archive ? "archive" : "standard", s.Tags.GetValueOrDefault(OwnershipTags.Policy),
-                decision?.Verdict, decision is null ? "" : string.Join("; ", decision.Reasons), null);
+                decision?.Verdict, decision?.Reasons ?? [], null);
         }
 
         foreach (var entry in recycleBin)
         {
             rows[n++] = new SnapshotRow(entry.Snapshot, "recycle-bin", entry.Snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy), null,
-                $"deleted; in the recycle bin until {entry.RecycleBinExitTime.UtcDateTime:yyyy-MM-dd HH:mm}Z", entry.RecycleBinExitTime);
+                [$"deleted; in the recycle bin until {entry.RecycleBinExitTime.UtcDateTime:yyyy-MM-dd HH:mm}Z"], entry.RecycleBinExitTime);
         }
 
         Array.Sort(rows, static (a, b) =>
@@ -232,6 +235,7 @@ public sealed class InventoryView
             Volumes = [.. volumes],
             VolumesByPolicy = byPolicy.ToFrozenDictionary(StringComparer.Ordinal),
             Policies = summaries.ToFrozenDictionary(StringComparer.Ordinal),
+            Notes = notes is null ? [] : [.. notes],
         };
     }
 

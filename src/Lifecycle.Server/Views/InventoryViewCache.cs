@@ -63,19 +63,30 @@ public sealed class InventoryViewCache(
             var inventory = await reader.ReadAsync(set.Policies).ConfigureAwait(false);
             var plan = new SnapshotPlanner().Plan(set.Policies, inventory, now);
             var bin = new List<RecycleBinEntry>();
+            var notes = new List<string>();
             foreach (var engine in set.Policies.Policies.Select(p => p.Engine).Distinct().Where(engines.Engines.Contains))
             {
                 var registry = engines.For(engine);
                 foreach (var region in InventoryReader.RegionsOf(new Lifecycle.Core.Policies.PolicySet([.. set.Policies.Policies.Where(p => p.Engine == engine)])))
                 {
-                    if (registry.Regions.Contains(region))
+                    if (!registry.Regions.Contains(region))
+                    {
+                        continue;
+                    }
+
+                    try
                     {
                         bin.AddRange(await registry.For(region).ListSnapshotsInRecycleBinAsync().ConfigureAwait(false));
+                    }
+                    catch (ProviderException e)
+                    {
+                        // The recycle bin is a side view (EC2 needs rbin permissions for it): the rest is still shown.
+                        notes.Add($"the recycle bin of {engine.ToString().ToLowerInvariant()} region {region} could not be read: {e.Code}: {e.Message}");
                     }
                 }
             }
 
-            var view = InventoryView.Build(set.Policies, inventory, plan, bin, now, StoragePrices.Default, Stopwatch.GetElapsedTime(started), set.Seq);
+            var view = InventoryView.Build(set.Policies, inventory, plan, bin, now, StoragePrices.Default, Stopwatch.GetElapsedTime(started), set.Seq, notes);
             lock (gate)
             {
                 current = view;

@@ -93,6 +93,10 @@ internal static class ViewHtml
                 .Append(Span(now - inventory.Taken)).Append(" ago, in ").Append(Span(inventory.ReadDuration))
                 .Append("); it is read again in the background when it is older than ")
                 .Append(Span(InventoryViewCache.MaxAge)).Append(" and a page is opened.</p>");
+            foreach (var note in inventory.Notes)
+            {
+                html.Append("<p class=\"error note\">").Append(Encode(note)).Append("</p>");
+            }
         }
 
         html.Append(body).Append("</main></body></html>");

@@ -96,6 +96,8 @@ public sealed class BackupViewsTests(ServerFixture server)
         { "/views/volumes?policy=nobody", HttpStatusCode.NotFound, "policy" },
         { "/views/volumes?page=%00", HttpStatusCode.BadRequest, "page" },
         { "/views/revisions?limit=51", HttpStatusCode.BadRequest, "limit" },
+        { "/views/policies?size=201", HttpStatusCode.BadRequest, "size" },
+        { "/views/policies?page=-3", HttpStatusCode.BadRequest, "page" },
         { "/views/revisions?limit=0", HttpStatusCode.BadRequest, "limit" },
     };
 

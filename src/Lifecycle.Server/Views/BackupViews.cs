@@ -36,6 +36,8 @@ public static class BackupViews
     public const int DefaultPageSize = 100;
     public const int MaxPageSize = 500;
     public const int MaxRevisions = 50;
+    public const int DefaultPoliciesPageSize = 50;
+    public const int MaxPoliciesPageSize = 200;
 
     /// <summary>Actions of a policy's last run shown on the policies page; failed actions listed for a retry.</summary>
     public const int RunActionsShown = 10;
@@ -70,16 +72,22 @@ public static class BackupViews
 
     private static async Task PoliciesAsync(HttpContext context)
     {
+        if (!TryInt(context, "page", 1, 1, 10_000_000, out var page, out var bad) || !TryInt(context, "size", DefaultPoliciesPageSize, 1, MaxPoliciesPageSize, out var size, out bad))
+        {
+            await FailAsync(context, StatusCodes.Status400BadRequest, bad!).ConfigureAwait(false);
+            return;
+        }
+
         var services = context.RequestServices;
         var set = await services.GetRequiredService<AppliedPolicies>().GetAsync(context.RequestAborted).ConfigureAwait(false);
         var inventory = await services.GetRequiredService<InventoryViewCache>().GetAsync(context.RequestAborted).ConfigureAwait(false);
-        var body = await PoliciesBodyAsync(set, inventory, services.GetRequiredService<RunStore>(), User(context), Now(context), context.RequestAborted).ConfigureAwait(false);
+        var body = await PoliciesBodyAsync(set, inventory, services.GetRequiredService<RunStore>(), User(context), Now(context), page, size, context.RequestAborted).ConfigureAwait(false);
         await WriteAsync(context, "Policies", PoliciesPath, inventory, body).ConfigureAwait(false);
     }
 
     /// <summary>The policies page's body (the benchmark renders it directly too).</summary>
     internal static async Task<StringBuilder> PoliciesBodyAsync(
-        AppliedPolicySet set, InventoryView inventory, RunStore store, ViewUser user, DateTimeOffset now, CancellationToken cancellationToken)
+        AppliedPolicySet set, InventoryView inventory, RunStore store, ViewUser user, DateTimeOffset now, int page, int size, CancellationToken cancellationToken)
     {
         var pauses = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
         var html = new StringBuilder();
@@ -95,9 +103,11 @@ public static class BackupViews
         }
         else
         {
+            // Each policy costs two indexed store reads (its newest runs, and the actions of one): a page of them.
+            Pager(html, PoliciesPath, "", page, size, set.Policies.Policies.Length);
             html.Append("<table id=\"policies\"><thead><tr><th>Policy</th><th>Engine, regions</th><th>Targets matched</th><th>Schedules and next fires (UTC)</th>")
                 .Append("<th>Last result</th><th>Paused</th><th>Compliance</th><th>Snapshots</th></tr></thead><tbody>");
-            foreach (var policy in set.Policies.Policies.OrderBy(p => p.Name, StringComparer.Ordinal))
+            foreach (var policy in set.Policies.Policies.OrderBy(p => p.Name, StringComparer.Ordinal).Skip((int)Math.Min(int.MaxValue, (long)(page - 1) * size)).Take(size))
             {
                 var stats = inventory.Policies.GetValueOrDefault(policy.Name);
                 var pause = pauses.GetValueOrDefault(policy.Name);

@@ -123,13 +123,13 @@ internal static class ViewHtml
         html.Append("<p class=\"pager\">");
         if (page > 1)
         {
-            html.Append("<a rel=\"prev\" href=\"").Append(path).Append('?').Append(Encode(query)).Append("&amp;page=").Append(page - 1).Append("&amp;size=").Append(size).Append("\">← previous</a>");
+            html.Append("<a rel=\"prev\" href=\"").Append(path).Append('?').Append(Encode(query)).Append(query.Length == 0 ? "page=" : "&amp;page=").Append(page - 1).Append("&amp;size=").Append(size).Append("\">← previous</a>");
         }
 
         html.Append("<span>page ").Append(page).Append(" of ").Append(Number(pages)).Append(" (").Append(Number(total)).Append(" rows, ").Append(size).Append(" a page)</span>");
         if (page < pages)
         {
-            html.Append("<a rel=\"next\" href=\"").Append(path).Append('?').Append(Encode(query)).Append("&amp;page=").Append(page + 1).Append("&amp;size=").Append(size).Append("\">next →</a>");
+            html.Append("<a rel=\"next\" href=\"").Append(path).Append('?').Append(Encode(query)).Append(query.Length == 0 ? "page=" : "&amp;page=").Append(page + 1).Append("&amp;size=").Append(size).Append("\">next →</a>");
         }
 
         html.Append("</p>");

@@ -31,7 +31,8 @@ namespace Lifecycle.Server;
 public static class LifecycleServer
 {
     /// <summary>Builds the application; the caller runs it. The engine is disposed when the application stops.</summary>
-    public static WebApplication Build(ServerOptions options, TextWriter? announce = null)
+    /// <param name="minimumLevel">The console log's level (a benchmark that prints JSON on stdout raises it).</param>
+    public static WebApplication Build(ServerOptions options, TextWriter? announce = null, LogLevel minimumLevel = LogLevel.Information)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.UseUrls(options.Urls);
@@ -41,7 +42,7 @@ public static class LifecycleServer
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.SetMinimumLevel(minimumLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Quartz", LogLevel.Warning);
         // Data Protection (browser sessions, anti-forgery) keeps its keys in DATA/keys; its start-up notes are noise.

@@ -14,7 +14,7 @@ public static class BenchViewsCommand
     public static Command Create()
     {
         var runs = new Option<int>("--runs") { Description = "Runs seeded in the store (one action each, 1% failed)", DefaultValueFactory = _ => 100_000 };
-        var snapshots = new Option<int>("--snapshots") { Description = "Snapshots in the views' inventory (10 policies × 1,000 volumes × snapshots/10,000)", DefaultValueFactory = _ => 1_000_000 };
+        var snapshots = new Option<int>("--snapshots") { Description = "Snapshots in the views' inventory (10 policies × 1,000 volumes, snapshots ÷ 10,000 each)", DefaultValueFactory = _ => 1_000_000 };
         var iterations = new Option<int>("--iterations") { Description = "Measured requests per page (after 5 warm-up requests)", DefaultValueFactory = _ => 50 };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         var command = new Command("views", "Every backup view (/views) over a large store and inventory: p50/p99 per page through HTTP")

@@ -54,7 +54,7 @@ public static class ViewsBenchmark
         Directory.CreateDirectory(root);
         try
         {
-            await using var app = LifecycleServer.Build(new ServerOptions { DataDirectory = root, Urls = "http://127.0.0.1:0" }, TextWriter.Null);
+            await using var app = LifecycleServer.Build(new ServerOptions { DataDirectory = root, Urls = "http://127.0.0.1:0" }, TextWriter.Null, Microsoft.Extensions.Logging.LogLevel.Error);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
             using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };

@@ -132,6 +132,25 @@ public sealed class BackupViewsTests(ServerFixture server)
         Assert.StartsWith("schedule:", Detail(await badSchedule.Content.ReadAsStringAsync()), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AButtonsPost_FromAnotherOrigin_Is403_EvenWithAValidAntiforgeryToken_AndNothingChanges()
+    {
+        using var browser = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = server.BaseAddress };
+        browser.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", server.OperateToken);
+        var page = await browser.GetStringAsync("/views/policies");
+        var antiforgery = WebUtility.HtmlDecode(System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/views/policies/{ServerFixture.PolicyName}/pause")
+        {
+            Content = new FormUrlEncodedContent([new(BrowserSessions.AntiforgeryFieldName, antiforgery)]),
+        };
+        request.Headers.TryAddWithoutValidation("Origin", "https://attacker.example");
+        using var response = await browser.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains("Origin", Detail(await response.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        var policy = await browser.GetFromJsonAsync<JsonElement>($"/api/v1/policies/{ServerFixture.PolicyName}");
+        Assert.False(policy.GetProperty("paused").GetBoolean());
+    }
+
     // ---- the inventory view, alone ------------------------------------------------------------------------
 
     private const string Policies = """

@@ -10,6 +10,7 @@ using Lifecycle.Server.Demo;
 using Lifecycle.Server.Ec2;
 using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Security;
+using Lifecycle.Server.Views;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -24,13 +25,14 @@ namespace Lifecycle.Server;
 
 /// <summary>
 /// The `lifecycle serve` host: the scheduler (Quartz on the store), the engine's providers, the REST API under
-/// /api/v1, /healthz, the Hangfire dashboard at /hangfire with browser sign-in at /signin, the watched policy directory
+/// /api/v1, /healthz, the Hangfire dashboard at /hangfire and the backup views at /views with browser sign-in at /signin, the watched policy directory
 /// and the demo.
 /// </summary>
 public static class LifecycleServer
 {
     /// <summary>Builds the application; the caller runs it. The engine is disposed when the application stops.</summary>
-    public static WebApplication Build(ServerOptions options, TextWriter? announce = null)
+    /// <param name="minimumLevel">The console log's level (a benchmark that prints JSON on stdout raises it).</param>
+    public static WebApplication Build(ServerOptions options, TextWriter? announce = null, LogLevel minimumLevel = LogLevel.Information)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.UseUrls(options.Urls);
@@ -40,7 +42,7 @@ public static class LifecycleServer
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.SetMinimumLevel(minimumLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Quartz", LogLevel.Warning);
         // Data Protection (browser sessions, anti-forgery) keeps its keys in DATA/keys; its start-up notes are noise.
@@ -81,6 +83,8 @@ public static class LifecycleServer
         builder.Services.AddSingleton<PolicySourceStatus>();
         builder.Services.AddHostedService<PolicyDirectoryWatcher>();
         builder.Services.AddSingleton<EngineMaintenance>();
+        builder.Services.AddSingleton<PolicyOperations>();
+        builder.Services.AddSingleton<InventoryViewCache>();
         builder.Services.AddHostedService<EngineMaintenanceSchedule>();
         builder.Services.AddLifecycleAuthentication(tokens);
         builder.Services.AddBrowserSessions(options.DataDirectory);
@@ -121,6 +125,7 @@ public static class LifecycleServer
         RunEndpoints.Map(api);
         SignInEndpoints.Map(app);
         app.MapLifecycleDashboard();
+        BackupViews.Map(app);
         if (engine.Local is not null && ec2Credentials is not null)
         {
             var applied = app.Services.GetRequiredService<Lifecycle.Scheduling.Policies.AppliedPolicies>();

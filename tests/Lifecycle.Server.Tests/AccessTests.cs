@@ -40,6 +40,16 @@ public sealed class AccessTests(ServerFixture server)
         ["POST /signin"] = null,
         ["POST /signout"] = AccessScope.Read,
         ["GET /hangfire/{**path}"] = AccessScope.Read,
+        ["GET /views"] = AccessScope.Read,
+        ["GET /views/policies"] = AccessScope.Read,
+        ["GET /views/volumes"] = AccessScope.Read,
+        ["GET /views/snapshots"] = AccessScope.Read,
+        ["GET /views/storage"] = AccessScope.Read,
+        ["GET /views/revisions"] = AccessScope.Read,
+        ["POST /views/policies/{name}/trigger"] = AccessScope.Operate,
+        ["POST /views/policies/{name}/pause"] = AccessScope.Operate,
+        ["POST /views/policies/{name}/resume"] = AccessScope.Operate,
+        ["POST /views/actions/{id}/retry"] = AccessScope.Operate,
     };
 
     /// <summary>Anonymous routes that are not health probes: the sign-in form and its post (which checks its token itself).</summary>

@@ -90,52 +90,14 @@ internal static class PolicyEndpoints
             };
         }).RequireScope(AccessScope.Admin);
 
-        api.MapPost("/policies/{name}:trigger", async (string name, string? schedule, HttpContext http, AppliedPolicies applied, RunStore store, ISchedulerFactory factory, CancellationToken ct) =>
-        {
-            var set = await applied.GetAsync(ct).ConfigureAwait(false);
-            if (set.Policies.Find(name) is not { Enabled: true })
-            {
-                return Problems.NotFound($"policy '{name}' is not applied or is disabled");
-            }
-
-            if (await store.IsPausedAsync(name, ct).ConfigureAwait(false))
-            {
-                return Results.Problem(title: "the policy is paused", detail: $"policy '{name}' is paused; resume it to run it",
-                    statusCode: StatusCodes.Status409Conflict);
-            }
-
-            var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
-            var data = new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Manual };
-            if (schedule is not null)
-            {
-                data[JobKeys.Schedule] = schedule;
-            }
-
-            await scheduler.TriggerJob(JobKeys.Policy(name), data, ct).ConfigureAwait(false);
-            await store.AuditAsync(http.Actor(), "policy.triggered", schedule is null ? name : $"{name} schedule {schedule}", ct).ConfigureAwait(false);
-            return Results.Accepted($"/api/v1/runs?policy={Uri.EscapeDataString(name)}", new { policy = name, triggered = true });
-        }).RequireScope(AccessScope.Operate);
-
-        api.MapPost("/policies/{name}:pause", (string name, HttpContext http, AppliedPolicies applied, PolicyPauses pauses, ISchedulerFactory factory, CancellationToken ct) =>
-            PauseAsync(name, pause: true, http.Actor(), applied, pauses, factory, ct)).RequireScope(AccessScope.Operate);
-        api.MapPost("/policies/{name}:resume", (string name, HttpContext http, AppliedPolicies applied, PolicyPauses pauses, ISchedulerFactory factory, CancellationToken ct) =>
-            PauseAsync(name, pause: false, http.Actor(), applied, pauses, factory, ct)).RequireScope(AccessScope.Operate);
-    }
-
-    private static async Task<IResult> PauseAsync(string name, bool pause, string actor, AppliedPolicies applied, PolicyPauses pauses, ISchedulerFactory factory, CancellationToken ct)
-    {
-        var set = await applied.GetAsync(ct).ConfigureAwait(false);
-        if (set.Policies.Find(name) is null)
-        {
-            return Problems.NotFound($"policy '{name}' is not applied");
-        }
-
-        // The store is the truth (kept across schedule edits and restarts, audited); Quartz's pause follows it.
-        var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
-        var changed = pause
-            ? await pauses.PauseAsync(scheduler, name, actor, ct).ConfigureAwait(false)
-            : await pauses.ResumeAsync(scheduler, name, actor, ct).ConfigureAwait(false);
-        return Results.Ok(new { policy = name, paused = pause, changed });
+        // One implementation for the API and the backup views' buttons (PolicyOperations).
+        api.MapPost("/policies/{name}:trigger", async (string name, string? schedule, HttpContext http, PolicyOperations operations, CancellationToken ct) =>
+            (await operations.TriggerAsync(name, schedule, http.Actor(), ct).ConfigureAwait(false)).ToResult($"/api/v1/runs?policy={Uri.EscapeDataString(name)}"))
+            .RequireScope(AccessScope.Operate);
+        api.MapPost("/policies/{name}:pause", async (string name, HttpContext http, PolicyOperations operations, CancellationToken ct) =>
+            (await operations.SetPausedAsync(name, pause: true, http.Actor(), ct).ConfigureAwait(false)).ToResult()).RequireScope(AccessScope.Operate);
+        api.MapPost("/policies/{name}:resume", async (string name, HttpContext http, PolicyOperations operations, CancellationToken ct) =>
+            (await operations.SetPausedAsync(name, pause: false, http.Actor(), ct).ConfigureAwait(false)).ToResult()).RequireScope(AccessScope.Operate);
     }
 
     /// <summary>Files in one policy set at most (the examples are a handful; a team's repository a few hundred).</summary>

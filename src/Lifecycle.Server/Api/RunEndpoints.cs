@@ -46,28 +46,8 @@ internal static class RunEndpoints
                 : Results.Ok(new ActionDetail(action, await store.ListHooksAsync(id, ct).ConfigureAwait(false)));
         }).RequireScope(AccessScope.Read);
 
-        api.MapPost("/actions/{id}:retry", async (string id, HttpContext http, RunStore store, ActionDispatcher dispatcher, CancellationToken ct) =>
-        {
-            var action = await store.GetActionAsync(id, ct).ConfigureAwait(false);
-            if (action is null)
-            {
-                return Problems.NotFound($"action '{id}' does not exist");
-            }
-
-            if (action.State != ActionStates.Failed && action.State != ActionStates.Skipped)
-            {
-                return Problems.Conflict("only failed or skipped actions can be retried", $"action '{id}' is {action.State}", action);
-            }
-
-            if (await store.IsPausedAsync(action.Policy, ct).ConfigureAwait(false))
-            {
-                return Problems.Conflict("the policy is paused", $"policy '{action.Policy}' is paused; resume it to retry action '{id}'", action);
-            }
-
-            await dispatcher.EnqueueAsync(action.RunId, ActionPayload.Deserialize(action.Payload), retry: true, ct).ConfigureAwait(false);
-            await store.AuditAsync(http.Actor(), "action.retried", id, ct).ConfigureAwait(false);
-            return Results.Accepted($"/api/v1/actions/{id}", await store.GetActionAsync(id, ct).ConfigureAwait(false));
-        }).RequireScope(AccessScope.Operate);
+        api.MapPost("/actions/{id}:retry", async (string id, HttpContext http, PolicyOperations operations, CancellationToken ct) =>
+            (await operations.RetryAsync(id, http.Actor(), ct).ConfigureAwait(false)).ToResult($"/api/v1/actions/{id}")).RequireScope(AccessScope.Operate);
 
         api.MapGet("/revisions", async (int? limit, RunStore store, CancellationToken ct) =>
             Results.Ok(await store.ListRevisionsAsync(Math.Clamp(limit ?? 20, 1, 1000), ct).ConfigureAwait(false))).RequireScope(AccessScope.Read);

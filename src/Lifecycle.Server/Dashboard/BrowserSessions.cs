@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Lifecycle.Server.Dashboard;
 
 /// <summary>
-/// Browser sessions for the pages (/hangfire, later the backup views): a browser cannot send a bearer header when it
+/// Browser sessions for the pages (/hangfire and the backup views under /views): a browser cannot send a bearer header when it
 /// navigates, so /signin trades a token for an HttpOnly, SameSite=Strict cookie (Secure over HTTPS). The cookie holds
 /// the token inside a Data Protection ticket and is checked against the <see cref="TokenStore"/> on every request, so
 /// revoking the token ends the session. Only routes that name <see cref="Scheme"/> accept it: the API under /api/v1

@@ -8,8 +8,9 @@ using Microsoft.AspNetCore.Routing;
 namespace Lifecycle.Server.Dashboard;
 
 /// <summary>
-/// /hangfire: Hangfire's dashboard on our tokens (<see cref="DashboardAccess"/>), with the Schedules page, without
-/// the storage's connection string, and with failed jobs stored without stack traces (<see cref="FailedStateRedaction"/>).
+/// /hangfire: Hangfire's dashboard on our tokens (<see cref="DashboardAccess"/>), with the Schedules page, a menu item
+/// to the backup views (/views, which link back; "Back to site" leads there too), without the storage's connection
+/// string, and with failed jobs stored without stack traces (<see cref="FailedStateRedaction"/>).
 /// </summary>
 public static class HangfireDashboard
 {
@@ -26,7 +27,7 @@ public static class HangfireDashboard
         RegisterExtensions();
         var options = new DashboardOptions
         {
-            AppPath = SignInEndpoints.Path,
+            AppPath = Views.BackupViews.PoliciesPath,
             DashboardTitle = "Lifecycle",
             DisplayStorageConnectionString = false,
             Authorization = [],
@@ -56,5 +57,8 @@ public static class HangfireDashboard
         {
             Active = page.RequestPath.StartsWith(SchedulesPage.Route, StringComparison.OrdinalIgnoreCase),
         });
+
+        // The backup views live beside the dashboard, outside it (an absolute path, not one under /hangfire).
+        NavigationMenu.Items.Add(_ => new MenuItem("Backup views", Views.BackupViews.PoliciesPath));
     }
 }

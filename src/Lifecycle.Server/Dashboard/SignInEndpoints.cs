@@ -159,7 +159,7 @@ public static class SignInEndpoints
         if (user is { } u)
         {
             html.Append("<p>Signed in as <strong id=\"signed-in-as\">").Append(Encode(u.Name)).Append("</strong> (").Append(Encode(u.Scope.Name()))
-                .Append("). <a href=\"").Append(HangfireDashboard.Path).Append("\">Open the dashboard</a></p>")
+                .Append("). <a href=\"").Append(HangfireDashboard.Path).Append("\">Open the dashboard</a> or <a href=\"").Append(Views.BackupViews.PoliciesPath).Append("\">the backup views</a></p>")
                 .Append("<form method=\"post\" action=\"").Append(SignOutPath).Append("\">")
                 .Append(Hidden(antiforgery))
                 .Append("<button type=\"submit\" id=\"signout\">Sign out</button></form><hr>");

@@ -659,7 +659,8 @@ internal sealed partial class GoTemplate
                 foreach (var (key, item) in map.OrderBy(p => p.Key, StringComparer.Ordinal))
                 {
                     output.Append(pad).Append(YamlScalar(key)).Append(':');
-                    WriteNested(output, item, indent);
+                    // As go-yaml writes it: a list under a key is not indented further.
+                    WriteNested(output, item, item is List<object?> ? indent - 2 : indent);
                 }
 
                 break;

@@ -71,8 +71,20 @@ public sealed class ComposeFileTests
         var hostDataVolume = NamedVolumes(cluster[hostName]).Single(v => v.Target == hostData).Source;
         Assert.NotEqual(engineVolume, hostDataVolume);
 
-        // Nobody else, in any profile, mounts the engine's volume.
+        // Nobody else, in any profile, mounts the engine's volume or the host's data (its key ring, its store).
         Assert.Equal([hostName], Services.Where(s => NamedVolumes(s.Value!).Any(v => v.Source == engineVolume)).Select(s => s.Key));
+        Assert.Equal([hostName], Services.Where(s => NamedVolumes(s.Value!).Any(v => v.Source == hostDataVolume)).Select(s => s.Key));
+
+        // The key pair and the admin token: files of one volume, written by a one-off service before the host starts,
+        // mounted read-only by everyone else.
+        var credentials = DeployFiles.OptionValue(hostArgs, "--ec2-credentials")!;
+        Assert.Equal(Path.GetDirectoryName(credentials), Path.GetDirectoryName(DeployFiles.OptionValue(hostArgs, "--admin-token-file")));
+        var secretsMount = NamedVolumes(cluster[hostName]).Single(v => v.Target == Path.GetDirectoryName(credentials));
+        Assert.True(secretsMount.ReadOnly);
+        var secretsVolume = secretsMount.Source;
+        var writer = Assert.Single(cluster, s => NamedVolumes(s.Value).Any(v => v.Source == secretsVolume && !v.ReadOnly)).Key;
+        Assert.Equal("no", (string?)cluster[writer]["restart"]);
+        Assert.Equal("service_completed_successfully", (string?)cluster[hostName]["depends_on"]![writer]!["condition"]);
 
         var nodes = lifecycle.Where(s => s.Key != hostName).ToList();
         Assert.Equal(2, nodes.Count);
@@ -92,11 +104,11 @@ public sealed class ComposeFileTests
             Assert.Equal("service_healthy", (string?)node["depends_on"]![database.Host]!["condition"]);
             Assert.Equal("service_healthy", (string?)node["depends_on"]![hostName]!["condition"]);
 
-            // The host's key pair and admin token, through its data volume mounted read-only.
-            var hostMount = NamedVolumes(node).Single(v => v.Source == hostDataVolume);
-            Assert.True(hostMount.ReadOnly, $"{name} must mount {hostDataVolume} read-only");
-            Assert.Equal($"{hostMount.Target}/ec2-credentials", (string?)node["environment"]!["AWS_SHARED_CREDENTIALS_FILE"]);
-            Assert.Equal($"{hostMount.Target}/admin-token", DeployFiles.OptionValue(args, "--admin-token-file"));
+            // The host's key pair and the cluster's admin token, from the secrets volume, read-only.
+            Assert.Equal(DeployFiles.OptionValue(hostArgs, "--ec2-credentials"), (string?)node["environment"]!["AWS_SHARED_CREDENTIALS_FILE"]);
+            Assert.Equal(DeployFiles.OptionValue(hostArgs, "--admin-token-file"), DeployFiles.OptionValue(args, "--admin-token-file"));
+            Assert.Contains(NamedVolumes(node), v => v.Source == secretsVolume && v.ReadOnly);
+            Assert.Equal("service_completed_successfully", (string?)node["depends_on"]?[writer]?["condition"] ?? (string?)cluster[hostName]["depends_on"]![writer]!["condition"]);
             Assert.Equal("true", (string?)node["environment"]!["AWS_EC2_METADATA_DISABLED"]);
 
             // Its own data directory, shared with no one.
@@ -147,7 +159,8 @@ public sealed class ComposeFileTests
         }
     }
 
-    private static bool IsLifecycle(JsonNode service) => (string?)service["image"] == "lifecycle:dev";
+    /// <summary>A service that runs the image's entrypoint (lifecycle), not a one-off script on the same image.</summary>
+    private static bool IsLifecycle(JsonNode service) => (string?)service["image"] == "lifecycle:dev" && service["entrypoint"] is null;
 
     private static List<string> ServeArguments(JsonNode service)
     {

@@ -29,6 +29,16 @@ internal static class HealthEndpoint
         app.MapGet("/healthz", async (LifecycleDatabase database, RunStore runs, ISchedulerFactory factory, AppliedPolicies applied, PolicySourceStatus source,
             ServerOptions options, TimeProvider time, CancellationToken ct) =>
         {
+            var report = await EvaluateAsync(database, runs, factory, applied, source, options, time, ct).ConfigureAwait(false);
+            return Results.Json(report.Body, statusCode: report.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        }).AllowAnonymous();
+    }
+
+    /// <summary>Every check, as /healthz answers them (also the health gauges of /metrics).</summary>
+    public static async Task<HealthReport> EvaluateAsync(LifecycleDatabase database, RunStore runs, ISchedulerFactory factory, AppliedPolicies applied,
+        PolicySourceStatus source, ServerOptions options, TimeProvider time, CancellationToken ct)
+    {
+        {
             var checks = new List<HealthCheck>();
             string store;
             var storeUp = true;
@@ -92,8 +102,8 @@ internal static class HealthEndpoint
                 policies = new { revision = policies.Seq, count = policies.Policies.Policies.Length, diagnostics = policies.Diagnostics },
                 source = current,
             };
-            return Results.Json(body, statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        }).AllowAnonymous();
+            return new HealthReport(healthy, [.. checks.Select(c => (c.Name, c.Ok))], body);
+        }
     }
 
     private static async Task<HealthCheck> CreatesCheckAsync(RunStore runs, AppliedPolicySet policies, DateTimeOffset now, CancellationToken ct)
@@ -161,4 +171,7 @@ internal static class HealthEndpoint
     }
 
     private sealed record HealthCheck(string Name, bool Ok, string? Reason);
+
+    /// <summary>The answer of /healthz: overall health, each check's state, and the JSON body.</summary>
+    public sealed record HealthReport(bool Healthy, IReadOnlyList<(string Name, bool Ok)> Checks, object Body);
 }

@@ -67,7 +67,7 @@ public static class MetricsEndpoint
 
     public static IEndpointConventionBuilder MapLifecycleMetrics(this IEndpointRouteBuilder app, bool anonymous)
     {
-        var endpoint = app.MapMetrics(Path);
+        var endpoint = app.MapMetrics(Path).WithMetadata(new HttpMethodMetadata(["GET"]));
         return anonymous ? endpoint.AllowAnonymous() : endpoint.RequireScope(AccessScope.Read);
     }
 }

@@ -12,6 +12,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchEngineCommand.Create());
         command.Subcommands.Add(BenchSchedulerCommand.Create());
         command.Subcommands.Add(BenchEc2DescribeCommand.Create());
+        command.Subcommands.Add(BenchMetricsCommand.Create());
         return command;
     }
 }

@@ -57,9 +57,12 @@ public static class MetricsEndpoint
         return true;
     });
 
+    /// <summary>Configures the process-wide exporter (once; later calls do nothing).</summary>
+    public static void ConfigureExporter() => _ = Configured.Value;
+
     public static IServiceCollection AddLifecycleMetrics(this IServiceCollection services)
     {
-        _ = Configured.Value;
+        ConfigureExporter();
         services.AddSingleton<MetricsRefresher>();
         services.AddHostedService(sp => sp.GetRequiredService<MetricsRefresher>());
         return services;

@@ -3,6 +3,9 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Dapper;
+using Lifecycle.Core.Inventory;
+using Lifecycle.Core.Policies;
+using Lifecycle.Core.Providers;
 using Lifecycle.Scheduling.Execution;
 using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
@@ -19,10 +22,12 @@ namespace Lifecycle.Server.Metrics;
 /// policies (one filtered read per engine and region, as a policy run reads it), the unfinished actions by kind and
 /// region, the pauses and the /healthz checks; every <see cref="DefaultInterval"/> (or
 /// <c>LIFECYCLE_METRICS_REFRESH_SECONDS</c>). A scrape only copies the last result out, whatever the inventory's size.
-/// A failed refresh keeps the previous state and is logged.
+/// A failed refresh keeps the previous state and is logged; when an engine's inventory cannot be read (AWS without
+/// credentials, an unreachable endpoint), the inventory gauges keep their last values and
+/// <c>lifecycle_state_refresh_timestamp_seconds</c> stops advancing, while health and backlog stay current.
 /// </summary>
 internal sealed class MetricsRefresher(
-    AppliedPolicies applied, InventoryReader inventory, RunStore runs, LifecycleDatabase database, ISchedulerFactory schedulers,
+    AppliedPolicies applied, InventoryReader inventory, IEngineRegistry engines, RunStore runs, LifecycleDatabase database, ISchedulerFactory schedulers,
     PolicySourceStatus source, ServerOptions options, TimeProvider time, ILogger<MetricsRefresher> logger) : BackgroundService
 {
     public const string IntervalVariable = "LIFECYCLE_METRICS_REFRESH_SECONDS";
@@ -31,6 +36,10 @@ internal sealed class MetricsRefresher(
 
     private ImmutableHashSet<(string Policy, string Region, string Tier, string State)> countKeys = [];
     private ImmutableHashSet<(string Kind, string Region)> queueKeys = [];
+    private InventoryGauges? lastInventory;
+    private double lastInventoryAt;
+    private double lastInventorySeconds;
+    private string? lastInventoryError;
 
     /// <summary>The refresh interval: the variable's seconds (1..3600) when set, else <see cref="DefaultInterval"/>.</summary>
     public static TimeSpan Interval(string? variable) =>
@@ -75,8 +84,16 @@ internal sealed class MetricsRefresher(
             LifecycleMetrics.DeclarePolicy(policy.Name);
         }
 
-        var gauges = InventoryMetrics.Compute(policies, await inventory.ReadAsync(policies, cancellationToken).ConfigureAwait(false), now, countKeys);
-        countKeys = gauges.CountKeys;
+        var read = await ReadInventoryAsync(policies, cancellationToken).ConfigureAwait(false);
+        if (read is not null)
+        {
+            lastInventory = InventoryMetrics.Compute(policies, read, now, countKeys);
+            countKeys = lastInventory.CountKeys;
+            lastInventoryAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
+            lastInventorySeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        }
+
+        var gauges = lastInventory ?? InventoryMetrics.Compute(policies, Inventory.Empty, now);
         LifecycleMetrics.KeepAlive();
         var paused = await runs.ListPausesAsync(cancellationToken).ConfigureAwait(false);
         var queue = await QueueDepthAsync(cancellationToken).ConfigureAwait(false);
@@ -90,9 +107,42 @@ internal sealed class MetricsRefresher(
             Paused = [.. policies.Policies.Select(p => new Measurement<long>(paused.ContainsKey(p.Name) ? 1 : 0, Tag("policy", p.Name)))],
             Health = [.. health.Checks.Select(c => new Measurement<long>(c.Ok ? 1 : 0, Tag("check", c.Name)))],
             Healthy = [new Measurement<long>(health.Healthy ? 1 : 0)],
-            RefreshedAt = [new Measurement<double>(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0)],
-            RefreshSeconds = [new Measurement<double>(Stopwatch.GetElapsedTime(started).TotalSeconds)],
+            RefreshedAt = lastInventory is null ? [] : [new Measurement<double>(lastInventoryAt)],
+            RefreshSeconds = lastInventory is null ? [] : [new Measurement<double>(lastInventorySeconds)],
         });
+    }
+
+    /// <summary>
+    /// The applied policies' inventory, each engine read as a policy run reads it (policies of an engine this server
+    /// does not run are left out: they never run). Null when an engine could not be read (logged once per new error).
+    /// </summary>
+    private async Task<Inventory?> ReadInventoryAsync(PolicySet policies, CancellationToken cancellationToken)
+    {
+        var volumes = ImmutableArray.CreateBuilder<VolumeInfo>();
+        var snapshots = ImmutableArray.CreateBuilder<SnapshotInfo>();
+        foreach (var group in policies.Policies.Where(p => engines.Engines.Contains(p.Engine)).GroupBy(p => p.Engine))
+        {
+            try
+            {
+                var read = await inventory.ReadAsync(new PolicySet([.. group]), cancellationToken).ConfigureAwait(false);
+                volumes.AddRange(read.Volumes);
+                snapshots.AddRange(read.Snapshots);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                var error = $"{EngineRegistry.Name(group.Key)}: {e.Message}";
+                if (error != lastInventoryError)
+                {
+                    logger.LogWarning("metrics: cannot read the inventory of engine {Error}; the snapshot gauges keep their last values", error);
+                }
+
+                lastInventoryError = error;
+                return null;
+            }
+        }
+
+        lastInventoryError = null;
+        return new Inventory { Volumes = volumes.ToImmutable(), Snapshots = snapshots.ToImmutable() };
     }
 
     /// <summary>

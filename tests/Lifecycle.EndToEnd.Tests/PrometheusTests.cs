@@ -19,7 +19,7 @@ namespace Lifecycle.EndToEnd.Tests;
 /// tests/run.sh from tests/dependencies.txt; missing, the test fails): Prometheus scrapes a live <c>lifecycle serve</c>
 /// with a read token every second and evaluates dashboards/prometheus/lifecycle-alerts.yml every second. Every series
 /// the Grafana dashboards and the rules use must exist, every panel expression must return data through the HTTP API,
-/// promtool must accept the rules and the scraped text, and the stale-backup alert must fire for the volume whose
+/// promtool must accept the rules, the example scrape configuration and the scraped text, and the stale-backup alert must fire for the volume whose
 /// creates fail (a pre hook that exits 1, onFailure: fail) under a minute schedule, and for no other volume.
 /// Real clock on purpose: Prometheus's time() is the wall clock, and the staleness alert compares with it.
 /// </summary>
@@ -81,6 +81,19 @@ public sealed class PrometheusTests
         Assert.True(code == 0, $"promtool check rules {rulesFile}: exit {code}\n{output}");
 
         using var environment = new TestEnvironment("prometheus");
+
+        // The example scrape configuration is valid as shipped (with its token file and the rules beside it).
+        var example = Path.Combine(environment.Root, "example");
+        Directory.CreateDirectory(example);
+        var exampleToken = Path.Combine(example, "lifecycle-token");
+        await File.WriteAllTextAsync(exampleToken, "token");
+        File.Copy(rulesFile, Path.Combine(example, "lifecycle-alerts.yml"));
+        var exampleConfig = Path.Combine(example, "prometheus.yml");
+        var shipped = await File.ReadAllTextAsync(Path.Combine(repository, "dashboards", "prometheus", "prometheus.yml"));
+        Assert.Contains("/etc/prometheus/lifecycle-token", shipped, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(exampleConfig, shipped.Replace("/etc/prometheus/lifecycle-token", exampleToken, StringComparison.Ordinal));
+        (code, output) = await RunAsync(Promtool, ["check", "config", exampleConfig]);
+        Assert.True(code == 0, $"promtool check config (dashboards/prometheus/prometheus.yml): exit {code}\n{output}");
         var failMarker = Path.Combine(environment.MarkerDirectory, "fail-creates");
         await File.WriteAllTextAsync(failMarker, "the flaky policy's pre hook fails while this file exists");
         string okVolume, staleVolume;

@@ -9,6 +9,7 @@ using Lifecycle.Server.Dashboard;
 using Lifecycle.Server.Demo;
 using Lifecycle.Server.Ec2;
 using Lifecycle.Server.Hosting;
+using Lifecycle.Server.Metrics;
 using Lifecycle.Server.Security;
 using Lifecycle.Server.Views;
 using Microsoft.AspNetCore.Builder;
@@ -25,7 +26,7 @@ namespace Lifecycle.Server;
 
 /// <summary>
 /// The `lifecycle serve` host: the scheduler (Quartz on the store), the engine's providers, the REST API under
-/// /api/v1, /healthz, the Hangfire dashboard at /hangfire and the backup views at /views with browser sign-in at /signin, the watched policy directory
+/// /api/v1, /healthz, /metrics, the Hangfire dashboard at /hangfire and the backup views at /views with browser sign-in at /signin, the watched policy directory
 /// and the demo.
 /// </summary>
 public static class LifecycleServer
@@ -67,7 +68,7 @@ public static class LifecycleServer
         builder.Services.AddSingleton(engine);
         builder.Services.AddLifecycleScheduling(
             new SchedulingOptions { Store = store, MaxConcurrency = options.MaxConcurrency, NodeName = options.NodeName },
-            engine.Engines,
+            new Lifecycle.Scheduling.Telemetry.InstrumentedEngineRegistry(engine.Engines),
             new YamlPolicySetParser());
         if (options.Demo)
         {
@@ -88,6 +89,7 @@ public static class LifecycleServer
         builder.Services.AddHostedService<EngineMaintenanceSchedule>();
         builder.Services.AddLifecycleAuthentication(tokens);
         builder.Services.AddBrowserSessions(options.DataDirectory);
+        builder.Services.AddLifecycleMetrics();
 
         // Unparsable parameters and bodies throw, so RequestGuards answers them with a problem that names the field.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -120,6 +122,7 @@ public static class LifecycleServer
         app.UseAuthorization();
         app.UseWriteGuards();
         HealthEndpoint.Map(app);
+        app.MapLifecycleMetrics(options.MetricsAnonymous);
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
         RunEndpoints.Map(api);

@@ -78,5 +78,10 @@ public sealed record ServerOptions
     /// </summary>
     public IReadOnlyList<string> TrustedProxies { get; init; } = [];
 
+    /// <summary>
+    /// /metrics without a token (a scraper on a private network); otherwise it needs a <c>read</c> token like the API.
+    /// </summary>
+    public bool MetricsAnonymous { get; init; }
+
     public string EngineDirectoryOrDefault => EngineDirectory ?? Path.Combine(DataDirectory, "engine");
 }

@@ -19,6 +19,7 @@ public sealed class AccessTests(ServerFixture server)
     public static readonly IReadOnlyDictionary<string, AccessScope?> Scopes = new Dictionary<string, AccessScope?>
     {
         ["GET /healthz"] = null,
+        ["GET /metrics"] = AccessScope.Read,
         ["GET /api/v1/policies"] = AccessScope.Read,
         ["GET /api/v1/policies/{name}"] = AccessScope.Read,
         ["POST /api/v1/policies:plan"] = AccessScope.Read,

@@ -13,6 +13,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchSchedulerCommand.Create());
         command.Subcommands.Add(BenchEc2DescribeCommand.Create());
         command.Subcommands.Add(BenchViewsCommand.Create());
+        command.Subcommands.Add(BenchMetricsCommand.Create());
         return command;
     }
 }

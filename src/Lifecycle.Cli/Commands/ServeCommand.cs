@@ -37,10 +37,11 @@ public static class ServeCommand
         var regions = new Option<string[]>("--regions") { Description = "Regions served besides those the applied policies name (a read never creates a region)", AllowMultipleArgumentsPerToken = true };
         var ec2Credentials = new Option<string?>("--ec2-credentials") { Description = "With --engine local: the key pairs of the EC2-compatible endpoint /ec2, an AWS shared-credentials file (default: DATA/ec2-credentials, written with a random pair and mode 0600 at first start)" };
         var trustedProxies = new Option<string[]>("--trusted-proxy") { Description = "IP address of a reverse proxy whose X-Forwarded-For/X-Forwarded-Proto headers are believed (repeatable; default: none, forwarded headers are ignored)", AllowMultipleArgumentsPerToken = true };
-        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz and /ec2 needs a bearer token; /ec2 is the EC2 Query API over the local engine, signed with SigV4)")
+        var metricsAnonymous = new Option<bool>("--metrics-anonymous") { Description = "Serve /metrics (Prometheus text format) without a token, for a scraper on a private network (default: it needs a read token)" };
+        var command = new Command("serve", "Run the policies as scheduled jobs, with the REST API (127.0.0.1:5080 by default; every route but /healthz and /ec2 needs a bearer token (/metrics too, unless --metrics-anonymous); /ec2 is the EC2 Query API over the local engine, signed with SigV4)")
         {
             engine, awsEndpoint, awsProfile, awsRole, policies, allowDestructive, data, engineData, database, urls, demo, node, concurrency,
-            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, ec2Credentials, trustedProxies,
+            adminTokenFile, tokens, allowedHosts, tlsCert, tlsKey, regions, ec2Credentials, trustedProxies, metricsAnonymous,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -68,6 +69,7 @@ public static class ServeCommand
                 Regions = SplitList(parseResult.GetValue(regions)),
                 Ec2CredentialsFile = parseResult.GetValue(ec2Credentials),
                 TrustedProxies = SplitList(parseResult.GetValue(trustedProxies)),
+                MetricsAnonymous = parseResult.GetValue(metricsAnonymous),
             };
             if (options.Engine is not ("local" or "aws"))
             {

@@ -3,6 +3,7 @@ using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Jobs;
 using Lifecycle.Scheduling.Policies;
 using Lifecycle.Scheduling.Storage;
+using Lifecycle.Scheduling.Telemetry;
 using Microsoft.Extensions.Logging;
 using Quartz;
 using SchedulingOptions = Lifecycle.Scheduling.Configuration.SchedulingOptions;
@@ -60,6 +61,8 @@ public sealed class ActionRunner
             return await NotClaimedAsync(actionId, cancellationToken).ConfigureAwait(false);
         }
 
+        LifecycleMetrics.ActionClaimed(record, timeProvider.GetUtcNow());
+
         ActionOutcome outcome;
         using (var lease = new LeaseKeeper(store, actionId, record.Claim!, options.ActionLease, timeProvider, logger))
         {
@@ -105,6 +108,7 @@ public sealed class ActionRunner
     private async Task<string> RecordAsync(ActionRecord record, ActionOutcome outcome)
     {
         var actionId = record.Id;
+        LifecycleMetrics.ActionFinished(record, outcome.State, timeProvider.GetUtcNow());
         if (outcome.State == ActionStates.Completing)
         {
             if (outcome.RetryAt is not { } at)

@@ -105,7 +105,7 @@ public sealed class HookRunner : IHookRunner, IDisposable
             }
         }
 
-        return new HookResult(last.Outcome, attempts, last.ExitCode, output.ToString(), timeProvider.GetElapsedTime(started), last.Error);
+        return Telemetry.LifecycleMetrics.HookFinished(hook, context, new HookResult(last.Outcome, attempts, last.ExitCode, output.ToString(), timeProvider.GetElapsedTime(started), last.Error));
     }
 
     /// <summary>A short description of a hook for records and logs (never a secret: the secret file's path at most).</summary>

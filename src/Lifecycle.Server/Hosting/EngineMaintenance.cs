@@ -1,5 +1,6 @@
 using Hangfire;
 using Lifecycle.Scheduling.Execution;
+using Lifecycle.Scheduling.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -36,13 +37,26 @@ public sealed class EngineMaintenance
     {
         var local = engine.Local ?? throw new InvalidOperationException("this node runs no local engine");
         var lines = new List<string>();
+        long reclaimed = 0;
         foreach (var name in local.Regions)
         {
-            var report = await local.Region(name).CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+            Lifecycle.LocalEngine.GcReport report;
+            try
+            {
+                report = await local.Region(name).CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                LifecycleMetrics.EngineGc(null, DateTimeOffset.UtcNow);
+                throw;
+            }
+
+            reclaimed += report.BytesReclaimed;
             lines.Add($"{name}: {report.BlocksRemoved} blocks ({report.BytesReclaimed} bytes) removed, {report.PacksRepacked} packs repacked, "
                 + $"{report.SnapshotsPurged} recycle-bin snapshots purged in {report.Duration.TotalSeconds:0.0} s");
         }
 
+        LifecycleMetrics.EngineGc(reclaimed, DateTimeOffset.UtcNow);
         logger.LogInformation("engine gc: {Report}", string.Join("; ", lines));
         return string.Join("\n", lines);
     }
@@ -63,6 +77,7 @@ public sealed class EngineMaintenance
             errors.AddRange(report.Errors.Select(e => $"{name}: {e}"));
         }
 
+        LifecycleMetrics.EngineVerify(errors.Count, DateTimeOffset.UtcNow);
         if (errors.Count > 0)
         {
             logger.LogError("engine verify found damage: {Errors}", string.Join("; ", errors.Take(20)));

@@ -29,71 +29,79 @@ internal static class HealthEndpoint
         app.MapGet("/healthz", async (LifecycleDatabase database, RunStore runs, ISchedulerFactory factory, AppliedPolicies applied, PolicySourceStatus source,
             ServerOptions options, TimeProvider time, CancellationToken ct) =>
         {
-            var checks = new List<HealthCheck>();
-            string store;
-            var storeUp = true;
+            var report = await EvaluateAsync(database, runs, factory, applied, source, options, time, ct).ConfigureAwait(false);
+            return Results.Json(report.Body, statusCode: report.Healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        }).AllowAnonymous();
+    }
+
+    /// <summary>Every check, as /healthz answers them (also the health gauges of /metrics).</summary>
+    public static async Task<HealthReport> EvaluateAsync(LifecycleDatabase database, RunStore runs, ISchedulerFactory factory, AppliedPolicies applied,
+        PolicySourceStatus source, ServerOptions options, TimeProvider time, CancellationToken ct)
+    {
+        var checks = new List<HealthCheck>();
+        string store;
+        var storeUp = true;
+        try
+        {
+            await using var connection = await database.OpenAsync(ct).ConfigureAwait(false);
+            await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT 1", cancellationToken: ct)).ConfigureAwait(false);
+            store = "ok";
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            store = "error: " + e.Message;
+            storeUp = false;
+        }
+
+        checks.Add(new HealthCheck("store", storeUp, storeUp ? null : $"the store {database.Options.Describe()} is unreachable: {store[7..]}"));
+
+        var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
+        var metadata = await scheduler.GetMetadata(ct).ConfigureAwait(false);
+        var running = metadata.Status == SchedulerStatus.Running;
+        checks.Add(new HealthCheck("scheduler", running, running ? null : $"the scheduler is {metadata.Status.ToString().ToLowerInvariant()}"));
+
+        var current = source.Current;
+        checks.Add(new HealthCheck("policy-source", !current.IsBroken,
+            current.IsBroken ? $"policy source {current.State}: {current.Error}; the applied revision keeps running" : null));
+
+        var policies = AppliedPolicySet.None;
+        if (storeUp)
+        {
             try
             {
-                await using var connection = await database.OpenAsync(ct).ConfigureAwait(false);
-                await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT 1", cancellationToken: ct)).ConfigureAwait(false);
-                store = "ok";
+                policies = await applied.GetAsync(ct).ConfigureAwait(false);
+                var dropped = policies.Seq > 0 && policies.Policies.Policies.IsEmpty && await runs.HadPoliciesBeforeAsync(policies.Seq, ct).ConfigureAwait(false);
+                checks.Add(new HealthCheck("policies", !dropped,
+                    dropped ? $"revision {policies.Seq} has no policies while an earlier revision had some: nothing is backed up" : null));
+                checks.Add(await CreatesCheckAsync(runs, policies, time.GetUtcNow(), ct).ConfigureAwait(false));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                store = "error: " + e.Message;
-                storeUp = false;
+                checks.Add(new HealthCheck("policies", false, "cannot read the applied policies: " + e.Message));
             }
+        }
 
-            checks.Add(new HealthCheck("store", storeUp, storeUp ? null : $"the store {database.Options.Describe()} is unreachable: {store[7..]}"));
+        checks.Add(DiskCheck(options));
+        checks.Add(DescriptorCheck());
 
-            var scheduler = await factory.GetScheduler(ct).ConfigureAwait(false);
-            var metadata = await scheduler.GetMetadata(ct).ConfigureAwait(false);
-            var running = metadata.Status == SchedulerStatus.Running;
-            checks.Add(new HealthCheck("scheduler", running, running ? null : $"the scheduler is {metadata.Status.ToString().ToLowerInvariant()}"));
-
-            var current = source.Current;
-            checks.Add(new HealthCheck("policy-source", !current.IsBroken,
-                current.IsBroken ? $"policy source {current.State}: {current.Error}; the applied revision keeps running" : null));
-
-            var policies = AppliedPolicySet.None;
-            if (storeUp)
+        var healthy = checks.All(c => c.Ok);
+        var body = new
+        {
+            status = healthy ? "healthy" : "unhealthy",
+            reasons = checks.Where(c => !c.Ok).Select(c => c.Reason).ToList(),
+            checks = checks.Select(c => new { name = c.Name, state = c.Ok ? "ok" : "failing", reason = c.Reason }),
+            store = new { database = database.Options.Describe(), state = store },
+            scheduler = new
             {
-                try
-                {
-                    policies = await applied.GetAsync(ct).ConfigureAwait(false);
-                    var dropped = policies.Seq > 0 && policies.Policies.Policies.IsEmpty && await runs.HadPoliciesBeforeAsync(policies.Seq, ct).ConfigureAwait(false);
-                    checks.Add(new HealthCheck("policies", !dropped,
-                        dropped ? $"revision {policies.Seq} has no policies while an earlier revision had some: nothing is backed up" : null));
-                    checks.Add(await CreatesCheckAsync(runs, policies, time.GetUtcNow(), ct).ConfigureAwait(false));
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    checks.Add(new HealthCheck("policies", false, "cannot read the applied policies: " + e.Message));
-                }
-            }
-
-            checks.Add(DiskCheck(options));
-            checks.Add(DescriptorCheck());
-
-            var healthy = checks.All(c => c.Ok);
-            var body = new
-            {
-                status = healthy ? "healthy" : "unhealthy",
-                reasons = checks.Where(c => !c.Ok).Select(c => c.Reason).ToList(),
-                checks = checks.Select(c => new { name = c.Name, state = c.Ok ? "ok" : "failing", reason = c.Reason }),
-                store = new { database = database.Options.Describe(), state = store },
-                scheduler = new
-                {
-                    instanceId = metadata.SchedulerInstanceId,
-                    status = metadata.Status.ToString().ToLowerInvariant(),
-                    clustered = metadata.JobStoreClustered,
-                    threads = metadata.ThreadPoolSize,
-                },
-                policies = new { revision = policies.Seq, count = policies.Policies.Policies.Length, diagnostics = policies.Diagnostics },
-                source = current,
-            };
-            return Results.Json(body, statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        }).AllowAnonymous();
+                instanceId = metadata.SchedulerInstanceId,
+                status = metadata.Status.ToString().ToLowerInvariant(),
+                clustered = metadata.JobStoreClustered,
+                threads = metadata.ThreadPoolSize,
+            },
+            policies = new { revision = policies.Seq, count = policies.Policies.Policies.Length, diagnostics = policies.Diagnostics },
+            source = current,
+        };
+        return new HealthReport(healthy, [.. checks.Select(c => (c.Name, c.Ok))], body);
     }
 
     private static async Task<HealthCheck> CreatesCheckAsync(RunStore runs, AppliedPolicySet policies, DateTimeOffset now, CancellationToken ct)
@@ -161,4 +169,7 @@ internal static class HealthEndpoint
     }
 
     private sealed record HealthCheck(string Name, bool Ok, string? Reason);
+
+    /// <summary>The answer of /healthz: overall health, each check's state, and the JSON body.</summary>
+    public sealed record HealthReport(bool Healthy, IReadOnlyList<(string Name, bool Ok)> Checks, object Body);
 }

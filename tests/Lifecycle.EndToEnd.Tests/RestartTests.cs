@@ -116,10 +116,16 @@ public sealed class RestartTests
                 Assert.True(pause.IsSuccessStatusCode, await pause.Content.ReadAsStringAsync());
             }
 
-            await server.WaitUntilAsync(async () => (await ActionsAsync(server, null, null))
-                .All(a => a.GetProperty("state").GetString() is "succeeded" or "failed" or "skipped" or "enqueued")
-                && !(await server.GetJsonAsync("/api/v1/runs?policy=e2e-restart")).EnumerateArray().Any(r => r.GetProperty("state").GetString() == "running"),
-                TimeSpan.FromSeconds(120), "every run to end and every action to finish after the pause");
+            // What is still open (actions not finished nor deferred, runs running), named in a timeout's message.
+            async Task<List<string>> OpenAsync() =>
+            [
+                .. (await ActionsAsync(server, null, null)).Where(a => a.GetProperty("state").GetString() is not ("succeeded" or "failed" or "skipped" or "enqueued"))
+                    .Select(a => $"action {a.GetProperty("id").GetString()} {a.GetProperty("state").GetString()}"),
+                .. (await server.GetJsonAsync("/api/v1/runs?policy=e2e-restart")).EnumerateArray().Where(r => r.GetProperty("state").GetString() == "running")
+                    .Select(r => $"run {r.GetProperty("id").GetString()} {r.GetProperty("kind").GetString()} running"),
+            ];
+            await Eventually.UntilAsync(OpenAsync, open => open.Count == 0, "every run to end and every action to finish after the pause",
+                TimeSpan.FromSeconds(120), describe: open => string.Join("; ", open) + "\n" + server.Log);
             actions = [.. (await ActionsAsync(server, null, null)).Where(a => a.GetProperty("state").GetString() != "enqueued")];
             await server.StopAsync();
         }

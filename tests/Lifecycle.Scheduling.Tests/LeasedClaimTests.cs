@@ -251,6 +251,34 @@ public abstract class LeasedClaimTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RunsAStoppedProcessLeftRunning_AreEndedAsFailed_ByItsNodesNextStart_OrAfterAnHourForANodeThatNeverCameBack()
+    {
+        async Task StartAsync(string id, string node) =>
+            await store.StartRunAsync(new RunRecord(id, "p1", "s1", "fire", Start, Now, null, RunStates.Running, node, 0, null));
+        async Task<(string State, string? Message)> StateAsync(string id) => ((await store.GetRunAsync(id))!.State, (await store.GetRunAsync(id))!.Message);
+        await StartAsync("killed", "node-a");
+        await StartAsync("other-node", "node-b");
+        await StartAsync("done", "node-a");
+        await store.FinishRunAsync("done", RunStates.Succeeded, 3, null);
+        time.Advance(TimeSpan.FromSeconds(5));
+        var restartedAt = Now;
+        await StartAsync("after-restart", "node-a");
+
+        Assert.Equal(1, await store.CloseInterruptedRunsAsync("node-a", restartedAt));
+
+        Assert.Equal((RunStates.Failed, "interrupted: the server stopped before the run ended"), await StateAsync("killed"));
+        Assert.Equal(RunStates.Running, (await StateAsync("other-node")).State);
+        Assert.Equal(RunStates.Running, (await StateAsync("after-restart")).State);
+        Assert.Equal(RunStates.Succeeded, (await StateAsync("done")).State);
+        Assert.Equal(0, await store.CloseInterruptedRunsAsync(null, Now - TimeSpan.FromHours(1)));
+
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(1, await store.CloseInterruptedRunsAsync(null, Now - TimeSpan.FromHours(1)));
+        Assert.Equal((RunStates.Failed, "interrupted: its node stopped before the run ended"), await StateAsync("other-node"));
+        Assert.Equal(RunStates.Running, (await StateAsync("after-restart")).State);
+    }
+
+    [Fact]
     public async Task ACompletingAction_IsClaimedForACheck_StaysCompleting_AndKeepsItsAttempts()
     {
         await EnqueueAsync(("c1", "p1"));

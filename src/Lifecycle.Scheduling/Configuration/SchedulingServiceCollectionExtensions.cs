@@ -205,6 +205,8 @@ internal sealed class SchedulerStartupService(
     ISchedulerFactory schedulerFactory, AppliedPolicies applied, RunStore store, SchedulingOptions options, IRecurringJobManager recurring,
     IServiceProvider services) : IHostedService
 {
+    private readonly DateTimeOffset startedAt = services.GetRequiredService<TimeProvider>().GetUtcNow();
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         RaiseThreadPoolFloor(options.MaxConcurrency);
@@ -214,6 +216,9 @@ internal sealed class SchedulerStartupService(
         await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecurringId, j => j.RunAsync(CancellationToken.None), ReconcileJob.Cron(options.ReconcileCron));
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecoverId, j => j.RecoverStrandedAsync(CancellationToken.None), ReconcileJob.Cron(ReconcileJob.RecoverCron));
+
+        // A run this node's previous process left running (killed while planning) ends as failed: nothing else would.
+        await store.CloseInterruptedRunsAsync(services.GetRequiredService<NodeIdentity>().Name, startedAt, cancellationToken).ConfigureAwait(false);
 
         // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
         await ActivatorUtilities.CreateInstance<ReconcileJob>(services).RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);

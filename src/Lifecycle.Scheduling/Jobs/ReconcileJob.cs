@@ -38,6 +38,9 @@ public sealed class ReconcileJob
     /// <summary>How long an action must have been without a live lease or a job before the recovery pass delivers it.</summary>
     public static readonly TimeSpan StrandedAfter = TimeSpan.FromMinutes(1);
 
+    /// <summary>A run plans and records its actions; one still running after this long lost its node.</summary>
+    public static readonly TimeSpan RunsEndWithin = TimeSpan.FromHours(1);
+
     private readonly AppliedPolicies applied;
     private readonly RunStore store;
     private readonly ActionDispatcher dispatcher;
@@ -102,6 +105,12 @@ public sealed class ReconcileJob
     /// <summary>The recovery pass with another <paramref name="grace"/> than <see cref="StrandedAfter"/> (tests).</summary>
     public async Task<string> RecoverStrandedAsync(TimeSpan grace, CancellationToken cancellationToken = default)
     {
+        var closed = await store.CloseInterruptedRunsAsync(null, timeProvider.GetUtcNow() - RunsEndWithin, cancellationToken).ConfigureAwait(false);
+        if (closed > 0)
+        {
+            logger.LogWarning("{Count} runs were still running after {Hours} h (their node stopped while planning); ended as failed", closed, RunsEndWithin.TotalHours);
+        }
+
         var stranded = await store.ListStrandedActionsAsync(grace, MaxRedeliveries, cancellationToken).ConfigureAwait(false);
         if (stranded.Count > 0)
         {

@@ -58,6 +58,29 @@ public sealed class RunStore
             cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Ends, as failed, the runs a stopped process left running: those of <paramref name="node"/> started before
+    /// <paramref name="startedBefore"/> (its own earlier life, at a node's start), or, with no node, every run started
+    /// before it (a node that never came back: a run plans and records, it never lasts long). Their actions were
+    /// recorded in one transaction, so they are all there or none; what is owed is delivered as usual. Returns how many.
+    /// </summary>
+    public async Task<int> CloseInterruptedRunsAsync(string? node, DateTimeOffset startedBefore, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE runs SET state = 'failed', finished_at = @now, message = @message
+            WHERE state = 'running' AND started_at < @before AND (@node IS NULL OR node = @node)
+            """,
+            new
+            {
+                now = Now, before = startedBefore.ToUnixTimeMilliseconds(), node,
+                message = node is null ? "interrupted: its node stopped before the run ended" : "interrupted: the server stopped before the run ended",
+            },
+            cancellationToken: cancellationToken)).ConfigureAwait(false);
+    }
+
     public async Task FinishRunAsync(string runId, string state, int actionsPlanned, string? message, CancellationToken cancellationToken = default)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);

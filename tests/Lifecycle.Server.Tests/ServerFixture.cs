@@ -66,6 +66,8 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(root);
+        // The metrics' background refresh every second (30 s by default): the gauges show what the tests seeded soon.
+        Environment.SetEnvironmentVariable(Lifecycle.Server.Metrics.MetricsRefresher.IntervalVariable, "1");
         await File.WriteAllTextAsync(TokensFile,
             TokenStore.TokensFileLine("ops", AccessScope.Operate, OperateToken) + "\n" + TokenStore.TokensFileLine("viewer", AccessScope.Read, ReadToken) + "\n");
         App = LifecycleServer.Build(new ServerOptions

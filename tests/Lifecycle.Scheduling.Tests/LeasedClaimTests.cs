@@ -251,6 +251,33 @@ public abstract class LeasedClaimTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ANodesNextLife_EndsTheLeasesItsLastLifeHeld_NotItsOwnNorAnotherNodes()
+    {
+        await EnqueueAsync(("last-life", "p1"), ("following", "p1"), ("this-life", "p1"), ("other-node", "p1"), ("queued", "p1"));
+        Assert.NotNull(await store.ClaimActionAsync("last-life", "node-a", Lease));
+        var following = await store.ClaimActionAsync("following", "node-a", Lease);
+        await store.MarkCompletingAsync("following", "snap-f", null, "accepted", following!.Claim, Lease);
+        Assert.NotNull(await store.ClaimActionAsync("other-node", "node-b", Lease));
+        // the previous process's claims: not made by this one (as a restarted node sees them)
+        await using (var connection = await new LifecycleDatabase(options).OpenAsync())
+        {
+            await Dapper.SqlMapper.ExecuteAsync(connection, "UPDATE actions SET claim = 'gone-' || id WHERE id IN ('last-life', 'following', 'other-node')");
+        }
+
+        var mine = await store.ClaimActionAsync("this-life", "node-a", Lease);
+
+        Assert.Equal(2, await store.ReleaseLeftoverLeasesAsync("node-a"));
+        Assert.Null((await RowAsync("last-life")).LeaseUntil);
+        Assert.Equal(ActionStates.Completing, (await RowAsync("following")).State);
+        Assert.Null((await RowAsync("following")).LeaseUntil);
+        Assert.Equal(Now + Lease, (await RowAsync("this-life")).LeaseUntil);
+        Assert.Equal(Now + Lease, (await RowAsync("other-node")).LeaseUntil);
+        Assert.NotNull(await Node().ClaimActionAsync("last-life", "node-a", Lease)); // claimed again at once
+        Assert.Null(await Node().ClaimActionAsync("this-life", "node-a", Lease));
+        Assert.True(await store.RenewLeaseAsync("this-life", mine!.Claim!, Lease));
+    }
+
+    [Fact]
     public async Task RunsAStoppedProcessLeftRunning_AreEndedAsFailed_ByItsNodesNextStart_OrAfterAnHourForANodeThatNeverCameBack()
     {
         async Task StartAsync(string id, string node) =>

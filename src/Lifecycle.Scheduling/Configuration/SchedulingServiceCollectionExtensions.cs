@@ -217,8 +217,11 @@ internal sealed class SchedulerStartupService(
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecurringId, j => j.RunAsync(CancellationToken.None), ReconcileJob.Cron(options.ReconcileCron));
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecoverId, j => j.RecoverStrandedAsync(CancellationToken.None), ReconcileJob.Cron(ReconcileJob.RecoverCron));
 
-        // A run this node's previous process left running (killed while planning) ends as failed: nothing else would.
-        await store.CloseInterruptedRunsAsync(services.GetRequiredService<NodeIdentity>().Name, startedAt, cancellationToken).ConfigureAwait(false);
+        // A run this node's previous process left running (killed while planning) ends as failed: nothing else would;
+        // the leases it held end now, so its actions resume at once rather than when the leases run out.
+        var node = services.GetRequiredService<NodeIdentity>().Name;
+        await store.CloseInterruptedRunsAsync(node, startedAt, cancellationToken).ConfigureAwait(false);
+        await store.ReleaseLeftoverLeasesAsync(node, cancellationToken).ConfigureAwait(false);
 
         // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
         await ActivatorUtilities.CreateInstance<ReconcileJob>(services).RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);

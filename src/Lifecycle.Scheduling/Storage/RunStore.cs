@@ -222,7 +222,7 @@ public sealed class RunStore
     public async Task<ActionRecord?> ClaimActionAsync(
         string actionId, string node, TimeSpan lease, string? heldClaim = null, CancellationToken cancellationToken = default)
     {
-        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds, heldClaim ?? Guid.NewGuid().ToString("N")) { Held = heldClaim };
+        var claim = new PendingClaim(actionId, node, (long)lease.TotalMilliseconds, heldClaim ?? ProcessClaimPrefix + Guid.NewGuid().ToString("N")) { Held = heldClaim };
         await claims.CommitAsync(claim, cancellationToken).ConfigureAwait(false);
         return claim.Result?.ToRecord();
     }
@@ -252,6 +252,26 @@ public sealed class RunStore
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Every claim id this process makes starts with it, so a node's next life tells its own claims from its last life's.</summary>
+    public static readonly string ProcessClaimPrefix = Guid.NewGuid().ToString("N")[..8] + "-";
+
+    /// <summary>
+    /// At a node's start: ends the leases its previous life still holds (claims of <paramref name="node"/> that this
+    /// process did not make; that process is gone), so their actions are claimed again at once instead of when the
+    /// leases run out. Should that process still be stopping, its writes are fenced by their claims. Returns how many.
+    /// </summary>
+    public async Task<int> ReleaseLeftoverLeasesAsync(string node, CancellationToken cancellationToken = default)
+    {
+        await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE actions SET lease_until = NULL
+            WHERE node = @node AND state IN ('running', 'completing') AND lease_until IS NOT NULL AND (claim IS NULL OR claim NOT LIKE @mine)
+            """,
+            new { node, mine = ProcessClaimPrefix + "%" }, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
     private sealed record PendingClaim(string ActionId, string Node, long LeaseMs, string Claim)

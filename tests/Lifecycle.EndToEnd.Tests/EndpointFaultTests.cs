@@ -1,3 +1,4 @@
+using Lifecycle.Testing.Waiting;
 using System.Text.Json;
 
 namespace Lifecycle.EndToEnd.Tests;
@@ -52,13 +53,15 @@ public sealed class EndpointFaultTests
             Assert.True(trigger.IsSuccessStatusCode, await trigger.Content.ReadAsStringAsync());
         }
 
-        await node.WaitUntilAsync(async () =>
-        {
-            var actions = await ActionsAsync(node);
-            return actions.Count(a => Kind(a) == "create" && State(a) == "succeeded") >= Volumes
+        await Eventually.UntilAsync(
+            () => ActionsAsync(node),
+            actions => actions.Count(a => Kind(a) == "create" && State(a) == "succeeded") >= Volumes
                 && actions.Count(a => Kind(a) == "copy" && State(a) == "succeeded") >= Volumes
-                && actions.All(a => State(a) is "succeeded" or "failed" or "skipped");
-        }, TimeSpan.FromMinutes(3), "every create and copy of the catch-up to finish");
+                && actions.All(a => State(a) is "succeeded" or "failed" or "skipped"),
+            "every create and copy of the catch-up to finish", TimeSpan.FromMinutes(3),
+            describe: actions => string.Join(", ", actions.GroupBy(a => $"{Kind(a)} {State(a)}").Select(g => $"{g.Key}={g.Count()}"))
+                + "; open: " + string.Join("; ", actions.Where(a => State(a) is not ("succeeded" or "failed" or "skipped")).Select(a => a.ToString()))
+                + "\n" + node.Log);
 
         var all = await ActionsAsync(node);
         Assert.All(all.Where(a => Kind(a) is "create" or "copy"), a => Assert.Equal("succeeded", State(a)));

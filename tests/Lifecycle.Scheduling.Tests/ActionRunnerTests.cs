@@ -274,7 +274,13 @@ public sealed class ActionRunnerTests : IAsyncLifetime
         // the executor's default first delay (15 s); the store keeps milliseconds
         Assert.InRange(row.NotBefore!.Value, before + TimeSpan.FromSeconds(15) - TimeSpan.FromMilliseconds(1), after + TimeSpan.FromSeconds(15));
         Assert.Equal(("Create", id, "Scheduled", null), Job(row.Job!));
+
+        // delivered early (Hangfire keeps whole seconds; or a duplicate): nothing runs, and it is delivered again for its time
         Assert.StartsWith("nothing to do yet: the action is due at", await runner.RunAsync(id), StringComparison.Ordinal);
+        var again = await RowAsync(id);
+        Assert.NotEqual(row.Job, again.Job);
+        Assert.Equal(("Create", id, "Scheduled", null), Job(again.Job!));
+        Assert.Equal((ActionStates.Enqueued, row.NotBefore), (again.State, again.NotBefore));
         Assert.Equal(1, provider.CreateCalls);
         Assert.Empty(provider.Snapshots);
     }

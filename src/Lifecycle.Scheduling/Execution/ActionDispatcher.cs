@@ -95,9 +95,10 @@ public sealed class ActionDispatcher
             ActionStates.Completing => Job.FromExpression<ActionJob>(j => j.CheckCompletion(actionId, CancellationToken.None)),
             _ => Job.FromExpression<ActionJob>(j => j.Change(actionId, CancellationToken.None)),
         };
-        // Hangfire schedules on the machine's clock, we on our TimeProvider: hand it the delay, not the instant.
-        var delay = at is { } time ? time - timeProvider.GetUtcNow() : TimeSpan.Zero;
-        IState state = delay > TimeSpan.Zero ? new ScheduledState(delay) : new EnqueuedState(ActionQueues.Of(queueKind));
+        // Hangfire schedules on the machine's clock, we on our TimeProvider: hand it the delay, not the instant, plus a
+        // second (it keeps a delayed job's time in whole seconds: without it the job may come before the action is due).
+        var delay = at is { } time ? time - timeProvider.GetUtcNow() + TimeSpan.FromSeconds(1) : TimeSpan.Zero;
+        IState state = delay > TimeSpan.FromSeconds(1) ? new ScheduledState(delay) : new EnqueuedState(ActionQueues.Of(queueKind));
         return jobs.Create(job, state);
     }
 

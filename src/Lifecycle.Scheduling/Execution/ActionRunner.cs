@@ -260,7 +260,11 @@ public sealed class ActionRunner
 
         if (current.NotBefore is { } notBefore && notBefore > now)
         {
-            return $"nothing to do yet: the action is due at {notBefore:u}";
+            // Delivered early (Hangfire keeps a delayed job's time in whole seconds, so it may run up to a second before
+            // it; or a duplicate delivery): deliver it again for its time, or nothing would until the reconcile pass.
+            var kind = current.State == ActionStates.Completing ? ActionStates.Completing : current.Kind;
+            await dispatcher.DeliverAsync([(actionId, kind)], notBefore, cancellationToken).ConfigureAwait(false);
+            return $"nothing to do yet: the action is due at {notBefore:u}; delivered again for then";
         }
 
         return current.State == ActionStates.Enqueued && await store.IsPausedAsync(current.Policy, cancellationToken).ConfigureAwait(false)

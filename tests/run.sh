@@ -37,28 +37,20 @@ run_project() {
       --logger "trx;LogFileName=$name.trx" --results-directory "$results" "${@:2}"
 }
 
-# Two projects spend most of their time waiting, not on the CPU: the end-to-end tests on real minutes (schedules, a
-# cluster) and the local engine's crash tests on killed child processes and fsync. They run alongside the other
-# projects, which run one after another. Their output follows once they finish.
-background=(tests/Lifecycle.EndToEnd.Tests/Lifecycle.EndToEnd.Tests.csproj tests/Lifecycle.LocalEngine.Tests/Lifecycle.LocalEngine.Tests.csproj)
-pids=()
-for project in "${background[@]}"; do
-  name=$(basename "$project" .csproj)
-  log "test $name (in the background)"
-  run_project "$project" "$@" > "$results/$name.log" 2>&1 &
-  pids+=($!)
-done
+# The end-to-end tests spend most of their time waiting for real minutes (schedules, a cluster), not on the CPU:
+# they run alongside the other projects, which run one after another. Their output follows once they finish.
+e2e=tests/Lifecycle.EndToEnd.Tests/Lifecycle.EndToEnd.Tests.csproj
+log "test Lifecycle.EndToEnd.Tests (in the background)"
+run_project "$e2e" "$@" > "$results/Lifecycle.EndToEnd.Tests.log" 2>&1 &
+e2e_pid=$!
 for project in tests/*/*.Tests.csproj; do
-  [[ " ${background[*]} " == *" $project "* ]] && continue
+  [ "$project" = "$e2e" ] && continue
   log "test $(basename "$project" .csproj)"
   run_project "$project" "$@" || status=1
 done
-for i in "${!background[@]}"; do
-  name=$(basename "${background[$i]}" .csproj)
-  log "test $name"
-  wait "${pids[$i]}" || status=1
-  cat "$results/$name.log"
-done
+log "test Lifecycle.EndToEnd.Tests"
+wait "$e2e_pid" || status=1
+cat "$results/Lifecycle.EndToEnd.Tests.log"
 
 # --- one closing line for the whole run -----------------------------------------------------------
 passed=0; failed=0; skipped=0

@@ -55,9 +55,11 @@ public sealed class PolicyRunner
             logger.LogInformation("policy {Policy} ({Mode}{Schedule}): {Message}", policy.Name, mode, schedule is null ? "" : " " + schedule, message);
             return runId;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
-            await store.FinishRunAsync(runId, RunStates.Failed, 0, e.Message, CancellationToken.None).ConfigureAwait(false);
+            // Cancelled too (a shutdown, a timeout inside a read): a run never stays running in a live process.
+            await store.FinishRunAsync(runId, RunStates.Failed, 0, e is OperationCanceledException ? "cancelled: " + e.Message : e.Message, CancellationToken.None)
+                .ConfigureAwait(false);
             throw;
         }
     }

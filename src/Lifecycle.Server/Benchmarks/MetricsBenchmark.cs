@@ -49,7 +49,7 @@ public static class MetricsBenchmark
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
-        var now = DateTimeOffset.UtcNow;
+        var now = TimeProvider.System.GetUtcNow();
         var generate = Stopwatch.StartNew();
         var (policies, inventory) = Generate(options, now);
         generate.Stop();

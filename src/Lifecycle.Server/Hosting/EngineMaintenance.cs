@@ -23,8 +23,11 @@ public sealed class EngineMaintenance
     private readonly EngineHost engine;
     private readonly ILogger<EngineMaintenance> logger;
 
-    public EngineMaintenance(EngineHost engine, ILogger<EngineMaintenance> logger)
+    private readonly TimeProvider time;
+
+    public EngineMaintenance(EngineHost engine, TimeProvider time, ILogger<EngineMaintenance> logger)
     {
+        this.time = time;
         this.engine = engine;
         this.logger = logger;
     }
@@ -47,7 +50,7 @@ public sealed class EngineMaintenance
             }
             catch (Exception) when (!cancellationToken.IsCancellationRequested)
             {
-                LifecycleMetrics.EngineGc(null, DateTimeOffset.UtcNow);
+                LifecycleMetrics.EngineGc(null, time.GetUtcNow());
                 throw;
             }
 
@@ -56,7 +59,7 @@ public sealed class EngineMaintenance
                 + $"{report.SnapshotsPurged} recycle-bin snapshots purged in {report.Duration.TotalSeconds:0.0} s");
         }
 
-        LifecycleMetrics.EngineGc(reclaimed, DateTimeOffset.UtcNow);
+        LifecycleMetrics.EngineGc(reclaimed, time.GetUtcNow());
         logger.LogInformation("engine gc: {Report}", string.Join("; ", lines));
         return string.Join("\n", lines);
     }
@@ -77,7 +80,7 @@ public sealed class EngineMaintenance
             errors.AddRange(report.Errors.Select(e => $"{name}: {e}"));
         }
 
-        LifecycleMetrics.EngineVerify(errors.Count, DateTimeOffset.UtcNow);
+        LifecycleMetrics.EngineVerify(errors.Count, time.GetUtcNow());
         if (errors.Count > 0)
         {
             logger.LogError("engine verify found damage: {Errors}", string.Join("; ", errors.Take(20)));

@@ -89,7 +89,7 @@ internal sealed class MetricsRefresher(
         {
             lastInventory = InventoryMetrics.Compute(policies, read, now, countKeys);
             countKeys = lastInventory.CountKeys;
-            lastInventoryAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
+            lastInventoryAt = time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
             lastInventorySeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
 

@@ -57,6 +57,32 @@ public sealed class LifecycleDatabase
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
+    /// <summary>How many times <see cref="RetryConflictsAsync"/> runs a transaction that PostgreSQL keeps aborting.</summary>
+    public const int ConflictAttempts = 5;
+
+    /// <summary>
+    /// Runs <paramref name="transaction"/> (one whole transaction, from opening its connection to its commit) again when
+    /// PostgreSQL aborted it as one side of a deadlock (40P01) or a serialization failure (40001): nothing of it was
+    /// written, and the other side goes on. Several nodes write the same actions (claims, outcomes, jobs), so this is
+    /// expected now and then, not an error for the caller. SQLite has one writer: it never aborts one this way.
+    /// </summary>
+    public async Task RetryConflictsAsync(Func<Task> transaction, CancellationToken cancellationToken = default)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await transaction().ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException e) when (attempt < ConflictAttempts && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            {
+                // A few milliseconds apart, at random: the two sides do not meet again at once.
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 25) * attempt), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     public async Task<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
         DbConnection connection = Dialect == StoreDialect.Sqlite

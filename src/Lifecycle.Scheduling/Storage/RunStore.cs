@@ -170,12 +170,21 @@ public sealed class RunStore
     /// </summary>
     public async Task<IReadOnlyList<EnqueueResult>> EnqueueActionsAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default)
     {
-        var results = new List<EnqueueResult>(requests.Count);
+        var results = new EnqueueResult[requests.Count];
+        // In lock order (another node may enqueue the same fire's actions at once), answered in the requests' order.
+        var ordered = Enumerable.Range(0, requests.Count).OrderBy(i => requests[i].Action.Id, StringComparer.Ordinal).ToList();
+        await database.RetryConflictsAsync(() => EnqueueOnceAsync(requests, ordered, results, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    private async Task EnqueueOnceAsync(IReadOnlyList<EnqueueRequest> requests, List<int> ordered, EnqueueResult[] results, CancellationToken cancellationToken)
+    {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var (action, requeueFinished) in requests)
+        foreach (var index in ordered)
         {
+            var (action, requeueFinished) = requests[index];
             var queued = await EnqueueActionAsync(connection, transaction, action, requeueFinished, cancellationToken).ConfigureAwait(false);
             var unfinished = false;
             var job = action.Job;
@@ -187,11 +196,10 @@ public sealed class RunStore
                 job = current.Job;
             }
 
-            results.Add(new EnqueueResult(action.Id, queued, unfinished) { Job = job });
+            results[index] = new EnqueueResult(action.Id, queued, unfinished) { Job = job };
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return results;
     }
 
     /// <summary>How many actions of a run are unfinished, and whether a create or copy of it succeeded (one aggregate).</summary>
@@ -227,7 +235,17 @@ public sealed class RunStore
         return claim.Result?.ToRecord();
     }
 
-    private async Task WriteClaimsAsync(IReadOnlyList<PendingClaim> batch, CancellationToken cancellationToken)
+    private Task WriteClaimsAsync(IReadOnlyList<PendingClaim> batch, CancellationToken cancellationToken) =>
+        database.RetryConflictsAsync(() => WriteClaimsOnceAsync(LockOrder(batch, c => c.ActionId), cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// A batch's rows in one order on every node (by action id; one action's writes keep their order): two nodes'
+    /// batches then never wait for each other's row locks in a cycle, which PostgreSQL would end by aborting one.
+    /// </summary>
+    private static List<T> LockOrder<T>(IReadOnlyList<T> batch, Func<T, string> actionId) =>
+        [.. batch.OrderBy(actionId, StringComparer.Ordinal)];
+
+    private async Task WriteClaimsOnceAsync(IReadOnlyList<PendingClaim> batch, CancellationToken cancellationToken)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -390,15 +408,18 @@ public sealed class RunStore
         string actionId, string state, string? resultSnapshotId, string? consistency, string? error, string? claim = null, CancellationToken cancellationToken = default) =>
         finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)) { Claim = claim }, cancellationToken);
 
-    private async Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
+    private Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken) =>
+        database.RetryConflictsAsync(() => WriteFinishesOnceAsync(LockOrder(batch, f => f.ActionId), cancellationToken), cancellationToken);
+
+    private async Task WriteFinishesOnceAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
-        foreach (var step in batch.GroupBy(f => f.Step))
+        foreach (var f in batch)
         {
-            var sql = step.Key switch
+            var sql = f.Step switch
             {
                 StepKind.Finish => """
                     UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
@@ -418,7 +439,7 @@ public sealed class RunStore
                 _ => "UPDATE actions SET job = @Job, lease_until = CASE WHEN lease_until < @now THEN NULL ELSE lease_until END WHERE id = @ActionId",
             };
             await connection.ExecuteAsync(new CommandDefinition(
-                sql, step.Select(f => new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job, f.Claim, f.LeaseMs }), transaction,
+                sql, new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.NotBefore, f.Job, f.Claim, f.LeaseMs }, transaction,
                 cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL on 127.0.0.1 for the tests and prints its connection URL on stdout.
 #   tests/postgres.sh start [DIR]   initdb into DIR (default: a new temp dir), start on a free port, print the URL
-#   tests/postgres.sh stop DIR      stop the server started in DIR and remove DIR
+#   tests/postgres.sh stop DIR      stop the server started in DIR and remove DIR (KEEP_PG_LOGS=DIR2: its server log is
+#                                   copied to DIR2 first, to read what PostgreSQL saw, e.g. a deadlock, after a test)
 # The server runs as the postgres user (initdb refuses root) and listens on loopback only.
 set -euo pipefail
 
@@ -49,6 +50,7 @@ CONF
     bin=$(pg_bin)
     dir=${2:?usage: tests/postgres.sh stop DIR}
     as_postgres "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    [ -n "${KEEP_PG_LOGS:-}" ] && mkdir -p "$KEEP_PG_LOGS" && cp "$dir/server.log" "$KEEP_PG_LOGS/$(basename "$dir").log"
     rm -rf "$dir"
     ;;
   *)

@@ -51,6 +51,15 @@ public class PolicyCompilerTests
     }
 
     [Fact]
+    public void Compile_Adopt_ReadsTheDlmPolicyId_AndNoAdoptMeansNone()
+    {
+        var policy = LoadSingle(Minimal + "  adopt: { dlmPolicyId: policy-0123456789abcdef0 }\n");
+
+        Assert.Equal(new DlmAdoption("policy-0123456789abcdef0"), policy.Adopt);
+        Assert.Null(LoadSingle(Minimal).Adopt);
+    }
+
+    [Fact]
     public void Compile_AppliesTheDocumentedDefaults()
     {
         var policy = LoadSingle(Minimal);

@@ -126,6 +126,7 @@ public static class LifecycleServer
         var api = app.MapGroup("/api/v1");
         PolicyEndpoints.Map(api);
         RunEndpoints.Map(api);
+        RunEndpoints.MapInventory(api);
         SignInEndpoints.Map(app);
         app.MapLifecycleDashboard();
         BackupViews.Map(app);

@@ -197,6 +197,28 @@ public sealed class IamPolicyTests
         Assert.True(Document.Allows(Ec2Authorizations.Of(Call("CreateTags", label, ("snap-1", OwnedTags)))));
     }
 
+    [Fact]
+    public void AnAdoptedDlmSnapshot_MayBeDeletedAndArchived_ButNotTaggedIntoAPolicy_NorCopied()
+    {
+        var dlm = ImmutableSortedDictionary<string, string>.Empty.Add("aws:dlm:lifecycle-policy-id", "policy-0123456789abcdef0");
+        var delete = new Dictionary<string, string> { ["SnapshotId"] = "snap-1" };
+        var archive = new Dictionary<string, string> { ["SnapshotId"] = "snap-1", ["StorageTier"] = "archive" };
+        Assert.True(Document.Allows(Ec2Authorizations.Of(Call("DeleteSnapshot", delete, ("snap-1", dlm)))));
+        Assert.True(Document.Allows(Ec2Authorizations.Of(Call("ModifySnapshotTier", archive, ("snap-1", dlm)))));
+        Assert.False(Document.Allows(Ec2Authorizations.Of(Call("DeleteSnapshot", delete,
+            ("snap-1", ImmutableSortedDictionary<string, string>.Empty.Add("aws:dlm:lifecycle-policy-id", ""))))));
+
+        var adopt = new Dictionary<string, string> { ["ResourceId.1"] = "snap-1", ["Tag.1.Key"] = "lifecycle:policy", ["Tag.1.Value"] = "nightly" };
+        Assert.False(Document.Allows(Ec2Authorizations.Of(Call("CreateTags", adopt, ("snap-1", dlm)))));
+        var copy = new Dictionary<string, string>
+        {
+            ["SourceRegion"] = "eu-west-1", ["SourceSnapshotId"] = "snap-1",
+            ["TagSpecification.1.Tag.1.Key"] = "lifecycle:policy", ["TagSpecification.1.Tag.1.Value"] = "nightly",
+            ["TagSpecification.1.Tag.2.Key"] = "lifecycle:token", ["TagSpecification.1.Tag.2.Value"] = "t",
+        };
+        Assert.False(Document.Allows(Ec2Authorizations.Of(Call("CopySnapshot", copy, ("snap-1", dlm)))));
+    }
+
     private sealed class RecordingConformanceRun(ConcurrentQueue<RecordedCall> calls) : ProviderConformanceTests
     {
         protected override async Task<IProviderFixture> CreateFixtureAsync() => await EndpointProviderFixture.StartAsync(calls);

@@ -51,6 +51,15 @@ public class PolicyCompilerTests
     }
 
     [Fact]
+    public void Compile_Adopt_ReadsTheDlmPolicyId_AndNoAdoptMeansNone()
+    {
+        var policy = LoadSingle(Minimal + "  adopt: { dlmPolicyId: policy-0123456789abcdef0 }\n");
+
+        Assert.Equal(new DlmAdoption("policy-0123456789abcdef0"), policy.Adopt);
+        Assert.Null(LoadSingle(Minimal).Adopt);
+    }
+
+    [Fact]
     public void Compile_AppliesTheDocumentedDefaults()
     {
         var policy = LoadSingle(Minimal);
@@ -329,7 +338,7 @@ public class PolicyCompilerTests
             [
                 "x.yaml:11:14: error: spec.schedules[0].every: '5h' is not a supported interval; use 1h, 2h, 3h, 4h, 6h, 8h, 12h, 1d to 366d or 1w to 52w (cron for anything else)",
                 "x.yaml:12:24: error: spec.schedules[0].retain.count: must be at least 1, got 0",
-                "x.yaml:13:3: error: spec.bogus: unknown key 'bogus' (allowed: enabled, engine, regions, targets, schedules, hooks, tags, copyVolumeTags, safety)",
+                "x.yaml:13:3: error: spec.bogus: unknown key 'bogus' (allowed: enabled, engine, regions, targets, schedules, hooks, tags, copyVolumeTags, safety, adopt)",
             ],
             lines);
     }

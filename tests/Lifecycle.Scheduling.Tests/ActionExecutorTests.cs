@@ -403,6 +403,22 @@ public sealed class ActionExecutorTests : IDisposable
         Assert.Single(provider.Snapshots);
     }
 
+    [Theory]
+    [InlineData("policy-0123456789abcdef0", null, true)]
+    [InlineData("policy-0fedcba9876543210", null, false)] // another DLM policy's
+    [InlineData("policy-0123456789abcdef0", "someone-else", false)] // one of ours: its lifecycle:policy decides
+    public async Task Delete_OfAnAdoptedSnapshot_NeedsTheAdoptedDlmPolicyTag(string dlmPolicy, string? lifecyclePolicy, bool deleted)
+    {
+        var tags = ImmutableSortedDictionary<string, string>.Empty.Add(DlmTags.PolicyId, dlmPolicy);
+        provider.Add(new SnapshotInfo { Id = "snap-dlm", VolumeId = "vol-1", Region = "r1", StartTime = Fire, Tags = lifecyclePolicy is null ? tags : tags.Add(OwnershipTags.Policy, lifecyclePolicy) });
+        var action = new PlannedAction { Kind = ActionKind.Delete, Policy = "p1", Region = "r1", SnapshotId = "snap-dlm", AdoptedFrom = "policy-0123456789abcdef0", Reason = "test" };
+
+        var outcome = await executor.ExecuteAsync(ActionPayload.IdOf(action), ActionPayload.Deserialize(ActionPayload.Serialize(action)), Policy());
+
+        Assert.Equal(deleted ? ActionStates.Succeeded : ActionStates.Failed, outcome.State);
+        Assert.Equal(deleted ? 0 : 1, provider.Snapshots.Count);
+    }
+
     [Fact]
     public async Task Delete_OfASnapshotAlreadyGone_Succeeds()
     {

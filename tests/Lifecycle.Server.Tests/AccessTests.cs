@@ -35,6 +35,7 @@ public sealed class AccessTests(ServerFixture server)
         ["GET /api/v1/revisions"] = AccessScope.Read,
         ["GET /api/v1/audit"] = AccessScope.Read,
         ["GET /api/v1/snapshots"] = AccessScope.Read,
+        ["GET /api/v1/inventory"] = AccessScope.Read,
         ["GET /ec2"] = null,
         ["POST /ec2"] = null,
         ["GET /signin"] = null,

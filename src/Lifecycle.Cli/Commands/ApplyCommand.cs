@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Lifecycle.Policies;
 
 namespace Lifecycle.Cli.Commands;
@@ -42,7 +43,8 @@ public static class ApplyCommand
     /// <summary>Plans (dryRun) or applies; `lifecycle plan --server` can call this with dryRun set.</summary>
     public static async Task<int> RunAsync(
         string server, string policies, string? revision, string? author, bool allowDestructive, bool dryRun, string output,
-        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default, string? tokenFile = null, string? dataDirectory = null)
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default, string? tokenFile = null, string? dataDirectory = null,
+        ChangedPolicies? changed = null)
     {
         if (output is not ("text" or "json"))
         {
@@ -81,6 +83,17 @@ public static class ApplyCommand
             return 1;
         }
 
+        if (changed is not null && body.ValueKind == JsonValueKind.Object)
+        {
+            body = OnlyChanged(body, changed);
+            if (output == "text")
+            {
+                await stdout.WriteLineAsync(changed.Files.IsEmpty
+                    ? $"changed since {changed.Ref}: no policy files"
+                    : $"changed since {changed.Ref}: {string.Join(", ", changed.Files)} (policies: {(changed.Names.IsEmpty ? "none" : string.Join(", ", changed.Names))})").ConfigureAwait(false);
+            }
+        }
+
         if (output == "json")
         {
             await stdout.WriteLineAsync(ServerClient.Indented(body)).ConfigureAwait(false);
@@ -91,6 +104,45 @@ public static class ApplyCommand
         }
 
         return status is >= 200 and < 300 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The server's answer cut to the changed policies (<c>plan --changed-since</c>): the diff's names and the plan's
+    /// actions, decisions and notes of other policies are left out, and <c>changedSince</c> says what changed.
+    /// </summary>
+    internal static JsonElement OnlyChanged(JsonElement body, ChangedPolicies changed)
+    {
+        var root = JsonNode.Parse(body.GetRawText())!.AsObject();
+        var result = root["result"] is JsonObject nested ? nested : root;
+        if (result["diff"] is JsonObject diff)
+        {
+            foreach (var part in new[] { "added", "removed", "changed" })
+            {
+                if (diff[part] is JsonArray names)
+                {
+                    diff[part] = new JsonArray([.. names.Where(n => n is not null && changed.Names.Contains(n.GetValue<string>())).Select(n => n!.DeepClone())]);
+                }
+            }
+        }
+
+        if (result["plan"] is JsonObject plan)
+        {
+            foreach (var part in new[] { "actions", "decisions", "notes" })
+            {
+                if (plan[part] is JsonArray items)
+                {
+                    plan[part] = new JsonArray([.. items.Where(i => i?["policy"]?.GetValue<string>() is { } policy && changed.Names.Contains(policy)).Select(i => i!.DeepClone())]);
+                }
+            }
+        }
+
+        root["changedSince"] = new JsonObject
+        {
+            ["ref"] = changed.Ref,
+            ["files"] = new JsonArray([.. changed.Files.Select(f => (JsonNode)JsonValue.Create(f))]),
+            ["policies"] = new JsonArray([.. changed.Names.Select(n => (JsonNode)JsonValue.Create(n))]),
+        };
+        return JsonDocument.Parse(root.ToJsonString()).RootElement.Clone();
     }
 
     private static async Task WriteTextAsync(int status, JsonElement body, TextWriter stdout, TextWriter stderr)

@@ -74,6 +74,13 @@ public sealed record PlannedAction
 
     public string? KeyId { get; init; }
 
+    /// <summary>
+    /// Archive, fast-restore or delete of an adopted snapshot: the Amazon DLM policy whose snapshot it is (the snapshot
+    /// carries no <c>lifecycle:policy</c> tag; the executor checks <c>aws:dlm:lifecycle-policy-id</c> instead). Null
+    /// for a snapshot the policy made.
+    /// </summary>
+    public string? AdoptedFrom { get; init; }
+
     /// <summary>Create: schedules whose rules the snapshot carries (simultaneous schedules merge into one create).</summary>
     public ImmutableArray<string> Schedules { get; init; } = [];
 
@@ -99,7 +106,14 @@ public sealed record SnapshotDecision(
     string? Schedule,
     DateTimeOffset StartTime,
     SnapshotVerdict Verdict,
-    ImmutableArray<string> Reasons);
+    ImmutableArray<string> Reasons)
+{
+    /// <summary>For an adopted snapshot: the Amazon DLM policy it was made by; null for one the policy made.</summary>
+    public string? AdoptedFrom { get; init; }
+
+    /// <summary>For an adopted snapshot: why it is adopted and under which schedule ("DLM schedule 'Daily' = schedule daily").</summary>
+    public string? Adoption { get; init; }
+}
 
 /// <summary>A note the plan reports (deferred deletions, volumes gone, policies disabled).</summary>
 public sealed record PlanNote(string Policy, string Message);

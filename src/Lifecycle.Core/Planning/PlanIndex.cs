@@ -105,6 +105,12 @@ internal sealed class OwnedSnapshot
 
     public bool ProtectedAsLatest { get; set; }
 
+    /// <summary>Adopted from this Amazon DLM policy (no lifecycle:policy tag); null for a snapshot the policy made.</summary>
+    public string? AdoptedFrom { get; init; }
+
+    /// <summary>Why it is adopted and under which schedule, for the plan.</summary>
+    public string? Adoption { get; init; }
+
     public bool Carries(string schedule) => Array.IndexOf(Schedules, schedule) >= 0;
 }
 
@@ -178,6 +184,7 @@ internal sealed class PlanIndex
 {
     private readonly Dictionary<string, List<OwnedSnapshot>> ownedByPolicy = new(StringComparer.Ordinal);
     private readonly HashSet<(string Region, string Token)> liveCopyTokens = [];
+    private readonly Dictionary<string, List<SnapshotInfo>> byDlmPolicy = new(StringComparer.Ordinal);
 
     public PlanIndex(Inventory.Inventory inventory, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipBox>? cache = null)
     {
@@ -209,6 +216,18 @@ internal sealed class PlanIndex
         foreach (var chunk in chunks)
         {
             liveCopyTokens.UnionWith(chunk.LiveCopyTokens);
+            foreach (var (dlmPolicy, made) in chunk.ByDlmPolicy)
+            {
+                if (byDlmPolicy.TryGetValue(dlmPolicy, out var list))
+                {
+                    list.AddRange(made);
+                }
+                else
+                {
+                    byDlmPolicy[dlmPolicy] = made;
+                }
+            }
+
             foreach (var (policy, owned) in chunk.OwnedByPolicy)
             {
                 if (ownedByPolicy.TryGetValue(policy, out var list))
@@ -233,6 +252,8 @@ internal sealed class PlanIndex
 
         public HashSet<(string Region, string Token)> LiveCopyTokens { get; } = [];
 
+        public Dictionary<string, List<SnapshotInfo>> ByDlmPolicy { get; } = new(StringComparer.Ordinal);
+
         public void Read(SnapshotInfo snapshot, System.Runtime.CompilerServices.ConditionalWeakTable<SnapshotInfo, OwnershipBox>? cache)
         {
             if (snapshot.State is SnapshotState.Recoverable or SnapshotState.Recovering)
@@ -251,6 +272,17 @@ internal sealed class PlanIndex
 
             if (ownership.Policy is not { } policy || ownership.Schedules is null)
             {
+                // Made by an Amazon DLM policy (and not ours): a policy that adopts that DLM policy may take it over.
+                if (ownership.Policy is null && snapshot.Tags.TryGetValue(DlmTags.PolicyId, out var dlmPolicy))
+                {
+                    if (!ByDlmPolicy.TryGetValue(dlmPolicy, out var made))
+                    {
+                        ByDlmPolicy[dlmPolicy] = made = [];
+                    }
+
+                    made.Add(snapshot);
+                }
+
                 return;
             }
 
@@ -270,6 +302,9 @@ internal sealed class PlanIndex
     public IReadOnlyCollection<string> OwningPolicies => ownedByPolicy.Keys;
 
     public List<OwnedSnapshot> OwnedBy(string policy) => ownedByPolicy.TryGetValue(policy, out var list) ? list : [];
+
+    /// <summary>Live snapshots tagged aws:dlm:lifecycle-policy-id = the DLM policy and no lifecycle:policy, in inventory order.</summary>
+    public List<SnapshotInfo> MadeByDlmPolicy(string dlmPolicyId) => byDlmPolicy.TryGetValue(dlmPolicyId, out var list) ? list : [];
 
     /// <summary>True when the region already holds a copy (not failed) with this token.</summary>
     public bool HasCopy(string region, string token) => liveCopyTokens.Contains((region, token));

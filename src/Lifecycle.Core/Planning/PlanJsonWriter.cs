@@ -93,6 +93,7 @@ public static class PlanJsonWriter
                 json.WriteEndObject();
             }
 
+            WriteIfSet(json, "adoptedFrom", action.AdoptedFrom);
             json.WriteString("reason", action.Reason);
             json.WriteEndObject();
         }
@@ -111,6 +112,8 @@ public static class PlanJsonWriter
             json.WriteString("startTime", OwnershipTags.FormatFireTime(decision.StartTime));
             json.WriteString("verdict", VerdictName(decision.Verdict));
             WriteStrings(json, "reasons", decision.Reasons);
+            WriteIfSet(json, "adoptedFrom", decision.AdoptedFrom);
+            WriteIfSet(json, "adoption", decision.Adoption);
             json.WriteEndObject();
         }
 

@@ -77,6 +77,16 @@ public static class PlanTextWriter
                 Table(text, ["SNAPSHOT", "REGION", "VOLUME", "SCHEDULE", "STARTED", "VERDICT", "REASONS"], rows);
             }
 
+            var adopted = decisions.Where(d => d.AdoptedFrom is not null).ToList();
+            if (adopted.Count > 0)
+            {
+                text.Append("\n  Adopted\n");
+                foreach (var decision in adopted)
+                {
+                    text.Append("    - ").Append(decision.SnapshotId).Append(": ").Append(decision.Adoption ?? "adopted from Amazon DLM policy " + decision.AdoptedFrom).Append('\n');
+                }
+            }
+
             if (notes.Count > 0)
             {
                 text.Append("\n  Notes\n");

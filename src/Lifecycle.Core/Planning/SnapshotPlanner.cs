@@ -17,7 +17,7 @@ namespace Lifecycle.Core.Planning;
 /// that policy. Anything the rules cannot judge (a schedule or copy rule no longer in the policy, an archived snapshot
 /// without an archive rule) is kept, with a reason saying so.
 /// </remarks>
-public sealed class SnapshotPlanner
+public sealed partial class SnapshotPlanner
 {
     private static readonly TimeSpan ArchiveMinimum = TimeSpan.FromDays(90);
 
@@ -43,11 +43,12 @@ public sealed class SnapshotPlanner
         ArgumentNullException.ThrowIfNull(policies);
         ArgumentNullException.ThrowIfNull(inventory);
         var index = new PlanIndex(inventory, ownershipCache);
+        var contested = ContestedAdoptions(policies);
         var actions = new List<PlannedAction>();
         foreach (var policy in policies.Policies.Where(p => p.Enabled).OrderBy(p => p.Name, StringComparer.Ordinal))
         {
             var start = actions.Count;
-            new PolicyRun(policy, index, now, actions, [], []).PlanCreatesOnly();
+            new PolicyRun(policy, index, now, actions, [], [], contested).PlanCreatesOnly();
             StampEngine(actions, start, policy.Engine);
         }
 
@@ -64,11 +65,12 @@ public sealed class SnapshotPlanner
         // Policies are independent (the index is read-only once built, and every owned snapshot belongs to one policy),
         // so they are planned in parallel and their outputs joined in policy-name order: the plan stays deterministic.
         var ordered = policies.Policies.OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
+        var contested = ContestedAdoptions(policies);
         var outputs = new PolicyOutput[ordered.Length];
         Parallel.For(0, ordered.Length, i =>
         {
             var output = new PolicyOutput([], [], []);
-            new PolicyRun(ordered[i], index, now, output.Actions, output.Decisions, output.Notes).Run();
+            new PolicyRun(ordered[i], index, now, output.Actions, output.Decisions, output.Notes, contested).Run();
             StampEngine(output.Actions, 0, ordered[i].Engine);
             outputs[i] = output;
         });
@@ -117,6 +119,14 @@ public sealed class SnapshotPlanner
             [.. plans.SelectMany(p => p.Notes).OrderBy(n => n.Policy, StringComparer.Ordinal)]);
     }
 
+    /// <summary>
+    /// DLM policies that more than one policy of the set adopts: none of them adopts (a snapshot has one owner, or two
+    /// policies could delete it for different rules).
+    /// </summary>
+    private static HashSet<string> ContestedAdoptions(PolicySet policies) =>
+        policies.Policies.Where(p => p.Adopt is not null).GroupBy(p => p.Adopt!.DlmPolicyId, StringComparer.Ordinal)
+            .Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+
     private static void StampEngine(List<PlannedAction> actions, int start, EngineKind engine)
     {
         for (var i = start; i < actions.Count; i++)
@@ -144,20 +154,22 @@ public sealed class SnapshotPlanner
     private sealed record PolicyOutput(List<PlannedAction> Actions, List<SnapshotDecision> Decisions, List<PlanNote> Notes);
 
     /// <summary>The planning of one policy.</summary>
-    private sealed class PolicyRun(
+    private sealed partial class PolicyRun(
         SnapshotPolicy policy,
         PlanIndex index,
         DateTimeOffset now,
         List<PlannedAction> actions,
         List<SnapshotDecision> decisions,
-        List<PlanNote> notes)
+        List<PlanNote> notes,
+        IReadOnlySet<string> contestedAdoptions)
     {
         private readonly Dictionary<string, Schedule> schedules = policy.Schedules.ToDictionary(s => s.Name, StringComparer.Ordinal);
-        private readonly List<OwnedSnapshot> owned = index.OwnedBy(policy.Name);
+        private List<OwnedSnapshot> owned = index.OwnedBy(policy.Name);
         private readonly string keepLatestReason = string.Create(CultureInfo.InvariantCulture, $"keepLatest {policy.Safety.KeepLatest}");
 
         public void Run()
         {
+            Adopt();
             var byKey = new Dictionary<(string Region, string VolumeId, bool IsCopy), List<OwnedSnapshot>>();
             foreach (var snapshot in owned)
             {
@@ -238,7 +250,7 @@ public sealed class SnapshotPlanner
         /// </summary>
         private void NoteSnapshotsWithoutToken()
         {
-            var missing = owned.Where(o => o.Token is null).Select(o => o.Info.Id).Order(StringComparer.Ordinal).ToList();
+            var missing = owned.Where(o => o.Token is null && o.AdoptedFrom is null).Select(o => o.Info.Id).Order(StringComparer.Ordinal).ToList();
             if (missing.Count > 0)
             {
                 notes.Add(new PlanNote(policy.Name, string.Create(CultureInfo.InvariantCulture,
@@ -334,7 +346,7 @@ public sealed class SnapshotPlanner
                         snapshot.Schedules.Length > 0 ? snapshot.Schedules[0] : null,
                         snapshot.Info.StartTime,
                         snapshot.Verdict,
-                        reasons));
+                        reasons) { AdoptedFrom = snapshot.AdoptedFrom, Adoption = snapshot.Adoption });
                 }
             }
         }
@@ -368,7 +380,11 @@ public sealed class SnapshotPlanner
 
         // ---------------------------------------------------------------------------------------------- creates
 
-        public void PlanCreatesOnly() => PlanCreates();
+        public void PlanCreatesOnly()
+        {
+            Adopt();
+            PlanCreates();
+        }
 
         private void PlanCreates()
         {
@@ -400,11 +416,17 @@ public sealed class SnapshotPlanner
                 }
             }
 
+            var covering = AdoptedCovering(fires.Select(f => (f.Schedule, f.Fire)));
             bool Taken(List<VolumeInfo> volumes, (Schedule Schedule, DateTimeOffset Fire, string FireText) fire)
             {
                 foreach (var volume in volumes)
                 {
                     if (existing.TryGetValue((volume.Id, fire.FireText), out var list) && list.Exists(o => o.Carries(fire.Schedule.Name)))
+                    {
+                        return true;
+                    }
+
+                    if (covering.Contains((volume.Id, fire.Schedule.Name)))
                     {
                         return true;
                     }
@@ -1007,6 +1029,7 @@ public sealed class SnapshotPlanner
             Region = snapshot.Info.Region,
             SnapshotId = snapshot.Info.Id,
             VolumeIds = [snapshot.Info.VolumeId],
+            AdoptedFrom = snapshot.AdoptedFrom,
             Reason = snapshot.OutcomeReason!,
         };
 
@@ -1091,6 +1114,7 @@ public sealed class SnapshotPlanner
             SnapshotId = snapshot.Info.Id,
             VolumeIds = [snapshot.Info.VolumeId],
             Zones = [.. zones],
+            AdoptedFrom = snapshot.AdoptedFrom,
             Reason = reason,
         };
 

@@ -42,8 +42,22 @@ public sealed record SnapshotPolicy
 
     public SafetyRules Safety { get; init; } = SafetyRules.Default;
 
+    /// <summary>
+    /// Snapshots an Amazon DLM policy made that this policy takes over (its <c>adopt:</c> field); null: none. See
+    /// <see cref="DlmAdoption"/>.
+    /// </summary>
+    public DlmAdoption? Adopt { get; init; }
+
     public SourceLocation Source { get; init; } = SourceLocation.None;
 }
+
+/// <summary>
+/// Adoption of the snapshots an Amazon DLM policy made: the snapshots of this policy's targets (in its regions) tagged
+/// <c>aws:dlm:lifecycle-policy-id</c> = <see cref="DlmPolicyId"/> (and no <c>lifecycle:policy</c>) are retained as
+/// this policy's own. They are matched to a schedule by DLM's <c>aws:dlm:lifecycle-schedule-name</c> tag when it names
+/// one of the policy's schedules, else to the first schedule.
+/// </summary>
+public sealed record DlmAdoption(string DlmPolicyId);
 
 /// <summary>Volume or instance (all its volumes as one crash-consistent set).</summary>
 public enum ResourceKind

@@ -38,11 +38,26 @@ public sealed class SnapshotSimulator
         return new SimulationRun(planner, policies, inventory, options).Execute();
     }
 
+    /// <summary>
+    /// The policy that adopts the Amazon DLM policy which made an untagged snapshot, for the storage totals (the planner
+    /// decides which of them it really adopts); null when none, or several, adopt it.
+    /// </summary>
+    private static string? AdopterOf(PolicySet policies, SnapshotInfo snapshot)
+    {
+        if (!snapshot.Tags.TryGetValue(DlmTags.PolicyId, out var dlmPolicy))
+        {
+            return null;
+        }
+
+        var adopters = policies.Policies.Where(p => p.Adopt?.DlmPolicyId == dlmPolicy).Take(2).ToList();
+        return adopters.Count == 1 ? adopters[0].Name : null;
+    }
+
     private sealed class SimulationRun(SnapshotPlanner planner, PolicySet policies, Inventory.Inventory inventory, SimulationOptions options)
     {
         private readonly Dictionary<string, SnapshotInfo> live = inventory.Snapshots.ToDictionary(s => s.Id, StringComparer.Ordinal);
         private readonly Dictionary<string, string?> owners = inventory.Snapshots.ToDictionary(
-            s => s.Id, s => s.Tags.GetValueOrDefault(OwnershipTags.Policy), StringComparer.Ordinal);
+            s => s.Id, s => s.Tags.GetValueOrDefault(OwnershipTags.Policy) ?? AdopterOf(policies, s), StringComparer.Ordinal);
         private readonly Dictionary<string, VolumeInfo> volumes = inventory.Volumes.ToDictionary(v => v.Id, StringComparer.Ordinal);
         private readonly Dictionary<(string Policy, string Region), Accumulator> totals = [];
         private readonly List<TimelineSample> timeline = [];

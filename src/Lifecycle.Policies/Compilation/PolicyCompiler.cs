@@ -37,6 +37,7 @@ internal sealed class PolicyCompiler(ShapeValidator shapes, DiagnosticBag diagno
             Tags = CompileTags(Map(spec, "tags"), "spec.tags"),
             CopyVolumeTags = Bool(spec, "copyVolumeTags") ?? false,
             Safety = CompileSafety(Map(spec, "safety"), "spec.safety"),
+            Adopt = Str(Map(spec, "adopt"), "dlmPolicyId") is { } dlmPolicyId ? new DlmAdoption(dlmPolicyId) : null,
             Source = root.Location,
         };
         if (spec is not null)

@@ -321,6 +321,21 @@ internal static class PolicyLanguage
         ],
     };
 
+    private static readonly ObjectShape Adopt = new()
+    {
+        Description = "Take over the snapshots an Amazon DLM policy made: those of this policy's targets tagged aws:dlm:lifecycle-policy-id with the id are retained as this policy's own.",
+        Properties =
+        [
+            new("dlmPolicyId", new StringShape
+            {
+                Pattern = Core.Planning.DlmTags.PolicyIdPattern,
+                PatternHint = "an Amazon DLM policy id: 'policy-' and 17 lowercase hexadecimal digits, such as policy-0123456789abcdef0",
+                MaxLength = 64,
+                Description = "An Amazon DLM policy id (policy-0123456789abcdef0).",
+            }, "The Amazon DLM policy whose snapshots this policy adopts (snapshots are matched to a schedule by DLM's schedule name, else to the first schedule).", Required: true),
+        ],
+    };
+
     private static readonly ObjectShape Spec = new()
     {
         Description = "What the policy snapshots, when, and how long it keeps them.",
@@ -335,6 +350,7 @@ internal static class PolicyLanguage
             new("tags", SnapshotTags, "Tags added to every snapshot."),
             new("copyVolumeTags", new BooleanShape(), "Copy the volume's own tags (except aws: and lifecycle: ones) to its snapshots.", Default: false),
             new("safety", Safety, "Safety rails."),
+            new("adopt", Adopt, "Adopt the snapshots of an existing Amazon DLM policy."),
         ],
     };
 

@@ -522,9 +522,9 @@ public sealed class ActionExecutor
         }
 
         // Nothing is lost: the executor re-checks ownership, whatever the plan said.
-        if (snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy) != action.Policy)
+        if (!IsOwned(snapshot, action))
         {
-            return ActionOutcome.Failed($"refusing to delete {snapshot.Id}: it is not tagged {OwnershipTags.Policy}={action.Policy}");
+            return ActionOutcome.Failed($"refusing to delete {snapshot.Id}: it is not tagged {OwnershipDescription(action)}");
         }
 
         await pipeline.ExecuteAsync(async ct => await provider.DeleteSnapshotAsync(snapshot.Id, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
@@ -534,14 +534,27 @@ public sealed class ActionExecutor
     private async Task<SnapshotInfo?> DescribeOwnedAsync(ISnapshotProvider provider, PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
     {
         var snapshot = await DescribeAsync(provider, action.SnapshotId!, pipeline, cancellationToken).ConfigureAwait(false);
-        if (snapshot is not null && snapshot.Tags.GetValueOrDefault(OwnershipTags.Policy) != action.Policy)
+        if (snapshot is not null && !IsOwned(snapshot, action))
         {
             throw new ProviderException(ProviderErrorKind.InvalidParameter, "NotOwned",
-                $"snapshot {snapshot.Id} is not tagged {OwnershipTags.Policy}={action.Policy}");
+                $"snapshot {snapshot.Id} is not tagged {OwnershipDescription(action)}");
         }
 
         return snapshot;
     }
+
+    /// <summary>
+    /// The snapshot is the action's policy's: tagged lifecycle:policy = the policy, or, for an action on an adopted
+    /// snapshot, carrying no lifecycle:policy tag and tagged aws:dlm:lifecycle-policy-id = the adopted DLM policy.
+    /// </summary>
+    private static bool IsOwned(SnapshotInfo snapshot, PlannedAction action) =>
+        snapshot.Tags.TryGetValue(OwnershipTags.Policy, out var policy)
+            ? policy == action.Policy
+            : action.AdoptedFrom is { } dlmPolicy && snapshot.Tags.GetValueOrDefault(DlmTags.PolicyId) == dlmPolicy;
+
+    private static string OwnershipDescription(PlannedAction action) => action.AdoptedFrom is { } dlmPolicy
+        ? $"{OwnershipTags.Policy}={action.Policy} nor (without it) {DlmTags.PolicyId}={dlmPolicy}"
+        : $"{OwnershipTags.Policy}={action.Policy}";
 
     // ---- lookups ---------------------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ public sealed class InventoryReader
             return Inventory.Empty;
         }
 
-        var snapshotFilter = TagFilter.Key(OwnershipTags.Policy, [.. policies.Policies.Select(p => p.Name).Order(StringComparer.Ordinal)]);
+        var snapshotFilters = SnapshotFilters(policies);
         var volumeFilters = VolumeFilters(policies);
         var volumes = ImmutableArray.CreateBuilder<VolumeInfo>();
         var snapshots = ImmutableArray.CreateBuilder<SnapshotInfo>();
@@ -106,7 +106,7 @@ public sealed class InventoryReader
                 continue; // a region this engine does not have: the planner reports its volumes as missing
             }
 
-            var (regionVolumes, regionSnapshots) = await ReadRegionAsync(engine, region, provider, volumeFilters, snapshotFilter, shareRecent, cancellationToken).ConfigureAwait(false);
+            var (regionVolumes, regionSnapshots) = await ReadRegionAsync(engine, region, provider, volumeFilters, snapshotFilters, shareRecent, cancellationToken).ConfigureAwait(false);
             volumes.AddRange(regionVolumes);
             snapshots.AddRange(regionSnapshots);
         }
@@ -134,6 +134,18 @@ public sealed class InventoryReader
             .OrderBy(Describe, StringComparer.Ordinal)];
     }
 
+    /// <summary>
+    /// The snapshot reads: those tagged lifecycle:policy = one of the policies, and, when a policy adopts an Amazon DLM
+    /// policy, those tagged aws:dlm:lifecycle-policy-id = one of the adopted ids (the planner decides which it takes).
+    /// </summary>
+    internal static ImmutableArray<TagFilter> SnapshotFilters(PolicySet policies)
+    {
+        var owned = TagFilter.Key(OwnershipTags.Policy, [.. policies.Policies.Select(p => p.Name).Order(StringComparer.Ordinal)]);
+        var adopted = policies.Policies.Where(p => p.Adopt is not null).Select(p => p.Adopt!.DlmPolicyId)
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        return adopted.Length == 0 ? [owned] : [owned, TagFilter.Key(DlmTags.PolicyId, adopted)];
+    }
+
     private static string Describe(TagFilter? filter) =>
         filter is null ? "*" : string.Join(';', filter.Tags.Select(t => t.Key + "=" + string.Join(',', t.Value.Order(StringComparer.Ordinal))));
 
@@ -143,10 +155,10 @@ public sealed class InventoryReader
     /// executor looks every token up before creating, and a snapshot missing from a read only makes retention keep more.
     /// </summary>
     private Task<(ImmutableArray<VolumeInfo> Volumes, ImmutableArray<SnapshotInfo> Snapshots)> ReadRegionAsync(
-        EngineKind engine, string region, ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, TagFilter snapshotFilter, bool shareRecent,
+        EngineKind engine, string region, ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, ImmutableArray<TagFilter> snapshotFilters, bool shareRecent,
         CancellationToken cancellationToken)
     {
-        var key = $"{engine}|{region}|{string.Join('|', volumeFilters.Select(Describe))}|{Describe(snapshotFilter)}";
+        var key = $"{engine}|{region}|{string.Join('|', volumeFilters.Select(Describe))}|{string.Join('|', snapshotFilters.Select(f => Describe(f)))}";
         lock (inFlight)
         {
             if (shareRecent && inFlight.TryGetValue(key, out var shared) && TimeProvider.System.GetElapsedTime(shared.Started) < ShareWindow && !shared.Read.IsFaulted)
@@ -159,13 +171,13 @@ public sealed class InventoryReader
                 inFlight.Remove(stale);
             }
 
-            var read = ReadAsync(provider, volumeFilters, snapshotFilter, retry);
+            var read = ReadAsync(provider, volumeFilters, snapshotFilters, retry);
             inFlight[key] = (TimeProvider.System.GetTimestamp(), read);
             return read.WaitAsync(cancellationToken);
         }
 
         static async Task<(ImmutableArray<VolumeInfo>, ImmutableArray<SnapshotInfo>)> ReadAsync(
-            ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, TagFilter snapshotFilter, Polly.ResiliencePipeline retry)
+            ISnapshotProvider provider, ImmutableArray<TagFilter?> volumeFilters, ImmutableArray<TagFilter> snapshotFilters, Polly.ResiliencePipeline retry)
         {
             // Not cancelled by one caller: others may be waiting on the same read.
             var volumes = new Dictionary<string, VolumeInfo>(StringComparer.Ordinal);
@@ -178,8 +190,17 @@ public sealed class InventoryReader
                 }
             }
 
-            var snapshots = await retry.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = snapshotFilter }, ct).ConfigureAwait(false),
+            var snapshots = await retry.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = snapshotFilters[0] }, ct).ConfigureAwait(false),
                 CancellationToken.None).ConfigureAwait(false);
+            for (var i = 1; i < snapshotFilters.Length; i++)
+            {
+                var filter = snapshotFilters[i];
+                var more = await retry.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(new SnapshotQuery { Tags = filter }, ct).ConfigureAwait(false),
+                    CancellationToken.None).ConfigureAwait(false);
+                var seen = snapshots.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+                snapshots = snapshots.AddRange(more.Where(s => !seen.Contains(s.Id)));
+            }
+
             return ([.. volumes.Values.OrderBy(v => v.Id, StringComparer.Ordinal)], snapshots);
         }
     }

@@ -87,6 +87,27 @@ internal static class RunEndpoints
         }).RequireScope(AccessScope.Read);
     }
 
+    /// <summary>
+    /// GET /api/v1/inventory: every volume and every live snapshot of the default engine's existing regions, in the
+    /// inventory JSON format (policies/inventory.md), for <c>lifecycle simulate --server</c> (the pipeline's simulation).
+    /// Read scope; a read never creates a region.
+    /// </summary>
+    internal static void MapInventory(IEndpointRouteBuilder api) =>
+        api.MapGet("/inventory", async (IProviderRegistry registry, CancellationToken ct) =>
+        {
+            var volumes = ImmutableArray.CreateBuilder<Lifecycle.Core.Inventory.VolumeInfo>();
+            var snapshots = ImmutableArray.CreateBuilder<Lifecycle.Core.Inventory.SnapshotInfo>();
+            foreach (var name in registry.Regions.Order(StringComparer.Ordinal))
+            {
+                var provider = registry.For(name);
+                volumes.AddRange(await provider.DescribeVolumesAsync(null, ct).ConfigureAwait(false));
+                snapshots.AddRange(await provider.DescribeSnapshotsAsync(new SnapshotQuery(), ct).ConfigureAwait(false));
+            }
+
+            var inventory = new Lifecycle.Core.Inventory.Inventory { Volumes = volumes.ToImmutable(), Snapshots = snapshots.ToImmutable() };
+            return Results.Text(Lifecycle.Core.Inventory.InventoryJson.Write(inventory), "application/json");
+        }).RequireScope(AccessScope.Read);
+
     /// <summary>The regions this server serves: <c>--regions</c> and every region (and copy target) of the applied policies.</summary>
     internal static IEnumerable<string> ServedRegions(Lifecycle.Core.Policies.PolicySet policies, ServerOptions options) =>
         options.Regions

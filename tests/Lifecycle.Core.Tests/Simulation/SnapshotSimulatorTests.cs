@@ -39,6 +39,26 @@ public class SnapshotSimulatorTests
     }
 
     [Fact]
+    public void Simulate_AnAdoptingPolicy_RetainsAndCountsTheDlmSnapshots_AsItsOwn()
+    {
+        // Five daily DLM snapshots (02:05, 2025-12-27 … 31) of the volume, count 3: at the start the two oldest go and
+        // the 12-31 02:00 fire is covered by DLM's snapshot; then one create a day releases the oldest.
+        var dlm = Enumerable.Range(27, 5).Select(day => new Lifecycle.Core.Inventory.SnapshotInfo
+        {
+            Id = $"snap-dlm-{day}", VolumeId = "vol-1", Region = "eu-west-1", StartTime = At($"2025-12-{day}T02:05:00Z"), VolumeSizeGiB = 100,
+            Tags = Tags(Lifecycle.Core.Planning.DlmTags.PolicyId, "policy-0123456789abcdef0", Lifecycle.Core.Planning.DlmTags.ScheduleName, "daily"),
+        });
+        var policy = Policy("daily3", Daily("daily", new RetentionRule { Count = 3 })) with { Adopt = new DlmAdoption("policy-0123456789abcdef0") };
+        var report = new SnapshotSimulator().Run(Set(policy), InventoryOf([Volume()], dlm),
+            new SimulationOptions { From = At("2026-01-01T00:00:00Z"), Days = 5, ChangeRatePercentPerDay = 1 });
+
+        var row = Assert.Single(report.Totals);
+        Assert.Equal(5, row.Created);
+        Assert.Equal(2 + 5, row.Deleted);
+        Assert.Equal(3, row.FinalStandard);
+    }
+
+    [Fact]
     public void Simulate_CopiesArchiveAndFastRestore_MatchTheHandComputation()
     {
         // One 50 GiB volume in eu-west-1, daily at 00:00 UTC (fires coincide with the daily ticks), from 2026-03-01 for

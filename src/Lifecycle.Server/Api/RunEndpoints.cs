@@ -87,21 +87,48 @@ internal static class RunEndpoints
         }).RequireScope(AccessScope.Read);
     }
 
+    /// <summary>The most volumes and snapshots one inventory response carries (the server reads no more than that).</summary>
+    internal const int MaxInventoryItems = 250_000;
+
     /// <summary>
-    /// GET /api/v1/inventory: every volume and every live snapshot of the default engine's existing regions, in the
-    /// inventory JSON format (policies/inventory.md), for <c>lifecycle simulate --server</c> (the pipeline's simulation).
-    /// Read scope; a read never creates a region.
+    /// GET /api/v1/inventory[?region=R][&amp;limit=N]: every volume and every live snapshot of the default engine's existing regions
+    /// (or of one), in the inventory JSON format (policies/inventory.md), for <c>lifecycle simulate --server</c> (the
+    /// pipeline's simulation). Read scope; a read never creates a region. Bounded: past <c>limit</c> items (at most and
+    /// by default <see cref="MaxInventoryItems"/>) it stops reading and answers 422 rather than a partial inventory.
     /// </summary>
     internal static void MapInventory(IEndpointRouteBuilder api) =>
-        api.MapGet("/inventory", async (IProviderRegistry registry, CancellationToken ct) =>
+        api.MapGet("/inventory", async (string? region, int? limit, IProviderRegistry registry, CancellationToken ct) =>
         {
+            if (region is not null && !registry.Regions.Contains(region))
+            {
+                return Problems.NotFound($"region: '{region}' is not a region of this server's engine");
+            }
+
+            if (limit is < 1 or > MaxInventoryItems)
+            {
+                return Problems.BadRequest($"limit: {limit} is not between 1 and {MaxInventoryItems}");
+            }
+
+            var bound = limit ?? MaxInventoryItems;
+
             var volumes = ImmutableArray.CreateBuilder<Lifecycle.Core.Inventory.VolumeInfo>();
             var snapshots = ImmutableArray.CreateBuilder<Lifecycle.Core.Inventory.SnapshotInfo>();
-            foreach (var name in registry.Regions.Order(StringComparer.Ordinal))
+            foreach (var name in region is null ? registry.Regions.Order(StringComparer.Ordinal) : [region])
             {
                 var provider = registry.For(name);
                 volumes.AddRange(await provider.DescribeVolumesAsync(null, ct).ConfigureAwait(false));
-                snapshots.AddRange(await provider.DescribeSnapshotsAsync(new SnapshotQuery(), ct).ConfigureAwait(false));
+                if (volumes.Count <= bound - snapshots.Count)
+                {
+                    snapshots.AddRange(await provider.DescribeSnapshotsAsync(new SnapshotQuery(), ct).ConfigureAwait(false));
+                }
+
+                if (volumes.Count + snapshots.Count > bound)
+                {
+                    return Results.Problem(title: "Inventory too large", statusCode: StatusCodes.Status422UnprocessableEntity,
+                        detail: $"limit: reading region {name}, the inventory passed {bound} volumes and snapshots"
+                            + (bound < MaxInventoryItems ? "" : ", more than one response carries")
+                            + (region is null ? "; ask for one region at a time (?region=…)" : "") + ", or give lifecycle simulate an inventory file (--inventory)");
+                }
             }
 
             var inventory = new Lifecycle.Core.Inventory.Inventory { Volumes = volumes.ToImmutable(), Snapshots = snapshots.ToImmutable() };

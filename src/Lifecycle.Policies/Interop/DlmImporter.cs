@@ -74,12 +74,13 @@ public static class DlmImporter
             return details is null ? null : reader.ReadDetails(details, details, name);
         }
 
-        if (document.Has("PolicyDetails"))
+        if (document.Has("PolicyDetails") || document.Has("DefaultPolicy"))
         {
-            // CreateLifecyclePolicy request (or CloudFormation Properties)
+            // CreateLifecyclePolicy request (or CloudFormation Properties); a default policy may keep its parameters
+            // in the body instead of PolicyDetails.
             document.Ignore("ExecutionRoleArn");
             reader.ReadPolicyFields(document);
-            var details = document.Object("PolicyDetails", required: true);
+            var details = document.Has("PolicyDetails") ? document.Object("PolicyDetails", required: true) : document;
             if (document.String("DefaultPolicy") is { } defaultPolicy)
             {
                 reader.DefaultPolicyPath = document.PathOf("DefaultPolicy");
@@ -149,6 +150,12 @@ public static class DlmImporter
 
         public SnapshotPolicy? ReadDetails(JsonCursor details, JsonCursor defaults, string name)
         {
+            if (Region is null)
+            {
+                report.Warning("$", $"a DLM policy document names no region; imported for {DefaultRegion} (pass --region to choose)");
+                Region = DefaultRegion;
+            }
+
             details.Ignore("PolicyLanguage");
             switch (details.String("PolicyType"))
             {
@@ -223,19 +230,13 @@ public static class DlmImporter
             bool excludeBoot,
             ImmutableArray<Schedule> schedules)
         {
-            if (Region is null)
-            {
-                report.Warning("$", $"a DLM policy document names no region; imported for {DefaultRegion} (pass --region to choose)");
-                Region = DefaultRegion;
-            }
-
             return new SnapshotPolicy
             {
                 Name = name,
                 Description = description,
                 Enabled = enabled,
                 Engine = EngineKind.Aws,
-                Regions = [Region],
+                Regions = [Region!],
                 Targets = new TargetSelector
                 {
                     Resource = resource,
@@ -593,19 +594,27 @@ public static class DlmImporter
             }
 
             details.Strings("ResourceTypes"); // default policies may repeat it; ResourceType decides
-            var createDays = defaults.Integer("CreateInterval", 1, 7) ?? 1;
-            var retainDays = defaults.Integer("RetainInterval", 2, 14) ?? 7;
-            copyVolumeTags = defaults.Boolean("CopyTags");
-            if (defaults.Boolean("ExtendDeletion") == true)
+
+            // The parameters sit in the request body or in PolicyDetails (not both, says the API).
+            JsonCursor From(string member) => details.Has(member) ? details : defaults;
+            var createDays = From("CreateInterval").Integer("CreateInterval", 1, 7) ?? 1;
+            var retainDays = From("RetainInterval").Integer("RetainInterval", 2, 14) ?? 7;
+            copyVolumeTags = From("CopyTags").Boolean("CopyTags");
+            if (From("ExtendDeletion") is var extend && extend.Boolean("ExtendDeletion") == true)
             {
-                report.Warning(defaults.PathOf("ExtendDeletion"), "keeping snapshots of deleted volumes past their retention has no counterpart in Lifecycle; not imported");
+                report.Warning(extend.PathOf("ExtendDeletion"), "keeping snapshots of deleted volumes past their retention has no counterpart in Lifecycle; not imported");
             }
 
             var retain = new RetentionRule { Age = PolicyDuration.Days(retainDays) };
             var copies = ImmutableArray.CreateBuilder<CopyRule>();
-            foreach (var target in defaults.Objects("CrossRegionCopyTargets"))
+            foreach (var target in From("CrossRegionCopyTargets").Objects("CrossRegionCopyTargets"))
             {
-                if (target.String("TargetRegion", required: true) is { } region)
+                var region = target.String("TargetRegion", required: true);
+                if (region is not null && region == Region)
+                {
+                    report.Warning(target.PathOf("TargetRegion"), $"a copy into the policy's own region ({region}) has no counterpart in Lifecycle; not imported");
+                }
+                else if (region is not null)
                 {
                     copies.Add(new CopyRule { Region = region, CopyTags = copyVolumeTags ?? false, Retain = retain });
                 }
@@ -615,7 +624,7 @@ public static class DlmImporter
 
             var excludeTags = ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty.WithComparers(StringComparer.Ordinal);
             var excludeBoot = false;
-            if (defaults.Object("Exclusions") is { } exclusions)
+            if (From("Exclusions").Object("Exclusions") is { } exclusions)
             {
                 excludeBoot = exclusions.Boolean("ExcludeBootVolumes") ?? false;
                 excludeTags = TagMatch(exclusions.Tags("ExcludeTags"));

@@ -18,11 +18,12 @@ public sealed record InteropImport(
     public bool Succeeded => Yaml is not null;
 
     /// <summary>Checks the written text with the policy loader, as `lifecycle validate` would, and packs the result.</summary>
-    internal static InteropImport From(SnapshotPolicy? policy, string name, InteropReport report, IEnumerable<string> header)
+    internal static InteropImport From(SnapshotPolicy? policy, string name, InteropReport report, IEnumerable<string> header, InteropReport? second = null)
     {
-        if (policy is null || report.HasErrors)
+        IReadOnlyList<InteropDiagnostic> Items() => second is null ? report.Items : [.. report.Items, .. second.Items];
+        if (policy is null || report.HasErrors || second?.HasErrors == true)
         {
-            return new InteropImport(name, null, report.Items, []);
+            return new InteropImport(name, null, Items(), []);
         }
 
         var yaml = PolicyYamlWriter.Write(policy, header);
@@ -34,8 +35,8 @@ public sealed record InteropImport(
         }
 
         return report.HasErrors
-            ? new InteropImport(name, null, report.Items, [])
-            : new InteropImport(name, yaml, report.Items, [.. check.Diagnostics]);
+            ? new InteropImport(name, null, Items(), [])
+            : new InteropImport(name, yaml, Items(), [.. check.Diagnostics]);
     }
 }
 

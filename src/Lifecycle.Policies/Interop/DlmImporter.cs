@@ -233,7 +233,9 @@ public static class DlmImporter
             return new SnapshotPolicy
             {
                 Name = name,
-                Description = description,
+
+                // The exporter writes the name where a policy has no description (DLM requires one).
+                Description = description == name ? null : description,
                 Enabled = enabled,
                 Engine = EngineKind.Aws,
                 Regions = [Region!],
@@ -505,7 +507,7 @@ public static class DlmImporter
 
             if (region.StartsWith("arn:", StringComparison.Ordinal))
             {
-                report.Warning(copy.PathOf("Target"), $"copies to an Outpost ({region}) have no counterpart in Lifecycle; not imported");
+                report.Warning(copy.Path, $"copies to an Outpost ({region}) have no counterpart in Lifecycle; this copy rule is not imported");
                 copy.Ignore("Encrypted", "CmkArn", "CopyTags", "RetainRule", "DeprecateRule");
                 copy.WarnUnread();
                 return null;

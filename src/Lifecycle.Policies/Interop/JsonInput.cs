@@ -52,14 +52,72 @@ public static class JsonInput
         catch (JsonException exception)
         {
             var where = exception.LineNumber is { } line ? $" at line {line + 1}, column {(exception.BytePositionInLine ?? 0) + 1}" : "";
-            report.Error(exception.Path ?? "$", $"not valid JSON{where}: {FirstSentence(exception.Message)}");
+            report.Error(exception.Path ?? PathAtError(content), $"not valid JSON{where}: {Trim(exception.Message)}");
             return null;
         }
     }
 
-    private static string FirstSentence(string message)
+    /// <summary>The JSON path the reader had reached when the syntax broke (the parser's own exception names none).</summary>
+    private static string PathAtError(ReadOnlySpan<byte> content)
     {
-        var end = message.IndexOf(" Path:", StringComparison.Ordinal);
-        return end > 0 ? message[..end] : message;
+        var frames = new List<(bool IsArray, int Index, string? Property)>();
+        var reader = new Utf8JsonReader(content, new JsonReaderOptions { MaxDepth = 64 });
+        try
+        {
+            while (reader.Read())
+            {
+                if (frames.Count > 0 && frames[^1].IsArray && reader.TokenType is not (JsonTokenType.EndArray or JsonTokenType.Comment))
+                {
+                    frames[^1] = frames[^1] with { Index = frames[^1].Index + 1 };
+                }
+
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        frames[^1] = frames[^1] with { Property = reader.GetString() };
+                        break;
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                        frames.Add((reader.TokenType == JsonTokenType.StartArray, -1, null));
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        frames.RemoveAt(frames.Count - 1);
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // the same error the parser found: frames hold where it was
+        }
+
+        // The innermost frame names the member or item being read (its own start was already pushed).
+        var path = new System.Text.StringBuilder("$");
+        foreach (var (isArray, index, property) in frames)
+        {
+            if (isArray && index >= 0)
+            {
+                path.Append('[').Append(index.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append(']');
+            }
+            else if (!isArray && property is not null)
+            {
+                path.Append('.').Append(property);
+            }
+        }
+
+        return path.ToString();
+    }
+
+    private static string Trim(string message)
+    {
+        foreach (var tail in new[] { " Path:", " LineNumber:" })
+        {
+            var end = message.IndexOf(tail, StringComparison.Ordinal);
+            if (end > 0)
+            {
+                message = message[..end];
+            }
+        }
+
+        return message;
     }
 }

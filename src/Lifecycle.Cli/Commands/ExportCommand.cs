@@ -111,7 +111,7 @@ public static class ExportCommand
         var warnings = 0;
         foreach (var diagnostic in exports.SelectMany(e => e.Diagnostics))
         {
-            stderr.WriteLine(strict ? diagnostic with { Severity = InteropSeverity.Error, Message = diagnostic.Message + " (--strict)" } : diagnostic);
+            stderr.WriteLine(strict ? diagnostic with { Severity = DiagnosticSeverity.Error, Message = diagnostic.Message + " (--strict)" } : diagnostic);
             warnings++;
         }
 

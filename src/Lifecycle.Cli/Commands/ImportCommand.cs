@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Lifecycle.Core.Policies;
 using Lifecycle.Policies.Interop;
 
 namespace Lifecycle.Cli.Commands;
@@ -95,9 +96,9 @@ public static class ImportCommand
         {
             foreach (var diagnostic in import.Diagnostics)
             {
-                var asError = diagnostic.Severity == InteropSeverity.Error || strict;
-                stderr.WriteLine(asError && diagnostic.Severity == InteropSeverity.Warning
-                    ? diagnostic with { Severity = InteropSeverity.Error, Message = diagnostic.Message + " (--strict)" }
+                var asError = diagnostic.Severity == DiagnosticSeverity.Error || strict;
+                stderr.WriteLine(asError && diagnostic.Severity == DiagnosticSeverity.Warning
+                    ? diagnostic with { Severity = DiagnosticSeverity.Error, Message = diagnostic.Message + " (--strict)" }
                     : diagnostic);
                 errors += asError ? 1 : 0;
                 warnings += asError ? 0 : 1;

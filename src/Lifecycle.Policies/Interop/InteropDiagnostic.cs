@@ -1,21 +1,17 @@
-namespace Lifecycle.Policies.Interop;
+using Lifecycle.Core.Policies;
 
-/// <summary>How bad an import or export finding is: a warning still produces output; an error does not.</summary>
-public enum InteropSeverity
-{
-    Warning,
-    Error,
-}
+namespace Lifecycle.Policies.Interop;
 
 /// <summary>
 /// One finding of an import or export, located in the document it is about: a JSON path for AWS input
 /// (<c>$.Policy.PolicyDetails.Schedules[0].ShareRules</c>), a field path of the policy file for an export
-/// (<c>spec.schedules[1].retain.buckets</c>).
+/// (<c>spec.schedules[1].retain.buckets</c>). A warning still produces output; an error does not. JSON has no line
+/// and column to give here, so this is not a <see cref="PolicyDiagnostic"/>.
 /// </summary>
-public sealed record InteropDiagnostic(InteropSeverity Severity, string File, string Path, string Message)
+public sealed record InteropDiagnostic(DiagnosticSeverity Severity, string File, string Path, string Message)
 {
     public override string ToString() =>
-        $"{File}: {Path}: {(Severity == InteropSeverity.Error ? "error" : "warning")}: {Message}";
+        $"{File}: {Path}: {(Severity == DiagnosticSeverity.Error ? "error" : "warning")}: {Message}";
 }
 
 /// <summary>Collects the findings of one document.</summary>
@@ -29,9 +25,9 @@ internal sealed class InteropReport(string file)
 
     public bool HasErrors => ErrorCount > 0;
 
-    public int ErrorCount => items.Count(i => i.Severity == InteropSeverity.Error);
+    public int ErrorCount => items.Count(i => i.Severity == DiagnosticSeverity.Error);
 
-    public void Warning(string path, string message) => items.Add(new(InteropSeverity.Warning, File, path, message));
+    public void Warning(string path, string message) => items.Add(new(DiagnosticSeverity.Warning, File, path, message));
 
-    public void Error(string path, string message) => items.Add(new(InteropSeverity.Error, File, path, message));
+    public void Error(string path, string message) => items.Add(new(DiagnosticSeverity.Error, File, path, message));
 }

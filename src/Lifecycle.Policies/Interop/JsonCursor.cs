@@ -31,22 +31,24 @@ internal sealed class JsonCursor(JsonObject node, string path, InteropReport rep
         }
     }
 
-    public JsonNode? Take(string name)
+    /// <summary>The member's value (null when absent or null), marked as read; an absent required member is an error.</summary>
+    public JsonNode? Take(string name, bool required = false)
     {
         read.Add(name);
-        return node[name];
+        var value = node[name];
+        if (value is null && required)
+        {
+            Report.Error(PathOf(name), "is required");
+        }
+
+        return value;
     }
 
     public string? String(string name, bool required = false)
     {
-        switch (Take(name))
+        switch (Take(name, required))
         {
             case null:
-                if (required)
-                {
-                    Report.Error(PathOf(name), "is required");
-                }
-
                 return null;
             case JsonValue value when value.GetValueKind() == JsonValueKind.String:
                 return value.GetValue<string>();
@@ -58,14 +60,9 @@ internal sealed class JsonCursor(JsonObject node, string path, InteropReport rep
 
     public int? Integer(string name, int minimum, int maximum, bool required = false)
     {
-        switch (Take(name))
+        switch (Take(name, required))
         {
             case null:
-                if (required)
-                {
-                    Report.Error(PathOf(name), "is required");
-                }
-
                 return null;
             case JsonValue value when value.GetValueKind() == JsonValueKind.Number && value.TryGetValue<int>(out var number):
                 if (number < minimum || number > maximum)
@@ -97,14 +94,9 @@ internal sealed class JsonCursor(JsonObject node, string path, InteropReport rep
 
     public JsonCursor? Object(string name, bool required = false)
     {
-        switch (Take(name))
+        switch (Take(name, required))
         {
             case null:
-                if (required)
-                {
-                    Report.Error(PathOf(name), "is required");
-                }
-
                 return null;
             case JsonObject child:
                 return new JsonCursor(child, PathOf(name), Report);
@@ -117,14 +109,9 @@ internal sealed class JsonCursor(JsonObject node, string path, InteropReport rep
     /// <summary>The items of an array member with their paths; an absent member is an empty list.</summary>
     public IReadOnlyList<(JsonNode? Item, string Path)> Array(string name, bool required = false)
     {
-        switch (Take(name))
+        switch (Take(name, required))
         {
             case null:
-                if (required)
-                {
-                    Report.Error(PathOf(name), "is required");
-                }
-
                 return [];
             case JsonArray array:
                 return [.. array.Select((item, i) => (item, $"{PathOf(name)}[{i.ToString(CultureInfo.InvariantCulture)}]"))];

@@ -101,13 +101,13 @@ public sealed class CorpusRoundTripTests : IDisposable
     {
         var file = Path.Combine(InteropCorpus.Directory, "dlm", fileName);
         var imported = DlmImporter.ImportFile(file, InteropCorpus.Region);
-        var warned = imported.Diagnostics.Where(d => d.Severity == InteropSeverity.Warning).Select(d => d.Path).ToList();
+        var warned = imported.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning).Select(d => d.Path).ToList();
         Assert.Equal(DlmWarnings[fileName].Order(StringComparer.Ordinal), warned.Order(StringComparer.Ordinal));
         Assert.All(imported.Diagnostics, d => Assert.Equal(file, d.File));
         if (NotImportable.Contains(fileName))
         {
             Assert.False(imported.Succeeded);
-            Assert.Contains(imported.Diagnostics, d => d.Severity == InteropSeverity.Error);
+            Assert.Contains(imported.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
             return;
         }
 

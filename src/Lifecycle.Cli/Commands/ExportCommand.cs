@@ -129,15 +129,9 @@ public static class ExportCommand
                 stdout.WriteLine(document.ToJsonString(Indented));
             }
         }
-        else
+        else if (!ImportCommand.WriteFiles(outputDirectory, documents.Select(d => (d.Key, ToText(d.Value))), stderr))
         {
-            Directory.CreateDirectory(outputDirectory);
-            foreach (var (file, document) in documents)
-            {
-                var path = Path.Combine(outputDirectory, file);
-                File.WriteAllText(path, document.ToJsonString(Indented) + "\n");
-                stderr.WriteLine($"wrote {path}");
-            }
+            return Failed;
         }
 
         stderr.WriteLine($"export: {ImportCommand.Plural(exports.Count, "policy", "policies")} exported, {ImportCommand.Plural(warnings, "warning")}");

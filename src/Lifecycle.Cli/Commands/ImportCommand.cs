@@ -58,6 +58,11 @@ public static class ImportCommand
             }
 
             var regionValue = parseResult.GetValue(region);
+            if (!RegionIsValid(regionValue, configuration.Error))
+            {
+                return UsageError;
+            }
+
             var imports = paths.Select(p => DlmImporter.ImportFile(p, regionValue)).ToList();
             return Finish(imports, parseResult.GetValue(output), parseResult.GetValue(strict), configuration.Output, configuration.Error);
         });
@@ -78,6 +83,11 @@ public static class ImportCommand
             if (parseResult.GetValue(plan) is not { } planFile)
             {
                 configuration.Error.WriteLine("error: no plan given; usage: lifecycle import backup-plan PLAN.json [SELECTION.json] [-o DIR] [--strict] [--region REGION]");
+                return UsageError;
+            }
+
+            if (!RegionIsValid(parseResult.GetValue(region), configuration.Error))
+            {
                 return UsageError;
             }
 
@@ -133,19 +143,46 @@ public static class ImportCommand
         {
             stdout.Write(string.Join("---\n", written.Select(w => w.Yaml)));
         }
-        else
+        else if (!WriteFiles(outputDirectory, written.Select(w => (w.Name + ".yaml", w.Yaml)), stderr))
         {
-            Directory.CreateDirectory(outputDirectory);
-            foreach (var (name, yaml) in written)
-            {
-                var path = Path.Combine(outputDirectory, name + ".yaml");
-                File.WriteAllText(path, yaml);
-                stderr.WriteLine($"wrote {path}");
-            }
+            return Failed;
         }
 
         stderr.WriteLine($"import: {Plural(written.Count, "policy", "policies")} imported, {Plural(warnings, "warning")}");
         return Imported;
+    }
+
+    /// <summary>Writes the files into <paramref name="directory"/> (created if missing); false after a located error.</summary>
+    internal static bool WriteFiles(string directory, IEnumerable<(string Name, string Text)> files, TextWriter stderr)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+            foreach (var (name, text) in files)
+            {
+                var path = Path.Combine(directory, name);
+                File.WriteAllText(path, text);
+                stderr.WriteLine($"wrote {path}");
+            }
+
+            return true;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"error: {directory}: cannot write: {exception.Message}");
+            return false;
+        }
+    }
+
+    private static bool RegionIsValid(string? region, TextWriter stderr)
+    {
+        if (region is null || RegionName.IsValid(region))
+        {
+            return true;
+        }
+
+        stderr.WriteLine($"error: --region '{region}' is not a region name (lowercase letters, digits and hyphens, such as eu-west-1)");
+        return false;
     }
 
     internal static string Plural(int count, string one, string? many = null) =>

@@ -429,6 +429,11 @@ public static class BackupPlanImporter
                 return null;
             }
 
+            if (!InteropRules.CheckRegionName(parts[3], action.PathOf("DestinationBackupVaultArn"), report))
+            {
+                return null;
+            }
+
             if (parts[6] != BackupPlanExporter.DefaultVault)
             {
                 report.Warning(action.PathOf("DestinationBackupVaultArn"), $"Lifecycle copies into a region, not a vault; the vault '{parts[6]}' is not imported");

@@ -513,6 +513,11 @@ public static class DlmImporter
                 return null;
             }
 
+            if (!InteropRules.CheckRegionName(region, copy.PathOf(copy.Has("TargetRegion") ? "TargetRegion" : "Target"), report))
+            {
+                return null;
+            }
+
             if (region == Region)
             {
                 report.Warning(copy.Path, $"a copy into the policy's own region ({region}) has no counterpart in Lifecycle; not imported");
@@ -546,7 +551,7 @@ public static class DlmImporter
 
         private FastRestoreRule? ReadFastRestore(JsonCursor rule)
         {
-            var zones = rule.Strings("AvailabilityZones");
+            var zones = rule.Strings("AvailabilityZones").Where(z => InteropRules.CheckRegionName(z.Value, z.Path, report, "zone")).ToList();
             var (count, age) = InteropRules.CountOrInterval(rule);
             rule.WarnUnread();
             if (zones.Count == 0)
@@ -571,6 +576,10 @@ public static class DlmImporter
 
             var (count, age) = InteropRules.CountOrInterval(tier);
             tier.WarnUnread();
+            if (age is { } archiveAge && archiveAge.Approximate < TimeSpan.FromDays(Language.PolicyLanguage.ArchiveMinimumDays))
+            {
+                report.Error(tier.PathOf("Interval"), $"{archiveAge} is less than the archive tier's minimum of {Language.PolicyLanguage.ArchiveMinimumDays} days");
+            }
 
             // DLM archives a snapshot when it leaves the standard retention: Lifecycle's archive without `after`.
             return new ArchiveRule { Retain = new RetentionRule { Count = count, Age = age } };
@@ -612,6 +621,11 @@ public static class DlmImporter
             foreach (var target in From("CrossRegionCopyTargets").Objects("CrossRegionCopyTargets"))
             {
                 var region = target.String("TargetRegion", required: true);
+                if (region is not null && !InteropRules.CheckRegionName(region, target.PathOf("TargetRegion"), report))
+                {
+                    region = null;
+                }
+
                 if (region is not null && region == Region)
                 {
                     report.Warning(target.PathOf("TargetRegion"), $"a copy into the policy's own region ({region}) has no counterpart in Lifecycle; not imported");

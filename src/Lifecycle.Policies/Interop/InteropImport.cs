@@ -30,8 +30,8 @@ public sealed record InteropImport(
         var check = PolicyLoader.LoadText(yaml, name + ".yaml");
         foreach (var error in check.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error))
         {
-            // A bug of the importer, not of the input: say so rather than write a file that does not validate.
-            report.Error("$", $"the imported policy does not validate ({error}); please report this");
+            // The importer checks what it maps; a file that still does not validate is a bug: say so, write nothing.
+            report.Error("$", $"the imported policy does not validate ({error}); please report this with the input");
         }
 
         return report.HasErrors
@@ -90,6 +90,18 @@ internal static class InteropRules
         }
 
         return (count, age);
+    }
+
+    /// <summary>An error at <paramref name="path"/> unless <paramref name="name"/> is a region or zone name.</summary>
+    public static bool CheckRegionName(string name, string path, InteropReport report, string what = "region")
+    {
+        if (RegionName.IsValid(name))
+        {
+            return true;
+        }
+
+        report.Error(path, $"'{name}' is not a {what} name (lowercase letters, digits and hyphens, such as {(what == "region" ? "eu-west-1" : "eu-west-1a")})");
+        return false;
     }
 
     /// <summary>DLM's and AWS Backup's tag keys that the policy language reserves.</summary>

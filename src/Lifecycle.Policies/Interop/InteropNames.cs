@@ -52,3 +52,10 @@ internal static class InteropNames
         return candidate;
     }
 }
+
+/// <summary>Region and zone names as the policy language accepts them (eu-west-1, eu-west-1a).</summary>
+public static class RegionName
+{
+    public static bool IsValid(string name) =>
+        System.Text.RegularExpressions.Regex.IsMatch(name, Language.PolicyLanguage.NamePattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+}

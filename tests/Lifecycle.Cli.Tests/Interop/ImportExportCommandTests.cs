@@ -94,6 +94,32 @@ public sealed class ImportExportCommandTests : IDisposable
     }
 
     [Theory]
+    [InlineData("\"TargetRegion\": \"us-west-1\"", "\"TargetRegion\": \"US West\"", "$.Schedules[0].CrossRegionCopyRules[0].TargetRegion: error: 'US West' is not a region name")]
+    [InlineData("\"us-east-1b\"", "\"Zone B\"", "$.Schedules[0].FastRestoreRule.AvailabilityZones[1]: error: 'Zone B' is not a zone name")]
+    public async Task ImportDlm_ANameThePolicyLanguageRefuses_IsAnInputErrorAtItsPath(string from, string to, string expected)
+    {
+        var text = File.ReadAllText(Corpus("dlm/userguide-snapshot-policy-fsr-copy.json"));
+        Assert.Contains(from, text, StringComparison.Ordinal);
+        var (code, _, error) = await RunAsync("import", "dlm", Write("names.json", text.Replace(from, to, StringComparison.Ordinal)));
+        Assert.Equal(ImportCommand.Failed, code);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("please report", error, StringComparison.Ordinal);
+
+        var region = await RunAsync("import", "dlm", Corpus("dlm/tf-basic.json"), "--region", "EU");
+        Assert.Equal(ImportCommand.UsageError, region.Code);
+    }
+
+    [Fact]
+    public async Task Import_AnOutputThatCannotBeWritten_IsAnError_NotAStackTrace()
+    {
+        var blocker = Write("file-not-dir", "x");
+        var (code, _, error) = await RunAsync("import", "dlm", Corpus("dlm/tf-basic.json"), "-o", Path.Combine(blocker, "sub"));
+        Assert.Equal(ImportCommand.Failed, code);
+        Assert.Contains("cannot write", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("[1, 2]", "$: error: expected a JSON object (a DLM policy), got an array")]
     [InlineData("{\"Hello\": 1}", "$: error: not a DLM policy")]
     [InlineData("{\"a\": 1, \"a\": 2}", "error: not valid JSON")]

@@ -57,6 +57,11 @@ public static class ImportCommand
                 return UsageError;
             }
 
+            if (UnknownOption(paths, configuration.Error))
+            {
+                return UsageError;
+            }
+
             var regionValue = parseResult.GetValue(region);
             if (!RegionIsValid(regionValue, configuration.Error))
             {
@@ -86,7 +91,8 @@ public static class ImportCommand
                 return UsageError;
             }
 
-            if (!RegionIsValid(parseResult.GetValue(region), configuration.Error))
+            if (UnknownOption([planFile, .. parseResult.GetValue(selection) is { } s ? [s] : Array.Empty<string>()], configuration.Error)
+                || !RegionIsValid(parseResult.GetValue(region), configuration.Error))
             {
                 return UsageError;
             }
@@ -172,6 +178,18 @@ public static class ImportCommand
             stderr.WriteLine($"error: {directory}: cannot write: {exception.Message}");
             return false;
         }
+    }
+
+    /// <summary>An argument such as --regoin is a mistyped option, not a file (unless such a file exists).</summary>
+    private static bool UnknownOption(IEnumerable<string> arguments, TextWriter stderr)
+    {
+        if (arguments.FirstOrDefault(a => a.StartsWith('-') && !File.Exists(a)) is not { } unknown)
+        {
+            return false;
+        }
+
+        stderr.WriteLine($"error: unknown option '{unknown}'; see lifecycle import --help");
+        return true;
     }
 
     private static bool RegionIsValid(string? region, TextWriter stderr)

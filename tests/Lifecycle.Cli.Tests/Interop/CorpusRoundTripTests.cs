@@ -184,6 +184,22 @@ public sealed class CorpusRoundTripTests : IDisposable
     }
 
     [Fact]
+    public void TheComparison_CatchesALostOrChangedField()
+    {
+        var original = InteropCorpus.ReadJson(Path.Combine(InteropCorpus.Directory, "dlm", "cfn-cross-region-copy.json"));
+        var changed = InteropCorpus.ReadJson(Path.Combine(InteropCorpus.Directory, "dlm", "cfn-cross-region-copy.json"));
+        var schedule = changed["PolicyDetails"]!["Schedules"]![0]!;
+        schedule["RetainRule"]!["Count"] = 2;
+        schedule["CrossRegionCopyRules"]!.AsArray().RemoveAt(1);
+        schedule["TagsToAdd"]!.AsArray().Clear();
+        var missing = InteropCorpus.Missing(InteropCorpus.DlmFacts(original), InteropCorpus.DlmFacts(changed), []);
+        Assert.Contains(missing, m => m.Contains("RetainRule.Count = 1", StringComparison.Ordinal));
+        Assert.Contains(missing, m => m.Contains("CrossRegionCopyRules{us-west-2}.CmkArn", StringComparison.Ordinal));
+        Assert.Contains(missing, m => m.Contains("Tags{type} = DailySnapshot", StringComparison.Ordinal));
+        Assert.Empty(InteropCorpus.Missing(InteropCorpus.DlmFacts(original), InteropCorpus.DlmFacts(changed), ["$.PolicyDetails.Schedules[0]"]));
+    }
+
+    [Fact]
     public void TheExamplePolicies_ExportToBothServices_WithEveryLossNamedByFileAndField()
     {
         var policies = PolicyLoader.Load([Path.Combine(Deploy.DeployFiles.Root, "policies")]).Policies.Policies;

@@ -152,6 +152,10 @@ public sealed class ImportExportCommandTests : IDisposable
 
         var none = await RunAsync("import", "dlm");
         Assert.Equal(ImportCommand.UsageError, none.Code);
+
+        var mistyped = await RunAsync("import", "dlm", Corpus("dlm/tf-basic.json"), "--regoin", "eu-west-1");
+        Assert.Equal(ImportCommand.UsageError, mistyped.Code);
+        Assert.Contains("unknown option '--regoin'", mistyped.Err, StringComparison.Ordinal);
     }
 
     [Fact]

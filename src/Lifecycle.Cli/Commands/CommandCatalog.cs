@@ -12,6 +12,8 @@ internal static class CommandCatalog
         yield return SchemaCommand.Create();
         yield return PlanCommand.Create();
         yield return SimulateCommand.Create();
+        yield return ImportCommand.Create();
+        yield return ExportCommand.Create();
 
         // The server: the main job, and the apply path against it.
         yield return ServeCommand.Create();

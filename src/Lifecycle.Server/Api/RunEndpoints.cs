@@ -113,7 +113,7 @@ internal static class RunEndpoints
 
             var volumes = ImmutableArray.CreateBuilder<Lifecycle.Core.Inventory.VolumeInfo>();
             var snapshots = ImmutableArray.CreateBuilder<Lifecycle.Core.Inventory.SnapshotInfo>();
-            foreach (var name in region is null ? registry.Regions.Order(StringComparer.Ordinal) : [region])
+            foreach (var name in region is null ? registry.Regions.Order(StringComparer.Ordinal) : (IEnumerable<string>)[region])
             {
                 var provider = registry.For(name);
                 volumes.AddRange(await provider.DescribeVolumesAsync(null, ct).ConfigureAwait(false));

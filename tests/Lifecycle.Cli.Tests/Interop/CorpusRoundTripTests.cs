@@ -202,6 +202,26 @@ public sealed class CorpusRoundTripTests : IDisposable
     }
 
     [Fact]
+    public void ACountBasedArchiveSchedule_WithStandardCountZero_ImportsAsCountOne_AndKeepsTheArchiveCount()
+    {
+        // EC2 User Guide, snapshot-ami-policy.md example 6: RetainRule Count 0 with an ArchiveRule archives at once.
+        var file = Path.Combine(InteropCorpus.Directory, "dlm", "userguide-snapshot-archiving-count.json");
+        var imported = DlmImporter.ImportFile(file, InteropCorpus.Region);
+        Assert.True(imported.Succeeded, string.Join('\n', imported.Diagnostics));
+        var warning = Assert.Single(imported.Diagnostics);
+        Assert.Equal("$.Schedules[0].RetainRule.Count", warning.Path);
+        Assert.Contains("as soon as it is created", warning.Message, StringComparison.Ordinal);
+        var yamlFile = Path.Combine(root, imported.Name + ".yaml");
+        File.WriteAllText(yamlFile, imported.Yaml);
+        var schedule = Assert.Single(Assert.Single(PolicyLoader.Load([yamlFile]).Policies.Policies).Schedules);
+        Assert.Equal(1, schedule.Retain.Count);
+        Assert.Null(schedule.Retain.Age);
+        Assert.NotNull(schedule.Archive);
+        Assert.Null(schedule.Archive!.After);
+        Assert.Equal(3, schedule.Archive.Retain.Count);
+    }
+
+    [Fact]
     public void TheComparison_CatchesALostOrChangedField()
     {
         var original = InteropCorpus.ReadJson(Path.Combine(InteropCorpus.Directory, "dlm", "cfn-cross-region-copy.json"));

@@ -80,6 +80,7 @@ public sealed class CorpusRoundTripTests : IDisposable
         ["cfn-daily-weekly-monthly"] = [],
         ["cli-create-backup-plan"] = ["$", "$.BackupPlan.Rules[0].StartWindowMinutes"],
         ["cli-get-backup-plan"] = ["$", "$.BackupPlan.Rules[0].StartWindowMinutes", "$.BackupPlan.Rules[0].CompletionWindowMinutes"],
+        ["cli-get-backup-plan-from-template"] = ["$", "$.BackupPlanDocument", "$.BackupPlanDocument.Rules[0].StartWindowMinutes"], // a template names no plan
         ["devguide-cold-storage-copy"] = ["$.BackupPlan.Rules[0].StartWindowMinutes", "$.BackupPlan.Rules[0].CompletionWindowMinutes", "$.BackupPlanTags"],
     };
 

@@ -7,7 +7,7 @@ namespace Lifecycle.Policies.Interop;
 
 /// <summary>
 /// AWS Backup plan (and optionally its selection) → a policy file: each rule a schedule, the selection's tag
-/// conditions the targets. Reads a <c>CreateBackupPlan</c> input or <c>aws backup get-backup-plan</c> output (or
+/// conditions the targets. Reads a <c>CreateBackupPlan</c> input or <c>aws backup get-backup-plan</c> output, <c>get-backup-plan-from-template</c> output (or
 /// a bare BackupPlan object; CloudFormation's BackupPlanRule and TargetBackupVault names too) and a
 /// <c>CreateBackupSelection</c> input or <c>get-backup-selection</c> output. Unmapped members are warnings at their
 /// JSON path.
@@ -42,10 +42,22 @@ public static class BackupPlanImporter
 
         var document = new JsonCursor(planObject, "$", report);
         JsonCursor? plan;
+        var unnamed = false;
         if (document.Has("BackupPlan"))
         {
             document.Ignore("BackupPlanId", "BackupPlanArn", "VersionId", "CreatorRequestId", "CreationDate", "DeletionDate", "LastExecutionDate", "AdvancedBackupSettings");
             plan = document.Object("BackupPlan", required: true);
+        }
+        else if (document.Has("BackupPlanDocument"))
+        {
+            // get-backup-plan-from-template output: a plan without a name.
+            plan = document.Object("BackupPlanDocument", required: true);
+            if (plan is not null && !plan.Has("BackupPlanName"))
+            {
+                report.Warning(plan.Path, $"a backup plan template names no plan; imported as {fallbackName} (the file's name)");
+                plan.Ignore("BackupPlanName");
+                unnamed = true;
+            }
         }
         else if (document.Has("Rules") || document.Has("BackupPlanRule"))
         {
@@ -53,7 +65,7 @@ public static class BackupPlanImporter
         }
         else
         {
-            report.Error("$", "not a backup plan: expected {\"BackupPlan\": ...} (CreateBackupPlan, get-backup-plan) or an object with BackupPlanName and Rules");
+            report.Error("$", "not a backup plan: expected {\"BackupPlan\": ...} (CreateBackupPlan, get-backup-plan), {\"BackupPlanDocument\": ...} (get-backup-plan-from-template) or an object with BackupPlanName and Rules");
             return (null, fallbackName);
         }
 
@@ -62,7 +74,7 @@ public static class BackupPlanImporter
             return (null, fallbackName);
         }
 
-        var name = InteropNames.ToName(plan.String("BackupPlanName", required: true), fallbackName);
+        var name = unnamed ? fallbackName : InteropNames.ToName(plan.String("BackupPlanName", required: true), fallbackName);
         if (region is null)
         {
             report.Warning("$", "a backup plan names no region; imported for us-east-1 (pass --region to choose)");

@@ -490,6 +490,18 @@ public static class DlmImporter
                 return new RetentionRule { Age = InteropRules.Forever };
             }
 
+            // With an ArchiveRule, DLM reads a standard retention of Count 0 (or Interval 0) as "archive each snapshot
+            // as soon as it is created" (the EBS User Guide's count-based archive example). Lifecycle keeps the newest
+            // snapshot in the standard tier until the next one is created, then archives it: the nearest it can say.
+            if (schedule.Has("ArchiveRule") && (rule.IsZero("Count") || rule.IsZero("Interval")))
+            {
+                var zero = rule.IsZero("Count") ? "Count" : "Interval";
+                rule.Ignore("Count", "Interval", "IntervalUnit");
+                report.Warning(rule.PathOf(zero), "0 archives each snapshot as soon as it is created; Lifecycle archives a snapshot when the next one is created: imported as count 1");
+                rule.WarnUnread();
+                return new RetentionRule { Count = 1 };
+            }
+
             var (count, age) = InteropRules.CountOrInterval(rule);
             rule.WarnUnread();
             return new RetentionRule { Count = count, Age = age };

@@ -22,6 +22,10 @@ internal sealed class JsonCursor(JsonObject node, string path, InteropReport rep
 
     public string PathOf(string name) => Path + "." + name;
 
+    /// <summary>Whether the member is the number 0 (not marked as read).</summary>
+    public bool IsZero(string name) =>
+        node[name] is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue<decimal>(out var number) && number == 0;
+
     /// <summary>Marks members as understood without mapping them (identifiers, timestamps, status).</summary>
     public void Ignore(params string[] names)
     {

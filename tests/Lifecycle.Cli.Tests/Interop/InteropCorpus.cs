@@ -203,18 +203,24 @@ internal static class InteropCorpus
 
     // ---- AWS Backup --------------------------------------------------------------------------------------------
 
-    /// <summary>The facts of a plan (CreateBackupPlan input, get-backup-plan output or CloudFormation Properties) and its selection.</summary>
+    /// <summary>The facts of a plan (CreateBackupPlan input, get-backup-plan or get-backup-plan-from-template output, or CloudFormation Properties) and its selection.</summary>
     public static List<Fact> BackupFacts(JsonObject planDocument, JsonObject? selectionDocument)
     {
         var facts = new List<Fact>();
-        var plan = planDocument["BackupPlan"]!.AsObject();
-        facts.Add(new("Name", InteropNamesForTests.ToName(plan["BackupPlanName"]!.ToString()), "$.BackupPlan.BackupPlanName"));
+        // get-backup-plan-from-template output is a BackupPlanDocument without a name.
+        var planKey = planDocument.ContainsKey("BackupPlanDocument") ? "BackupPlanDocument" : "BackupPlan";
+        var plan = planDocument[planKey]!.AsObject();
+        if (plan["BackupPlanName"] is { } planName)
+        {
+            facts.Add(new("Name", InteropNamesForTests.ToName(planName.ToString()), $"$.{planKey}.BackupPlanName"));
+        }
+
         var rulesName = plan.ContainsKey("BackupPlanRule") ? "BackupPlanRule" : "Rules";
         var rules = plan[rulesName]!.AsArray();
         for (var i = 0; i < rules.Count; i++)
         {
             var rule = rules[i]!.AsObject();
-            var path = $"$.BackupPlan.{rulesName}[{i}]";
+            var path = $"$.{planKey}.{rulesName}[{i}]";
             var key = $"Rules[{i}]";
             facts.Add(new(key + ".RuleName", InteropNamesForTests.ToName(rule["RuleName"]!.ToString()), path + ".RuleName"));
             facts.Add(new(key + ".Schedule", AwsCron.ToLifecycle(rule["ScheduleExpression"]?.ToString() ?? "cron(0 5 ? * * *)", out _) ?? "?", path + ".ScheduleExpression"));

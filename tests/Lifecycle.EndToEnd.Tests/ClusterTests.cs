@@ -98,7 +98,8 @@ public sealed class ClusterTests
                 counted => counted.All(a => ActionStates.IsFinished(a.GetProperty("state").GetString()!)),
                 $"the creates of the fires up to {lastFire:HH:mm} (node clock) to finish",
                 timeout: TimeSpan.FromSeconds(180), // the killed node's fetched jobs come back after Hangfire's invisibility timeout
-                describe: counted => string.Join(", ", counted.GroupBy(a => a.GetProperty("state").GetString()).Select(g => $"{g.Key}={g.Count()}")));
+                describe: counted => string.Join(", ", counted.GroupBy(a => a.GetProperty("state").GetString()).Select(g => $"{g.Key}={g.Count()}"))
+                    + "; unfinished: " + string.Join("; ", counted.Where(a => !ActionStates.IsFinished(a.GetProperty("state").GetString()!)).Take(5).Select(a => a.GetRawText())));
             var snapshots = (await engineHost.GetJsonAsync($"/api/v1/snapshots?region={Region}&policy=e2e-cluster")).EnumerateArray().ToList();
 
             // Each fire from the first full minute to the last: exactly one snapshot per volume, none in error.

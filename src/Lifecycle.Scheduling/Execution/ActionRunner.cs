@@ -131,6 +131,7 @@ public sealed class ActionRunner
             var at = outcome.RetryAt ?? timeProvider.GetUtcNow() + options.Executor.RetryLaterDelay;
             await store.ReleaseActionAsync(actionId, ActionStates.Enqueued, at, outcome.Error, record.Claim, CancellationToken.None).ConfigureAwait(false);
             await dispatcher.DeliverAsync([(actionId, record.Kind)], at, CancellationToken.None).ConfigureAwait(false);
+            logger.LogInformation("action {Action}: tried again at {At:O}: {Reason}", actionId, at, outcome.Error ?? "");
             return outcome.Error ?? $"tried again at {at:u}";
         }
 

@@ -125,6 +125,11 @@ public static class SchedulingServiceCollectionExtensions
                     UseSlidingInvisibilityTimeout = true,
                     EnableLongPolling = true,
                     QueuePollInterval = TimeSpan.FromSeconds(1),
+                    // A lock's lifetime: a node killed while changing a job's state leaves that job's state lock behind,
+                    // and no worker can start the job until it expires (10 min by default: seen as a create that stayed
+                    // 'enqueued', its job fetched again and again, after a node was killed). Our locks are held for
+                    // moments (state changes, the recurring jobs' one-at-a-time guards), so a minute is ample.
+                    DistributedLockTimeout = DistributedLockLifetime,
                 });
             }
             else
@@ -159,6 +164,9 @@ public static class SchedulingServiceCollectionExtensions
 
     /// <summary>Hangfire's tables live in this schema of the PostgreSQL database.</summary>
     public const string HangfireSchema = "hangfire";
+
+    /// <summary>How long a Hangfire.PostgreSql distributed lock lives if its holder died (Hangfire's default is 10 minutes).</summary>
+    public static readonly TimeSpan DistributedLockLifetime = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Creates or migrates the schema before anything else touches the store.</summary>
@@ -213,7 +221,8 @@ internal sealed class SchedulerStartupService(
         var scheduler = await schedulerFactory.GetScheduler(cancellationToken).ConfigureAwait(false);
         var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
-        await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
+        // Adds and updates only: another node may be storing a newer revision right now (see removeOthers).
+        await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken, removeOthers: false).ConfigureAwait(false);
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecurringId, j => j.RunAsync(CancellationToken.None), ReconcileJob.Cron(options.ReconcileCron));
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecoverId, j => j.RecoverStrandedAsync(CancellationToken.None), ReconcileJob.Cron(ReconcileJob.RecoverCron));
 
@@ -232,7 +241,8 @@ internal sealed class SchedulerStartupService(
             // (the watched directory's apply leaves these one-off triggers alone).
             foreach (var policy in set.Policies.Policies.Where(p => p.Enabled && !paused.ContainsKey(p.Name)))
             {
-                await scheduler.TriggerJob(JobKeys.Policy(policy.Name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, cancellationToken).ConfigureAwait(false);
+                await PolicyScheduler.TriggerAsync(scheduler, policy.Name, new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, set.Policies,
+                    paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
             }
         }
     }

@@ -116,7 +116,8 @@ public sealed class PolicyApplier
             if (evaluated.Diff!.IsEmpty && current.Seq > 0)
             {
                 // Same policies: still make sure the triggers exist (a fresh node, a lost trigger).
-                await PolicyScheduler.SyncAsync(scheduler, current.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                await PolicyScheduler.SyncAsync(scheduler, current.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), cancellationToken, removeOthers: false)
+                    .ConfigureAwait(false);
                 return evaluated with { Status = ApplyResult.Unchanged, Seq = current.Seq };
             }
 
@@ -130,14 +131,16 @@ public sealed class PolicyApplier
 
             var now = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
             // A schedule edit rebuilds its trigger; a paused policy stays paused (the store says so, and Quartz agrees).
-            await PolicyScheduler.SyncAsync(scheduler, now.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            var paused = await PausedAsync(cancellationToken).ConfigureAwait(false);
+            await PolicyScheduler.SyncAsync(scheduler, now.Policies, paused, cancellationToken).ConfigureAwait(false);
 
             // A new or changed policy catches up its latest fire time at once (at most one create per schedule and volume).
             foreach (var name in request.CatchUp ? evaluated.Diff.Added.Concat(evaluated.Diff.Changed) : [])
             {
                 if (now.Policies.Find(name) is { Enabled: true })
                 {
-                    await scheduler.TriggerJob(JobKeys.Policy(name), new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, cancellationToken).ConfigureAwait(false);
+                    await PolicyScheduler.TriggerAsync(scheduler, name, new JobDataMap { [JobKeys.Mode] = PolicyRunMode.Startup }, now.Policies, paused, cancellationToken)
+                        .ConfigureAwait(false);
                 }
             }
 

@@ -14,6 +14,33 @@ namespace Lifecycle.Scheduling.Policies;
 /// </summary>
 public static class PolicyScheduler
 {
+    /// <summary>
+    /// Fires a policy's job once now (a catch-up). In a cluster, another node's sync may have just removed the job: a
+    /// node that started on a fresh database before the first revision was stored syncs Quartz to an empty set. The
+    /// job is then synced back from <paramref name="policies"/> and fired again, instead of failing the apply (which
+    /// stopped the starting node: "the job referenced by the trigger does not exist").
+    /// </summary>
+    public static async Task TriggerAsync(
+        IScheduler scheduler, string policy, JobDataMap data, PolicySet policies, IReadOnlySet<string>? paused, CancellationToken cancellationToken = default)
+    {
+        var key = JobKeys.Policy(policy);
+        try
+        {
+            await scheduler.TriggerJob(key, data, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        catch (JobPersistenceException)
+        {
+            if (await scheduler.GetJobDetail(key, cancellationToken).ConfigureAwait(false) is not null)
+            {
+                throw;
+            }
+        }
+
+        await SyncAsync(scheduler, policies, paused, cancellationToken, removeOthers: false).ConfigureAwait(false);
+        await scheduler.TriggerJob(key, data, cancellationToken).ConfigureAwait(false);
+    }
+
     public static Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default) =>
         SyncAsync(scheduler, policies, paused: null, cancellationToken);
 
@@ -23,11 +50,19 @@ public static class PolicyScheduler
     /// triggers are replaced or removed; one-off triggers (a startup catch-up, a manual trigger, a follow-up) are left
     /// to fire.
     /// </summary>
-    public static async Task SyncAsync(IScheduler scheduler, PolicySet policies, IReadOnlySet<string>? paused, CancellationToken cancellationToken = default)
+    /// <param name="removeOthers">
+    /// Also delete the jobs of policies not in <paramref name="policies"/> (removed or disabled). Only an apply that has
+    /// just stored its revision knows that for sure: a node's start or a re-apply of unchanged files may read an older
+    /// revision than another node just stored, and deleting then removed that node's new jobs (and their catch-up).
+    /// A job left behind by an apply that stopped halfway finds its policy gone when it fires, does nothing, and the
+    /// next apply deletes it.
+    /// </param>
+    public static async Task SyncAsync(
+        IScheduler scheduler, PolicySet policies, IReadOnlySet<string>? paused, CancellationToken cancellationToken = default, bool removeOthers = true)
     {
         var now = scheduler.TimeProvider.GetUtcNow();
         var wanted = policies.Policies.Where(p => p.Enabled).ToDictionary(p => p.Name, StringComparer.Ordinal);
-        foreach (var key in await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(JobKeys.PolicyGroup), cancellationToken).ConfigureAwait(false))
+        foreach (var key in removeOthers ? await scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(JobKeys.PolicyGroup), cancellationToken).ConfigureAwait(false) : [])
         {
             if (!wanted.ContainsKey(key.Name))
             {

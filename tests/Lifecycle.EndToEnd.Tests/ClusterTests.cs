@@ -26,6 +26,33 @@ public sealed class ClusterTests
 
     private static readonly TimeSpan RunFor = TimeSpan.FromMinutes(5);
 
+    /// <summary>What Hangfire holds for an action's recorded job: its states (newest first) and any queue row.</summary>
+    private static string HangfireJob(PostgresServer postgres, JsonElement action)
+    {
+        if (!action.TryGetProperty("job", out var job) || job.ValueKind != JsonValueKind.String)
+        {
+            return "no job";
+        }
+
+        try
+        {
+            using var connection = new Npgsql.NpgsqlConnection(StoreOptions.ForPostgres(postgres.Url).ConnectionString);
+            connection.Open();
+            using var states = new Npgsql.NpgsqlCommand(
+                "SELECT string_agg(name || ' ' || to_char(createdat, 'HH24:MI:SS.MS') || coalesce(' ' || reason, ''), ' < ' ORDER BY id DESC) FROM hangfire.state WHERE jobid = @id", connection);
+            states.Parameters.AddWithValue("id", long.Parse(job.GetString()!, CultureInfo.InvariantCulture));
+            var history = states.ExecuteScalar();
+            using var queue = new Npgsql.NpgsqlCommand(
+                "SELECT string_agg(queue || ' fetched ' || coalesce(to_char(fetchedat, 'HH24:MI:SS.MS'), 'never'), ', ') FROM hangfire.jobqueue WHERE jobid = @id", connection);
+            queue.Parameters.AddWithValue("id", long.Parse(job.GetString()!, CultureInfo.InvariantCulture));
+            return $"job {job.GetString()}: {history}; queue: {queue.ExecuteScalar()}";
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or FormatException or InvalidOperationException)
+        {
+            return $"job {job.GetString()}: not read ({e.Message})";
+        }
+    }
+
     [Fact]
     public async Task ThreeNodesOnPostgres_FiveMinutesOfMinuteFires_EachFireCreatesExactlyOneSnapshotPerVolume_AndAKilledNodeLosesNoFire()
     {
@@ -99,7 +126,8 @@ public sealed class ClusterTests
                 $"the creates of the fires up to {lastFire:HH:mm} (node clock) to finish",
                 timeout: TimeSpan.FromSeconds(180), // the killed node's fetched jobs come back after Hangfire's invisibility timeout
                 describe: counted => string.Join(", ", counted.GroupBy(a => a.GetProperty("state").GetString()).Select(g => $"{g.Key}={g.Count()}"))
-                    + "; unfinished: " + string.Join("; ", counted.Where(a => !ActionStates.IsFinished(a.GetProperty("state").GetString()!)).Take(5).Select(a => a.GetRawText())));
+                    + "; unfinished: " + string.Join("; ", counted.Where(a => !ActionStates.IsFinished(a.GetProperty("state").GetString()!)).Take(5)
+                        .Select(a => a.GetRawText() + " hangfire: " + HangfireJob(postgres, a))));
             var snapshots = (await engineHost.GetJsonAsync($"/api/v1/snapshots?region={Region}&policy=e2e-cluster")).EnumerateArray().ToList();
 
             // Each fire from the first full minute to the last: exactly one snapshot per volume, none in error.

@@ -7,22 +7,19 @@ namespace Lifecycle.Cli.Tests.Engine;
 /// <summary>
 /// Runs the built <c>lifecycle</c> CLI as a separate process (the engine holds a region lock per process and the
 /// commands write to the console) against a temporary <c>--data</c> directory, checking output, JSON shape and exit
-/// codes (0 ok, 1 failure or not found, 2 usage). The tests are split over three classes so that xunit runs them
-/// side by side: each spawns a dozen processes, which mostly wait.
+/// codes (0 ok, 1 failure or not found, 2 usage).
 /// </summary>
-public abstract class EngineCommandTests : IDisposable
+public sealed class EngineCommandTests : IDisposable
 {
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("engine-cli-");
 
-    protected DirectoryInfo Root => _root;
+    private string Data => Path.Combine(_root.FullName, "data");
 
-    protected string Data => Path.Combine(_root.FullName, "data");
-
-    protected string KeyRing => Path.Combine(_root.FullName, "keys.json");
+    private string KeyRing => Path.Combine(_root.FullName, "keys.json");
 
     public void Dispose() => _root.Delete(recursive: true);
 
-    protected (int Code, string Out, string Err) Run(params string[] args)
+    private (int Code, string Out, string Err) Run(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -57,14 +54,14 @@ public abstract class EngineCommandTests : IDisposable
         return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    protected JsonElement Json(params string[] args)
+    private JsonElement Json(params string[] args)
     {
         var (code, output, error) = Run([.. args, "--output", "json"]);
         Assert.True(code == 0, $"lifecycle {string.Join(' ', args)} exited {code}: {error}");
         return JsonDocument.Parse(output).RootElement.Clone();
     }
 
-    protected string CreateVolumeWithText(string text, long offset = 1 << 20)
+    private string CreateVolumeWithText(string text, long offset = 1 << 20)
     {
         var volume = Json("volume", "create", "--size", "4MiB", "--tag", "env=test");
         var id = volume.GetProperty("id").GetString()!;
@@ -72,7 +69,28 @@ public abstract class EngineCommandTests : IDisposable
         return id;
     }
 
-    protected string Snapshot(string volumeId)
+    [Fact]
+    public void SnapshotCreate_OfAnInstance_TakesEveryAttachedVolume_ButTheBootAndExcludedOnes()
+    {
+        // DLM: a policy targeting instances snapshots all EBS volumes attached to the instance; ExcludeBootVolume
+        // leaves out the root volume; ExcludeDataVolumeIds (what ExcludeDataVolumeTags resolves to) the listed ones.
+        var root = CreateVolumeWithText("root");
+        var data = CreateVolumeWithText("data");
+        var logs = CreateVolumeWithText("logs");
+        var scratch = CreateVolumeWithText("scratch");
+        Json("volume", "attach", root, "--instance", "i-1", "--device", "/dev/xvda", "--boot");
+        foreach (var (volume, device) in new[] { (data, "/dev/xvdf"), (logs, "/dev/xvdg"), (scratch, "/dev/xvdh") })
+        {
+            Json("volume", "attach", volume, "--instance", "i-1", "--device", device);
+        }
+
+        var created = Json("snapshot", "create", "--instance", "i-1", "--exclude-boot", "--exclude-volume", scratch);
+
+        var volumes = created.EnumerateArray().Select(s => s.GetProperty("volumeId").GetString()!).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { data, logs }.Order(StringComparer.Ordinal), volumes);
+    }
+
+    private string Snapshot(string volumeId)
     {
         var created = Json("snapshot", "create", volumeId, "--tag", "team=storage");
         Assert.Equal(JsonValueKind.Array, created.ValueKind);
@@ -81,7 +99,7 @@ public abstract class EngineCommandTests : IDisposable
         return snapshot.GetProperty("id").GetString()!;
     }
 
-    protected string RestoredText(string snapshotId, int length, long offset = 1 << 20, string region = "local-1")
+    private string RestoredText(string snapshotId, int length, long offset = 1 << 20, string region = "local-1")
     {
         var file = Path.Combine(_root.FullName, Guid.NewGuid().ToString("n") + ".raw");
         Json("snapshot", "restore-file", snapshotId, file, "--region", region);
@@ -92,11 +110,27 @@ public abstract class EngineCommandTests : IDisposable
         stream.ReadExactly(buffer);
         return System.Text.Encoding.UTF8.GetString(buffer);
     }
-}
 
-/// <summary>Snapshot create, list, show and delete; exit codes of missing resources and usage errors.</summary>
-public sealed class SnapshotCommandTests : EngineCommandTests
-{
+    [Fact]
+    public void VolumeCreateWriteList_ShowsTheVolume_WithItsTags_InJson()
+    {
+        var id = CreateVolumeWithText("hello");
+        var other = Json("volume", "create", "--size", "1MiB").GetProperty("id").GetString();
+
+        var listed = Json("volume", "list", "--tag", "env=test");
+        var volume = Assert.Single(listed.EnumerateArray());
+        Assert.Equal(id, volume.GetProperty("id").GetString());
+        Assert.Equal("test", volume.GetProperty("tags").GetProperty("env").GetString());
+        Assert.Equal("zone-a", volume.GetProperty("zone").GetString());
+        Assert.Contains(other, Json("volume", "list").EnumerateArray().Select(v => v.GetProperty("id").GetString()));
+
+        // the text table wraps long cells at the redirected console's width, so check what fits in a cell
+        var (code, text, _) = Run("volume", "list", "--tag", "env=test");
+        Assert.Equal(0, code);
+        Assert.Contains("zone-a", text, StringComparison.Ordinal);
+        Assert.Contains("4 MiB", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void SnapshotCreateListShowDelete_KeepsThePointInTime_AndForgetsTheDeletedSnapshot()
     {
@@ -123,56 +157,18 @@ public sealed class SnapshotCommandTests : EngineCommandTests
         Assert.DoesNotContain(snapshot, Json("snapshot", "list").EnumerateArray().Select(s => s.GetProperty("id").GetString()));
     }
 
-    [Theory]
-    [InlineData("snapshot", "show", "snap-doesnotexist")]
-    [InlineData("snapshot", "create", "vol-doesnotexist")]
-    [InlineData("snapshot", "copy", "snap-doesnotexist", "--to", "local-2")]
-    [InlineData("volume", "write", "vol-doesnotexist", "--text", "x")]
-    public void Commands_Exit1_WithAnError_ForAResourceThatDoesNotExist(params string[] args)
-    {
-        var (code, output, error) = Run(args);
-        Assert.Equal(1, code);
-        Assert.Equal(string.Empty, output);
-        Assert.StartsWith("error: ", error, StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("volume", "create")]                              // --size is required
-    [InlineData("volume", "create", "--size", "4MiB", "--output", "yaml")]
-    [InlineData("snapshot", "restore-tier")]                      // SNAPSHOT missing
-    [InlineData("snapshot", "list", "--bogus")]
-    [InlineData("volume", "create", "--size", "lots")]            // an unparsable size
-    [InlineData("snapshot", "create")]                            // neither VOLUME nor --instance
-    public void Commands_Exit2_ForUsageErrors(params string[] args)
-    {
-        var (code, _, error) = Run(args);
-        Assert.Equal(2, code);
-        Assert.Contains("error", error, StringComparison.OrdinalIgnoreCase);
-    }
-}
-
-/// <summary>Volumes (listing, instance sets) and the archive tier.</summary>
-public sealed class VolumeAndTierCommandTests : EngineCommandTests
-{
     [Fact]
-    public void SnapshotCreate_OfAnInstance_TakesEveryAttachedVolume_ButTheBootAndExcludedOnes()
+    public void SnapshotCopy_ToAnotherRegion_RecordsItsSource_AndReadsBackTheSameData()
     {
-        // DLM: a policy targeting instances snapshots all EBS volumes attached to the instance; ExcludeBootVolume
-        // leaves out the root volume; ExcludeDataVolumeIds (what ExcludeDataVolumeTags resolves to) the listed ones.
-        var root = CreateVolumeWithText("root");
-        var data = CreateVolumeWithText("data");
-        var logs = CreateVolumeWithText("logs");
-        var scratch = CreateVolumeWithText("scratch");
-        Json("volume", "attach", root, "--instance", "i-1", "--device", "/dev/xvda", "--boot");
-        foreach (var (volume, device) in new[] { (data, "/dev/xvdf"), (logs, "/dev/xvdg"), (scratch, "/dev/xvdh") })
-        {
-            Json("volume", "attach", volume, "--instance", "i-1", "--device", device);
-        }
+        var volume = CreateVolumeWithText("copied across regions");
+        var snapshot = Snapshot(volume);
 
-        var created = Json("snapshot", "create", "--instance", "i-1", "--exclude-boot", "--exclude-volume", scratch);
-
-        var volumes = created.EnumerateArray().Select(s => s.GetProperty("volumeId").GetString()!).Order(StringComparer.Ordinal);
-        Assert.Equal(new[] { data, logs }.Order(StringComparer.Ordinal), volumes);
+        var copy = Json("snapshot", "copy", snapshot, "--to", "local-2");
+        Assert.Equal("completed", copy.GetProperty("state").GetString());
+        Assert.Equal(snapshot, copy.GetProperty("sourceSnapshotId").GetString());
+        Assert.Equal("local-1", copy.GetProperty("sourceRegion").GetString());
+        var copyId = copy.GetProperty("id").GetString()!;
+        Assert.Equal("copied across regions", RestoredText(copyId, "copied across regions".Length, region: "local-2"));
     }
 
     [Fact]
@@ -193,30 +189,6 @@ public sealed class VolumeAndTierCommandTests : EngineCommandTests
         Assert.Equal("archived data", RestoredText(snapshot, "archived data".Length));
     }
 
-    [Fact]
-    public void VolumeCreateWriteList_ShowsTheVolume_WithItsTags_InJson()
-    {
-        var id = CreateVolumeWithText("hello");
-        var other = Json("volume", "create", "--size", "1MiB").GetProperty("id").GetString();
-
-        var listed = Json("volume", "list", "--tag", "env=test");
-        var volume = Assert.Single(listed.EnumerateArray());
-        Assert.Equal(id, volume.GetProperty("id").GetString());
-        Assert.Equal("test", volume.GetProperty("tags").GetProperty("env").GetString());
-        Assert.Equal("zone-a", volume.GetProperty("zone").GetString());
-        Assert.Contains(other, Json("volume", "list").EnumerateArray().Select(v => v.GetProperty("id").GetString()));
-
-        // the text table wraps long cells at the redirected console's width, so check what fits in a cell
-        var (code, text, _) = Run("volume", "list", "--tag", "env=test");
-        Assert.Equal(0, code);
-        Assert.Contains("zone-a", text, StringComparison.Ordinal);
-        Assert.Contains("4 MiB", text, StringComparison.Ordinal);
-    }
-}
-
-/// <summary>Verify and GC, copies across regions, inventory export.</summary>
-public sealed class StoreCommandTests : EngineCommandTests
-{
     [Fact]
     public void VerifyAndGc_Succeed_OnAHealthyStore_AndVerifyFails_WhenAPackIsDamaged()
     {
@@ -247,25 +219,11 @@ public sealed class StoreCommandTests : EngineCommandTests
     }
 
     [Fact]
-    public void SnapshotCopy_ToAnotherRegion_RecordsItsSource_AndReadsBackTheSameData()
-    {
-        var volume = CreateVolumeWithText("copied across regions");
-        var snapshot = Snapshot(volume);
-
-        var copy = Json("snapshot", "copy", snapshot, "--to", "local-2");
-        Assert.Equal("completed", copy.GetProperty("state").GetString());
-        Assert.Equal(snapshot, copy.GetProperty("sourceSnapshotId").GetString());
-        Assert.Equal("local-1", copy.GetProperty("sourceRegion").GetString());
-        var copyId = copy.GetProperty("id").GetString()!;
-        Assert.Equal("copied across regions", RestoredText(copyId, "copied across regions".Length, region: "local-2"));
-    }
-
-    [Fact]
     public void InventoryExport_WritesValidCoreInventoryJson_WithEveryVolumeAndSnapshot()
     {
         var volume = CreateVolumeWithText("inventory");
         var snapshot = Snapshot(volume);
-        var file = Path.Combine(Root.FullName, "inventory.json");
+        var file = Path.Combine(_root.FullName, "inventory.json");
 
         var (code, _, error) = Run("inventory", "export", "--file", file);
         Assert.True(code == 0, error);
@@ -277,5 +235,32 @@ public sealed class StoreCommandTests : EngineCommandTests
         var (stdoutCode, stdout, _) = Run("inventory", "export");
         Assert.Equal(0, stdoutCode);
         Assert.Equal(inventory.Snapshots.Length, InventoryJson.Read(stdout).Snapshots.Length);
+    }
+
+    [Theory]
+    [InlineData("snapshot", "show", "snap-doesnotexist")]
+    [InlineData("snapshot", "create", "vol-doesnotexist")]
+    [InlineData("snapshot", "copy", "snap-doesnotexist", "--to", "local-2")]
+    [InlineData("volume", "write", "vol-doesnotexist", "--text", "x")]
+    public void Commands_Exit1_WithAnError_ForAResourceThatDoesNotExist(params string[] args)
+    {
+        var (code, output, error) = Run(args);
+        Assert.Equal(1, code);
+        Assert.Equal(string.Empty, output);
+        Assert.StartsWith("error: ", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("volume", "create")]                              // --size is required
+    [InlineData("volume", "create", "--size", "4MiB", "--output", "yaml")]
+    [InlineData("snapshot", "restore-tier")]                      // SNAPSHOT missing
+    [InlineData("snapshot", "list", "--bogus")]
+    [InlineData("volume", "create", "--size", "lots")]            // an unparsable size
+    [InlineData("snapshot", "create")]                            // neither VOLUME nor --instance
+    public void Commands_Exit2_ForUsageErrors(params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains("error", error, StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -27,7 +27,7 @@ public sealed class PolicySchedulerTests
     {
         await using var quartz = await TestQuartz.CreateAsync();
         var scheduler = quartz.Scheduler;
-        await PolicyScheduler.SyncAsync(scheduler, new PolicySet([Policy("a"), Policy("b")]), paused: null);
+        await PolicyScheduler.SyncAsync(scheduler, new PolicySet([Policy("a"), Policy("b")]), paused: null, removeOthers: true);
 
         // A node that read an older revision (only "a"): its start or an unchanged re-apply leaves "b" alone.
         await PolicyScheduler.SyncAsync(scheduler, new PolicySet([Policy("a")]), paused: null, removeOthers: false);
@@ -35,7 +35,7 @@ public sealed class PolicySchedulerTests
         Assert.Single(await scheduler.GetTriggersOfJob(JobKeys.Policy("b")));
 
         // The apply that stored a revision without "b" removes it.
-        await PolicyScheduler.SyncAsync(scheduler, new PolicySet([Policy("a")]), paused: null);
+        await PolicyScheduler.SyncAsync(scheduler, new PolicySet([Policy("a")]), paused: null, removeOthers: true);
         Assert.Null(await scheduler.GetJobDetail(JobKeys.Policy("b")));
         Assert.NotNull(await scheduler.GetJobDetail(JobKeys.Policy("a")));
     }
@@ -46,7 +46,7 @@ public sealed class PolicySchedulerTests
         await using var quartz = await TestQuartz.CreateAsync();
         var scheduler = quartz.Scheduler;
         var set = new PolicySet([Policy("a")]);
-        await PolicyScheduler.SyncAsync(scheduler, set, paused: null);
+        await PolicyScheduler.SyncAsync(scheduler, set, paused: null, removeOthers: true);
         await scheduler.DeleteJob(JobKeys.Policy("a"));
         await Assert.ThrowsAsync<JobPersistenceException>(async () => await scheduler.TriggerJob(JobKeys.Policy("a"), new JobDataMap()));
 

@@ -222,7 +222,7 @@ internal sealed class SchedulerStartupService(
         var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
         // Adds and updates only: another node may be storing a newer revision right now (see removeOthers).
-        await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), cancellationToken, removeOthers: false).ConfigureAwait(false);
+        await PolicyScheduler.SyncAsync(scheduler, set.Policies, paused.Keys.ToHashSet(StringComparer.Ordinal), removeOthers: false, cancellationToken).ConfigureAwait(false);
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecurringId, j => j.RunAsync(CancellationToken.None), ReconcileJob.Cron(options.ReconcileCron));
         recurring.AddOrUpdate<ReconcileJob>(ReconcileJob.RecoverId, j => j.RecoverStrandedAsync(CancellationToken.None), ReconcileJob.Cron(ReconcileJob.RecoverCron));
 

@@ -116,7 +116,7 @@ public sealed class PolicyApplier
             if (evaluated.Diff!.IsEmpty && current.Seq > 0)
             {
                 // Same policies: still make sure the triggers exist (a fresh node, a lost trigger).
-                await PolicyScheduler.SyncAsync(scheduler, current.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), cancellationToken, removeOthers: false)
+                await PolicyScheduler.SyncAsync(scheduler, current.Policies, await PausedAsync(cancellationToken).ConfigureAwait(false), removeOthers: false, cancellationToken)
                     .ConfigureAwait(false);
                 return evaluated with { Status = ApplyResult.Unchanged, Seq = current.Seq };
             }
@@ -132,7 +132,7 @@ public sealed class PolicyApplier
             var now = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
             // A schedule edit rebuilds its trigger; a paused policy stays paused (the store says so, and Quartz agrees).
             var paused = await PausedAsync(cancellationToken).ConfigureAwait(false);
-            await PolicyScheduler.SyncAsync(scheduler, now.Policies, paused, cancellationToken).ConfigureAwait(false);
+            await PolicyScheduler.SyncAsync(scheduler, now.Policies, paused, removeOthers: true, cancellationToken).ConfigureAwait(false);
 
             // A new or changed policy catches up its latest fire time at once (at most one create per schedule and volume).
             foreach (var name in request.CatchUp ? evaluated.Diff.Added.Concat(evaluated.Diff.Changed) : [])

@@ -37,12 +37,9 @@ public static class PolicyScheduler
             }
         }
 
-        await SyncAsync(scheduler, policies, paused, cancellationToken, removeOthers: false).ConfigureAwait(false);
+        await SyncAsync(scheduler, policies, paused, removeOthers: false, cancellationToken).ConfigureAwait(false);
         await scheduler.TriggerJob(key, data, cancellationToken).ConfigureAwait(false);
     }
-
-    public static Task SyncAsync(IScheduler scheduler, PolicySet policies, CancellationToken cancellationToken = default) =>
-        SyncAsync(scheduler, policies, paused: null, cancellationToken);
 
     /// <summary>
     /// Also pauses the triggers of the <paramref name="paused"/> policies: a rebuilt trigger starts unpaused in Quartz,
@@ -58,7 +55,7 @@ public static class PolicyScheduler
     /// next apply deletes it.
     /// </param>
     public static async Task SyncAsync(
-        IScheduler scheduler, PolicySet policies, IReadOnlySet<string>? paused, CancellationToken cancellationToken = default, bool removeOthers = true)
+        IScheduler scheduler, PolicySet policies, IReadOnlySet<string>? paused, bool removeOthers, CancellationToken cancellationToken = default)
     {
         var now = scheduler.TimeProvider.GetUtcNow();
         var wanted = policies.Policies.Where(p => p.Enabled).ToDictionary(p => p.Name, StringComparer.Ordinal);

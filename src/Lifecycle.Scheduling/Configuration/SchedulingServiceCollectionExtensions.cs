@@ -228,7 +228,9 @@ internal sealed class SchedulerStartupService(
 
         // A run this node's previous process left running (killed while planning) ends as failed: nothing else would;
         // the leases it held end now, so its actions resume at once rather than when the leases run out.
-        var node = services.GetRequiredService<NodeIdentity>().Name;
+        // The embedded store has one server at a time, and a default node name carries the process id (the previous
+        // life had another name): there, every run and lease a stopped process left is this server's to end.
+        var node = options.Store.Dialect == StoreDialect.Sqlite ? null : services.GetRequiredService<NodeIdentity>().Name;
         await store.CloseInterruptedRunsAsync(node, startedAt, cancellationToken).ConfigureAwait(false);
         await store.ReleaseLeftoverLeasesAsync(node, cancellationToken).ConfigureAwait(false);
 

@@ -278,16 +278,17 @@ public sealed class RunStore
     /// <summary>
     /// At a node's start: ends the leases its previous life still holds (claims of <paramref name="node"/> that this
     /// process did not make; that process is gone), so their actions are claimed again at once instead of when the
-    /// leases run out. Should that process still be stopping, its writes are fenced by their claims. Returns how many.
+    /// leases run out. Should that process still be stopping, its writes are fenced by their claims. No node: every
+    /// lease this process did not make (the embedded store, which one server uses at a time). Returns how many.
     /// </summary>
-    public async Task<int> ReleaseLeftoverLeasesAsync(string node, CancellationToken cancellationToken = default)
+    public async Task<int> ReleaseLeftoverLeasesAsync(string? node, CancellationToken cancellationToken = default)
     {
         await using var writing = await database.EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteAsync(new CommandDefinition(
             """
             UPDATE actions SET lease_until = NULL
-            WHERE node = @node AND state IN ('running', 'completing') AND lease_until IS NOT NULL AND (claim IS NULL OR claim NOT LIKE @mine)
+            WHERE (@node IS NULL OR node = @node) AND state IN ('running', 'completing') AND lease_until IS NOT NULL AND (claim IS NULL OR claim NOT LIKE @mine)
             """,
             new { node, mine = ProcessClaimPrefix + "%" }, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }

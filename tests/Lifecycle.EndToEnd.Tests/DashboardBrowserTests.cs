@@ -281,14 +281,23 @@ public sealed class DashboardBrowserTests
         });
     }
 
-    internal static Task<IBrowserContext> NewContextAsync(IBrowser browser, ServerProcess server) =>
-        browser.NewContextAsync(new() { BaseURL = server.BaseAddress.ToString().TrimEnd('/'), ViewportSize = new() { Width = 1366, Height = 900 } });
+    /// <summary>
+    /// A browser context on the server. Its pages wait up to <see cref="Timeout"/> for an element, a navigation or a
+    /// page's load event: on CI's 2 cores, beside the other test projects, the dashboard's first page once took over
+    /// 15 s to fire its load event (its scripts and styles), which failed a sign-in that had worked.
+    /// </summary>
+    internal static async Task<IBrowserContext> NewContextAsync(IBrowser browser, ServerProcess server)
+    {
+        var context = await browser.NewContextAsync(new() { BaseURL = server.BaseAddress.ToString().TrimEnd('/'), ViewportSize = new() { Width = 1366, Height = 900 } });
+        context.SetDefaultTimeout((float)Timeout.TotalMilliseconds);
+        context.SetDefaultNavigationTimeout((float)Timeout.TotalMilliseconds);
+        return context;
+    }
 
     /// <summary>Signs in through the form, as a person does, and lands on the dashboard.</summary>
     internal static async Task<IPage> SignInAsync(IBrowserContext context, string token, string name)
     {
         var page = await context.NewPageAsync();
-        page.SetDefaultTimeout((float)TimeSpan.FromSeconds(15).TotalMilliseconds);
         await page.GotoAsync("/signin");
         await page.FillAsync("#token", token);
         await page.ClickAsync("#signin");

@@ -33,10 +33,28 @@ public sealed class TunedSqliteConnection : SqliteConnection
     public override void Open()
     {
         base.Open();
-        using var pragma = CreateCommand();
-        pragma.CommandText = $"PRAGMA busy_timeout={BusyTimeoutMilliseconds}; PRAGMA synchronous=NORMAL;";
-        pragma.ExecuteNonQuery();
+        // Pooled opens hand back the same native connection, which keeps its settings: set them once per native
+        // connection, not on every open (a fire of 1,000 actions opens the store thousands of times).
+        if (Handle is { } handle && Tuned.TryAdd(handle, Marker))
+        {
+            try
+            {
+                using var pragma = CreateCommand();
+                pragma.CommandText = $"PRAGMA busy_timeout={BusyTimeoutMilliseconds}; PRAGMA synchronous=NORMAL;";
+                pragma.ExecuteNonQuery();
+            }
+            catch
+            {
+                Tuned.Remove(handle);
+                throw;
+            }
+        }
     }
+
+    /// <summary>The native connections already tuned (weakly held: a closed one leaves with its handle).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> Tuned = [];
+
+    private static readonly object Marker = new();
 
     public override Task OpenAsync(CancellationToken cancellationToken)
     {

@@ -44,21 +44,26 @@ public sealed partial class LocalRegion
                     live.UnionWith(Manifest.FromBlob(blob).NonZero);
                 }
 
-                live.UnionWith(_store.PinnedUnderGate);
-                var dead = _store.IndexUnderGate.Where(e => !live.Contains(e.Key)).ToList();
-                _catalog.Write((c, tx) =>
+                // Out of the index first (a create pinning one of these now finds it absent and reads the volume), then
+                // out of the catalog; back into the index if that fails.
+                var dead = _store.RemoveDeadUnderGate(live);
+                try
                 {
-                    foreach (var (id, _) in dead)
+                    _catalog.Write((c, tx) =>
                     {
-                        c.Execute("DELETE FROM blocks WHERE id=@id", new { id = id.ToArray() }, tx);
-                    }
-                });
-                foreach (var (id, location) in dead)
+                        foreach (var (id, _) in dead)
+                        {
+                            c.Execute("DELETE FROM blocks WHERE id=@id", new { id = id.ToArray() }, tx);
+                        }
+                    });
+                }
+                catch
                 {
-                    _store.IndexUnderGate.Remove(id);
-                    reclaimed += location.Length + PackFile.HeaderSize;
+                    _store.AddCommittedUnderGate(dead);
+                    throw;
                 }
 
+                reclaimed = dead.Sum(d => (long)d.Location.Length + PackFile.HeaderSize);
                 removed = dead.Count;
             }
 
@@ -157,10 +162,7 @@ public sealed partial class LocalRegion
             });
             foreach (var (id, oldPack, location) in moved)
             {
-                if (_store.IndexUnderGate.TryGetValue(id, out var current) && current.PackId == oldPack)
-                {
-                    _store.IndexUnderGate[id] = location;
-                }
+                _store.MoveUnderGate(id, oldPack, location);
             }
 
             _store.EndPacks(newPacks.Select(p => p.Id));
@@ -237,7 +239,7 @@ public sealed partial class LocalRegion
             lock (_store.Gate)
             {
                 index = new Dictionary<BlockId, BlockLocation>(_store.IndexUnderGate);
-                pinned = [.. _store.PinnedUnderGate];
+                pinned = _store.PinnedNow();
                 snapshots = _catalog.Read(c => c.Query<SnapshotRow>("SELECT * FROM snapshots").ToList());
                 manifests = _catalog.Read(c => c.Query<(string Id, byte[] Blob)>("SELECT snapshot_id, blob FROM manifests").ToDictionary(m => m.Id, m => m.Blob, StringComparer.Ordinal));
                 liveBlobs = LiveManifestBlobs();

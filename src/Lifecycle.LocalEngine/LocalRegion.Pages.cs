@@ -73,7 +73,7 @@ public sealed partial class LocalRegion
                 "SELECT resource_id, key, value FROM tags WHERE resource_id IN (SELECT value FROM json_each(@ids))", new { ids }).ToList())
             .GroupBy(t => t.ResourceId, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal), StringComparer.Ordinal);
-        var fastRestore = AllFastRestore();
+        var fastRestore = FastRestoreOfMatching(null);
         var empty = ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
         return new SnapshotPage(
             [.. rows.Select(r => ToInfo(r, tags.GetValueOrDefault(r.Id) ?? empty, fastRestore.GetValueOrDefault(r.Id) ?? ImmutableSortedDictionary<string, FastRestoreState>.Empty))],

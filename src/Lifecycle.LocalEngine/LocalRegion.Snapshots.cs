@@ -181,10 +181,16 @@ public sealed partial class LocalRegion
     private void StartBuild(StartedSnapshot started)
     {
         var lease = AcquireSnapshotLease(started.Row.Id);
+        var accepted = Environment.TickCount64;
+        Volatile.Write(ref _lastCreateAccepted, accepted);
         TrackBackground(started.Row.Id, Task.Run(async () =>
         {
             // Builds take turns (each one's workers already use every core): a thousand snapshots started at one fire
-            // then queue here instead of crowding the catalog and the thread pool, and new creates stay fast.
+            // then queue here instead of crowding the catalog and the thread pool, and new creates stay fast. And
+            // creates come first: a build starts once the region has accepted no create for a moment (or at most
+            // MaxBuildDeferral after its own create), so a burst of creates (1,000 volumes' at one fire, each between
+            // its application's freeze and thaw hooks) is accepted on the whole CPU, as EC2 accepts creates at once
+            // and copies the data while the snapshot is pending.
             var turn = false;
             try
             {
@@ -196,6 +202,7 @@ public sealed partial class LocalRegion
                 await Failpoints.HitAsync("engine.snapshot.before-build", _closing.Token).ConfigureAwait(false);
                 try
                 {
+                    await CreatesSettledAsync(accepted, _closing.Token).ConfigureAwait(false);
                     await _buildTurns.WaitAsync(_closing.Token).ConfigureAwait(false);
                     turn = true;
                 }
@@ -221,6 +228,32 @@ public sealed partial class LocalRegion
                 _progress.TryRemove(started.Row.Id, out _);
             }
         }));
+    }
+
+    /// <summary>A build waits until the region accepted no create for this long...</summary>
+    private const long CreateQuietMilliseconds = 150;
+
+    /// <summary>...or this long after its own create, whichever comes first (a steady stream of creates never starves builds).</summary>
+    private const long MaxBuildDeferralMilliseconds = 3_000;
+
+    /// <summary>Monotonic milliseconds (<see cref="Environment.TickCount64"/>) of the region's last accepted create.</summary>
+    private long _lastCreateAccepted;
+
+    /// <summary>Waits until creates have settled (see <see cref="StartBuild"/>), for a snapshot accepted at <paramref name="accepted"/>.</summary>
+    private async Task CreatesSettledAsync(long accepted, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var now = Environment.TickCount64;
+            var quiet = CreateQuietMilliseconds - (now - Volatile.Read(ref _lastCreateAccepted));
+            var deferral = MaxBuildDeferralMilliseconds - (now - accepted);
+            if (quiet <= 0 || deferral <= 0)
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(quiet, deferral)), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Reads the blocks the snapshot needs (captured originals first), stores new ones, commits the manifest.</summary>
@@ -566,6 +599,7 @@ public sealed partial class LocalRegion
             var exit = now + (long)TimeSpan.FromDays(rule.RetentionDays).TotalMilliseconds;
             _catalog.Write((c, tx) => c.Execute("UPDATE snapshots SET recycled_at=@now, recycle_exit=@exit WHERE id=@snapshotId",
                 new { now, exit, snapshotId }, tx));
+            ClockInstantWritten();
             return;
         }
 

@@ -144,6 +144,11 @@ public sealed partial class LocalRegion
                 c.Execute("UPDATE snapshots SET tier='restored', restore_expiry=@expiry WHERE id=@snapshotId", new { snapshotId, expiry }, tx);
             }
         });
+        if (expiry is not null)
+        {
+            ClockInstantWritten();
+        }
+
         if (expiry is null)
         {
             foreach (var pack in archivePacks)
@@ -172,11 +177,26 @@ public sealed partial class LocalRegion
     public Task<int> ApplyClockAsync(CancellationToken cancellationToken = default)
     {
         var now = NowMs;
+        // Nothing is due before the earliest instant the catalog holds (kept in memory; every write that sets one
+        // forgets it): a describe then costs no catalog read at all, and 1,000 creates' token lookups at one fire
+        // do not each read it.
+        if (now < Volatile.Read(ref _clockNextDue))
+        {
+            return Task.FromResult(0);
+        }
+
+        long version;
+        lock (_clockLock)
+        {
+            version = _clockVersion;
+        }
+
         var disabledBefore = now - (long)Options.FastRestoreDisablingTime.TotalMilliseconds;
         // a read first: describing snapshots must not cost a durable write when nothing is due
         var due = _catalog.Read(c => c.ExecuteScalar<long>(ClockDueSql, new { now, disabledBefore }));
         if (due == 0)
         {
+            RememberClockNextDue(version);
             return Task.FromResult(0);
         }
 
@@ -189,7 +209,45 @@ public sealed partial class LocalRegion
         }
 
         _catalog.Write((c, tx) => c.Execute("DELETE FROM fast_restore WHERE disabled_at IS NOT NULL AND disabled_at <= @disabledBefore", new { disabledBefore }, tx));
+        RememberClockNextDue(version);
         return Task.FromResult(rearchived + expired.Count);
+    }
+
+    /// <summary>The earliest catalog instant (ms) at which <see cref="ApplyClockAsync"/> has work; <see cref="long.MinValue"/>: unknown.</summary>
+    private long _clockNextDue = long.MinValue;
+
+    /// <summary>Counts the writes that set a clock instant, so a next-due read that raced one is not kept.</summary>
+    private long _clockVersion;
+
+    private readonly Lock _clockLock = new();
+
+    private const string ClockNextDueSql =
+        "SELECT min(t) FROM (SELECT min(restore_expiry) AS t FROM snapshots WHERE restore_expiry IS NOT NULL AND tier='restored'"
+        + " UNION ALL SELECT min(recycle_exit) FROM snapshots WHERE recycle_exit IS NOT NULL"
+        + " UNION ALL SELECT min(disabled_at) + @disabling FROM fast_restore WHERE disabled_at IS NOT NULL)";
+
+    /// <summary>Reads and keeps the next due instant, unless a clock write happened since <paramref name="version"/>.</summary>
+    private void RememberClockNextDue(long version)
+    {
+        var disabling = (long)Options.FastRestoreDisablingTime.TotalMilliseconds;
+        var next = _catalog.Read(c => c.ExecuteScalar<long?>(ClockNextDueSql, new { disabling })) ?? long.MaxValue;
+        lock (_clockLock)
+        {
+            if (_clockVersion == version)
+            {
+                Volatile.Write(ref _clockNextDue, next);
+            }
+        }
+    }
+
+    /// <summary>Call after a write that sets a restore expiry, a recycle-bin exit or a fast-restore disable: the next due instant is read again.</summary>
+    private void ClockInstantWritten()
+    {
+        lock (_clockLock)
+        {
+            _clockVersion++;
+            Volatile.Write(ref _clockNextDue, long.MinValue);
+        }
     }
 
     // ---- recycle bin ----
@@ -269,10 +327,16 @@ public sealed partial class LocalRegion
             .ToImmutableSortedDictionary(z => z.Zone, z => z.State, StringComparer.Ordinal);
     }
 
-    private Dictionary<string, ImmutableSortedDictionary<string, FastRestoreState>> AllFastRestore()
+    /// <summary>The fast-restore state of the snapshots a query's SQL selects (all when it selects by nothing), by snapshot id.</summary>
+    private Dictionary<string, ImmutableSortedDictionary<string, FastRestoreState>> FastRestoreOfMatching(SnapshotQuery? query)
     {
         var now = NowMs;
-        return FastRestoreRows(null).Select(r => (r.SnapshotId, r.Zone, State: StateOf(r, now))).Where(z => z.State != FastRestoreState.Disabled)
+        var (where, parameters) = SnapshotWhere(query);
+        var rows = where is null
+            ? FastRestoreRows(null)
+            : _catalog.Read(c => c.Query<FastRestoreRow>(
+                "SELECT * FROM fast_restore WHERE snapshot_id IN (SELECT id FROM snapshots WHERE " + where + ") ORDER BY snapshot_id, zone", parameters).ToList());
+        return rows.Select(r => (r.SnapshotId, r.Zone, State: StateOf(r, now))).Where(z => z.State != FastRestoreState.Disabled)
             .GroupBy(z => z.SnapshotId, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(z => z.Zone, z => z.State, StringComparer.Ordinal), StringComparer.Ordinal);
     }
@@ -311,6 +375,7 @@ public sealed partial class LocalRegion
                 c.Execute("UPDATE fast_restore SET disabled_at=@now WHERE snapshot_id=@snapshotId AND zone=@zone AND disabled_at IS NULL", new { snapshotId, zone, now }, tx);
             }
         });
+        ClockInstantWritten();
         return Task.FromResult(ZoneStates(snapshotId, zones));
     }
 

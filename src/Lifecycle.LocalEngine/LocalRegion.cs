@@ -292,11 +292,12 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         await ApplyClockAsync(cancellationToken).ConfigureAwait(false);
         var rows = SnapshotRowsMatching(query);
 
-        // A selective query (a token, a few ids) reads the tags and fast-restore state of its rows only; a wide one
-        // reads them all in one pass rather than row by row.
+        // A selective query (a token, a few ids) reads the tags and fast-restore state of its rows row by row; a wider
+        // one reads those of the rows it matches in one pass (one policy's snapshots: not the whole region's tags,
+        // which 20 policies firing at once each read before), and an unfiltered one reads them all.
         var narrow = rows.Count <= NarrowReadLimit;
-        var tags = narrow ? null : AllTags();
-        var fastRestore = narrow ? null : AllFastRestore();
+        var tags = narrow ? null : TagsOfMatching(query);
+        var fastRestore = narrow ? null : FastRestoreOfMatching(query);
         var result = ImmutableArray.CreateBuilder<SnapshotInfo>(rows.Count);
         foreach (var row in rows)
         {
@@ -342,6 +343,21 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         return _catalog.Read(c => c.Query<SnapshotRow>(sql, parameters).ToList());
     }
 
+    /// <summary>The tags of the snapshots a query's SQL selects (all tags when it selects by nothing), by snapshot id.</summary>
+    private Dictionary<string, ImmutableSortedDictionary<string, string>> TagsOfMatching(SnapshotQuery? query)
+    {
+        var (where, parameters) = SnapshotWhere(query);
+        if (where is null)
+        {
+            return AllTags();
+        }
+
+        return _catalog.Read(c => c.Query<(string ResourceId, string Key, string Value)>(
+                "SELECT resource_id, key, value FROM tags WHERE resource_id IN (SELECT id FROM snapshots WHERE " + where + ")", parameters).ToList())
+            .GroupBy(t => t.ResourceId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
     /// <summary>SQLite's plan for a query's row selection (tests check that tag lookups use the index).</summary>
     internal IReadOnlyList<string> ExplainSnapshotQuery(SnapshotQuery query)
     {
@@ -352,20 +368,33 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
 
     private static (string Sql, DynamicParameters Parameters) SnapshotRowsSql(SnapshotQuery? query)
     {
-        var sql = new System.Text.StringBuilder("SELECT * FROM snapshots WHERE recycled_at IS NULL");
+        var (where, parameters) = SnapshotWhere(query);
+        return ("SELECT * FROM snapshots WHERE " + (where ?? "recycled_at IS NULL") + " ORDER BY seq", parameters);
+    }
+
+    /// <summary>
+    /// The condition on the snapshots table that a query's ids, volumes and tags select (live rows only), or null when
+    /// it selects by none of them (every live row).
+    /// </summary>
+    private static (string? Where, DynamicParameters Parameters) SnapshotWhere(SnapshotQuery? query)
+    {
+        var sql = new System.Text.StringBuilder("recycled_at IS NULL");
         var parameters = new DynamicParameters();
+        var selective = false;
         if (query is not null)
         {
             if (!query.SnapshotIds.IsDefaultOrEmpty && query.SnapshotIds.Length <= MaxBoundIds)
             {
                 sql.Append(" AND id IN @snapshotIds");
                 parameters.Add("snapshotIds", query.SnapshotIds.ToArray());
+                selective = true;
             }
 
             if (!query.VolumeIds.IsDefaultOrEmpty && query.VolumeIds.Length <= MaxBoundIds)
             {
                 sql.Append(" AND volume_id IN @volumeIds");
                 parameters.Add("volumeIds", query.VolumeIds.ToArray());
+                selective = true;
             }
 
             var index = 0;
@@ -376,20 +405,21 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
                 if (values.IsDefaultOrEmpty)
                 {
                     sql.Append(" AND id IN (SELECT resource_id FROM tags WHERE key=@").Append(keyName).Append(')');
+                    selective = true;
                 }
                 else if (values.Length <= MaxBoundIds)
                 {
                     var valuesName = "tagValues" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
                     parameters.Add(valuesName, values.ToArray());
                     sql.Append(" AND id IN (SELECT resource_id FROM tags WHERE key=@").Append(keyName).Append(" AND value IN @").Append(valuesName).Append(')');
+                    selective = true;
                 }
 
                 index++;
             }
         }
 
-        sql.Append(" ORDER BY seq");
-        return (sql.ToString(), parameters);
+        return (selective ? sql.ToString() : null, parameters);
     }
 
     internal static bool TagsMatch(IReadOnlyDictionary<string, string> tags, TagFilter? filter)

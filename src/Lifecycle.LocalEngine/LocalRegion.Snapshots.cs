@@ -34,8 +34,15 @@ public sealed partial class LocalRegion
         }
 
         StartBuild(started);
-        return Describe(started.Row.Id);
+        return DescribeStarted(started, request.Tags);
     }
+
+    /// <summary>
+    /// A snapshot just made pending, described from what was just written (its row, the tags written with it, no fast
+    /// restore yet) rather than read back: three catalog reads less per create.
+    /// </summary>
+    private SnapshotInfo DescribeStarted(StartedSnapshot started, IReadOnlyDictionary<string, string> tags) =>
+        ToInfo(started.Row, tags.ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal), ImmutableSortedDictionary<string, FastRestoreState>.Empty);
 
     public async Task<ImmutableArray<SnapshotInfo>> CreateSnapshotsAsync(CreateSnapshotsRequest request, CancellationToken cancellationToken = default)
     {
@@ -51,6 +58,7 @@ public sealed partial class LocalRegion
             .Select(r => RequireVolume(r.Id)).ToList();
         var held = new List<VolumeRuntime>();
         var started = new List<StartedSnapshot>();
+        var tags = request.Tags.SetItem(Core.Planning.OwnershipTags.Instance, instanceId);
         try
         {
             // one instant for all: every volume's lock is held while the pending rows are inserted together
@@ -60,7 +68,6 @@ public sealed partial class LocalRegion
                 held.Add(volume);
             }
 
-            var tags = request.Tags.SetItem(Core.Planning.OwnershipTags.Instance, instanceId);
             var instant = NowMs; // EC2's multi-volume snapshot: one start time for the whole set
             started.AddRange(volumes.Select(v => Prepare(v, request.Description, instant)));
             await InsertPendingAsync(started.Select(s => (s, (IReadOnlyDictionary<string, string>)tags)).ToList()).ConfigureAwait(false);
@@ -89,7 +96,7 @@ public sealed partial class LocalRegion
             StartBuild(s);
         }
 
-        return [.. started.Select(s => Describe(s.Row.Id))];
+        return [.. started.Select(s => DescribeStarted(s, tags))];
     }
 
     /// <summary>Decides full or incremental and registers the copy-before-write session. Caller holds the volume lock.</summary>

@@ -476,10 +476,23 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
 
     private static void WriteTags(Microsoft.Data.Sqlite.SqliteConnection c, Microsoft.Data.Sqlite.SqliteTransaction tx, string resourceId, IReadOnlyDictionary<string, string> tags)
     {
-        foreach (var (key, value) in tags)
+        // One statement for all of a resource's tags (each statement is parsed anew: 1,000 creates of 5 tags were
+        // 5,000 parses inside the commit), in chunks well under SQLite's bound-parameter limit.
+        foreach (var chunk in tags.Chunk(200))
         {
-            c.Execute("INSERT INTO tags(resource_id, key, value) VALUES (@resourceId, @key, @value) ON CONFLICT(resource_id, key) DO UPDATE SET value=excluded.value",
-                new { resourceId, key, value }, tx);
+            var sql = new System.Text.StringBuilder("INSERT INTO tags(resource_id, key, value) VALUES ");
+            var parameters = new DynamicParameters();
+            parameters.Add("resourceId", resourceId);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var n = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                sql.Append(i == 0 ? "" : ", ").Append("(@resourceId, @k").Append(n).Append(", @v").Append(n).Append(')');
+                parameters.Add("k" + n, chunk[i].Key);
+                parameters.Add("v" + n, chunk[i].Value);
+            }
+
+            sql.Append(" ON CONFLICT(resource_id, key) DO UPDATE SET value=excluded.value");
+            c.Execute(sql.ToString(), parameters, tx);
         }
     }
 

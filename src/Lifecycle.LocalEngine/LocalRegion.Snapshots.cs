@@ -195,7 +195,7 @@ public sealed partial class LocalRegion
             // Builds take turns (each one's workers already use every core): a thousand snapshots started at one fire
             // then queue here instead of crowding the catalog and the thread pool, and new creates stay fast. And
             // creates come first: a build starts once the region has accepted no create for a moment (or at most
-            // MaxBuildDeferral after its own create), so a burst of creates (1,000 volumes' at one fire, each between
+            // MaxBuildDeferralMilliseconds after its own create), so a burst of creates (1,000 volumes' at one fire, each between
             // its application's freeze and thaw hooks) is accepted on the whole CPU, as EC2 accepts creates at once
             // and copies the data while the snapshot is pending.
             var turn = false;

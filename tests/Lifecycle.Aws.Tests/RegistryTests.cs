@@ -65,7 +65,9 @@ public sealed class EndpointCompletionTests
         var describes = f.Calls.Count(c => c.Call.Action == "DescribeSnapshots") - before;
 
         Assert.All(done, s => Assert.Equal(SnapshotState.Completed, s!.State));
-        Assert.InRange(describes, 1, 3);
+        // Fewer describes than snapshots (one per snapshot would be 10 in the first poll round alone), however many
+        // 100 ms rounds the engine's builds take (they start once creates have settled, 150 ms after the last one).
+        Assert.InRange(describes, 1, started.Count - 1);
         // The batch: one describe named several pending ids in its snapshot-id filter.
         Assert.Contains(f.Calls, c => c.Call.Action == "DescribeSnapshots"
             && c.Call.Parameters.Any(p => p.Value == "snapshot-id" && c.Call.Values(p.Key[..^".Name".Length] + ".Value.").Count() >= 2));

@@ -41,6 +41,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     private readonly ConcurrentDictionary<string, DateTimeOffset> recentlyStarted = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> seenByDescribe = new(StringComparer.Ordinal);
     private readonly CompletionPoller completion;
+    private readonly TagLookupBatcher tagLookups;
 
     public Ec2SnapshotProvider(string region, IAmazonEC2 client, AwsProviderOptions options, Func<string, Ec2SnapshotProvider?> regionProvider)
     {
@@ -54,6 +55,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         copySlots = new SemaphoreSlim(options.MaxConcurrentCopiesPerRegion, options.MaxConcurrentCopiesPerRegion);
         completion = new CompletionPoller(DescribeByIdsAsync, Finished, time, options.EffectiveCompletionPollInterval,
             options.EffectiveFirstCompletionCheck, options.EventualConsistencyWindow);
+        tagLookups = new TagLookupBatcher(DescribeByTagValuesAsync, Ec2Mapping.FilterValueLimit);
     }
 
     public string Region { get; }
@@ -121,6 +123,13 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     public async Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default)
     {
         query ??= new SnapshotQuery();
+        if (query.SnapshotIds.IsDefaultOrEmpty && query.VolumeIds.IsDefaultOrEmpty && query.Tags?.Tags is { Count: 1 } tags
+            && tags.First() is { Value.Length: 1 } only)
+        {
+            // One value of one tag (a token lookup): joined with the others in flight into one call.
+            return await tagLookups.LookupAsync(only.Key, only.Value[0], cancellationToken).ConfigureAwait(false);
+        }
+
         var started = time.GetTimestamp();
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
@@ -243,6 +252,13 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
         var bySnapshot = states.GroupBy(z => z.SnapshotId, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(z => z.Zone, z => z.State, StringComparer.Ordinal), StringComparer.Ordinal);
         return [.. snapshots.Select(s => bySnapshot.TryGetValue(s.Id, out var zones) ? s with { FastRestore = zones } : s)];
+    }
+
+    /// <summary>The token lookups' one batched describe: the snapshots whose tag <paramref name="key"/> has any of the values.</summary>
+    private async Task<ImmutableArray<SnapshotInfo>> DescribeByTagValuesAsync(string key, IReadOnlyList<string> values, CancellationToken cancellationToken)
+    {
+        var found = await DescribeAsync(new SnapshotQuery { Tags = TagFilter.Key(key, [.. values]) }, cancellationToken).ConfigureAwait(false);
+        return await WithFastRestoreAsync(await WithTierStatusAsync(found, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The completion poller's one batched describe (no consistency retry: the poller owns that window).</summary>
@@ -667,6 +683,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     public void Dispose()
     {
         completion.Dispose();
+        tagLookups.Dispose();
         copySlots.Dispose();
         client.Dispose();
     }

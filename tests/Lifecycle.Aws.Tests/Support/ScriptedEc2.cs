@@ -126,7 +126,11 @@ public sealed class ScriptedEc2 : HttpMessageHandler
     private HttpResponseMessage Describe(Ec2Call call)
     {
         var ids = Filter(call, "snapshot-id");
-        var listed = snapshots.Values.Where(s => ids is null || ids.Contains(s.Id)).Where(s =>
+        var tagFilters = call.Parameters.Where(p => p.Key.StartsWith("Filter.", StringComparison.Ordinal) && p.Key.EndsWith(".Name", StringComparison.Ordinal)
+                && p.Value.StartsWith("tag:", StringComparison.Ordinal))
+            .Select(p => (Key: p.Value[4..], Values: call.Values(p.Key[..^5] + ".Value.").ToHashSet(StringComparer.Ordinal))).ToList();
+        var listed = snapshots.Values.Where(s => ids is null || ids.Contains(s.Id))
+            .Where(s => tagFilters.All(f => s.Tags.TryGetValue(f.Key, out var value) && f.Values.Contains(value))).Where(s =>
         {
             if (ids is not null && HiddenForDescribes.TryGetValue(s.Id, out var left) && left > 0)
             {

@@ -88,10 +88,23 @@ public sealed partial class LocalRegion
             .Select(r => r.Detail).ToList());
     }
 
-    /// <summary>When each volume was created (EC2's <c>createTime</c>; <see cref="VolumeInfo"/> does not carry it).</summary>
-    public IReadOnlyDictionary<string, DateTimeOffset> VolumeCreateTimes() =>
-        _catalog.Read(c => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes").ToList())
-            .ToDictionary(v => v.Id, v => FromMs(v.CreatedAt), StringComparer.Ordinal);
+    /// <summary>
+    /// When each volume was created (EC2's <c>createTime</c>; <see cref="VolumeInfo"/> does not carry it): those of
+    /// <paramref name="volumeIds"/> (a page of a describe), or of every volume when null.
+    /// </summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> VolumeCreateTimes(IReadOnlyCollection<string>? volumeIds = null)
+    {
+        if (volumeIds is { Count: 0 })
+        {
+            return new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        }
+
+        var rows = volumeIds is null
+            ? _catalog.Read(c => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes").ToList())
+            : _catalog.Read(c => volumeIds.Distinct(StringComparer.Ordinal).Chunk(500)
+                .SelectMany(ids => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes WHERE id IN @ids", new { ids })).ToList());
+        return rows.ToDictionary(v => v.Id, v => FromMs(v.CreatedAt), StringComparer.Ordinal);
+    }
 
     private static (string Sql, DynamicParameters Parameters) SnapshotPageSql(SnapshotPageQuery query)
     {

@@ -33,6 +33,35 @@ public sealed class Ec2OperationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DescribeVolumes_ByTagFilters_AnswersExactlyTheMatchingVolumes_WithTheirCreateTimes()
+    {
+        // The tag filters narrow the engine's read; the answer must still be EC2's: values of one filter are
+        // alternatives, filters all apply, tag-key with several keys is any of them, and an existing id that does not
+        // match is an empty answer, not NotFound.
+        (string, string)[] Tags(params (string Key, string Value)[] tags) =>
+            [("TagSpecification.1.ResourceType", "volume"), .. tags.SelectMany((t, i) => new[] { ($"TagSpecification.1.Tag.{i + 1}.Key", t.Key), ($"TagSpecification.1.Tag.{i + 1}.Value", t.Value) })];
+        var prodA = await VolumeAsync("eu-west-1a", Tags(("env", "prod"), ("team", "a")));
+        var prodB = await VolumeAsync("eu-west-1a", Tags(("env", "prod"), ("team", "b")));
+        var dev = await VolumeAsync("eu-west-1a", Tags(("env", "dev")));
+        var untagged = await VolumeAsync();
+
+        async Task<string[]> Ids(params (string, string)[] parameters) => [.. (await host.CallAsync("DescribeVolumes", parameters)).Ok().All("volumeId").Order(StringComparer.Ordinal)];
+        string[] Sorted(params string[] ids) => [.. ids.Order(StringComparer.Ordinal)];
+
+        Assert.Equal(Sorted(prodA, prodB, dev), await Ids(("Filter.1.Name", "tag:env"), ("Filter.1.Value.1", "prod"), ("Filter.1.Value.2", "dev")));
+        Assert.Equal([prodB], await Ids(("Filter.1.Name", "tag:env"), ("Filter.1.Value.1", "prod"), ("Filter.2.Name", "tag:team"), ("Filter.2.Value.1", "b")));
+        Assert.Equal(Sorted(prodA, prodB), await Ids(("Filter.1.Name", "tag-key"), ("Filter.1.Value.1", "team")));
+        Assert.Equal(Sorted(prodA, prodB, dev), await Ids(("Filter.1.Name", "tag-key"), ("Filter.1.Value.1", "team"), ("Filter.1.Value.2", "env")));
+        Assert.Equal([dev], await Ids(("Filter.1.Name", "tag-key"), ("Filter.1.Value.1", "env"), ("Filter.2.Name", "tag:env"), ("Filter.2.Value.1", "dev")));
+        Assert.Empty(await Ids(("Filter.1.Name", "tag:env"), ("Filter.1.Value.1", "staging")));
+        Assert.Empty(await Ids(("VolumeId.1", untagged), ("Filter.1.Name", "tag:env"), ("Filter.1.Value.1", "prod")));
+
+        var answer = (await host.CallAsync("DescribeVolumes", ("Filter.1.Name", "tag:team"), ("Filter.1.Value.1", "a"))).Ok();
+        var createTime = DateTimeOffset.Parse(answer.One("createTime")!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(Region.VolumeCreateTimes()[prodA], createTime, TimeSpan.FromMilliseconds(1));
+    }
+
+    [Fact]
     public async Task Volumes_CreateDescribeAttachDetachDelete_MatchTheEngine()
     {
         var created = (await host.CallAsync("CreateVolume", ("AvailabilityZone", "eu-west-1b"), ("Size", "2"),

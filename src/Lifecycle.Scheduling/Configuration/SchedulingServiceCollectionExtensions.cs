@@ -115,8 +115,16 @@ public static class SchedulingServiceCollectionExtensions
             config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
                 .UseRecommendedSerializerSettings();
+            // Our jobs carry an action id only: they need neither the enqueuing thread's culture (everything we format
+            // is invariant) nor continuations. Hangfire adds both filters by default, and on PostgreSQL they cost two
+            // parameter writes per job and three reads as it runs (PostgreSQL's statement log of a fire of 100 creates:
+            // 306 jobparameter SELECTs for 102 jobs, CurrentCulture, CurrentUICulture and Continuations).
+            GlobalJobFilters.Filters.Remove(typeof(CaptureCultureAttribute));
+            GlobalJobFilters.Filters.Remove(typeof(ContinuationsSupportAttribute));
             if (options.Store.Dialect == StoreDialect.Postgres)
             {
+                // Npgsql's reset of a pooled connection (DISCARD ALL, a fifth of the statements of a fire's jobs) stays:
+                // Hangfire.PostgreSql's long polling LISTENs on pooled connections, and only the reset unsubscribes them.
                 config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(options.Store.ConnectionString), new PostgreSqlStorageOptions
                 {
                     SchemaName = HangfireSchema,

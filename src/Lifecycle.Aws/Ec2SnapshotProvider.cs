@@ -124,9 +124,10 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     {
         query ??= new SnapshotQuery();
         if (query.SnapshotIds.IsDefaultOrEmpty && query.VolumeIds.IsDefaultOrEmpty && query.Tags?.Tags is { Count: 1 } tags
-            && tags.First() is { Value.Length: 1 } only)
+            && tags.First() is { Value.Length: 1 } only && only.Value[0].AsSpan().IndexOfAny('*', '?') < 0)
         {
-            // One value of one tag (a token lookup): joined with the others in flight into one call.
+            // One value of one tag (a token lookup): joined with the others in flight into one call. Not a value EC2
+            // would read as a wildcard: the joined answer is split by exact value.
             return await tagLookups.LookupAsync(only.Key, only.Value[0], cancellationToken).ConfigureAwait(false);
         }
 

@@ -30,9 +30,6 @@ internal sealed class TagLookupBatcher : IDisposable
         stopped = stopping.Token;
     }
 
-    /// <summary>Describe calls made (for tests).</summary>
-    public int Calls { get; private set; }
-
     /// <summary>The snapshots whose tag <paramref name="key"/> is exactly <paramref name="value"/>.</summary>
     public Task<ImmutableArray<SnapshotInfo>> LookupAsync(string key, string value, CancellationToken cancellationToken)
     {
@@ -81,7 +78,6 @@ internal sealed class TagLookupBatcher : IDisposable
                 }
 
                 queued.RemoveAll(batch.Contains);
-                Calls++;
             }
 
             try

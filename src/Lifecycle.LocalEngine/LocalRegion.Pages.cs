@@ -89,22 +89,13 @@ public sealed partial class LocalRegion
     }
 
     /// <summary>
-    /// When each volume was created (EC2's <c>createTime</c>; <see cref="VolumeInfo"/> does not carry it): those of
-    /// <paramref name="volumeIds"/> (a page of a describe), or of every volume when null.
+    /// When each of <paramref name="volumeIds"/> was created (EC2's <c>createTime</c>; <see cref="VolumeInfo"/> does not
+    /// carry it): the ids of one page of a describe, read by id.
     /// </summary>
-    public IReadOnlyDictionary<string, DateTimeOffset> VolumeCreateTimes(IReadOnlyCollection<string>? volumeIds = null)
-    {
-        if (volumeIds is { Count: 0 })
-        {
-            return new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        }
-
-        var rows = volumeIds is null
-            ? _catalog.Read(c => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes").ToList())
-            : _catalog.Read(c => volumeIds.Distinct(StringComparer.Ordinal).Chunk(500)
-                .SelectMany(ids => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes WHERE id IN @ids", new { ids })).ToList());
-        return rows.ToDictionary(v => v.Id, v => FromMs(v.CreatedAt), StringComparer.Ordinal);
-    }
+    public IReadOnlyDictionary<string, DateTimeOffset> VolumeCreateTimes(IReadOnlyCollection<string> volumeIds) =>
+        _catalog.Read(c => volumeIds.Distinct(StringComparer.Ordinal).Chunk(500)
+                .SelectMany(ids => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes WHERE id IN @ids", new { ids })).ToList())
+            .ToDictionary(v => v.Id, v => FromMs(v.CreatedAt), StringComparer.Ordinal);
 
     private static (string Sql, DynamicParameters Parameters) SnapshotPageSql(SnapshotPageQuery query)
     {

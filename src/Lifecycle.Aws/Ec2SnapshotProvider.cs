@@ -40,6 +40,7 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     private readonly ConcurrentDictionary<string, byte> copiesInProgress = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> recentlyStarted = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> seenByDescribe = new(StringComparer.Ordinal);
+    private long lastSweepTicks;
     private readonly CompletionPoller completion;
     private readonly TagLookupBatcher tagLookups;
 
@@ -353,12 +354,18 @@ internal sealed class Ec2SnapshotProvider : ISnapshotProvider, IDisposable
     private void Started(SnapshotInfo snapshot)
     {
         var now = time.GetUtcNow();
-        foreach (var (id, at) in recentlyStarted)
+        // Ids past the consistency window are forgotten in one sweep a second, not one per create: a fire of 1,000 creates
+        // swept the whole map 1,000 times.
+        var swept = new DateTimeOffset(Interlocked.Read(ref lastSweepTicks), TimeSpan.Zero);
+        if (now - swept >= TimeSpan.FromSeconds(1) && Interlocked.CompareExchange(ref lastSweepTicks, now.UtcTicks, swept.UtcTicks) == swept.UtcTicks)
         {
-            if (now - at > options.EventualConsistencyWindow)
+            foreach (var (id, at) in recentlyStarted)
             {
-                recentlyStarted.TryRemove(id, out _);
-                seenByDescribe.TryRemove(id, out _);
+                if (now - at > options.EventualConsistencyWindow)
+                {
+                    recentlyStarted.TryRemove(id, out _);
+                    seenByDescribe.TryRemove(id, out _);
+                }
             }
         }
 

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Diagnostics;
+using Lifecycle.Aws.Completion;
 using Lifecycle.Aws.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
 using Lifecycle.Core.Providers;
 using SnapshotState = Lifecycle.Core.Inventory.SnapshotState;
 
@@ -50,6 +52,80 @@ public sealed class CompletionTests
         // One call per interval (plus the first check), not one per snapshot.
         Assert.True(describes <= (elapsed / interval) + 2, $"{describes} describes in {elapsed.TotalMilliseconds:F0} ms");
         Assert.Equal(Count, idsPerDescribe.Max());
+    }
+
+    [Fact]
+    public void DelayBeforePoll_WaitsForItsTime_ThenForStartsToPause_AtMostTheMaximumDeferral()
+    {
+        var t = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero);
+        var quiet = CompletionPoller.StartsQuiet;
+        var most = CompletionPoller.MaxDeferral;
+
+        // Not due yet: until due.
+        Assert.Equal(TimeSpan.FromMilliseconds(400), CompletionPoller.DelayBeforePoll(t, t.AddMilliseconds(400), DateTimeOffset.MinValue));
+        // Due, nothing started (ever, or for longer than the quiet time): now.
+        Assert.Equal(TimeSpan.Zero, CompletionPoller.DelayBeforePoll(t, t, DateTimeOffset.MinValue));
+        Assert.Equal(TimeSpan.Zero, CompletionPoller.DelayBeforePoll(t, t.AddSeconds(-1), t - quiet));
+        // Due while snapshots are being started: until the quiet time after the last start.
+        Assert.Equal(quiet - TimeSpan.FromMilliseconds(100), CompletionPoller.DelayBeforePoll(t, t.AddSeconds(-1), t.AddMilliseconds(-100)));
+        // ...but never past the maximum deferral, however busy.
+        Assert.Equal(TimeSpan.FromMilliseconds(100), CompletionPoller.DelayBeforePoll(t, t - most + TimeSpan.FromMilliseconds(100), t));
+        Assert.Equal(TimeSpan.Zero, CompletionPoller.DelayBeforePoll(t, t - most, t));
+    }
+
+    [Fact]
+    public async Task APollDueDuringABurstOfCreates_WaitsForTheBurst_AndDescribesItWhole()
+    {
+        const int Burst = 20;
+        var idsPerDescribe = new ConcurrentQueue<int>();
+        using var ec2 = new ScriptedEc2
+        {
+            OnCall = c =>
+            {
+                if (c.Action == "DescribeSnapshots")
+                {
+                    idsPerDescribe.Enqueue(c.Values("Filter.1.Value.").Count());
+                }
+            },
+        };
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
+        using var registry = Scripted.Registry(ec2, o => o with
+        {
+            TimeProvider = clock, CompletionPollInterval = TimeSpan.FromSeconds(1), FirstCompletionCheck = TimeSpan.FromSeconds(1),
+        });
+        var provider = registry.Provider(Scripted.Region);
+
+        // One create every 100 ms for 2 s: the first poll falls due after 1 s, in the middle of the burst.
+        for (var i = 0; i < Burst; i++)
+        {
+            await provider.CreateSnapshotAsync(new CreateSnapshotRequest($"vol-{i}", NoTags));
+            clock.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        clock.Advance(CompletionPoller.StartsQuiet);
+        await Scripted.UntilAsync(() => !idsPerDescribe.IsEmpty, "the first poll after the burst");
+
+        // Polling when it fell due would have described only the first half of the burst.
+        Assert.True(idsPerDescribe.TryPeek(out var first));
+        Assert.Equal(Burst, first);
+    }
+
+    [Fact]
+    public async Task WaitForCompletion_OfASnapshotThatJustFinished_AnswersFromThatPoll_WithoutAnother()
+    {
+        using var ec2 = new ScriptedEc2();
+        using var registry = Scripted.Registry(ec2, o => o with { CompletionPollInterval = TimeSpan.FromSeconds(30) });
+        var provider = registry.Provider(Scripted.Region);
+        var created = await provider.CreateSnapshotAsync(new CreateSnapshotRequest("vol-1", NoTags));
+        ec2.Complete(created.Id);
+        Assert.Equal(SnapshotState.Completed, (await provider.WaitForCompletionAsync(created.Id))!.State);
+        var polls = ec2.Count("DescribeSnapshots");
+
+        // The check that follows a completion wait asks again: the last poll answers it.
+        var again = provider.WaitForCompletionAsync(created.Id);
+        Assert.True(again.IsCompletedSuccessfully);
+        Assert.Equal(SnapshotState.Completed, (await again)!.State);
+        Assert.Equal(polls, ec2.Count("DescribeSnapshots"));
     }
 
     [Fact]

@@ -9,6 +9,13 @@ namespace Lifecycle.Aws.Completion;
 /// check follows a new snapshot after <c>firstCheck</c>; an id unknown for longer than the eventual-consistency window
 /// is gone (null). Snapshots the provider started are tracked even without a waiter, so the copy queue and the
 /// pending-per-volume limit learn when they finish (<c>finished</c>).
+/// <para>
+/// Creates come first: a poll that falls due while the provider is starting snapshots (one started less than
+/// <see cref="StartsQuiet"/> ago) waits until they pause, at most <see cref="MaxDeferral"/>, so a fire's burst of
+/// creates is not slowed by describing and completing the ones already started (as the local engine defers its builds).
+/// And a snapshot that finished within the last interval is answered at once, from that poll: the check that follows a
+/// completion wait asks for the same id again, and a new poll could tell it nothing newer.
+/// </para>
 /// </summary>
 internal sealed class CompletionPoller : IDisposable
 {
@@ -20,9 +27,11 @@ internal sealed class CompletionPoller : IDisposable
     private readonly TimeSpan consistencyWindow;
     private readonly Lock gate = new();
     private readonly Dictionary<string, Entry> entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (SnapshotInfo? Snapshot, DateTimeOffset At)> finishedRecently = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource stopping = new();
     private TaskCompletionSource wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private DateTimeOffset nextPoll = DateTimeOffset.MaxValue;
+    private DateTimeOffset lastStart = DateTimeOffset.MinValue;
     private Task? loop;
 
     public CompletionPoller(
@@ -36,6 +45,12 @@ internal sealed class CompletionPoller : IDisposable
         this.firstCheck = firstCheck;
         this.consistencyWindow = consistencyWindow;
     }
+
+    /// <summary>A due poll waits until no snapshot was started for this long...</summary>
+    public static readonly TimeSpan StartsQuiet = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>...but never longer than this past its time.</summary>
+    public static readonly TimeSpan MaxDeferral = TimeSpan.FromSeconds(3);
 
     /// <summary>Number of describe calls made (for the provider's metrics and tests).</summary>
     public int Polls { get; private set; }
@@ -53,7 +68,16 @@ internal sealed class CompletionPoller : IDisposable
     }
 
     /// <summary>Starts watching a snapshot the provider just started (no waiter yet).</summary>
-    public void Track(string snapshotId) => Add(snapshotId, null);
+    public void Track(string snapshotId)
+    {
+        lock (gate)
+        {
+            lastStart = time.GetUtcNow();
+            finishedRecently.Remove(snapshotId);
+        }
+
+        Add(snapshotId, null);
+    }
 
     /// <summary>The snapshot once it is no longer pending; null when it does not exist (past the consistency window).</summary>
     public Task<SnapshotInfo?> WaitAsync(string snapshotId, CancellationToken cancellationToken)
@@ -69,6 +93,12 @@ internal sealed class CompletionPoller : IDisposable
         lock (gate)
         {
             var now = time.GetUtcNow();
+            if (waiter is not null && finishedRecently.TryGetValue(snapshotId, out var recent) && now - recent.At <= interval && !entries.ContainsKey(snapshotId))
+            {
+                waiter.TrySetResult(recent.Snapshot);
+                return;
+            }
+
             if (!entries.TryGetValue(snapshotId, out var entry))
             {
                 entries[snapshotId] = entry = new Entry(now);
@@ -107,7 +137,7 @@ internal sealed class CompletionPoller : IDisposable
                 }
 
                 woken = wake.Task;
-                wait = nextPoll - time.GetUtcNow();
+                wait = DelayBeforePoll(time.GetUtcNow(), nextPoll, lastStart);
             }
 
             if (wait > TimeSpan.Zero)
@@ -128,7 +158,7 @@ internal sealed class CompletionPoller : IDisposable
                         wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     }
 
-                    if (nextPoll > time.GetUtcNow())
+                    if (DelayBeforePoll(time.GetUtcNow(), nextPoll, lastStart) > TimeSpan.Zero)
                     {
                         continue;
                     }
@@ -173,6 +203,11 @@ internal sealed class CompletionPoller : IDisposable
         var done = new List<(string Id, SnapshotInfo? Snapshot, List<TaskCompletionSource<SnapshotInfo?>> Waiters)>();
         lock (gate)
         {
+            foreach (var stale in finishedRecently.Where(f => now - f.Value.At > interval).Select(f => f.Key).ToList())
+            {
+                finishedRecently.Remove(stale);
+            }
+
             foreach (var id in ids)
             {
                 if (!entries.TryGetValue(id, out var entry))
@@ -186,6 +221,7 @@ internal sealed class CompletionPoller : IDisposable
                     if (snapshot.State != SnapshotState.Pending)
                     {
                         entries.Remove(id);
+                        finishedRecently[id] = (snapshot, now);
                         done.Add((id, snapshot, entry.Waiters));
                     }
                 }
@@ -193,6 +229,7 @@ internal sealed class CompletionPoller : IDisposable
                 {
                     // Seen before and now absent: deleted. Never seen past the window: it does not exist.
                     entries.Remove(id);
+                    finishedRecently[id] = (null, now);
                     done.Add((id, null, entry.Waiters));
                 }
             }
@@ -246,7 +283,25 @@ internal sealed class CompletionPoller : IDisposable
             }
 
             entries.Clear();
+            finishedRecently.Clear();
         }
+    }
+
+    /// <summary>
+    /// How long the loop still waits before polling: until the poll is due, and then while snapshots are being started
+    /// (the last one less than <see cref="StartsQuiet"/> ago), at most <see cref="MaxDeferral"/> past its time.
+    /// </summary>
+    internal static TimeSpan DelayBeforePoll(DateTimeOffset now, DateTimeOffset due, DateTimeOffset lastStart)
+    {
+        if (due > now)
+        {
+            return due - now;
+        }
+
+        var quietAt = lastStart == DateTimeOffset.MinValue ? now : lastStart + StartsQuiet;
+        var latest = due + MaxDeferral;
+        var at = quietAt < latest ? quietAt : latest;
+        return at > now ? at - now : TimeSpan.Zero;
     }
 
     private sealed class Entry(DateTimeOffset since)

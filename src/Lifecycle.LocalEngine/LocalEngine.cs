@@ -106,6 +106,13 @@ public sealed partial class LocalEngine : IProviderRegistry, IDisposable
             .Union(_regions.Keys).Where(n => RegionName().IsMatch(n)).Order(StringComparer.Ordinal),
     ];
 
+    /// <summary>
+    /// True when the region is open in this process or present on disk: <see cref="Regions"/> for one name, without
+    /// listing the directory (the EC2 endpoint asks on every call).
+    /// </summary>
+    public bool HasRegion(string name) =>
+        RegionName().IsMatch(name) && (_regions.ContainsKey(name) || Directory.Exists(Path.Combine(RegionsDirectory, name)));
+
     /// <summary>Opens or creates the region <c>&lt;data&gt;/regions/&lt;name&gt;/</c>.</summary>
     public LocalRegion Region(string name)
     {

@@ -74,6 +74,9 @@ public sealed partial class LocalRegion
         new ChangedBlockFile(true, volume.BaseSnapshotId, image.Length, image.LastWriteTimeUtc.Ticks, volume.ChangedSinceBase).Write(volume.ChangedBlockPath);
     }
 
+    /// <summary>True when the volume exists (from memory: no catalog read).</summary>
+    public bool HasVolume(string volumeId) => _volumes.TryGetValue(volumeId, out var volume) && !volume.Deleted;
+
     private VolumeRuntime RequireVolume(string volumeId)
     {
         if (_volumes.TryGetValue(volumeId, out var volume) && !volume.Deleted)

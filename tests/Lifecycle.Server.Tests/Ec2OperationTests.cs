@@ -90,6 +90,7 @@ public sealed class Ec2OperationTests : IAsyncLifetime
         Assert.Equal("true", (await host.CallAsync("DeleteVolume", ("VolumeId", volumeId))).Ok().One("return"));
         Assert.DoesNotContain(await Region.DescribeVolumesAsync(), v => v.Id == volumeId);
         Assert.Equal("InvalidVolume.NotFound", (await host.CallAsync("DeleteVolume", ("VolumeId", volumeId))).Code);
+        Assert.Equal("InvalidVolume.NotFound", (await host.CallAsync("CreateSnapshot", ("VolumeId", volumeId))).Code);
     }
 
     [Fact]
@@ -132,6 +133,8 @@ public sealed class Ec2OperationTests : IAsyncLifetime
         var described = (await host.CallAsync("DescribeSnapshots", ("SnapshotId.1", snapshotId))).Ok();
         Assert.Equal(("completed", "100%", "nightly a+b&c é", "standard"), (described.One("status"), described.One("progress"), described.One("description"), described.One("storageTier")));
         Assert.Equal("InvalidVolume.NotFound", (await host.CallAsync("CreateSnapshot", ("VolumeId", "vol-0000000000000000f"))).Code);
+        Assert.Equal("InvalidVolume.NotFound", (await host.CallAsync("CreateSnapshot", ("VolumeId", "vol-0000000000000000f"), ("DryRun", "true"))).Code);
+        Assert.Equal("DryRunOperation", (await host.CallAsync("CreateSnapshot", ("VolumeId", volume), ("DryRun", "true"))).Code);
 
         (await host.CallAsync("AttachVolume", ("VolumeId", volume), ("InstanceId", "i-0ccc"), ("Device", "/dev/xvda"))).Ok();
         var set = (await host.CallAsync("CreateSnapshots", ("InstanceSpecification.InstanceId", "i-0ccc"), ("CopyTagsFromSource", "volume"))).Ok();

@@ -20,7 +20,12 @@ internal sealed partial class Ec2Operations
         var volumeId = VolumeId(call.P.Required("VolumeId"), "VolumeId");
         var tags = call.P.TagSpecifications("snapshot");
         var description = Description(call);
-        await FindVolumeAsync(call, volumeId).ConfigureAwait(false);
+        // Checked before a dry run answers, as EC2 does; from the engine's memory, not a describe of the volume.
+        if (!call.RegionExists || !call.Engine.HasVolume(volumeId))
+        {
+            throw VolumeNotFound(volumeId);
+        }
+
         call.StopIfDryRun();
         var snapshot = await call.Engine.CreateSnapshotAsync(new CreateSnapshotRequest(volumeId, tags, description), call.CancellationToken).ConfigureAwait(false);
         xml.Snapshot(snapshot, call.AccountId);

@@ -168,8 +168,10 @@ internal sealed partial class Ec2Operations
             }
         }
 
-        throw new Ec2Error("InvalidVolume.NotFound", $"The volume '{volumeId}' does not exist.");
+        throw VolumeNotFound(volumeId);
     }
+
+    private static Ec2Error VolumeNotFound(string volumeId) => new("InvalidVolume.NotFound", $"The volume '{volumeId}' does not exist.");
 
     private async Task DescribeVolumesAsync(Ec2Call call, XmlWriter xml)
     {

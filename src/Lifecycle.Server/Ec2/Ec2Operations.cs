@@ -22,7 +22,7 @@ internal sealed class Ec2Call(Ec2Operations operations, string region, Ec2Parame
     public string AccountId => operations.Options.AccountId;
 
     /// <summary>True when the region holds data already; a read never creates a region.</summary>
-    public bool RegionExists => operations.Engine.Regions.Contains(Region, StringComparer.Ordinal);
+    public bool RegionExists => operations.Engine.HasRegion(Region);
 
     /// <summary>The region's engine, created on first write.</summary>
     public LocalRegion Engine => operations.Engine.Region(Region);

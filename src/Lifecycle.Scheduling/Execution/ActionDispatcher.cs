@@ -1,3 +1,4 @@
+using System.Reflection;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
@@ -87,19 +88,35 @@ public sealed class ActionDispatcher
     /// <summary>Creates the Hangfire job of one action (now, or scheduled at <paramref name="at"/>) without recording it; returns its id.</summary>
     public string Deliver(string actionId, string queueKind, DateTimeOffset? at)
     {
-        var job = queueKind switch
+        // The job from its method and arguments: Job.FromExpression would build an expression tree per job and compile
+        // its argument (a thousand compilations in a fire's first second).
+        var method = queueKind switch
         {
-            "create" => Job.FromExpression<ActionJob>(j => j.Create(actionId, CancellationToken.None)),
-            "copy" => Job.FromExpression<ActionJob>(j => j.Copy(actionId, CancellationToken.None)),
-            "delete" => Job.FromExpression<ActionJob>(j => j.Delete(actionId, CancellationToken.None)),
-            ActionStates.Completing => Job.FromExpression<ActionJob>(j => j.CheckCompletion(actionId, CancellationToken.None)),
-            _ => Job.FromExpression<ActionJob>(j => j.Change(actionId, CancellationToken.None)),
+            "create" => JobMethods.Create,
+            "copy" => JobMethods.Copy,
+            "delete" => JobMethods.Delete,
+            ActionStates.Completing => JobMethods.CheckCompletion,
+            _ => JobMethods.Change,
         };
+        var job = new Job(typeof(ActionJob), method, actionId, CancellationToken.None);
         // Hangfire schedules on the machine's clock, we on our TimeProvider: hand it the delay, not the instant, plus a
         // second (it keeps a delayed job's time in whole seconds: without it the job may come before the action is due).
         var delay = at is { } time ? time - timeProvider.GetUtcNow() + TimeSpan.FromSeconds(1) : TimeSpan.Zero;
         IState state = delay > TimeSpan.FromSeconds(1) ? new ScheduledState(delay) : new EnqueuedState(ActionQueues.Of(queueKind));
         return jobs.Create(job, state);
+    }
+
+    /// <summary>The methods of <see cref="ActionJob"/>, one per queue.</summary>
+    private static class JobMethods
+    {
+        public static readonly MethodInfo Create = Of(nameof(ActionJob.Create));
+        public static readonly MethodInfo Copy = Of(nameof(ActionJob.Copy));
+        public static readonly MethodInfo Delete = Of(nameof(ActionJob.Delete));
+        public static readonly MethodInfo CheckCompletion = Of(nameof(ActionJob.CheckCompletion));
+        public static readonly MethodInfo Change = Of(nameof(ActionJob.Change));
+
+        private static MethodInfo Of(string name) => typeof(ActionJob).GetMethod(name, [typeof(string), typeof(CancellationToken)])
+            ?? throw new MissingMethodException(nameof(ActionJob), name);
     }
 
     private static ActionRecord NewRecord(string runId, PlannedAction action, DateTimeOffset now) => new(

@@ -117,7 +117,7 @@ public sealed class ActionRunner
                 // lease the follower renews. If this node dies, the lease runs out and the recovery pass delivers a check.
                 await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, record.Claim, FollowLease,
                     CancellationToken.None).ConfigureAwait(false);
-                StartFollowing(actionId, record.Claim!);
+                StartFollowing(record with { ResultSnapshotId = outcome.ResultSnapshotId ?? "" });
                 return $"{outcome.ResultSnapshotId} pending; completion followed in process";
             }
 
@@ -175,7 +175,7 @@ public sealed class ActionRunner
             return result;
         }
 
-        StartFollowing(actionId, record.Claim!);
+        StartFollowing(record);
         return $"following the completion of {actionId} in process";
     }
 
@@ -185,7 +185,8 @@ public sealed class ActionRunner
     /// </summary>
     private TimeSpan FollowLease => options.Executor.InProcessCompletionWait + options.ActionLease;
 
-    private void StartFollowing(string actionId, string claim) => _ = Task.Run(() => FollowCompletionAsync(actionId, claim));
+    /// <summary>Follows a completing action this delivery holds: <paramref name="held"/> as just written under its claim.</summary>
+    private void StartFollowing(ActionRecord held) => _ = Task.Run(() => FollowCompletionAsync(held.Id, held.Claim!, held.Payload, held.ResultSnapshotId ?? ""));
 
     /// <summary>
     /// Waits (asynchronously, at most <see cref="ExecutorOptions.InProcessCompletionWait"/>, renewing the claim's lease)
@@ -193,19 +194,15 @@ public sealed class ActionRunner
     /// (done, failed, or still pending and checked again later by a delayed job). Never throws: a failure leaves the
     /// lease to run out, and the recovery pass delivers the action again.
     /// </summary>
-    private async Task FollowCompletionAsync(string actionId, string claim)
+    private async Task FollowCompletionAsync(string actionId, string claim, string payload, string ids)
     {
         try
         {
+            // No read of the action first: this delivery wrote it under this claim a moment ago, and the check below
+            // claims it again with the claim, so a change since then (a lease lost) is found there.
             using (new LeaseKeeper(store, actionId, claim, options.ActionLease, timeProvider, logger, firstRenewal: FollowLease - options.ActionLease * 2 / 3))
             {
-                var current = await store.GetActionAsync(actionId).ConfigureAwait(false);
-                if (current is not { State: ActionStates.Completing, ResultSnapshotId: { } ids } || current.Claim != claim)
-                {
-                    return;
-                }
-
-                var provider = executor.ProviderOf(ActionPayload.Deserialize(current.Payload));
+                var provider = executor.ProviderOf(ActionPayload.Deserialize(payload));
                 using var wait = new CancellationTokenSource(options.Executor.InProcessCompletionWait, timeProvider);
                 try
                 {

@@ -305,6 +305,32 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ThePeriodicReconcile_LeavesAloneTheActionsBeingDelivered_AndThoseANodeHolds()
+    {
+        // Being delivered: a fire's rows are written before its jobs (the pass runs every five minutes, at the minute
+        // many fires happen: seen delivering 700 of a fire's 1,000 creates a second time).
+        var delivering = Create("vol-being-delivered");
+        var deliveringId = ActionPayload.IdOf(delivering);
+        await store.EnqueueActionsAsync([new EnqueueRequest(new ActionRecord(
+            deliveringId, "run-1", delivering.Policy, delivering.Schedule, "create", delivering.Region, delivering.VolumeIds, null, delivering.Token,
+            delivering.FireTime, ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UtcNow, null, null, ActionPayload.Serialize(delivering)), false)]);
+        // Held: a live node claimed it and its job ended (a create accepted, its completion followed in process).
+        var held = Create("vol-held");
+        Assert.Equal(1, await dispatcher.EnqueueManyAsync("run-1", [held]));
+        var heldId = ActionPayload.IdOf(held);
+        Assert.True(new BackgroundJobClient(storage).Delete((await RowAsync(heldId)).Job!));
+        Assert.NotNull(await store.ClaimActionAsync(heldId, "node-b", TimeSpan.FromMinutes(5)));
+        var reconcile = new ReconcileJob(applied, store, dispatcher, quartz.Factory, storage, TimeProvider.System, NullLogger<ReconcileJob>.Instance);
+
+        Assert.Equal(0, await reconcile.RedeliverOwedAsync(ReconcileJob.StrandedAfter));
+        Assert.Null((await RowAsync(deliveringId)).Job);
+
+        // At a start nothing of this process is delivering or holding anything: every one is delivered.
+        Assert.Equal(2, await reconcile.RedeliverOwedAsync(null));
+        Assert.NotNull((await RowAsync(deliveringId)).Job);
+    }
+
+    [Fact]
     public async Task Reconcile_DeliversAgainEveryOwedActionWhoseJobIsGone_AndNoOther()
     {
         var client = new BackgroundJobClient(storage);

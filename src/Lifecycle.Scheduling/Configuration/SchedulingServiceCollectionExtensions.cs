@@ -243,7 +243,7 @@ internal sealed class SchedulerStartupService(
         await store.ReleaseLeftoverLeasesAsync(node, cancellationToken).ConfigureAwait(false);
 
         // A paused policy's queued actions stay deferred until it is resumed (running ones resume: hooks may have run).
-        await ActivatorUtilities.CreateInstance<ReconcileJob>(services).RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);
+        await ActivatorUtilities.CreateInstance<ReconcileJob>(services).RedeliverOwedAsync(null, cancellationToken).ConfigureAwait(false);
 
         if (options.CatchUpOnStart)
         {

@@ -74,7 +74,8 @@ public sealed class ReconcileJob
     [DisableConcurrentExecution(60)]
     public async Task<string> RunAsync(CancellationToken cancellationToken)
     {
-        var redelivered = await RedeliverOwedAsync(cancellationToken).ConfigureAwait(false);
+        // Runs at the minute a fire often happens (every five by default): the fire's actions are being delivered.
+        var redelivered = await RedeliverOwedAsync(StrandedAfter, cancellationToken).ConfigureAwait(false);
         var set = await applied.GetAsync(cancellationToken).ConfigureAwait(false);
         var paused = await store.ListPausesAsync(cancellationToken).ConfigureAwait(false);
         var scheduler = await schedulers.GetScheduler(cancellationToken).ConfigureAwait(false);
@@ -124,11 +125,13 @@ public sealed class ReconcileJob
 
     /// <summary>
     /// Delivers again each owed action (<see cref="RunStore.ListOwedActionsAsync"/>) whose job is not waiting or running
-    /// in Hangfire. A second delivery of an action that is in fact running is harmless: it cannot claim it.
+    /// in Hangfire. A second delivery of an action that is in fact running is harmless: it cannot claim it. But it is
+    /// not free (a job, and a check scheduled for when the lease ends): with <paramref name="settling"/> (the periodic
+    /// pass) the actions a node holds or a dispatcher is delivering are left alone. At a start (null), every one.
     /// </summary>
-    public async Task<int> RedeliverOwedAsync(CancellationToken cancellationToken = default)
+    public async Task<int> RedeliverOwedAsync(TimeSpan? settling = null, CancellationToken cancellationToken = default)
     {
-        var owed = await store.ListOwedActionsAsync(MaxRedeliveries, cancellationToken).ConfigureAwait(false);
+        var owed = await store.ListOwedActionsAsync(MaxRedeliveries, settling, cancellationToken).ConfigureAwait(false);
         var lost = new List<(string Id, string Kind, DateTimeOffset? At)>();
         using (var connection = storage.GetConnection())
         {

@@ -353,17 +353,27 @@ public sealed class RunStore
     /// running or completing one (its node may have died holding the lease: a delivery then waits for the lease to
     /// end). The caller checks whether each one's delivery job still exists.
     /// </summary>
-    public async Task<IReadOnlyList<ActionRecord>> ListOwedActionsAsync(int limit, CancellationToken cancellationToken = default)
+    /// <param name="settling">
+    /// Leave out the actions someone is working on: those whose lease has not run out (a node runs them or follows
+    /// their completion), and those without a job that were due less than this long ago (a dispatcher is creating
+    /// their jobs: a fire's rows are written before its jobs). The recovery pass takes both if their node dies.
+    /// Null (a start): every one.
+    /// </param>
+    public async Task<IReadOnlyList<ActionRecord>> ListOwedActionsAsync(int limit, TimeSpan? settling = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var settled = settling is null
+            ? ""
+            : "AND (lease_until IS NULL OR lease_until < @now) AND NOT (job IS NULL AND coalesce(not_before, enqueued_at) >= @settledBefore)";
         var rows = await connection.QueryAsync<ActionRow>(new CommandDefinition(
-            """
+            $"""
             SELECT * FROM actions
-            WHERE (state = 'enqueued' AND policy NOT IN (SELECT policy FROM policy_pauses))
-               OR state IN ('running', 'completing')
+            WHERE ((state = 'enqueued' AND policy NOT IN (SELECT policy FROM policy_pauses))
+               OR state IN ('running', 'completing'))
+              {settled}
             ORDER BY enqueued_at LIMIT @limit
             """,
-            new { limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            new { limit, now = Now, settledBefore = Now - (long)(settling ?? TimeSpan.Zero).TotalMilliseconds }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToRecord()).ToList();
     }
 

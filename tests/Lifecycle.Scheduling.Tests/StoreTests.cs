@@ -1,6 +1,5 @@
 using Dapper;
 using Lifecycle.EndToEnd.Tests;
-using Lifecycle.Scheduling.Configuration;
 using Lifecycle.Scheduling.Storage;
 
 namespace Lifecycle.Scheduling.Tests;
@@ -35,25 +34,6 @@ public sealed class StoreTests
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(directory, recursive: true);
         }
-    }
-
-    [Fact]
-    public void Hangfire_OnPostgres_HasAPoolOfItsOwn_SizedForItsWorkers()
-    {
-        var store = StoreOptions.ForPostgres("postgres://lc@db.example:5432/lifecycle");
-        var options = new SchedulingOptions { Store = store, MaxConcurrency = 40 };
-
-        var hangfire = new Npgsql.NpgsqlConnectionStringBuilder(SchedulingServiceCollectionExtensions.HangfireConnectionString(options));
-        var runStore = new Npgsql.NpgsqlConnectionStringBuilder(store.ConnectionString);
-
-        // Another pool (Npgsql pools by connection string), named for pg_stat_activity, on the same database.
-        Assert.Equal(("lifecycle-hangfire", "db.example", "lifecycle", "lc"), (hangfire.ApplicationName, hangfire.Host, hangfire.Database, hangfire.Username));
-        Assert.NotEqual(runStore.ConnectionString, hangfire.ConnectionString);
-        // 40 create workers and 10 others, each listening on a connection while idle and using one for its job.
-        Assert.Equal((2 * (40 + 10)) + 10, hangfire.MaxPoolSize);
-        // A larger pool the operator asked for is kept.
-        var asked = StoreOptions.ForPostgres("postgres://lc@db.example:5432/lifecycle?MaxPoolSize=300");
-        Assert.Equal(300, new Npgsql.NpgsqlConnectionStringBuilder(SchedulingServiceCollectionExtensions.HangfireConnectionString(options with { Store = asked })).MaxPoolSize);
     }
 
     [Fact]

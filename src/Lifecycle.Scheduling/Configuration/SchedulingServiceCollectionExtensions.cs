@@ -125,7 +125,7 @@ public static class SchedulingServiceCollectionExtensions
             {
                 // Npgsql's reset of a pooled connection (DISCARD ALL, a fifth of the statements of a fire's jobs) stays:
                 // Hangfire.PostgreSql's long polling LISTENs on pooled connections, and only the reset unsubscribes them.
-                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(HangfireConnectionString(options)), new PostgreSqlStorageOptions
+                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(options.Store.ConnectionString), new PostgreSqlStorageOptions
                 {
                     SchemaName = HangfireSchema,
                     PrepareSchemaIfNecessary = true,
@@ -153,7 +153,7 @@ public static class SchedulingServiceCollectionExtensions
         }
 
         var node = NodeIdentity.ForThisProcess(options.NodeName).Name;
-        var creates = CreateWorkers(options);
+        var creates = Math.Clamp(options.MaxConcurrency, 1, 256);
         services.AddHangfireServer((sp, o) =>
         {
             o.ServerName = node + ":creates";
@@ -165,29 +165,9 @@ public static class SchedulingServiceCollectionExtensions
         {
             o.ServerName = node + ":others";
             o.Queues = ActionQueues.Others;
-            o.WorkerCount = OtherWorkers(options);
+            o.WorkerCount = Math.Max(4, creates / 4);
             o.SchedulePollingInterval = TimeSpan.FromSeconds(1);
         });
-    }
-
-    private static int CreateWorkers(SchedulingOptions options) => Math.Clamp(options.MaxConcurrency, 1, 256);
-
-    private static int OtherWorkers(SchedulingOptions options) => Math.Max(4, CreateWorkers(options) / 4);
-
-    /// <summary>
-    /// Hangfire's connections to PostgreSQL: a pool of their own, named <c>…-hangfire</c> in <c>pg_stat_activity</c>,
-    /// sized for the workers. With long polling every idle worker holds a connection while it listens for new jobs
-    /// (25 with the defaults), and a worker's job needs more for its state changes: in the run store's pool of 50 a
-    /// fire of 1,000 creates ran out of connections, and a job a worker had fetched waited 52 s for one (seen in
-    /// PostgreSQL's statement log; one create of the fire started 60 s late). A node opens at most the run store's pool
-    /// (50) and this one (2 per worker + 10: 60 with the defaults); several nodes need <c>max_connections</c> to match.
-    /// </summary>
-    internal static string HangfireConnectionString(SchedulingOptions options)
-    {
-        var builder = new Npgsql.NpgsqlConnectionStringBuilder(options.Store.ConnectionString);
-        builder.ApplicationName = (string.IsNullOrEmpty(builder.ApplicationName) ? "lifecycle" : builder.ApplicationName) + "-hangfire";
-        builder.MaxPoolSize = Math.Max(builder.MaxPoolSize, (2 * (CreateWorkers(options) + OtherWorkers(options))) + 10);
-        return builder.ConnectionString;
     }
 
     /// <summary>Hangfire's tables live in this schema of the PostgreSQL database.</summary>

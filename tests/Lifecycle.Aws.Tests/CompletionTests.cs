@@ -14,21 +14,24 @@ public sealed class CompletionTests
 {
     private static readonly ImmutableSortedDictionary<string, string> NoTags = ImmutableSortedDictionary<string, string>.Empty;
 
+    /// <summary>A scripted EC2 that records how many snapshot ids each DescribeSnapshots asked for.</summary>
+    private static ScriptedEc2 CountingIdsPerDescribe(ConcurrentQueue<int> idsPerDescribe) => new()
+    {
+        OnCall = c =>
+        {
+            if (c.Action == "DescribeSnapshots")
+            {
+                idsPerDescribe.Enqueue(c.Values("Filter.1.Value.").Count());
+            }
+        },
+    };
+
     [Fact]
     public async Task WaitForCompletion_OfManyPendingSnapshots_DescribesThemAllInOneCallPerInterval()
     {
         const int Count = 30;
         var idsPerDescribe = new ConcurrentQueue<int>();
-        using var ec2 = new ScriptedEc2
-        {
-            OnCall = c =>
-            {
-                if (c.Action == "DescribeSnapshots")
-                {
-                    idsPerDescribe.Enqueue(c.Values("Filter.1.Value.").Count());
-                }
-            },
-        };
+        using var ec2 = CountingIdsPerDescribe(idsPerDescribe);
         var interval = TimeSpan.FromMilliseconds(200);
         using var registry = Scripted.Registry(ec2, o => o with { CompletionPollInterval = interval, FirstCompletionCheck = TimeSpan.FromMilliseconds(20) });
         var provider = registry.Provider(Scripted.Region);
@@ -78,16 +81,7 @@ public sealed class CompletionTests
     {
         const int Burst = 20;
         var idsPerDescribe = new ConcurrentQueue<int>();
-        using var ec2 = new ScriptedEc2
-        {
-            OnCall = c =>
-            {
-                if (c.Action == "DescribeSnapshots")
-                {
-                    idsPerDescribe.Enqueue(c.Values("Filter.1.Value.").Count());
-                }
-            },
-        };
+        using var ec2 = CountingIdsPerDescribe(idsPerDescribe);
         var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
         using var registry = Scripted.Registry(ec2, o => o with
         {

@@ -68,16 +68,7 @@ internal sealed class CompletionPoller : IDisposable
     }
 
     /// <summary>Starts watching a snapshot the provider just started (no waiter yet).</summary>
-    public void Track(string snapshotId)
-    {
-        lock (gate)
-        {
-            lastStart = time.GetUtcNow();
-            finishedRecently.Remove(snapshotId);
-        }
-
-        Add(snapshotId, null);
-    }
+    public void Track(string snapshotId) => Add(snapshotId, null);
 
     /// <summary>The snapshot once it is no longer pending; null when it does not exist (past the consistency window).</summary>
     public Task<SnapshotInfo?> WaitAsync(string snapshotId, CancellationToken cancellationToken)
@@ -93,7 +84,13 @@ internal sealed class CompletionPoller : IDisposable
         lock (gate)
         {
             var now = time.GetUtcNow();
-            if (waiter is not null && finishedRecently.TryGetValue(snapshotId, out var recent) && now - recent.At <= interval && !entries.ContainsKey(snapshotId))
+            if (waiter is null)
+            {
+                // A snapshot just started (Track): polls wait for the burst it may belong to.
+                lastStart = now;
+                finishedRecently.Remove(snapshotId);
+            }
+            else if (finishedRecently.TryGetValue(snapshotId, out var recent) && now - recent.At <= interval && !entries.ContainsKey(snapshotId))
             {
                 waiter.TrySetResult(recent.Snapshot);
                 return;

@@ -117,7 +117,7 @@ public sealed class ActionRunner
                 // lease the follower renews. If this node dies, the lease runs out and the recovery pass delivers a check.
                 await store.MarkCompletingAsync(actionId, outcome.ResultSnapshotId ?? "", outcome.Consistency, outcome.Note, record.Claim, FollowLease,
                     CancellationToken.None).ConfigureAwait(false);
-                StartFollowing(record with { ResultSnapshotId = outcome.ResultSnapshotId ?? "" });
+                StartFollowing(actionId, record.Claim!, record.Payload, outcome.ResultSnapshotId ?? "");
                 return $"{outcome.ResultSnapshotId} pending; completion followed in process";
             }
 
@@ -175,7 +175,7 @@ public sealed class ActionRunner
             return result;
         }
 
-        StartFollowing(record);
+        StartFollowing(actionId, record.Claim!, record.Payload, record.ResultSnapshotId ?? "");
         return $"following the completion of {actionId} in process";
     }
 
@@ -185,8 +185,9 @@ public sealed class ActionRunner
     /// </summary>
     private TimeSpan FollowLease => options.Executor.InProcessCompletionWait + options.ActionLease;
 
-    /// <summary>Follows a completing action this delivery holds: <paramref name="held"/> as just written under its claim.</summary>
-    private void StartFollowing(ActionRecord held) => _ = Task.Run(() => FollowCompletionAsync(held.Id, held.Claim!, held.Payload, held.ResultSnapshotId ?? ""));
+    /// <summary>Follows a completing action this delivery holds under <paramref name="claim"/>, as it just wrote it.</summary>
+    private void StartFollowing(string actionId, string claim, string payload, string snapshotIds) =>
+        _ = Task.Run(() => FollowCompletionAsync(actionId, claim, payload, snapshotIds));
 
     /// <summary>
     /// Waits (asynchronously, at most <see cref="ExecutorOptions.InProcessCompletionWait"/>, renewing the claim's lease)

@@ -49,8 +49,18 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
 
     public void Add(SnapshotInfo snapshot) => snapshots[snapshot.Id] = snapshot;
 
-    public Task<ImmutableArray<VolumeInfo>> DescribeVolumesAsync(TagFilter? filter = null, CancellationToken cancellationToken = default) =>
-        Task.FromResult(ImmutableArray<VolumeInfo>.Empty);
+    /// <summary>Awaited at each volume read, before it answers (a test holds a policy run in its inventory read).</summary>
+    public Func<CancellationToken, Task>? BeforeDescribeVolumes { get; set; }
+
+    public async Task<ImmutableArray<VolumeInfo>> DescribeVolumesAsync(TagFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        if (BeforeDescribeVolumes is { } before)
+        {
+            await before(cancellationToken).ConfigureAwait(false);
+        }
+
+        return ImmutableArray<VolumeInfo>.Empty;
+    }
 
     public Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default)
     {

@@ -102,8 +102,8 @@ public static class SchedulingServiceCollectionExtensions
     /// Policy runs at once per node (each plans one policy and enqueues its actions). Quartz's pool only bounds
     /// concurrency (runs are asynchronous and hold no thread while they wait), so it is sized for the policies that wake
     /// together, not for the cores: a run waiting on a slow or throttled region must not hold back every other policy's
-    /// fire. bench scheduler, 20 policies on PostgreSQL: with 16, the last runs started 1.5-1.9 s after the fire; with 64,
-    /// every run within 0.13-0.46 s (PolicyRunConcurrencyTests holds 40 runs in their inventory reads at once).
+    /// fire. bench scheduler, 20 policies on PostgreSQL: with 16, the last runs started 1.5-3.0 s after the fire; with 64,
+    /// every run within 0.10-0.46 s (PolicyRunConcurrencyTests holds 40 runs in their inventory reads at once).
     /// </summary>
     private const int QuartzThreads = 64;
 

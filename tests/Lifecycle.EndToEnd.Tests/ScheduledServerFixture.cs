@@ -97,6 +97,9 @@ public class ScheduledServerFixture : IAsyncLifetime
             VolumesBySuite = suites.ToImmutableDictionary();
         }
 
+        // What serves the engine starts first, so the interval policy's fire (written next, minutes ahead of the clock)
+        // leaves the policy server's own start the whole margin, however long that other process took.
+        await StartEngineAsync();
         WritePolicies();
         await using var server = await StartServerAsync();
 
@@ -144,6 +147,9 @@ public class ScheduledServerFixture : IAsyncLifetime
     /// <summary>The server that runs the policies; the engine is in <see cref="TestEnvironment.DataDirectory"/>.</summary>
     protected virtual Task<ServerProcess> StartServerAsync() =>
         ServerProcess.StartAsync(["--data", Environment.DataDirectory, "--policies", Environment.PoliciesDirectory], environment: Clock.Environment);
+
+    /// <summary>Starts what serves the engine when that is not the policy server itself (before the policies are written).</summary>
+    protected virtual Task StartEngineAsync() => Task.CompletedTask;
 
     /// <summary>Stops what serves the engine when that is not the policy server itself (before the engine is opened here).</summary>
     protected virtual Task StopEngineAsync() => Task.CompletedTask;

@@ -18,14 +18,16 @@ public sealed class ScheduledServerOnEndpointFixture : ScheduledServerFixture
     /// <summary>The engine host's log (the endpoint's side of every call).</summary>
     public string EngineHostLog { get; private set; } = "";
 
-    protected override async Task<ServerProcess> StartServerAsync()
+    protected override async Task StartEngineAsync()
     {
         // The host is on the node's clock too, so the snapshots' start times and the fires compare (it judges SigV4
         // dates on the real clock, as the node's AWS SDK signs with it).
         engineHost = await EndpointNodes.StartEngineHostAsync(Environment.DataDirectory, [Region, CopyRegion], Clock.Environment);
-        return await EndpointNodes.StartNodeAsync(engineHost, Path.Combine(Environment.Root, "node"),
-            ["--policies", Environment.PoliciesDirectory, "--regions", $"{Region},{CopyRegion}"], Clock.Environment);
     }
+
+    protected override Task<ServerProcess> StartServerAsync() =>
+        EndpointNodes.StartNodeAsync(engineHost ?? throw new InvalidOperationException("the engine host is not started"), Path.Combine(Environment.Root, "node"),
+            ["--policies", Environment.PoliciesDirectory, "--regions", $"{Region},{CopyRegion}"], Clock.Environment);
 
     protected override async Task StopEngineAsync()
     {

@@ -35,7 +35,7 @@ public static class LifecycleServer
     /// <param name="minimumLevel">The console log's level (a benchmark that prints JSON on stdout raises it).</param>
     public static WebApplication Build(ServerOptions options, TextWriter? announce = null, LogLevel minimumLevel = LogLevel.Information)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = WebApplication.CreateSlimBuilder(ServerHostOptions.Options());
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>

@@ -1,6 +1,7 @@
 using Lifecycle.Aws;
 using Lifecycle.Aws.Configuration;
 using Lifecycle.Server.Ec2;
+using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -43,7 +44,7 @@ internal sealed class EndpointHost : IAsyncDisposable
         var secret = Ec2Credentials.NewSecretKey();
         var path = Path.Combine(root, "ec2-credentials-" + Guid.NewGuid().ToString("N")[..8]);
         TokenStore.WriteSecretFile(path, $"[default]\naws_access_key_id = {keyId}\naws_secret_access_key = {secret}\n");
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(ServerHostOptions.Options());
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         var app = builder.Build();

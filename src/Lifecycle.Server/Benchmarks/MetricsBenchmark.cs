@@ -6,6 +6,7 @@ using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Planning;
 using Lifecycle.Core.Policies;
 using Lifecycle.Scheduling.Telemetry;
+using Lifecycle.Server.Hosting;
 using Lifecycle.Server.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -80,7 +81,7 @@ public static class MetricsBenchmark
         });
 
         MetricsEndpoint.ConfigureExporter();
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(ServerHostOptions.Options());
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Services.AddAuthorization();

@@ -112,8 +112,21 @@ public sealed class BackupViewsBrowserTests
         // A read session: from the dashboard's menu to the views; every page, not one button; a post is refused.
         await using var readContext = await NewContextAsync(browser, server);
         var reader = await SignInAsync(readContext, readToken, "viewer");
-        await reader.ClickAsync("a[href='/views/policies']");
-        await reader.WaitForURLAsync("**/views/policies");
+        // The dashboard's menu link, followed by the click event itself: a pointer click at the link's place can land on
+        // nothing while the dashboard's page still lays itself out (seen once in CI: no navigation, the page idle).
+        var toViews = reader.GetByRole(AriaRole.Link, new() { Name = "Backup views", Exact = true });
+        Assert.Equal("/views/policies", await toViews.GetAttributeAsync("href"));
+        Assert.True(await toViews.IsVisibleAsync(), "the dashboard's menu has no link to the backup views");
+        await toViews.DispatchEventAsync("click");
+        try
+        {
+            await reader.WaitForURLAsync("**/views/policies");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"the dashboard's link did not reach /views/policies; the page at {reader.Url}:\n{await reader.ContentAsync()}", e);
+        }
+
         Assert.Equal("viewer", await reader.Locator("#signed-in-as").InnerTextAsync());
         foreach (var path in new[] { "/views/policies", "/views/volumes", "/views/snapshots", "/views/storage", "/views/revisions" })
         {

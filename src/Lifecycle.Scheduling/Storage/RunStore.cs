@@ -206,6 +206,11 @@ public sealed class RunStore
     public async Task<RunProgress> GetRunProgressAsync(string runId, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await QueryRunProgressAsync(connection, runId, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<RunProgress> QueryRunProgressAsync(DbConnection connection, string runId, CancellationToken cancellationToken)
+    {
         var row = await connection.QuerySingleAsync<(long Unfinished, long Produced)>(new CommandDefinition(
             """
             SELECT coalesce(sum(CASE WHEN state NOT IN ('succeeded', 'failed', 'skipped') THEN 1 ELSE 0 END), 0),
@@ -413,14 +418,58 @@ public sealed class RunStore
     /// Records an action's outcome (an unfinished action only: a late delivery never overwrites one). Outcomes that arrive while
     /// another is being written are written together in the next transaction (group commit): a fire's thousand
     /// finishing actions cost a few commits, not a thousand turns at SQLite's single writer. Returns once this outcome
-    /// is committed.
+    /// is committed, with its run's progress when this outcome is the one that reports it (see <see cref="FinishResult"/>).
     /// </summary>
-    public Task FinishActionAsync(
-        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, string? claim = null, CancellationToken cancellationToken = default) =>
-        finishes.CommitAsync(new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)) { Claim = claim }, cancellationToken);
+    public async Task<FinishResult> FinishActionAsync(
+        string actionId, string state, string? resultSnapshotId, string? consistency, string? error, string? claim = null, CancellationToken cancellationToken = default)
+    {
+        var finish = new PendingFinish(actionId, state, resultSnapshotId, consistency, Truncate(error)) { Claim = claim };
+        await finishes.CommitAsync(finish, cancellationToken).ConfigureAwait(false);
+        return new FinishResult(finish.FinishedRun is not null, finish.RunProgress);
+    }
 
-    private Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken) =>
-        database.RetryConflictsAsync(() => WriteFinishesOnceAsync(LockOrder(batch, f => f.ActionId), cancellationToken), cancellationToken);
+    private async Task WriteFinishesAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
+    {
+        var ordered = LockOrder(batch, f => f.ActionId);
+        await database.RetryConflictsAsync(() => WriteFinishesOnceAsync(ordered, cancellationToken), cancellationToken).ConfigureAwait(false);
+        await ReportRunProgressAsync(ordered, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After a batch's commit, one progress query per run that the batch finished actions of, handed to the last of
+    /// them only: a batch that finishes the last 17 actions of a run reports the run once, not 17 times (each report can
+    /// wake the policy's follow-up). Batches are written one at a time, so the batch that finishes a run's last action
+    /// sees it finished; on PostgreSQL, where another node's batch may commit in between, the batch that commits last
+    /// sees every outcome. A failed query reports nothing (the outcomes are committed; the reconcile pass catches up).
+    /// </summary>
+    private async Task ReportRunProgressAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
+    {
+        var reporters = new Dictionary<string, PendingFinish>(StringComparer.Ordinal);
+        foreach (var f in batch)
+        {
+            if (f.FinishedRun is { } run)
+            {
+                reporters[run] = f;
+            }
+        }
+
+        if (reporters.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var (run, reporter) in reporters)
+            {
+                reporter.RunProgress = await QueryRunProgressAsync(connection, run, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (DbException)
+        {
+        }
+    }
 
     private async Task WriteFinishesOnceAsync(IReadOnlyList<PendingFinish> batch, CancellationToken cancellationToken)
     {
@@ -430,13 +479,24 @@ public sealed class RunStore
         var now = Now;
         foreach (var f in batch)
         {
-            var sql = f.Step switch
+            f.FinishedRun = null; // a retried transaction starts over
+            if (f.Step == StepKind.Finish)
             {
-                StepKind.Finish => """
+                // Which run it finished an action of (none when the action was finished already, or fenced off).
+                f.FinishedRun = await connection.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+                    """
                     UPDATE actions SET state = @State, finished_at = @now, result_snapshot_id = coalesce(@ResultSnapshotId, result_snapshot_id),
                                        consistency = coalesce(@Consistency, consistency), error = @Error, lease_until = NULL, not_before = NULL
                     WHERE id = @ActionId AND state IN ('enqueued', 'running', 'completing') AND (@Claim IS NULL OR claim = @Claim)
+                    RETURNING run_id
                     """,
+                    new { f.ActionId, f.State, now, f.ResultSnapshotId, f.Consistency, f.Error, f.Claim }, transaction,
+                    cancellationToken: cancellationToken)).ConfigureAwait(false);
+                continue;
+            }
+
+            var sql = f.Step switch
+            {
                 StepKind.Completing => """
                     UPDATE actions SET state = 'completing', result_snapshot_id = @ResultSnapshotId, consistency = coalesce(@Consistency, consistency),
                                        error = @Error, lease_until = CASE WHEN @LeaseMs IS NULL THEN NULL ELSE @now + @LeaseMs END, not_before = NULL
@@ -470,6 +530,12 @@ public sealed class RunStore
 
         /// <summary>The claim that writes (a fence: a delivery whose lease expired and was taken over writes nothing); null: unfenced.</summary>
         public string? Claim { get; init; }
+
+        /// <summary>Finish: the run of the action it finished (written by the batch); null when it finished nothing.</summary>
+        public string? FinishedRun { get; set; }
+
+        /// <summary>Finish: the run's progress after the batch, on the one finish of the batch that reports the run.</summary>
+        public RunProgress? RunProgress { get; set; }
     }
 
     private enum StepKind
@@ -907,6 +973,13 @@ public sealed record EnqueueResult(string Id, bool Queued, bool Unfinished)
 
 /// <summary>A run's unfinished actions, and whether one of its creates or copies succeeded.</summary>
 public sealed record RunProgress(int Unfinished, bool Produced);
+
+/// <summary>
+/// What <see cref="RunStore.FinishActionAsync"/> wrote: whether it finished the action (false: already finished, or its
+/// claim was taken over), and the action's run's progress after it, for one of the outcomes committed together of each
+/// run (null for the others: one of them reports the run).
+/// </summary>
+public sealed record FinishResult(bool Finished, RunProgress? RunProgress);
 
 /// <summary>A paused policy: the store is the truth for every path that runs a policy.</summary>
 public sealed record PolicyPause(string Policy, DateTimeOffset PausedAt, string PausedBy);

@@ -20,23 +20,41 @@ public sealed class ActionJob
 
     [Queue(ActionQueues.Creates)]
     [ActionJobName]
-    public Task<string> Create(string actionId, CancellationToken cancellationToken) => runner.RunAsync(actionId, cancellationToken);
+    public string Create(string actionId, CancellationToken cancellationToken) => Finish(runner.RunAsync(actionId, cancellationToken));
 
     [Queue(ActionQueues.Checks)]
     [ActionJobName]
-    public Task<string> CheckCompletion(string actionId, CancellationToken cancellationToken) => runner.CheckCompletionAsync(actionId, cancellationToken);
+    public string CheckCompletion(string actionId, CancellationToken cancellationToken) => Finish(runner.CheckCompletionAsync(actionId, cancellationToken));
 
     [Queue(ActionQueues.Copies)]
     [ActionJobName]
-    public Task<string> Copy(string actionId, CancellationToken cancellationToken) => runner.RunAsync(actionId, cancellationToken);
+    public string Copy(string actionId, CancellationToken cancellationToken) => Finish(runner.RunAsync(actionId, cancellationToken));
 
     [Queue(ActionQueues.Changes)]
     [ActionJobName]
-    public Task<string> Change(string actionId, CancellationToken cancellationToken) => runner.RunAsync(actionId, cancellationToken);
+    public string Change(string actionId, CancellationToken cancellationToken) => Finish(runner.RunAsync(actionId, cancellationToken));
 
     [Queue(ActionQueues.Deletes)]
     [ActionJobName]
-    public Task<string> Delete(string actionId, CancellationToken cancellationToken) => runner.RunAsync(actionId, cancellationToken);
+    public string Delete(string actionId, CancellationToken cancellationToken) => Finish(runner.RunAsync(actionId, cancellationToken));
+
+    /// <summary>
+    /// Blocks the Hangfire worker (a dedicated thread) until the delivery is done, without spinning first. The methods
+    /// are synchronous for this: Hangfire waits on an asynchronous job's task with <c>Task.Wait</c>, which spins and
+    /// yields before it blocks, and 20 create workers doing so took 3% of a fire's CPU samples on two cores, from the
+    /// work they wait for. Hangfire finds a job by its method's name and parameters, so jobs stored before stay valid.
+    /// </summary>
+    private static string Finish(Task<string> delivery)
+    {
+        if (!delivery.IsCompleted)
+        {
+            using var done = new ManualResetEventSlim(initialState: false, spinCount: 0);
+            delivery.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(done.Set);
+            done.Wait();
+        }
+
+        return delivery.GetAwaiter().GetResult();
+    }
 }
 
 /// <summary>A failed action: the job fails with the action's error as its message (and no stack trace of ours).</summary>

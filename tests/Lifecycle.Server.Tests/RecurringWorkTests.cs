@@ -18,7 +18,9 @@ public sealed class RecurringWorkTests(ServerFixture server)
         using var connection = server.App.Services.GetRequiredService<JobStorage>().GetConnection();
         var recurring = connection.GetRecurringJobs().ToDictionary(j => j.Id);
 
-        Assert.Equal("*/5 * * * *", recurring[ReconcileJob.RecurringId].Cron);
+        // Half a minute off the minute, when schedules fire.
+        Assert.Equal("30 */5 * * * *", recurring[ReconcileJob.RecurringId].Cron);
+        Assert.Equal("30 * * * * *", recurring[ReconcileJob.RecoverId].Cron);
         Assert.Equal("30 3 * * *", recurring[EngineMaintenance.GcJobId].Cron);
         Assert.Equal("45 4 * * 0", recurring[EngineMaintenance.VerifyJobId].Cron);
         Assert.All(recurring.Values, j => Assert.Null(j.LoadException));

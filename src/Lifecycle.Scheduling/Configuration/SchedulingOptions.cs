@@ -26,8 +26,12 @@ public sealed record SchedulingOptions
     /// </summary>
     public TimeSpan InvisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Every this long the reconcile job wakes every policy and delivers again any action whose delivery was lost.</summary>
-    public string ReconcileCron { get; init; } = "*/5 * * * *";
+    /// <summary>
+    /// Every this long the reconcile job wakes every policy and delivers again any action whose delivery was lost: every
+    /// 5 minutes, at second 30 (Hangfire's cron with seconds). Schedules fire on the minute; housekeeping between them
+    /// does not compete with a fire's creates (<see cref="Jobs.ReconcileJob.RecoverCron"/>).
+    /// </summary>
+    public string ReconcileCron { get; init; } = "30 */5 * * * *";
 
     public ExecutorOptions Executor { get; init; } = new();
 

@@ -52,14 +52,19 @@ public class SharedReadTests
         }
     }
 
-    [Fact]
-    public async Task CallersWhoArriveDuringARead_ShareTheNextRead_AndNeverGetTheOlderValue()
+    /// <summary>A shared read with its first read in progress (not yet answered).</summary>
+    private static async Task<(GatedReads Reads, SharedRead<int> Shared, Task<int> First, TaskCompletionSource<int> FirstRead)> StartAReadAsync()
     {
         var reads = new GatedReads();
         var shared = new SharedRead<int>(reads.ReadAsync);
-
         var first = shared.ReadAsync();
-        var firstRead = await Soon(reads.CallAsync(1));
+        return (reads, shared, first, await Soon(reads.CallAsync(1)));
+    }
+
+    [Fact]
+    public async Task CallersWhoArriveDuringARead_ShareTheNextRead_AndNeverGetTheOlderValue()
+    {
+        var (reads, shared, first, firstRead) = await StartAReadAsync();
         var during = Enumerable.Range(0, 50).Select(_ => shared.ReadAsync()).ToList();
 
         firstRead.SetResult(1);
@@ -73,11 +78,7 @@ public class SharedReadTests
     [Fact]
     public async Task AFailedRead_FailsOnlyItsCallers_AndTheQueuedOnesGetANewRead()
     {
-        var reads = new GatedReads();
-        var shared = new SharedRead<int>(reads.ReadAsync);
-
-        var first = shared.ReadAsync();
-        var firstRead = await Soon(reads.CallAsync(1));
+        var (reads, shared, first, firstRead) = await StartAReadAsync();
         var queued = shared.ReadAsync();
 
         firstRead.SetException(new InvalidOperationException("database is locked"));
@@ -96,12 +97,8 @@ public class SharedReadTests
     [Fact]
     public async Task ACallerWhoStopsWaiting_DoesNotCancelTheReadOthersShare()
     {
-        var reads = new GatedReads();
-        var shared = new SharedRead<int>(reads.ReadAsync);
         using var stop = new CancellationTokenSource();
-
-        var first = shared.ReadAsync();
-        var firstRead = await Soon(reads.CallAsync(1));
+        var (reads, shared, first, firstRead) = await StartAReadAsync();
         var leaving = shared.ReadAsync(stop.Token);
         var staying = shared.ReadAsync();
 

@@ -20,11 +20,12 @@ public static class BenchSchedulerCommand
         var policies = new Option<int>("--policies") { Description = "Minute-level policies the volumes are split over", DefaultValueFactory = _ => 20 };
         var fires = new Option<int>("--fires") { Description = "Minute fires to measure", DefaultValueFactory = _ => 2 };
         var threads = new Option<int>("--threads") { Description = "Hangfire workers for creates (serve's --max-concurrency)", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
+        var retained = new Option<int>("--retained") { Description = "Snapshots each volume already has from earlier fires, owned by its policy (the steady state of a retain-count policy)", DefaultValueFactory = _ => 0 };
         var engine = new Option<string>("--engine") { Description = "local (calls in process) or endpoint (the AWS provider through the EC2-compatible endpoint on loopback)", DefaultValueFactory = _ => "local" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
-        var command = new Command("scheduler", "Snapshot jobs per minute and fire→start delay of one node on SQLite or PostgreSQL")
+        var command = new Command("scheduler", "Snapshot jobs per minute, fire→start delay, and each fire's CPU, allocations and GC, of one node on SQLite or PostgreSQL")
         {
-            store, database, volumes, policies, fires, threads, engine, output,
+            store, database, volumes, policies, fires, threads, retained, engine, output,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -38,13 +39,14 @@ public static class BenchSchedulerCommand
                 Policies = parseResult.GetValue(policies),
                 Fires = parseResult.GetValue(fires),
                 Threads = parseResult.GetValue(threads),
+                Retained = parseResult.GetValue(retained),
                 Engine = parseResult.GetValue(engine)!,
             };
             var format = parseResult.GetValue(output);
             if (options.Store is not ("sqlite" or "postgres") || options.Engine is not ("local" or "endpoint") || format is not ("text" or "json") || options.Volumes < 1 || options.Policies < 1
-                || options.Fires < 1 || options.Threads is < 1 or > 256)
+                || options.Fires < 1 || options.Threads is < 1 or > 256 || options.Retained is < 0 or > 1000)
             {
-                await stderr.WriteLineAsync("error: --store sqlite|postgres, --engine local|endpoint, --output text|json, positive --volumes/--policies/--fires, --threads 1..256").ConfigureAwait(false);
+                await stderr.WriteLineAsync("error: --store sqlite|postgres, --engine local|endpoint, --output text|json, positive --volumes/--policies/--fires, --threads 1..256, --retained 0..1000").ConfigureAwait(false);
                 return 2;
             }
 
@@ -58,7 +60,7 @@ public static class BenchSchedulerCommand
                 else
                 {
                     await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"""
-                        scheduler bench: store {result.Store}, engine {options.Engine}, {result.Volumes} volumes, {result.Fires} minute fire(s)
+                        scheduler bench: store {result.Store}, engine {options.Engine}, {result.Volumes} volumes with {options.Retained} retained snapshot(s) each, {result.Fires} minute fire(s)
                           snapshot jobs          {result.SnapshotJobs} succeeded, {result.FailedJobs} failed
                           throughput             {result.JobsPerMinute:0} snapshot jobs/minute (one node)
                           fire → run start       p50 {result.RunStartP50.TotalMilliseconds:0} ms, p99 {result.RunStartP99.TotalMilliseconds:0} ms
@@ -72,6 +74,11 @@ public static class BenchSchedulerCommand
                     {
                         await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                             $"  fire {fire.Fire:HH:mm}{(i == 0 ? " (first after start)" : ""),-20} {fire.Snapshots} snapshots, start p50 {fire.P50.TotalMilliseconds:0} ms, p99 {fire.P99.TotalMilliseconds:0} ms, max {fire.Max.TotalMilliseconds:0} ms")).ConfigureAwait(false);
+                        if (fire.Work is { } work)
+                        {
+                            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                                $"    in its first {work.Window.TotalSeconds:0.00} s: {work.Cpu.TotalSeconds:0.00} CPU-s ({work.Utilization * 100:0}% of {work.Cores} cores), {work.AllocatedBytes / (1024.0 * 1024):0} MiB allocated, GCs gen0/1/2 {work.Gen0}/{work.Gen1}/{work.Gen2}, paused {work.GcPause.TotalMilliseconds:0} ms")).ConfigureAwait(false);
+                        }
                     }
                 }
 

@@ -36,6 +36,12 @@ public sealed record SchedulerBenchOptions
     public int Threads { get; init; } = SchedulingOptions.DefaultMaxConcurrency;
 
     /// <summary>
+    /// Snapshots each volume already has, owned by its policy from earlier minutes (the policies keep 100): what a fire
+    /// meets once a retain-count policy has run for a while, rather than a region with no snapshots.
+    /// </summary>
+    public int Retained { get; init; }
+
+    /// <summary>
     /// local: the scheduler calls the engine in process. endpoint: through the AWS provider (AWSSDK.EC2, SigV4) and the
     /// EC2-compatible endpoint on a loopback port, as a node of a cluster on the local engine does.
     /// </summary>
@@ -79,7 +85,37 @@ public sealed record SchedulerBenchResult(
 }
 
 /// <summary>One measured fire: its time and the fire → snapshot start delays of its creates.</summary>
-public sealed record FireDelays(DateTimeOffset Fire, int Snapshots, TimeSpan P50, TimeSpan P99, TimeSpan Max);
+public sealed record FireDelays(DateTimeOffset Fire, int Snapshots, TimeSpan P50, TimeSpan P99, TimeSpan Max)
+{
+    /// <summary>What the whole process spent in the <see cref="FireWork.Window"/> from the fire (null if not sampled).</summary>
+    public FireWork? Work { get; init; }
+}
+
+/// <summary>
+/// The process's work in a window from a fire (<see cref="Window"/>, as measured): CPU (user and system, all threads;
+/// <see cref="Cores"/> is how many the machine has), bytes allocated, collections per generation and time paused by the
+/// GC. Less noisy than the delays on a shared machine, and it says where a fire's time goes.
+/// </summary>
+public sealed record FireWork(TimeSpan Window, TimeSpan Cpu, int Cores, long AllocatedBytes, int Gen0, int Gen1, int Gen2, TimeSpan GcPause)
+{
+    public static FireWork Between(ProcessSample start, ProcessSample end) => new(
+        Stopwatch.GetElapsedTime(start.Timestamp, end.Timestamp), end.Cpu - start.Cpu, Environment.ProcessorCount, end.Allocated - start.Allocated,
+        end.Gen0 - start.Gen0, end.Gen1 - start.Gen1, end.Gen2 - start.Gen2, end.GcPause - start.GcPause);
+
+    /// <summary>The share of the machine's cores the process used in the window.</summary>
+    public double Utilization => Cpu / (Window * Cores);
+}
+
+/// <summary>The process's counters at one instant (see <see cref="FireWork"/>).</summary>
+public readonly record struct ProcessSample(long Timestamp, TimeSpan Cpu, long Allocated, int Gen0, int Gen1, int Gen2, TimeSpan GcPause)
+{
+    public static ProcessSample Now()
+    {
+        using var self = Process.GetCurrentProcess();
+        return new(Stopwatch.GetTimestamp(), self.TotalProcessorTime, GC.GetTotalAllocatedBytes(precise: true), GC.CollectionCount(0),
+            GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+    }
+}
 
 /// <summary>
 /// `lifecycle bench scheduler`: one node, the real Quartz store (SQLite or PostgreSQL), the real executor and the
@@ -108,6 +144,11 @@ public static class SchedulerBenchmark
             }
 
             await progress.WriteLineAsync($"seeded {options.Volumes} volumes in {created.Elapsed.TotalSeconds:0.0}s").ConfigureAwait(false);
+            if (options.Retained > 0)
+            {
+                await SeedRetainedAsync(engine.Region(Region), options, progress, cancellationToken).ConfigureAwait(false);
+            }
+
             StoreOptions store;
             if (options.Store == "postgres")
             {
@@ -156,12 +197,15 @@ public static class SchedulerBenchmark
             var firstFire = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(1);
             var lastFire = firstFire.AddMinutes(options.Fires - 1);
             await progress.WriteLineAsync($"measuring fires {firstFire:HH:mm}..{lastFire:HH:mm} UTC").ConfigureAwait(false);
+            var work = MeasureFiresAsync(firstFire, options.Fires, cancellationToken);
             var peak = 0L;
             while (TimeProvider.System.GetUtcNow() < lastFire.AddSeconds(5))
             {
                 peak = Math.Max(peak, Process.GetCurrentProcess().WorkingSet64);
                 await Task.Delay(1000, cancellationToken).ConfigureAwait(false);
             }
+
+            var fireWork = await work.ConfigureAwait(false);
 
             // No fire after the measured ones: pause the policies, then let the measured work finish.
             await scheduler.PauseJobGroups(GroupMatcher<JobKey>.GroupEquals(Lifecycle.Scheduling.Jobs.JobKeys.PolicyGroup), cancellationToken).ConfigureAwait(false);
@@ -182,7 +226,10 @@ public static class SchedulerBenchmark
             var perFire = snapshotStarts.GroupBy(s => s.Fire).OrderBy(g => g.Key).Select(g =>
             {
                 var delays = g.Select(s => s.Delay).Order().ToList();
-                return new FireDelays(g.Key, delays.Count, Percentile(delays, 0.50), Percentile(delays, 0.99), delays[^1]);
+                return new FireDelays(g.Key, delays.Count, Percentile(delays, 0.50), Percentile(delays, 0.99), delays[^1])
+                {
+                    Work = fireWork.GetValueOrDefault(g.Key),
+                };
             }).ToList();
             var runDelays = runs.Select(r => r.StartedAt - r.FireTime!.Value).Order().ToList();
             var enqueuedDelays = actions.Where(a => a.FireTime is not null).Select(a => a.EnqueuedAt - a.FireTime!.Value).Order().ToList();
@@ -229,6 +276,65 @@ public static class SchedulerBenchmark
             catch (IOException)
             {
             }
+        }
+    }
+
+    /// <summary>
+    /// Gives every volume <see cref="SchedulerBenchOptions.Retained"/> completed snapshots, tagged as its policy's
+    /// minutely schedule tags them, one per minute before now (so none is for a measured fire).
+    /// </summary>
+    private static async Task SeedRetainedAsync(LocalEngine.LocalRegion region, SchedulerBenchOptions options, TextWriter progress, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var volumes = await region.DescribeVolumesAsync(TagFilter.Key("bench", "true"), cancellationToken).ConfigureAwait(false);
+        var now = TimeProvider.System.GetUtcNow();
+        var minute = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero);
+        for (var age = options.Retained; age >= 1; age--)
+        {
+            var fire = minute.AddMinutes(-age);
+            await Parallel.ForEachAsync(volumes, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (volume, ct) =>
+            {
+                var policy = "bench-" + volume.Tags["group"];
+                var tags = ImmutableSortedDictionary<string, string>.Empty
+                    .Add(Core.Planning.OwnershipTags.Policy, policy)
+                    .Add(Core.Planning.OwnershipTags.Schedule, "minutely")
+                    .Add(Core.Planning.OwnershipTags.Schedules, "minutely")
+                    .Add(Core.Planning.OwnershipTags.FireTime, Core.Planning.OwnershipTags.FormatFireTime(fire))
+                    .Add(Core.Planning.OwnershipTags.Token, Core.Planning.CreationToken.ForCreate(policy, "minutely", fire, volume.Id))
+                    .Add(Core.Planning.OwnershipTags.Consistency, "crash");
+                await region.CreateSnapshotAsync(new CreateSnapshotRequest(volume.Id, tags, "retained"), ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        }
+
+        await region.WaitForBackgroundWorkAsync(cancellationToken).ConfigureAwait(false);
+        await progress.WriteLineAsync($"seeded {options.Retained} retained snapshots per volume ({options.Retained * volumes.Length} in all) in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0}s").ConfigureAwait(false);
+    }
+
+    /// <summary>The window from a fire in which its process work is counted: the time its creates have to start.</summary>
+    private static readonly TimeSpan FireWindow = TimeSpan.FromSeconds(2);
+
+    /// <summary>Samples the process at each measured fire and <see cref="FireWindow"/> after it.</summary>
+    private static async Task<Dictionary<DateTimeOffset, FireWork>> MeasureFiresAsync(DateTimeOffset firstFire, int fires, CancellationToken cancellationToken)
+    {
+        var work = new Dictionary<DateTimeOffset, FireWork>();
+        for (var i = 0; i < fires; i++)
+        {
+            var fire = firstFire.AddMinutes(i);
+            await DelayUntilAsync(fire, cancellationToken).ConfigureAwait(false);
+            var start = ProcessSample.Now();
+            await DelayUntilAsync(fire + FireWindow, cancellationToken).ConfigureAwait(false);
+            work[fire] = FireWork.Between(start, ProcessSample.Now());
+        }
+
+        return work;
+    }
+
+    private static async Task DelayUntilAsync(DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var wait = at - TimeProvider.System.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
         }
     }
 

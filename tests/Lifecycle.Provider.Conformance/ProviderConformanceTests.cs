@@ -88,6 +88,29 @@ public abstract class ProviderConformanceTests
     }
 
     [Fact]
+    public async Task DescribeSnapshots_ByTagsOfTwoKeys_MatchesEveryKeyAndAnyOfItsValues()
+    {
+        // The read a fired schedule plans its creates from: lifecycle:policy one of the policies AND lifecycle:fire-time
+        // one of the fire times due.
+        await using var f = await CreateFixtureAsync();
+        // One volume each: EC2 wants 15 s between two snapshots of one volume.
+        async Task<SnapshotInfo> SnapshotOfNewVolumeAsync(params (string, string)[] tags) =>
+            await SnapshotAsync(f, (await f.CreateVolumeAsync(f.Zone, Tags.Of(("n", "a")))).Id, tags);
+        var p1Now = await SnapshotOfNewVolumeAsync(("policy", "p1"), ("fire", "now"));
+        var p2Daily = await SnapshotOfNewVolumeAsync(("policy", "p2"), ("fire", "daily"));
+        await SnapshotOfNewVolumeAsync(("policy", "p1"), ("fire", "before"));
+        await SnapshotOfNewVolumeAsync(("policy", "p3"), ("fire", "now"));
+        await SnapshotOfNewVolumeAsync(("policy", "p1"));
+
+        var read = await f.Provider.DescribeSnapshotsAsync(new SnapshotQuery
+        {
+            Tags = new TagFilter(ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty.Add("policy", ["p1", "p2"]).Add("fire", ["now", "daily"])),
+        });
+
+        Assert.Equal(new[] { p1Now.Id, p2Daily.Id }.Order(StringComparer.Ordinal), read.Select(s => s.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task CreateSnapshot_OfAMissingVolume_IsNotFound()
     {
         await using var f = await CreateFixtureAsync();

@@ -49,6 +49,16 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
 
     public void Add(SnapshotInfo snapshot) => snapshots[snapshot.Id] = snapshot;
 
+    private readonly ConcurrentDictionary<string, VolumeInfo> volumes = new(StringComparer.Ordinal);
+
+    /// <summary>A volume the volume reads answer with (when its tags match their filter).</summary>
+    public void AddVolume(VolumeInfo volume) => volumes[volume.Id] = volume;
+
+    /// <summary>How many snapshots the snapshot reads have answered with, in all.</summary>
+    public int SnapshotsDescribed => Volatile.Read(ref snapshotsDescribed);
+
+    private int snapshotsDescribed;
+
     /// <summary>Awaited at each volume read, before it answers (a test holds a policy run in its inventory read).</summary>
     public Func<CancellationToken, Task>? BeforeDescribeVolumes { get; set; }
 
@@ -59,7 +69,7 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
             await before(cancellationToken).ConfigureAwait(false);
         }
 
-        return ImmutableArray<VolumeInfo>.Empty;
+        return [.. volumes.Values.Where(v => filter is null || Matches(v.Tags, filter)).OrderBy(v => v.Id, StringComparer.Ordinal)];
     }
 
     public Task<ImmutableArray<SnapshotInfo>> DescribeSnapshotsAsync(SnapshotQuery? query = null, CancellationToken cancellationToken = default)
@@ -74,12 +84,18 @@ internal sealed class FakeProvider(string region) : ISnapshotProvider, IProvider
 
             if (query.Tags is not null)
             {
-                result = result.Where(s => query.Tags.Tags.All(f => s.Tags.TryGetValue(f.Key, out var v) && (f.Value.IsDefaultOrEmpty || f.Value.Contains(v))));
+                result = result.Where(s => Matches(s.Tags, query.Tags));
             }
         }
 
-        return Task.FromResult(result.OrderBy(s => s.Id).ToImmutableArray());
+        var found = result.OrderBy(s => s.Id).ToImmutableArray();
+        Interlocked.Add(ref snapshotsDescribed, found.Length);
+        return Task.FromResult(found);
     }
+
+    /// <summary>Every key of the filter, and one of its values (any value when it lists none).</summary>
+    private static bool Matches(ImmutableSortedDictionary<string, string> tags, TagFilter filter) =>
+        filter.Tags.All(f => tags.TryGetValue(f.Key, out var v) && (f.Value.IsDefaultOrEmpty || f.Value.Contains(v)));
 
     /// <summary>Snapshots of this fake complete at once; a test may set one's state to pending and back.</summary>
     public async Task<SnapshotInfo?> WaitForCompletionAsync(string snapshotId, CancellationToken cancellationToken = default)

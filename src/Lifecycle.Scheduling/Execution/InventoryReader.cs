@@ -3,6 +3,7 @@ using Lifecycle.Core.Inventory;
 using Lifecycle.Core.Planning;
 using Lifecycle.Core.Policies;
 using Lifecycle.Core.Providers;
+using Lifecycle.Core.Scheduling;
 
 namespace Lifecycle.Scheduling.Execution;
 
@@ -58,6 +59,29 @@ public sealed class InventoryReader
         return plans.Count == 0 ? Plan.Empty(now) : SnapshotPlanner.Merge(now, plans);
     }
 
+    /// <summary>
+    /// The creates due at <paramref name="now"/> (what a fired schedule enqueues), planned against a read of only the
+    /// snapshots they depend on: the policies' snapshots of the fire times now due (<see cref="CreateSnapshotFilters"/>),
+    /// not every snapshot the policies keep. A policy that keeps 100 snapshots of 1,000 volumes would otherwise read
+    /// 100,000 snapshots before each fire's first create. The creates are the ones <see cref="PlanAsync"/> would give
+    /// (the planner skips a target only for a snapshot of a due fire time), and retention still plans on a full read
+    /// in the follow-up. A policy of an engine this server lacks plans nothing here.
+    /// </summary>
+    public async Task<ImmutableArray<PlannedAction>> DueCreatesAsync(
+        SnapshotPlanner planner, PolicySet policies, DateTimeOffset now, CancellationToken cancellationToken = default, bool shareRecent = false)
+    {
+        ArgumentNullException.ThrowIfNull(planner);
+        ArgumentNullException.ThrowIfNull(policies);
+        var creates = ImmutableArray.CreateBuilder<PlannedAction>();
+        foreach (var group in ByEngine(policies).Where(g => engines.Engines.Contains(g.Key)))
+        {
+            var inventory = await ReadEngineAsync(group.Key, group.Value, shareRecent, cancellationToken, CreateSnapshotFilters(group.Value, now)).ConfigureAwait(false);
+            creates.AddRange(planner.DueCreates(group.Value, inventory, now));
+        }
+
+        return creates.ToImmutable();
+    }
+
     /// <summary>The snapshots and target volumes of the policies, from every engine they run on.</summary>
     public async Task<Inventory> ReadAsync(PolicySet policies, CancellationToken cancellationToken = default)
     {
@@ -76,7 +100,8 @@ public sealed class InventoryReader
     private static SortedDictionary<EngineKind, PolicySet> ByEngine(PolicySet policies) =>
         new(policies.Policies.GroupBy(p => p.Engine).ToDictionary(g => g.Key, g => new PolicySet([.. g])));
 
-    private async Task<Inventory> ReadEngineAsync(EngineKind engine, PolicySet policies, bool shareRecent, CancellationToken cancellationToken)
+    private async Task<Inventory> ReadEngineAsync(
+        EngineKind engine, PolicySet policies, bool shareRecent, CancellationToken cancellationToken, ImmutableArray<TagFilter> snapshotFilters = default)
     {
         IProviderRegistry registry;
         try
@@ -90,7 +115,7 @@ public sealed class InventoryReader
             return Inventory.Empty;
         }
 
-        var snapshotFilters = SnapshotFilters(policies);
+        snapshotFilters = snapshotFilters.IsDefault ? SnapshotFilters(policies) : snapshotFilters;
         var volumeFilters = VolumeFilters(policies);
         var volumes = ImmutableArray.CreateBuilder<VolumeInfo>();
         var snapshots = ImmutableArray.CreateBuilder<SnapshotInfo>();
@@ -144,6 +169,29 @@ public sealed class InventoryReader
         var adopted = policies.Policies.Where(p => p.Adopt is not null).Select(p => p.Adopt!.DlmPolicyId)
             .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return adopted.Length == 0 ? [owned] : [owned, TagFilter.Key(DlmTags.PolicyId, adopted)];
+    }
+
+    /// <summary>
+    /// The snapshot read that due creates depend on: the policies' snapshots tagged with a fire time that is due now (the
+    /// latest fire at or before <paramref name="now"/> of each schedule), the only ones the planner looks at to skip a
+    /// create that already happened. A policy that adopts an Amazon DLM policy reads as for a full plan, since the
+    /// adopted snapshots that cover a fire carry no fire-time tag of ours.
+    /// </summary>
+    internal static ImmutableArray<TagFilter> CreateSnapshotFilters(PolicySet policies, DateTimeOffset now)
+    {
+        var fireTimes = policies.Policies.SelectMany(p => p.Schedules)
+            .Select(s => ScheduleCalendar.For(s.Trigger).LatestAtOrBefore(now))
+            .OfType<DateTimeOffset>()
+            .Select(OwnershipTags.FormatFireTime)
+            .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray();
+        if (fireTimes.IsEmpty || policies.Policies.Any(p => p.Adopt is not null))
+        {
+            return SnapshotFilters(policies);
+        }
+
+        return [new TagFilter(ImmutableSortedDictionary.Create<string, ImmutableArray<string>>(StringComparer.Ordinal)
+            .Add(OwnershipTags.Policy, [.. policies.Policies.Select(p => p.Name).Order(StringComparer.Ordinal)])
+            .Add(OwnershipTags.FireTime, fireTimes))];
     }
 
     private static string Describe(TagFilter? filter) =>

@@ -40,16 +40,32 @@ public sealed class PolicyRunner
         try
         {
             var set = new PolicySet([policy]);
-            var plan = await inventory.PlanAsync(planner, set, timeProvider.GetUtcNow(), cancellationToken, shareRecent: mode == PolicyRunMode.Fire).ConfigureAwait(false);
-            var actions = plan.For(policy.Name).ToList();
-            var creates = actions.Where(a => a.Kind == ActionKind.Create).ToList();
-            var selected = PolicyRunMode.MayCreate(mode)
-                ? (creates.Count > 0 ? creates : actions)
-                : actions.Where(a => a.Kind != ActionKind.Create).ToList();
+            var now = timeProvider.GetUtcNow();
+            var shareRecent = mode == PolicyRunMode.Fire;
+            List<PlannedAction>? selected = null;
+            var notes = "";
+            if (mode is PolicyRunMode.Fire or PolicyRunMode.Manual)
+            {
+                // A fire's creates need only the snapshots of the fire times now due, not all the policy keeps.
+                var due = await inventory.DueCreatesAsync(planner, set, now, cancellationToken, shareRecent).ConfigureAwait(false);
+                selected = due.IsEmpty ? null : [.. due];
+            }
+
+            if (selected is null)
+            {
+                // Nothing to create (a fire delivered again, a catch-up, a follow-up, a reconcile): the whole plan.
+                var plan = await inventory.PlanAsync(planner, set, now, cancellationToken, shareRecent).ConfigureAwait(false);
+                var actions = plan.For(policy.Name).ToList();
+                var creates = actions.Where(a => a.Kind == ActionKind.Create).ToList();
+                selected = PolicyRunMode.MayCreate(mode)
+                    ? (creates.Count > 0 ? creates : actions)
+                    : actions.Where(a => a.Kind != ActionKind.Create).ToList();
+                notes = string.Join("; ", plan.Notes.Where(n => n.Policy == policy.Name).Select(n => n.Message));
+            }
+
             // All of a fire's actions in one store transaction, then one Hangfire job each.
             var queued = await dispatcher.EnqueueManyAsync(runId, selected, cancellationToken).ConfigureAwait(false);
 
-            var notes = string.Join("; ", plan.Notes.Where(n => n.Policy == policy.Name).Select(n => n.Message));
             var message = $"{queued} action(s) queued of {selected.Count} planned" + (notes.Length > 0 ? "; " + notes : "");
             await store.FinishRunAsync(runId, RunStates.Succeeded, queued, message, cancellationToken).ConfigureAwait(false);
             logger.LogInformation("policy {Policy} ({Mode}{Schedule}): {Message}", policy.Name, mode, schedule is null ? "" : " " + schedule, message);

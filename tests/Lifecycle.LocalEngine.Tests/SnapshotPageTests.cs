@@ -65,11 +65,17 @@ public sealed class SnapshotPageTests
             (new SnapshotPageQuery { Tiers = [StorageTier.Standard], States = [SnapshotState.Completed] }, s => s.Tier == StorageTier.Standard),
             (new SnapshotPageQuery { SnapshotIds = [all[1].Id, all[7].Id, all[9].Id] }, s => s.Id == all[1].Id || s.Id == all[9].Id),
         };
-        foreach (var (query, expected) in cases)
+        // Both walks of a tag condition of several values: through tags_by_key_value for a narrow one (few matching
+        // tags), through tags_by_key for a broad one (here: a threshold no condition is under).
+        foreach (var narrowTagMatches in new[] { f.Local.NarrowTagMatches, 0 })
         {
-            var want = live.Where(expected).Select(s => s.Id).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(want, await WalkAsync(f.Local, query, pageSize: 4));
-            Assert.Equal(want, await WalkAsync(f.Local, query, pageSize: 1000));
+            f.Local.NarrowTagMatches = narrowTagMatches;
+            foreach (var (query, expected) in cases)
+            {
+                var want = live.Where(expected).Select(s => s.Id).Order(StringComparer.Ordinal).ToList();
+                Assert.Equal(want, await WalkAsync(f.Local, query, pageSize: 4));
+                Assert.Equal(want, await WalkAsync(f.Local, query, pageSize: 1000));
+            }
         }
 
         var page = await f.Local.DescribeSnapshotsPageAsync(new SnapshotPageQuery { Tags = new TagFilter(Filter("four", "yes")), Limit = 2 });
@@ -83,10 +89,25 @@ public sealed class SnapshotPageTests
         await using var f = new LocalProviderFixture();
         var one = f.Local.ExplainSnapshotPage(new SnapshotPageQuery { Tags = new TagFilter(Filter("k", "v")), AfterId = "snap-0" });
         Assert.Contains(one, line => line.Contains("tags_by_key_value", StringComparison.Ordinal));
-        var many = f.Local.ExplainSnapshotPage(new SnapshotPageQuery { Tags = new TagFilter(Filter("k", "v", "w")) });
-        Assert.Contains(many, line => line.Contains("tags_by_key", StringComparison.Ordinal));
         var key = f.Local.ExplainSnapshotPage(new SnapshotPageQuery { AnyTagKeys = ["k"] });
         Assert.Contains(key, line => line.Contains("tags_by_key", StringComparison.Ordinal));
-        Assert.All([one, many, key], plan => Assert.DoesNotContain(plan, line => line.StartsWith("SCAN s", StringComparison.Ordinal) || line.Contains("TEMP B-TREE", StringComparison.Ordinal)));
+        f.Local.NarrowTagMatches = 0; // every condition of several values counts as broad
+        var broad = f.Local.ExplainSnapshotPage(new SnapshotPageQuery { Tags = new TagFilter(Filter("k", "v", "w")) });
+        Assert.Contains(broad, line => line.Contains("tags_by_key ", StringComparison.Ordinal) || line.EndsWith("tags_by_key", StringComparison.Ordinal));
+        Assert.All([one, key, broad], plan => Assert.DoesNotContain(plan, line => line.StartsWith("SCAN s", StringComparison.Ordinal) || line.Contains("TEMP B-TREE", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ATagPageOfAFewMatchingValues_SeeksEachValue_AndSortsOnlyItsMatches()
+    {
+        // A batch of token lookups: walking every tag of the key would read the whole region's tokens.
+        await using var f = new LocalProviderFixture();
+        var volume = await f.CreateVolumeAsync("a", ImmutableSortedDictionary<string, string>.Empty);
+        await SnapshotAsync(f.Local, volume.Id, ("k", "v"));
+
+        var narrow = f.Local.ExplainSnapshotPage(new SnapshotPageQuery { Tags = new TagFilter(Filter("k", "v", "w")) });
+
+        Assert.Contains(narrow, line => line.Contains("tags_by_key_value", StringComparison.Ordinal));
+        Assert.DoesNotContain(narrow, line => line.StartsWith("SCAN s", StringComparison.Ordinal));
     }
 }

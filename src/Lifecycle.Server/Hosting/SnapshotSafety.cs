@@ -26,9 +26,9 @@ internal static class SnapshotSafety
     /// </summary>
     public static async Task EnsureNotNewestAsync(ISnapshotProvider provider, SnapshotInfo snapshot, string policy, string code, CancellationToken cancellationToken)
     {
-        // Only the group's members are read, not all the policy's snapshots (a follow-up deleting 1,000 snapshots of a
-        // policy that keeps 100,000 read 100 million per delete): its copies, tagged with the group's source volume,
-        // and the snapshots of the group's volume.
+        // Only the group's members are read, not all the policy's snapshots (a follow-up deleting 50 snapshots of a
+        // policy that keeps 100 of 50 volumes read 5,000 snapshots and their tags per delete): its copies, tagged with
+        // the group's source volume, and the snapshots of the group's volume.
         var group = RetentionGroup(snapshot);
         var copies = await provider.DescribeSnapshotsAsync(new SnapshotQuery
         {

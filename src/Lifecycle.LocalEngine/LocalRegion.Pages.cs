@@ -63,7 +63,8 @@ public sealed partial class LocalRegion
         await ApplyClockAsync(cancellationToken).ConfigureAwait(false);
         var rows = _catalog.Read(c =>
         {
-            var (sql, parameters) = SnapshotPageSql(query, IsNarrow(c, query));
+            var (driver, narrow) = PageDriver(c, query);
+            var (sql, parameters) = SnapshotPageSql(query, driver, narrow);
             return c.Query<SnapshotRow>(sql, parameters).ToList();
         });
         var hasMore = rows.Count > query.Limit;
@@ -72,12 +73,8 @@ public sealed partial class LocalRegion
             rows.RemoveAt(rows.Count - 1);
         }
 
-        var ids = JsonSerializer.Serialize(rows.Select(r => r.Id));
-        var tags = _catalog.Read(c => c.Query<(string ResourceId, string Key, string Value)>(
-                "SELECT resource_id, key, value FROM tags WHERE resource_id IN (SELECT value FROM json_each(@ids))", new { ids }).ToList())
-            .GroupBy(t => t.ResourceId, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal), StringComparer.Ordinal);
-        var fastRestore = FastRestoreOfMatching(null);
+        var tags = TagsOfIds(rows.Select(r => r.Id));
+        var fastRestore = FastRestoreOfIds(rows.Select(r => r.Id));
         var empty = ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
         return new SnapshotPage(
             [.. rows.Select(r => ToInfo(r, tags.GetValueOrDefault(r.Id) ?? empty, fastRestore.GetValueOrDefault(r.Id) ?? ImmutableSortedDictionary<string, FastRestoreState>.Empty))],
@@ -87,7 +84,8 @@ public sealed partial class LocalRegion
     /// <summary>SQLite's plan for a page query (tests check that a tag page walks an index, not the snapshots).</summary>
     internal IReadOnlyList<string> ExplainSnapshotPage(SnapshotPageQuery query) => _catalog.Read(c =>
     {
-        var (sql, parameters) = SnapshotPageSql(query, IsNarrow(c, query));
+        var (driver, narrow) = PageDriver(c, query);
+        var (sql, parameters) = SnapshotPageSql(query, driver, narrow);
         return c.Query<(long Id, long Parent, long NotUsed, string Detail)>("EXPLAIN QUERY PLAN " + sql, parameters).Select(r => r.Detail).ToList();
     });
 
@@ -100,19 +98,21 @@ public sealed partial class LocalRegion
     /// </summary>
     internal int NarrowTagMatches { get; set; } = 4_000;
 
-    /// <summary>Whether the driving tag condition of <paramref name="query"/> is a narrow one of several values (see <see cref="NarrowTagMatches"/>).</summary>
-    private bool IsNarrow(SqliteConnection connection, SnapshotPageQuery query)
+    /// <summary>
+    /// Which tag condition of <paramref name="query"/> drives the walk (of several, the one fewest tags match: a
+    /// policy's snapshots of one source volume walk that volume's tags, not the policy's), and whether it is a narrow
+    /// one of several values (see <see cref="NarrowTagMatches"/>).
+    /// </summary>
+    private (int Driver, bool Narrow) PageDriver(SqliteConnection connection, SnapshotPageQuery query)
     {
-        if (query.Tags is not { Tags.Count: > 0 } tags || tags.Tags.First() is not { Value.Length: > 1 } first)
+        var tags = (query.Tags?.Tags ?? ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty).ToList();
+        if (tags.Count == 0 || (tags.Count == 1 && tags[0].Value.Length <= 1))
         {
-            return false;
+            return (0, false);
         }
 
-        var cap = NarrowTagMatches;
-        var matches = connection.ExecuteScalar<long>(
-            "SELECT count(*) FROM (SELECT 1 FROM tags INDEXED BY tags_by_key_value WHERE key = @key AND value IN @values LIMIT @cap)",
-            new { key = first.Key, values = first.Value.ToArray(), cap });
-        return matches < cap;
+        var (driver, matches) = FewestMatches(connection, tags);
+        return (driver, tags[driver].Value.Length > 1 && matches < NarrowTagMatches);
     }
 
     /// <summary>
@@ -124,7 +124,7 @@ public sealed partial class LocalRegion
                 .SelectMany(ids => c.Query<(string Id, long CreatedAt)>("SELECT id, created_at FROM volumes WHERE id IN @ids", new { ids })).ToList())
             .ToDictionary(v => v.Id, v => FromMs(v.CreatedAt), StringComparer.Ordinal);
 
-    private static (string Sql, DynamicParameters Parameters) SnapshotPageSql(SnapshotPageQuery query, bool narrow)
+    private static (string Sql, DynamicParameters Parameters) SnapshotPageSql(SnapshotPageQuery query, int driver, bool narrow)
     {
         var parameters = new DynamicParameters();
         var conditions = new List<string> { "s.recycled_at IS NULL" };
@@ -132,12 +132,12 @@ public sealed partial class LocalRegion
         var sql = new StringBuilder();
         string order;
 
-        // The driving walk: the first tag condition when there is one (an index in resource-id order), else the
-        // snapshots' own id index. CROSS JOIN keeps SQLite from reordering the join.
+        // The driving walk: a tag condition when there is one (an index in resource-id order; see PageDriver), else
+        // the snapshots' own id index. CROSS JOIN keeps SQLite from reordering the join.
         if (tagConditions.Count > 0)
         {
-            var (key, values) = tagConditions[0];
-            tagConditions.RemoveAt(0);
+            var (key, values) = tagConditions[driver];
+            tagConditions.RemoveAt(driver);
             parameters.Add("driveKey", key);
             sql.Append("SELECT s.* FROM tags t INDEXED BY ").Append(values.Length == 1 || narrow ? "tags_by_key_value" : "tags_by_key")
                 .Append(" CROSS JOIN snapshots s ON s.id = t.resource_id WHERE t.key = @driveKey");

@@ -327,15 +327,15 @@ public sealed partial class LocalRegion
             .ToImmutableSortedDictionary(z => z.Zone, z => z.State, StringComparer.Ordinal);
     }
 
-    /// <summary>The fast-restore state of the snapshots a query's SQL selects (all when it selects by nothing), by snapshot id.</summary>
-    private Dictionary<string, ImmutableSortedDictionary<string, FastRestoreState>> FastRestoreOfMatching(SnapshotQuery? query)
+    /// <summary>The fast-restore state of these snapshots (of every snapshot when null), by snapshot id, in one read.</summary>
+    private Dictionary<string, ImmutableSortedDictionary<string, FastRestoreState>> FastRestoreOfIds(IEnumerable<string>? ids)
     {
         var now = NowMs;
-        var (where, parameters) = SnapshotWhere(query);
-        var rows = where is null
+        var json = ids is null ? null : System.Text.Json.JsonSerializer.Serialize(ids);
+        var rows = json is null
             ? FastRestoreRows(null)
             : _catalog.Read(c => c.Query<FastRestoreRow>(
-                "SELECT * FROM fast_restore WHERE snapshot_id IN (SELECT id FROM snapshots WHERE " + where + ") ORDER BY snapshot_id, zone", parameters).ToList());
+                "SELECT * FROM fast_restore WHERE snapshot_id IN (SELECT value FROM json_each(@json)) ORDER BY snapshot_id, zone", new { json }).ToList());
         return rows.Select(r => (r.SnapshotId, r.Zone, State: StateOf(r, now))).Where(z => z.State != FastRestoreState.Disabled)
             .GroupBy(z => z.SnapshotId, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(z => z.Zone, z => z.State, StringComparer.Ordinal), StringComparer.Ordinal);

@@ -150,7 +150,8 @@ public sealed class TagIndexTests
             connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = "DROP INDEX tags_by_key_value; DROP INDEX snapshots_by_restore_expiry; DROP INDEX snapshots_by_recycle_exit;"
-                + " DROP INDEX fast_restore_by_disabled_at; PRAGMA user_version=1;";
+                + " DROP INDEX fast_restore_by_disabled_at; DROP INDEX tags_by_key; DROP INDEX snapshots_by_seq; DROP INDEX snapshots_by_volume;"
+                + " PRAGMA user_version=1;";
             command.ExecuteNonQuery();
         });
 
@@ -161,8 +162,9 @@ public sealed class TagIndexTests
             version.CommandText = "PRAGMA user_version";
             Assert.Equal((long)Catalog.RegionCatalog.SchemaVersion, (long)version.ExecuteScalar()!);
             using var index = connection.CreateCommand();
-            index.CommandText = "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='tags_by_key_value'";
-            Assert.Equal(1L, (long)index.ExecuteScalar()!);
+            index.CommandText = "SELECT count(*) FROM sqlite_master WHERE type='index'"
+                + " AND name IN ('tags_by_key_value', 'tags_by_key', 'snapshots_by_seq', 'snapshots_by_volume')";
+            Assert.Equal(4L, (long)index.ExecuteScalar()!);
         }
 
         var found = Assert.Single(await f.Local.DescribeSnapshotsAsync(ByTag(TokenKey, "old-token")));

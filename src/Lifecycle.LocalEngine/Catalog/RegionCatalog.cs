@@ -16,9 +16,10 @@ internal sealed class RegionCatalog : IDisposable
     /// <summary>
     /// 1: the tables; 2: the tag index by key and value (tag-filtered lookups, e.g. the creation token); 3: indexes for
     /// the clock's due checks, which every describe runs (see LocalRegion.ApplyClockAsync); 4: the tag index by key in
-    /// resource order (a page of a <c>tag-key</c> or multi-value tag filter, walked in id order without a sort).
+    /// resource order (a page of a <c>tag-key</c> or multi-value tag filter, walked in id order without a sort); 5: the
+    /// snapshots by creation order and by volume (the next creation number under the write lock, a volume's snapshots).
     /// </summary>
-    public const int SchemaVersion = 4;
+    public const int SchemaVersion = 5;
     private readonly SqliteConnection _connection;
     private readonly object _gate = new();
     private readonly string _readConnectionString;
@@ -105,6 +106,22 @@ internal sealed class RegionCatalog : IDisposable
             // gives (key, value) → resource ids in order; this gives key → resource ids in order, for a filter on a
             // key alone or on several values of it, so a page of 1,000 reads about 1,000 index entries, not the region.
             _connection.Execute("CREATE INDEX IF NOT EXISTS tags_by_key ON tags(key, resource_id); PRAGMA user_version=4;", transaction: tx);
+            tx.Commit();
+        }
+
+        if (version < 5)
+        {
+            using var tx = _connection.BeginTransaction();
+
+            // Every commit of new snapshots reads the last creation number (max(seq)) under the write lock, and the
+            // keepLatest check of a delete reads the snapshots of one volume. Without these both scanned the table: with
+            // 100,000 snapshots, 33 ms per group commit of a fire's creates and 80 ms per delete (bench scheduler
+            // --retained 100).
+            _connection.Execute("""
+                CREATE INDEX IF NOT EXISTS snapshots_by_seq ON snapshots(seq);
+                CREATE INDEX IF NOT EXISTS snapshots_by_volume ON snapshots(volume_id);
+                PRAGMA user_version=5;
+                """, transaction: tx);
             tx.Commit();
         }
     }

@@ -112,45 +112,59 @@ public sealed partial class LocalRegion
 
     public Task<ImmutableArray<VolumeInfo>> DescribeVolumesAsync(TagFilter? filter = null, CancellationToken cancellationToken = default)
     {
-        // The filter's tags narrow both reads in SQL (tags_by_key_value), so a policy's read of its 50 volumes does not
+        // The filter's tags narrow the read in SQL (tags_by_key_value), so a policy's read of its 50 volumes does not
         // read a region's 1,000 volumes and their tags; TagsMatch below keeps the filter's exact semantics in one place.
-        var (where, parameters) = VolumeWhere(filter);
-        var rows = _catalog.Read(c => c.Query<VolumeRow>($"SELECT * FROM volumes v WHERE {where} ORDER BY created_at, id", parameters).ToList());
+        var rows = _catalog.Read(c =>
+        {
+            var (where, parameters) = VolumeWhere(c, filter);
+            return c.Query<VolumeRow>($"SELECT * FROM volumes v WHERE {where} ORDER BY created_at, id", parameters).ToList();
+        });
         // The volumes' tags only: the snapshots' tags (many times more rows in a region that keeps history) are not read.
-        var tags = _catalog.Read(c => c.Query<(string ResourceId, string Key, string Value)>(
-                $"SELECT t.resource_id, t.key, t.value FROM volumes v CROSS JOIN tags t ON t.resource_id = v.id WHERE {where}", parameters).ToList())
-            .GroupBy(t => t.ResourceId, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToImmutableSortedDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+        var tags = TagsOfIds(rows.Select(r => r.Id));
         return Task.FromResult(rows
             .Select(r => ToInfo(r, tags.GetValueOrDefault(r.Id) ?? ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal)))
             .Where(v => TagsMatch(v.Tags, filter))
             .ToImmutableArray());
     }
 
-    /// <summary>The condition on <c>volumes v</c> that a tag filter selects (each key, with one of its values when it names any).</summary>
-    private static (string Where, DynamicParameters Parameters) VolumeWhere(TagFilter? filter)
+    /// <summary>
+    /// The condition on <c>volumes v</c> that a tag filter selects (each key, with one of its values when it names any).
+    /// The condition fewest tags match drives the read (a policy's targets <c>bench: "true", group: "3"</c> read the 50
+    /// volumes of its group, not the 1,000 of the other tag: 8 ms per read in a fire of bench scheduler --retained 100,
+    /// 0.49 -> 0.08 ms warm on a copy of its catalog); the others are one seek of the tag's primary key per volume.
+    /// </summary>
+    private (string Where, DynamicParameters Parameters) VolumeWhere(Microsoft.Data.Sqlite.SqliteConnection connection, TagFilter? filter)
     {
         var sql = new System.Text.StringBuilder("1=1");
         var parameters = new DynamicParameters();
-        var index = 0;
-        foreach (var (key, values) in filter?.Tags ?? ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty)
+        // More values than can be bound: the key in SQL, the values in memory (TagsMatch).
+        var tags = (filter?.Tags ?? ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty)
+            .Select(t => new KeyValuePair<string, ImmutableArray<string>>(t.Key, t.Value.IsDefaultOrEmpty || t.Value.Length > MaxBoundIds ? [] : t.Value))
+            .ToList();
+        var driver = tags.Count <= 1 ? 0 : FewestMatches(connection, tags).Index;
+        for (var i = 0; i < tags.Count; i++)
         {
-            var keyName = "tagKey" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var (key, values) = tags[i];
+            var keyName = "tagKey" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var valuesName = "tagValues" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
             parameters.Add(keyName, key);
-            sql.Append(" AND v.id IN (SELECT resource_id FROM tags WHERE key=@").Append(keyName);
-            if (!values.IsDefaultOrEmpty && values.Length <= MaxBoundIds)
+            var valueCondition = "";
+            if (!values.IsDefaultOrEmpty)
             {
-                var valuesName = "tagValues" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 parameters.Add(valuesName, values.ToArray());
-                sql.Append(" AND value IN @").Append(valuesName);
+                valueCondition = " AND value IN @" + valuesName;
             }
 
-            sql.Append(')');
-            index++;
+            sql.Append(i == driver
+                ? $" AND v.id IN (SELECT resource_id FROM tags WHERE key=@{keyName}{valueCondition})"
+                : $" AND EXISTS (SELECT 1 FROM tags WHERE resource_id = v.id AND key=@{keyName}{valueCondition})");
         }
 
         return (sql.ToString(), parameters);
     }
+
+    /// <summary>The condition a volume read by <paramref name="filter"/> uses (tests check which of its tags drives it).</summary>
+    internal string VolumeQueryCondition(TagFilter filter) => _catalog.Read(c => VolumeWhere(c, filter).Where);
 
     /// <summary>One volume with its tags, or null when it does not exist (two indexed reads, whatever the region holds).</summary>
     public Task<VolumeInfo?> DescribeVolumeAsync(string volumeId, CancellationToken cancellationToken = default)

@@ -110,6 +110,39 @@ public sealed class SnapshotQueryTests
     }
 
     [Fact]
+    public async Task AVolumeRead_IsDrivenByTheTagFewestVolumesCarry_AndSelectsWhatItsFilterAdmits()
+    {
+        await using var f = new LocalProviderFixture();
+        var volumes = new List<VolumeInfo>();
+        for (var i = 0; i < 12; i++)
+        {
+            volumes.Add(await f.CreateVolumeAsync("a", ImmutableSortedDictionary<string, string>.Empty
+                .Add("bench", "true").Add("group", (i % 4).ToString(CultureInfo.InvariantCulture))));
+        }
+
+        // "bench" (index 0) is on every volume, "group" 1 on three: the group drives, the bench tag is a seek per volume.
+        var filter = Filter(("bench", ["true"]), ("group", ["1"]));
+        var condition = f.Local.VolumeQueryCondition(filter);
+        Assert.Contains("v.id IN (SELECT resource_id FROM tags WHERE key=@tagKey1", condition, StringComparison.Ordinal);
+        Assert.Contains("EXISTS (SELECT 1 FROM tags WHERE resource_id = v.id AND key=@tagKey0", condition, StringComparison.Ordinal);
+
+        var cases = new (TagFilter Filter, Func<VolumeInfo, bool> Admits)[]
+        {
+            (filter, v => v.Tags["group"] == "1"),
+            (Filter(("bench", []), ("group", ["0", "3"])), v => v.Tags["group"] is "0" or "3"),
+            (Filter(("bench", ["false"]), ("group", ["1"])), _ => false),
+            (Filter(("group", ["2"])), v => v.Tags["group"] == "2"),
+        };
+        foreach (var (query, admits) in cases)
+        {
+            var got = await f.Local.DescribeVolumesAsync(query);
+            // (in creation order; volumes created in one millisecond by id)
+            Assert.Equal(volumes.Where(admits).Select(v => v.Id).Order(StringComparer.Ordinal), got.Select(v => v.Id).Order(StringComparer.Ordinal));
+            Assert.All(got, v => Assert.Equal(volumes.Single(w => w.Id == v.Id).Tags, v.Tags));
+        }
+    }
+
+    [Fact]
     public async Task TheNextCreationNumber_IsOneSeekOfTheCreationOrderIndex()
     {
         // Read under the catalog's write lock by every commit of new snapshots (a fire's group commits).

@@ -142,24 +142,7 @@ public sealed partial class LocalRegion
             .Select(t => new KeyValuePair<string, ImmutableArray<string>>(t.Key, t.Value.IsDefaultOrEmpty || t.Value.Length > MaxBoundIds ? [] : t.Value))
             .ToList();
         var driver = tags.Count <= 1 ? 0 : FewestMatches(connection, tags).Index;
-        for (var i = 0; i < tags.Count; i++)
-        {
-            var (key, values) = tags[i];
-            var keyName = "tagKey" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var valuesName = "tagValues" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            parameters.Add(keyName, key);
-            var valueCondition = "";
-            if (!values.IsDefaultOrEmpty)
-            {
-                parameters.Add(valuesName, values.ToArray());
-                valueCondition = " AND value IN @" + valuesName;
-            }
-
-            sql.Append(i == driver
-                ? $" AND v.id IN (SELECT resource_id FROM tags WHERE key=@{keyName}{valueCondition})"
-                : $" AND EXISTS (SELECT 1 FROM tags WHERE resource_id = v.id AND key=@{keyName}{valueCondition})");
-        }
-
+        AppendTagConditions(sql, parameters, tags, driver, "v.id");
         return (sql.ToString(), parameters);
     }
 

@@ -403,6 +403,18 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
         var tags = (query.Tags?.Tags ?? ImmutableSortedDictionary<string, ImmutableArray<string>>.Empty)
             .Where(t => t.Value.IsDefaultOrEmpty || t.Value.Length <= MaxBoundIds).ToList();
         var driver = keyed || tags.Count == 0 ? -1 : tags.Count == 1 ? 0 : FewestMatches(connection, tags).Index;
+        AppendTagConditions(sql, parameters, tags, driver, "snapshots.id");
+        return (keyed || tags.Count > 0 ? sql.ToString() : null, parameters);
+    }
+
+    /// <summary>
+    /// Appends each tag condition (a key, with one of its values when it names any) on the rows whose id is
+    /// <paramref name="rowId"/>: the <paramref name="driver"/>-th as the list of ids that carry it (the read starts from
+    /// it), the others as a seek of the tag's primary key per row. A driver of -1: every condition is checked per row.
+    /// </summary>
+    private static void AppendTagConditions(
+        System.Text.StringBuilder sql, DynamicParameters parameters, IReadOnlyList<KeyValuePair<string, ImmutableArray<string>>> tags, int driver, string rowId)
+    {
         for (var i = 0; i < tags.Count; i++)
         {
             var (key, values) = tags[i];
@@ -417,11 +429,9 @@ public sealed partial class LocalRegion : ISnapshotProvider, IDisposable
             }
 
             sql.Append(i == driver
-                ? $" AND id IN (SELECT resource_id FROM tags WHERE key=@{keyName}{valueCondition})"
-                : $" AND EXISTS (SELECT 1 FROM tags WHERE resource_id = snapshots.id AND key=@{keyName}{valueCondition})");
+                ? $" AND {rowId} IN (SELECT resource_id FROM tags WHERE key=@{keyName}{valueCondition})"
+                : $" AND EXISTS (SELECT 1 FROM tags WHERE resource_id = {rowId} AND key=@{keyName}{valueCondition})");
         }
-
-        return (keyed || tags.Count > 0 ? sql.ToString() : null, parameters);
     }
 
     /// <summary>

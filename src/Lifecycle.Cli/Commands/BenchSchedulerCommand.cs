@@ -74,6 +74,13 @@ public static class BenchSchedulerCommand
                     {
                         await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                             $"  fire {fire.Fire:HH:mm}{(i == 0 ? " (first after start)" : ""),-20} {fire.Snapshots} snapshots, start p50 {fire.P50.TotalMilliseconds:0} ms, p99 {fire.P99.TotalMilliseconds:0} ms, max {fire.Max.TotalMilliseconds:0} ms")).ConfigureAwait(false);
+                        await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                            $"    first action claimed {fire.FirstJobStart.TotalMilliseconds:0} ms, first create {fire.First.TotalMilliseconds:0} ms; action job claimed p50 {fire.JobStartP50.TotalMilliseconds:0} ms, p99 {fire.JobStartP99.TotalMilliseconds:0} ms")).ConfigureAwait(false);
+                        if (fire.FirstSteps.Length > 0)
+                        {
+                            await stdout.WriteLineAsync("    its first create: " + fire.FirstSteps).ConfigureAwait(false);
+                        }
+
                         if (fire.Work is { } work)
                         {
                             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,

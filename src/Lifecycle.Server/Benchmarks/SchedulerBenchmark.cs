@@ -87,6 +87,23 @@ public sealed record SchedulerBenchResult(
 /// <summary>One measured fire: its time and the fire → snapshot start delays of its creates.</summary>
 public sealed record FireDelays(DateTimeOffset Fire, int Snapshots, TimeSpan P50, TimeSpan P99, TimeSpan Max)
 {
+    /// <summary>The first of the fire's creates to start: a one-time stall delays it, a busy machine the later ones.</summary>
+    public TimeSpan First { get; init; }
+
+    /// <summary>Fire → the first of the fire's actions claimed by a job.</summary>
+    public TimeSpan FirstJobStart { get; init; }
+
+    /// <summary>
+    /// The steps of the action whose snapshot started first, from the fire: recorded in the run store, its Hangfire job
+    /// enqueued, taken by a worker (processing), claimed in the run store, snapshot started. Where a one-time stall is.
+    /// </summary>
+    public string FirstSteps { get; init; } = "";
+
+    /// <summary>Fire → the action's job claiming it (its wait for a worker), p50 and p99.</summary>
+    public TimeSpan JobStartP50 { get; init; }
+
+    public TimeSpan JobStartP99 { get; init; }
+
     /// <summary>What the whole process spent in the <see cref="FireWork.Window"/> from the fire (null if not sampled).</summary>
     public FireWork? Work { get; init; }
 }
@@ -223,11 +240,33 @@ public static class SchedulerBenchmark
                 .Where(a => a.ResultSnapshotId is not null && snapshots.ContainsKey(a.ResultSnapshotId) && a.FireTime is not null)
                 .Select(a => (Fire: a.FireTime!.Value, Delay: snapshots[a.ResultSnapshotId!].StartTime - a.FireTime!.Value)).ToList();
             var snapshotDelays = snapshotStarts.Select(s => s.Delay).Order().ToList();
+            var monitoring = host.Services.GetRequiredService<Hangfire.JobStorage>().GetMonitoringApi();
+            string FirstSteps(DateTimeOffset fire)
+            {
+                var first = actions.Where(a => a.FireTime == fire && a.ResultSnapshotId is not null && snapshots.ContainsKey(a.ResultSnapshotId))
+                    .MinBy(a => snapshots[a.ResultSnapshotId!].StartTime);
+                if (first?.Job is null)
+                {
+                    return "";
+                }
+
+                var history = monitoring.JobDetails(first.Job)?.History ?? [];
+                string At(DateTimeOffset? at) => at is { } t ? ((t - fire).TotalMilliseconds).ToString("0", CultureInfo.InvariantCulture) + " ms" : "?";
+                DateTimeOffset? State(string name) => history.Where(h => h.StateName == name).Select(h => (DateTimeOffset?)new DateTimeOffset(h.CreatedAt, TimeSpan.Zero)).Min();
+                return $"recorded {At(first.EnqueuedAt)}, job enqueued {At(State("Enqueued"))}, processing {At(State("Processing"))}, claimed {At(first.StartedAt)}, snapshot {At(snapshots[first.ResultSnapshotId!].StartTime)}";
+            }
+
             var perFire = snapshotStarts.GroupBy(s => s.Fire).OrderBy(g => g.Key).Select(g =>
             {
                 var delays = g.Select(s => s.Delay).Order().ToList();
+                var jobStarts = actions.Where(a => a.FireTime == g.Key && a.StartedAt is not null).Select(a => a.StartedAt!.Value - g.Key).Order().ToList();
                 return new FireDelays(g.Key, delays.Count, Percentile(delays, 0.50), Percentile(delays, 0.99), delays[^1])
                 {
+                    First = delays[0],
+                    FirstJobStart = jobStarts.FirstOrDefault(),
+                    FirstSteps = FirstSteps(g.Key),
+                    JobStartP50 = Percentile(jobStarts, 0.50),
+                    JobStartP99 = Percentile(jobStarts, 0.99),
                     Work = fireWork.GetValueOrDefault(g.Key),
                 };
             }).ToList();

@@ -17,10 +17,11 @@ public sealed record SchedulingOptions
 
     /// <summary>
     /// 40: a create's worker spends much of its turn waiting (its claim's turn at the store's writer, the engine's
-    /// durable commit, a round trip to the provider), so on two cores 20 workers left a third of the CPU idle in a
-    /// fire. bench scheduler, 1,000 creates through /ec2 (p99 fire → snapshot start, first fire after a start, then
-    /// the next): 20 workers 2.51–3.13 s, 1.55–1.99 s; 40 workers 1.56–1.96 s, 1.22–1.43 s (three runs each). 64 were
-    /// no better (1.80 s, 1.24 s). It was 20 when idle workers still spun for work (80 threads on two cores).
+    /// durable commit, a round trip to the provider), so on two cores 20 workers left a quarter to a third of the CPU
+    /// idle in a fire. bench scheduler, 1,000 creates through /ec2 (p99 fire → snapshot start, first fire after a
+    /// start, then the next): 20 workers 2.51–3.13 s, 1.55–1.99 s; 40 workers 1.56–1.96 s, 1.22–1.43 s (three runs
+    /// each). 64 were no better (1.80 s, 1.24 s). It was 20 when idle workers still spun for work (80 threads on two
+    /// cores).
     /// </summary>
     public const int DefaultMaxConcurrency = 40;
 

@@ -67,7 +67,7 @@ public static class LifecycleServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(engine);
         builder.Services.AddLifecycleScheduling(
-            new SchedulingOptions { Store = store, MaxConcurrency = options.MaxConcurrency, NodeName = options.NodeName },
+            new SchedulingOptions { Store = store, MaxConcurrency = options.MaxConcurrency, NodeName = options.NodeName, RehearseOnStart = options.RehearseOnStart },
             new Lifecycle.Scheduling.Telemetry.InstrumentedEngineRegistry(engine.Engines),
             new YamlPolicySetParser());
         if (options.Demo)

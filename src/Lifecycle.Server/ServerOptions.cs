@@ -49,6 +49,12 @@ public sealed record ServerOptions
     /// <summary>Jobs this node runs at once.</summary>
     public int MaxConcurrency { get; init; } = Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency;
 
+    /// <summary>
+    /// Once started, walk the read side of every policy's next fire, writing nothing (see
+    /// <see cref="Lifecycle.Scheduling.Execution.FireRehearsal"/>): the first fire after a start then runs on a warm path.
+    /// </summary>
+    public bool RehearseOnStart { get; init; } = true;
+
     /// <summary>The admin token's file; default DATA/admin-token, written (mode 0600) at first start.</summary>
     public string? AdminTokenFile { get; init; }
 

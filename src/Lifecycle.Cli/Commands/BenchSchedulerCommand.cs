@@ -22,10 +22,11 @@ public static class BenchSchedulerCommand
         var threads = new Option<int>("--threads") { Description = "Hangfire workers for creates (serve's --max-concurrency)", DefaultValueFactory = _ => Lifecycle.Scheduling.Configuration.SchedulingOptions.DefaultMaxConcurrency };
         var retained = new Option<int>("--retained") { Description = "Snapshots each volume already has from earlier fires, owned by its policy (the steady state of a retain-count policy)", DefaultValueFactory = _ => 0 };
         var engine = new Option<string>("--engine") { Description = "local (calls in process) or endpoint (the AWS provider through the EC2-compatible endpoint on loopback)", DefaultValueFactory = _ => "local" };
+        var noRehearsal = new Option<bool>("--no-rehearsal") { Description = "Start without the rehearsal of the next fire that serve runs (to measure a cold first fire)" };
         var output = new Option<string>("--output", "-o") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         var command = new Command("scheduler", "Snapshot jobs per minute, fire→start delay, and each fire's CPU, allocations and GC, of one node on SQLite or PostgreSQL")
         {
-            store, database, volumes, policies, fires, threads, retained, engine, output,
+            store, database, volumes, policies, fires, threads, retained, engine, noRehearsal, output,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -41,6 +42,7 @@ public static class BenchSchedulerCommand
                 Threads = parseResult.GetValue(threads),
                 Retained = parseResult.GetValue(retained),
                 Engine = parseResult.GetValue(engine)!,
+                Rehearse = !parseResult.GetValue(noRehearsal),
             };
             var format = parseResult.GetValue(output);
             if (options.Store is not ("sqlite" or "postgres") || options.Engine is not ("local" or "endpoint") || format is not ("text" or "json") || options.Volumes < 1 || options.Policies < 1

@@ -49,6 +49,14 @@ public sealed record SchedulingOptions
     /// <summary>Wake every policy once on start to catch up a missed fire.</summary>
     public bool CatchUpOnStart { get; init; } = true;
 
+    /// <summary>
+    /// Once started, walk the read side of every policy's next fire without writing anything
+    /// (<see cref="Execution.FireRehearsal"/>), so the first fire after a start does not also pay for compiling its path.
+    /// `lifecycle serve` turns it on (`bench scheduler` runs the rehearsal itself, once it has applied its policies); off
+    /// by default for other hosts, such as tests that count provider calls.
+    /// </summary>
+    public bool RehearseOnStart { get; init; }
+
     /// <summary>Run Hangfire servers (workers) on this node; false only for tests that deliver jobs themselves.</summary>
     public bool RunWorkers { get; init; } = true;
 }

@@ -41,6 +41,7 @@ public static class SchedulingServiceCollectionExtensions
         services.AddSingleton<ActionDispatcher>();
         services.AddSingleton<ActionRunner>();
         services.AddSingleton<PolicyRunner>();
+        services.AddSingleton<FireRehearsal>();
         services.AddSingleton<ActionExecutor>();
         services.AddSingleton<PolicyApplier>();
         services.AddSingleton<PolicyPauses>();
@@ -95,6 +96,11 @@ public static class SchedulingServiceCollectionExtensions
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = false);
         AddHangfire(services, options);
         services.AddHostedService<SchedulerStartupService>();
+        if (options.RehearseOnStart)
+        {
+            services.AddHostedService<FireRehearsalService>();
+        }
+
         return services;
     }
 

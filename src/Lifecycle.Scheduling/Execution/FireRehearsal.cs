@@ -23,8 +23,9 @@ public sealed record RehearsalResult(int Policies, int PlannedCreates, int Token
 /// fire runs, such as async state machines and the action format's metadata, is compiled when first used, and code
 /// called often is compiled again, optimised, in the background). bench scheduler, 1,000 creates through /ec2 with
 /// 100 retained snapshots a volume: first fires after a start 2.37–2.79 s (p99, four runs) against 1.61–1.94 s for
-/// the next; 5,668 methods compiled in the first fire's first 5 s, the AWS SDK's, Kestrel's and HttpClient's optimised
-/// code among them. Rehearsed: 1.71, 2.59 and 2.11 s, and 3,892 methods (Server README, "tenth round").
+/// the next. Rehearsed: 1.71, 2.59 and 2.11 s. Without retained snapshots, the JIT compiled 5,668 methods in a cold
+/// first fire's first 5 s (the AWS SDK's, Kestrel's and HttpClient's optimised code among them) and 3,892 in a
+/// rehearsed one's (Server README, "tenth round").
 /// <para>
 /// Nothing is written: per policy, the reads a fire makes (its target volumes, its snapshots of the coming fire time),
 /// the plan of its creates, each action's stored form (built and read back, not stored), and the token lookup the
@@ -50,7 +51,7 @@ public sealed class FireRehearsal
     /// <summary>At most this long waiting for compiling to pause (a busy start may never be quiet).</summary>
     private static readonly TimeSpan JitSettleLimit = TimeSpan.FromSeconds(5);
 
-    /// <summary>Token lookups per policy and round (the executor makes one per create).</summary>
+    /// <summary>Token lookups per policy and pass (the executor makes one per create).</summary>
     internal const int TokenLookupsPerPolicy = 4;
 
     private readonly InventoryReader inventory;

@@ -60,6 +60,29 @@ public sealed class ActionExecutorTests : IDisposable
     }
 
     [Fact]
+    public async Task Retries_AreCountedOnTheActionTheyWereFor()
+    {
+        // One retry pipeline serves every action: each retry must still be recorded on its own action's row.
+        var first = Create("vol-1");
+        var second = Create("vol-2");
+        await RecordAsync(first);
+        await RecordAsync(second);
+
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.Throttled, "RequestLimitExceeded", "slow down"));
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.Transient, "InternalError", "try again"));
+        Assert.Equal(ActionStates.Succeeded, (await executor.ExecuteAsync(ActionPayload.IdOf(first), first, Policy())).State);
+        provider.CreateFailures.Enqueue(new ProviderException(ProviderErrorKind.Throttled, "RequestLimitExceeded", "slower"));
+        Assert.Equal(ActionStates.Succeeded, (await executor.ExecuteAsync(ActionPayload.IdOf(second), second, Policy())).State);
+
+        var firstRow = (await store.GetActionAsync(ActionPayload.IdOf(first)))!;
+        var secondRow = (await store.GetActionAsync(ActionPayload.IdOf(second)))!;
+        Assert.Equal(2, firstRow.Attempts);
+        Assert.Contains("InternalError: try again", firstRow.Error);
+        Assert.Equal(1, secondRow.Attempts);
+        Assert.Contains("RequestLimitExceeded: slower", secondRow.Error);
+    }
+
+    [Fact]
     public async Task Create_DoesNotRetryAPermanentError()
     {
         provider.CreateFailures.Enqueue(ProviderException.NotFound("InvalidVolume.NotFound", "no such volume"));
@@ -476,6 +499,10 @@ public sealed class ActionExecutorTests : IDisposable
             NullLogger<ActionExecutor>.Instance);
 
     private static PlannedAction Create(string volume) => SchedulingTestData.Create(volume, Fire);
+
+    private Task RecordAsync(PlannedAction action) => store.EnqueueActionsAsync([new EnqueueRequest(new ActionRecord(
+        ActionPayload.IdOf(action), "run-1", action.Policy, action.Schedule, "create", action.Region, action.VolumeIds, null, action.Token,
+        action.FireTime, ActionStates.Enqueued, 0, null, null, null, null, DateTimeOffset.UtcNow, null, null, ActionPayload.Serialize(action)), false)]);
 
     private static SnapshotPolicy Policy() => new()
     {

@@ -89,6 +89,9 @@ public sealed class ActionExecutor
     private readonly ExecutorOptions options;
     private readonly ILogger logger;
 
+    /// <summary>The one retry pipeline of this executor's provider calls; a retry is counted on the action it is for.</summary>
+    private readonly ResiliencePipeline retry;
+
     public ActionExecutor(
         IEngineRegistry engines, RunStore store, IHookRunner hooks, HookLeftoverReaper leftovers, TimeProvider timeProvider, ExecutorOptions options,
         ILogger<ActionExecutor> logger)
@@ -100,6 +103,12 @@ public sealed class ActionExecutor
         this.timeProvider = timeProvider;
         this.options = options;
         this.logger = logger;
+        retry = ProviderRetry.Create(options.Retry, timeProvider, (e, attempt, context) =>
+        {
+            var actionId = context.Properties.GetValue(ActionRetry.ActionKey, "");
+            logger.LogWarning("action {Action}: {Code} ({Kind}), retry {Attempt}", actionId, e.Code, e.Kind, attempt);
+            return new ValueTask(store.CountRetryAsync(actionId, $"{e.Code}: {e.Message}", CancellationToken.None));
+        });
     }
 
     /// <summary>
@@ -110,11 +119,7 @@ public sealed class ActionExecutor
     public async Task<ActionOutcome> ExecuteAsync(
         string actionId, PlannedAction action, SnapshotPolicy? policy, int attempt = 1, DateTimeOffset? queuedAt = null, CancellationToken cancellationToken = default)
     {
-        var pipeline = ProviderRetry.Create(options.Retry, timeProvider, (e, attempt) =>
-        {
-            logger.LogWarning("action {Action}: {Code} ({Kind}), retry {Attempt}", actionId, e.Code, e.Kind, attempt);
-            return new ValueTask(store.CountRetryAsync(actionId, $"{e.Code}: {e.Message}", CancellationToken.None));
-        });
+        var pipeline = new ActionRetry(retry, actionId);
         try
         {
             return action.Kind switch
@@ -144,7 +149,7 @@ public sealed class ActionExecutor
     // ---- create ----------------------------------------------------------------------------------
 
     private async Task<ActionOutcome> CreateAsync(
-        string actionId, PlannedAction action, SnapshotPolicy? policy, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+        string actionId, PlannedAction action, SnapshotPolicy? policy, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var token = action.Token ?? throw new InvalidOperationException($"create {actionId} has no token");
         var provider = ProviderOf(action);
@@ -167,7 +172,7 @@ public sealed class ActionExecutor
 
     /// <summary>Pre hooks, the create, post hooks. Throws a retry-later ProviderException after the post hooks.</summary>
     private async Task<ActionOutcome> AttemptCreateAsync(
-        string actionId, PlannedAction action, SnapshotPolicy policy, ISnapshotProvider provider, string token, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+        string actionId, PlannedAction action, SnapshotPolicy policy, ISnapshotProvider provider, string token, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var schedule = action.Schedule ?? action.Schedules.FirstOrDefault() ?? "";
         var context = new HookContext(action.Policy, schedule, HookStage.Pre, action.VolumeIds, action.InstanceId, action.FireTime ?? timeProvider.GetUtcNow());
@@ -245,7 +250,7 @@ public sealed class ActionExecutor
     }
 
     private async Task<ImmutableArray<SnapshotInfo>> StartCreateAsync(
-        ISnapshotProvider provider, PlannedAction action, string token, string consistency, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+        ISnapshotProvider provider, PlannedAction action, string token, string consistency, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var tags = action.Tags.SetItem(OwnershipTags.Token, token).SetItem(OwnershipTags.Consistency, consistency);
         var attempt = 0;
@@ -255,7 +260,7 @@ public sealed class ActionExecutor
             // (the first attempt follows the lookup made before the hooks).
             if (attempt++ > 0)
             {
-                var again = await FindLiveByTokenAsync(provider, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
+                var again = await FindLiveByTokenAsync(provider, token, ActionRetry.None, ct).ConfigureAwait(false);
                 if (again.Length > 0)
                 {
                     return again;
@@ -431,7 +436,7 @@ public sealed class ActionExecutor
 
     // ---- copy ------------------------------------------------------------------------------------
 
-    private async Task<ActionOutcome> CopyAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> CopyAsync(PlannedAction action, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var actionId = ActionPayload.IdOf(action);
         var token = action.Token ?? throw new InvalidOperationException($"copy {actionId} has no token");
@@ -452,7 +457,7 @@ public sealed class ActionExecutor
             {
                 if (attempt++ > 0)
                 {
-                    var again = await FindLiveByTokenAsync(target, token, ResiliencePipeline.Empty, ct).ConfigureAwait(false);
+                    var again = await FindLiveByTokenAsync(target, token, ActionRetry.None, ct).ConfigureAwait(false);
                     if (again.Length > 0)
                     {
                         return again[0];
@@ -471,7 +476,7 @@ public sealed class ActionExecutor
 
     // ---- archive, fast restore, delete -----------------------------------------------------------
 
-    private async Task<ActionOutcome> ArchiveAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> ArchiveAsync(PlannedAction action, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var provider = ProviderOf(action);
         var snapshot = await DescribeOwnedAsync(provider, action, pipeline, cancellationToken).ConfigureAwait(false);
@@ -489,7 +494,7 @@ public sealed class ActionExecutor
         return ActionOutcome.Succeeded(snapshot.Id);
     }
 
-    private async Task<ActionOutcome> FastRestoreAsync(PlannedAction action, bool enable, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> FastRestoreAsync(PlannedAction action, bool enable, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var provider = ProviderOf(action);
         var snapshot = await DescribeOwnedAsync(provider, action, pipeline, cancellationToken).ConfigureAwait(false);
@@ -512,7 +517,7 @@ public sealed class ActionExecutor
         return ActionOutcome.Succeeded(snapshot.Id);
     }
 
-    private async Task<ActionOutcome> DeleteAsync(PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<ActionOutcome> DeleteAsync(PlannedAction action, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var provider = ProviderOf(action);
         var snapshot = await DescribeAsync(provider, action.SnapshotId!, pipeline, cancellationToken).ConfigureAwait(false);
@@ -531,7 +536,7 @@ public sealed class ActionExecutor
         return ActionOutcome.Succeeded(snapshot.Id);
     }
 
-    private async Task<SnapshotInfo?> DescribeOwnedAsync(ISnapshotProvider provider, PlannedAction action, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private async Task<SnapshotInfo?> DescribeOwnedAsync(ISnapshotProvider provider, PlannedAction action, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var snapshot = await DescribeAsync(provider, action.SnapshotId!, pipeline, cancellationToken).ConfigureAwait(false);
         if (snapshot is not null && !IsOwned(snapshot, action))
@@ -563,7 +568,7 @@ public sealed class ActionExecutor
     /// behind (the local engine marks it on restart), which is deleted so the token ends with exactly one snapshot.
     /// </summary>
     private async Task<ImmutableArray<SnapshotInfo>> FindLiveByTokenAsync(
-        ISnapshotProvider provider, string token, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+        ISnapshotProvider provider, string token, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         var found = await pipeline.ExecuteAsync(async ct => await provider.DescribeSnapshotsAsync(
             new SnapshotQuery { Tags = TagFilter.Key(OwnershipTags.Token, token) }, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
@@ -576,7 +581,7 @@ public sealed class ActionExecutor
         return [.. found.Where(s => s.State != SnapshotState.Error).OrderBy(s => s.Id, StringComparer.Ordinal)];
     }
 
-    private static async Task<SnapshotInfo?> DescribeAsync(ISnapshotProvider provider, string snapshotId, ResiliencePipeline pipeline, CancellationToken cancellationToken)
+    private static async Task<SnapshotInfo?> DescribeAsync(ISnapshotProvider provider, string snapshotId, ActionRetry pipeline, CancellationToken cancellationToken)
     {
         try
         {
@@ -635,5 +640,54 @@ public sealed class ActionExecutor
         {
             return null;
         }
+    }
+}
+
+/// <summary>
+/// The executor's shared retry pipeline, bound to one action: each call carries the action's id in its
+/// <see cref="ResilienceContext"/>, where the pipeline's retry callback finds which action to count the retry on.
+/// </summary>
+internal readonly record struct ActionRetry(ResiliencePipeline Pipeline, string? ActionId)
+{
+    public static readonly ResiliencePropertyKey<string> ActionKey = new("lifecycle.action");
+
+    /// <summary>No retries (a lookup inside an attempt that is itself retried).</summary>
+    public static ActionRetry None => new(ResiliencePipeline.Empty, null);
+
+    public async ValueTask<T> ExecuteAsync<T>(Func<CancellationToken, ValueTask<T>> call, CancellationToken cancellationToken)
+    {
+        var context = Bind(cancellationToken);
+        try
+        {
+            return await Pipeline.ExecuteAsync(static (context, call) => call(context.CancellationToken), context, call).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    public async ValueTask ExecuteAsync(Func<CancellationToken, ValueTask> call, CancellationToken cancellationToken)
+    {
+        var context = Bind(cancellationToken);
+        try
+        {
+            await Pipeline.ExecuteAsync(static (context, call) => call(context.CancellationToken), context, call).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private ResilienceContext Bind(CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        if (ActionId is not null)
+        {
+            context.Properties.Set(ActionKey, ActionId);
+        }
+
+        return context;
     }
 }

@@ -16,10 +16,14 @@ public sealed record ProviderRetryOptions
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(30);
 }
 
-/// <summary>Builds the one retry pipeline of provider calls. The retry decision lives here: <see cref="ProviderException.IsRetryable"/>.</summary>
+/// <summary>
+/// Builds the retry pipeline of provider calls. The retry decision lives here: <see cref="ProviderException.IsRetryable"/>.
+/// A pipeline is built once and shared by every call (building one validates its options by reflection); what a retry
+/// reports about its call comes through the call's <see cref="ResilienceContext"/>.
+/// </summary>
 public static class ProviderRetry
 {
-    public static ResiliencePipeline Create(ProviderRetryOptions options, TimeProvider timeProvider, Func<ProviderException, int, ValueTask>? onRetry = null)
+    public static ResiliencePipeline Create(ProviderRetryOptions options, TimeProvider timeProvider, Func<ProviderException, int, ResilienceContext, ValueTask>? onRetry = null)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider };
         return builder.AddRetry(new RetryStrategyOptions
@@ -31,7 +35,7 @@ public static class ProviderRetry
             Delay = options.BaseDelay,
             MaxDelay = options.MaxDelay,
             OnRetry = args => args.Outcome.Exception is ProviderException e && onRetry is not null
-                ? onRetry(e, args.AttemptNumber + 1)
+                ? onRetry(e, args.AttemptNumber + 1, args.Context)
                 : ValueTask.CompletedTask,
         }).Build();
     }
